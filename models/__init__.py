@@ -1,0 +1,1 @@
+"""The shipped ONNX model and its model card."""

@@ -1,0 +1,113 @@
+"""The package itself: taxonomy, labels, atomic writes, CLI help, packaging."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toonvision_live import fileio
+from toonvision_live.errors import DataError, SaveError
+from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, COGS, SUIT_CODES, SUITS, parse_label
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DESIGN_ORDER = (
+    "flunky pencilpusher yesman micromanager downsizer headhunter corporateraider thebigcheese "
+    "bottomfeeder bloodsucker doubletalker ambulancechaser backstabber spindoctor legaleagle bigwig "
+    "shortchange pennypincher tightwad beancounter numbercruncher moneybags loanshark robberbaron "
+    "coldcaller telemarketer namedropper gladhander movershaker twoface themingler mrhollywood"
+).split()
+
+
+def test_taxonomy_matches_the_model_contract():
+    assert SUIT_CODES == ("bb", "lb", "cb", "sb")
+    assert [s.name for s in SUITS] == ["Bossbot", "Lawbot", "Cashbot", "Sellbot"]
+    assert list(COG_KEYS) == DESIGN_ORDER
+    # 8 Cogs per suit, in suit order, tiers 1..8
+    for i, cog in enumerate(COGS):
+        assert COG_SUIT_INDEX[i] == i // 8
+        assert cog.tier == i % 8 + 1
+        assert cog.levels == (cog.tier, cog.tier + 4)
+        assert cog.body in "ABC"
+    assert len({c.code for c in COGS}) == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "suit", "key"),
+    [("cog_sb_coldcaller", "cog", "sb", "coldcaller"), ("toon_dog", "toon", None, "dog"),
+     ("cog_bb_thebigcheese", "cog", "bb", "thebigcheese")],
+)
+def test_parse_label_accepts_toonvision_names(name, kind, suit, key):
+    label = parse_label(name)
+    assert (label.kind, label.suit, label.key, label.name) == (kind, suit, key, name)
+
+
+@pytest.mark.parametrize("name", ["cog_lb_coldcaller", "cog_sb_nobody", "goon", "toon_", "cog_sb"])
+def test_parse_label_rejects_unknown_or_wrong_suit(name):
+    with pytest.raises(DataError) as info:
+        parse_label(name)
+    assert name in str(info.value)
+
+
+def test_indexed_writes_never_overwrite(tmp_path):
+    img = np.zeros((6, 2, 3), np.uint8)
+    paths = [fileio.write_indexed_png(tmp_path, "cog_sb_coldcaller", img) for _ in range(3)]
+    assert [p.name for p in paths] == [f"cog_sb_coldcaller_{i}.png" for i in range(3)]
+    (tmp_path / "cog_sb_coldcaller_9.png").write_bytes(b"keep")
+    assert fileio.write_indexed_png(tmp_path, "cog_sb_coldcaller", img).name == "cog_sb_coldcaller_10.png"
+    assert (tmp_path / "cog_sb_coldcaller_9.png").read_bytes() == b"keep"
+    with pytest.raises(SaveError, match="overwrite"):
+        fileio.atomic_write_bytes(tmp_path / "cog_sb_coldcaller_9.png", b"x")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder_gives_a_sentence(tmp_path):
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(SaveError, match="not writable"):
+            fileio.write_indexed_png(tmp_path, "x", np.zeros((2, 2, 3), np.uint8))
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(DataError, match="broken.png"):
+        fileio.read_image_rgb(bad)
+
+
+def test_cli_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "toonvision_live", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "toonvision" in out.stdout
+
+
+def test_runtime_imports_without_tensorflow():
+    code = (
+        "import sys, importlib, pkgutil, toonvision_live\n"
+        "for m in pkgutil.iter_modules(toonvision_live.__path__):\n"
+        "    if m.name not in ('__main__',): importlib.import_module('toonvision_live.' + m.name)\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'panda3d', 'pynput') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+
+
+def test_every_package_is_listed_in_pyproject():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("toonvision_live", "training")
+        for p in (ROOT / top).rglob("__init__.py")
+    }
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"

@@ -1,0 +1,3 @@
+from toonvision_live.cli import main
+
+raise SystemExit(main())

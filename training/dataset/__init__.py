@@ -1,0 +1,1 @@
+"""Dataset tools: VOC files, extract, split, report."""
