@@ -1,0 +1,457 @@
+"""Build the 32 Cogs from the game's own models and render them offscreen (PyPI panda3d, p3tinydisplay).
+
+API (one renderer per process; panda3d is imported when it is created)::
+
+    from training.render.cogs import CogRenderer, View
+    renderer = CogRenderer("../shared/game-resources")        # or a GameResources, size_wh=(400, 560)
+    renderer.num_frames("coldcaller", "walk")                 # -> 24 ("neutral": 48/60/71 for C/A/B)
+    rgba = renderer.render("coldcaller", View(yaw_deg=30, anim="walk", frame=5))
+        # (H, W, 4) uint8 RGBA of the whole buffer, transparent background, perspective camera
+    sprite, foot_xy = renderer.render_sprite("coldcaller", yaw_deg=45, anim="walk", frame=5, px_height=180)
+        # RGBA cropped tight to the body (alpha > 0), orthographic, the Cog's ``height`` (head top) spans
+        # ``px_height`` pixels, so sprites rendered with px_height = px_per_unit * spec.height share one scale;
+        # foot_xy = (x, y) float pixel of the ground point under the Cog, in sprite coordinates.
+    renderer.close()
+
+Yaw: 0 faces the camera; positive yaw turns the Cog to its left, so +45 walks towards the camera and
+to the right of the image, -45 to the left, 90 walks right in profile, 180 shows its back.
+Anim: "neutral" or "walk", every frame of the game's own animation (never the bind pose).
+
+Building follows Suit.generateSuit (see ../shared/game-resources/README.md): department textures swapped on
+torso/arms/legs, hand colour, head parts instanced to ``joint_head`` with their texture or tint, the badge on
+``joint_attachMeter``, the geom node scaled.  Every problem the user can fix raises ResourceError naming the
+file or Cog: a missing file, a texture a model cannot find (Panda3D only logs those, so its log is read),
+a missing joint or head part, an animation with empty joint tables (an FFT-compressed file this panda3d
+cannot decode), and a render with too few Cog pixels or no head (the silhouette must reach the Cog's height).
+The model cache is off so a failed load is never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from toonvision_live.errors import ResourceError
+from training.render.resources import ANIMS, CogSpec, GameResources, load_resources
+
+log = logging.getLogger(__name__)
+
+_PRC_LINES = (
+    "load-display p3tinydisplay",
+    "window-type none",
+    "audio-library-name null",
+    "default-model-extension .bam",
+    "model-cache-dir",
+    "model-cache-models 0",
+    "model-cache-textures 0",
+    "framebuffer-alpha 1",
+    "sync-video 0",
+    "notify-level-display error",
+    "notify-level-device fatal",
+)
+_panda_state: dict[str, object] = {}  # one engine, pipe and log stream per process
+_TEXTURE_MISSING = re.compile(r'Unable to find texture "([^"]+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    """Mild lighting: ambient + one directional light (RGB 0..1 each); the textures carry the shading."""
+
+    ambient_rgb: tuple[float, float, float] = (0.75, 0.75, 0.75)
+    directional_rgb: tuple[float, float, float] = (0.35, 0.35, 0.35)
+    direction_hp: tuple[float, float] = (30.0, -40.0)  # heading, pitch of the directional light (degrees)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One pose and camera.  fov_deg is the vertical field of view; fill is the share of the image height
+    the Cog's nominal height spans; elevation_deg lifts the camera (positive looks down on the Cog)."""
+
+    yaw_deg: float = 0.0
+    anim: str = "neutral"
+    frame: int = 0
+    fov_deg: float = 30.0
+    fill: float = 0.78
+    elevation_deg: float = 8.0
+    light: Light | None = None  # None: unlit (the texture colours as they are)
+
+
+def _panda():
+    """Configure panda3d once per process (offscreen tiny display, no model cache) and return its engine."""
+    if _panda_state:
+        return _panda_state
+    from panda3d.core import (
+        GraphicsEngine,
+        GraphicsPipeSelection,
+        LineStream,
+        Notify,
+        loadPrcFileData,
+    )
+
+    for line in _PRC_LINES:
+        loadPrcFileData("toonvision-render", line)
+    stream = LineStream()
+    Notify.ptr().setOstreamPtr(stream, False)
+    pipe = GraphicsPipeSelection.getGlobalPtr().makePipe("TinyOffscreenGraphicsPipe", "p3tinydisplay")
+    if pipe is None:
+        raise ResourceError("panda3d could not open its software renderer p3tinydisplay: reinstall panda3d.")
+    _panda_state.update(engine=GraphicsEngine.getGlobalPtr(), pipe=pipe, log=stream)
+    return _panda_state
+
+
+def _drain_log() -> list[str]:
+    stream = _panda_state["log"]
+    lines = []
+    while stream.isTextAvailable():
+        lines.append(stream.getLine())
+    return lines
+
+
+@dataclass(slots=True)
+class _BuiltCog:
+    spec: CogSpec
+    actor: object  # direct.actor.Actor.Actor
+    num_frames: dict[str, int]
+
+
+class CogRenderer:
+    """Builds Cogs from a resource root (each once, cached) and renders posed frames offscreen."""
+
+    def __init__(self, resources: GameResources | str | Path, size_wh: tuple[int, int] = (400, 560)) -> None:
+        self.resources = resources if isinstance(resources, GameResources) else load_resources(resources)
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        state = _panda()
+        from panda3d.core import (
+            AmbientLight,
+            Camera,
+            DirectionalLight,
+            FrameBufferProperties,
+            GraphicsOutput,
+            GraphicsPipe,
+            ModelPool,
+            NodePath,
+            PerspectiveLens,
+            Texture,
+            TexturePool,
+            WindowProperties,
+            getModelPath,
+        )
+
+        # textures inside the bams are found through the model path: only this root
+        getModelPath().clear()
+        getModelPath().appendDirectory(str(self.resources.root))
+        ModelPool.releaseAllModels()
+        TexturePool.releaseAllTextures()
+        _drain_log()
+
+        fb = FrameBufferProperties()
+        fb.setRgbColor(True)
+        fb.setRgbaBits(8, 8, 8, 8)
+        fb.setDepthBits(16)
+        width, height = self.size_wh
+        engine = state["engine"]
+        self._engine = engine
+        self._buffer = engine.makeOutput(
+            state["pipe"], f"cogs-{id(self)}", 0, fb, WindowProperties.size(width, height),
+            GraphicsPipe.BFRefuseWindow,
+        )
+        if self._buffer is None:
+            raise ResourceError("panda3d could not open an offscreen buffer: reinstall panda3d.")
+        self._buffer.setClearColorActive(True)
+        self._buffer.setClearColor((0, 0, 0, 0))
+        self._texture = Texture("cog-frame")
+        self._buffer.addRenderTexture(self._texture, GraphicsOutput.RTMCopyRam)
+        self.scene = NodePath("scene")
+        self._lens = PerspectiveLens()
+        self._lens.setAspectRatio(width / height)
+        self._lens.setNearFar(0.5, 500.0)
+        self._camera = self.scene.attachNewNode(Camera("camera", self._lens))
+        region = self._buffer.makeDisplayRegion()
+        region.setCamera(self._camera)
+        self._ambient = self.scene.attachNewNode(AmbientLight("ambient"))
+        self._sun = self.scene.attachNewNode(DirectionalLight("sun"))
+        self._cogs: dict[str, _BuiltCog] = {}
+        self._shown: str | None = None
+        self._checked_anims: set[str] = set()
+        self._badges = None
+
+    # -- building ---------------------------------------------------------------------------------------
+    def _filename(self, relative: str):
+        from panda3d.core import Filename
+
+        path = self.resources.path(relative)
+        if not path.is_file():
+            raise ResourceError(f"The resource file {path} is missing: restore it in the game resource folder.")
+        return Filename.fromOsSpecific(str(path))
+
+    def _check_log(self, what: str) -> None:
+        for line in _drain_log():
+            missing = _TEXTURE_MISSING.search(line)
+            if missing:
+                raise ResourceError(
+                    f"The texture {self.resources.root / missing.group(1)} used by {what} is missing: "
+                    "restore it in the game resource folder."
+                )
+            if "FFTW" in line or "compressed" in line:
+                raise ResourceError(
+                    f"{what} holds FFT-compressed animation data this panda3d cannot read: "
+                    "use the decoded/ animations described in the resources README."
+                )
+            if "(error)" in line or "(fatal)" in line:
+                raise ResourceError(f"panda3d could not load {what}: {line.strip()}.")
+            if line.strip():
+                log.debug("panda3d: %s", line.strip())
+
+    def _load_model(self, relative: str):
+        from panda3d.core import Loader, NodePath
+
+        node = Loader.getGlobalPtr().loadSync(self._filename(relative))
+        self._check_log(str(self.resources.path(relative)))
+        if node is None:
+            raise ResourceError(f"The model {self.resources.path(relative)} could not be read: restore it.")
+        return NodePath(node)
+
+    def _load_texture(self, relative: str):
+        from panda3d.core import SamplerState, TexturePool
+
+        texture = TexturePool.loadTexture(self._filename(relative))
+        self._check_log(str(self.resources.path(relative)))
+        if texture is None:
+            raise ResourceError(f"The texture {self.resources.path(relative)} could not be read: restore it.")
+        texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+        texture.setMagfilter(SamplerState.FT_linear)
+        return texture
+
+    def _check_anim(self, spec: CogSpec, actor, anim: str) -> int:
+        from panda3d.core import AnimChannelMatrixXfmTable
+
+        control = actor.getAnimControl(anim)
+        path = self.resources.path(spec.anim_file(anim))
+        self._check_log(str(path))
+        if control is None or control.getAnim() is None:
+            raise ResourceError(f"The animation {path} could not be bound to {spec.name}'s body: restore it.")
+        frames = control.getNumFrames()
+        if str(path) not in self._checked_anims:
+            animated = 0
+            stack = [control.getAnim()]
+            while stack:
+                group = stack.pop()
+                if isinstance(group, AnimChannelMatrixXfmTable):
+                    animated += sum(len(group.getTable(c)) > 1 for c in "hprxyz")
+                stack.extend(group.getChild(i) for i in range(group.getNumChildren()))
+            if frames < 1 or animated == 0:
+                raise ResourceError(
+                    f"The animation {path} has empty joint tables (an FFT-compressed file this panda3d cannot "
+                    "decode): use the decoded/ animations described in the resources README."
+                )
+            self._checked_anims.add(str(path))
+        return frames
+
+    def cog(self, key: str) -> _BuiltCog:
+        """The built Cog ``key`` (built on first use, then cached)."""
+        built = self._cogs.get(key)
+        if built is None:
+            built = self._build(self.resources.spec(key))
+            self._cogs[key] = built
+            try:
+                self._validate(built)
+            except BaseException:
+                self._forget(key)
+                raise
+        return built
+
+    def _forget(self, key: str) -> None:
+        built = self._cogs.pop(key)
+        if self._shown == key:
+            self._shown = None
+        built.actor.cleanup()
+
+    def _build(self, spec: CogSpec) -> _BuiltCog:
+        from direct.actor.Actor import Actor
+
+        anims = {name: self._filename(path) for name, path in spec.anims}
+        actor = Actor(self._filename(spec.body_model), anims)
+        self._check_log(f"{self.resources.path(spec.body_model)} ({spec.name})")
+        for part, texture_file in spec.suit_textures:
+            node = actor.find(f"**/{part}")
+            if node.isEmpty():
+                raise ResourceError(f"The body model {self.resources.path(spec.body_model)} has no '{part}' node.")
+            node.setTexture(self._load_texture(texture_file), 1)
+        hands = actor.find("**/hands")
+        if hands.isEmpty():
+            raise ResourceError(f"The body model {self.resources.path(spec.body_model)} has no 'hands' node.")
+        hands.setColor(*spec.hand_color)
+        for joint in (self.resources.head_joint, self.resources.badge.parent_joint):
+            if actor.find(f"**/{joint}").isEmpty():
+                raise ResourceError(
+                    f"The body model {self.resources.path(spec.body_model)} lacks the joint '{joint}' "
+                    f"({spec.name} needs it): restore the file."
+                )
+        heads = self._load_model(spec.head_model)
+        head_texture = self._load_texture(spec.head_texture) if spec.head_texture else None
+        for part in spec.head_parts:
+            matches = heads.findAllMatches(f"**/{part}")
+            if matches.getNumPaths() == 0:
+                raise ResourceError(
+                    f"The head model {self.resources.path(spec.head_model)} has no head part '{part}' "
+                    f"for {spec.name}: restore the file."
+                )
+            for match in matches:
+                instance = actor.instance(match, "modelRoot", self.resources.head_joint)
+                if instance is None or instance.isEmpty() or (
+                    instance.findAllMatches("**/+GeomNode").getNumPaths() == 0
+                    and not instance.node().isGeomNode()
+                ):
+                    raise ResourceError(f"{spec.name}'s head '{part}' has no geometry in {spec.head_model}.")
+                if head_texture is not None:
+                    instance.setTexture(head_texture, 1)
+                if spec.head_color is not None:
+                    instance.setColor(*spec.head_color)
+        badges = self._load_model(self.resources.badge.model)
+        badge = badges.find(f"**/{spec.badge_node}")
+        if badge.isEmpty():
+            raise ResourceError(f"The badge model {self.resources.path(self.resources.badge.model)} lacks "
+                                f"'{spec.badge_node}' ({spec.name}).")
+        placed = badge.copyTo(actor.find(f"**/{self.resources.badge.parent_joint}"))
+        b = self.resources.badge
+        placed.setPosHprScale(*b.pos, *b.hpr, b.scale, b.scale, b.scale)
+        placed.setColor(*spec.badge_color)
+        actor.getGeomNode().setScale(spec.scale)
+        num_frames = {anim: self._check_anim(spec, actor, anim) for anim in ANIMS}
+        return _BuiltCog(spec=spec, actor=actor, num_frames=num_frames)
+
+    def _validate(self, built: _BuiltCog) -> None:
+        """One orthographic front render: enough Cog pixels, and the silhouette reaches the head top."""
+        spec = built.spec
+        height_px = 0.7 * self.size_wh[1]
+        rgba, _ = self.render_sprite(spec.key, 0.0, "neutral", 0, height_px, elevation_deg=0.0)
+        measured = rgba.shape[0] / height_px * spec.height
+        if not 0.9 * spec.height <= measured <= 1.15 * spec.height:
+            raise ResourceError(
+                f"{spec.name} renders {measured:.2f} units tall instead of {spec.height:.2f}: its head "
+                f"({self.resources.path(spec.head_model)}) or body did not build; check those files."
+            )
+
+    # -- rendering --------------------------------------------------------------------------------------
+    def num_frames(self, key: str, anim: str) -> int:
+        built = self.cog(key)
+        if anim not in built.num_frames:
+            raise ResourceError(f"Unknown animation '{anim}': use one of {', '.join(ANIMS)}.")
+        return built.num_frames[anim]
+
+    def _show(self, key: str, anim: str, frame: int, yaw_deg: float):
+        built = self.cog(key)
+        if self._shown != key:
+            if self._shown is not None:
+                self._cogs[self._shown].actor.detachNode()
+            built.actor.reparentTo(self.scene)
+            self._shown = key
+        frames = self.num_frames(key, anim)
+        built.actor.pose(anim, int(frame) % frames)
+        built.actor.setH(yaw_deg)
+        return built
+
+    def _set_light(self, light: Light | None) -> None:
+        if light is None:
+            self.scene.setLightOff()
+            return
+        self._ambient.node().setColor((*light.ambient_rgb, 1.0))
+        self._sun.node().setColor((*light.directional_rgb, 1.0))
+        self._sun.setHpr(light.direction_hp[0], light.direction_hp[1], 0)
+        self.scene.clearLight()
+        self.scene.setLight(self._ambient)
+        self.scene.setLight(self._sun)
+
+    def _grab(self) -> np.ndarray:
+        self._engine.renderFrame()
+        width, height = self.size_wh
+        bgra = np.frombuffer(self._texture.getRamImage(), np.uint8).reshape(height, width, 4)
+        return cv2.cvtColor(cv2.flip(bgra, 0), cv2.COLOR_BGRA2RGBA)
+
+    def render(self, key: str, view: View) -> np.ndarray:
+        """The whole buffer (H, W, 4) RGBA uint8 with Cog ``key`` posed and framed per ``view``."""
+        from panda3d.core import PerspectiveLens
+
+        built = self._show(key, view.anim, view.frame, view.yaw_deg)
+        if not isinstance(self._lens, PerspectiveLens):
+            self._lens = PerspectiveLens()
+            self._camera.node().setLens(self._lens)
+            self._lens.setNearFar(0.5, 500.0)
+        self._lens.setFov(view.fov_deg * self.size_wh[0] / self.size_wh[1], view.fov_deg)
+        height = built.spec.height
+        distance = (0.5 * height) / (view.fill * math.tan(math.radians(view.fov_deg) / 2))
+        self._place_camera(height * 0.5, distance, view.elevation_deg)
+        self._set_light(view.light)
+        return self._grab()
+
+    def _place_camera(self, target_z: float, distance: float, elevation_deg: float) -> None:
+        e = math.radians(elevation_deg)
+        self._camera.setPos(0.0, distance * math.cos(e), target_z + distance * math.sin(e))
+        self._camera.lookAt(0.0, 0.0, target_z)
+
+    def render_sprite(
+        self, key: str, yaw_deg: float, anim: str, frame: int, px_height: float,
+        *, elevation_deg: float = 8.0, light: Light | None = None,
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """RGBA cropped tight to the body; orthographic, ``spec.height`` units = ``px_height`` pixels.
+
+        Returns (rgba, foot_xy) with foot_xy the ground point under the Cog in sprite pixels.
+        """
+        from panda3d.core import OrthographicLens, Point2, Point3
+
+        width, height = self.size_wh
+        if px_height > 0.8 * height:
+            raise ValueError(f"px_height {px_height} too large for a {width}x{height} renderer")
+        built = self._show(key, anim, frame, yaw_deg)
+        px_per_unit = px_height / built.spec.height
+        if not isinstance(self._lens, OrthographicLens):
+            self._lens = OrthographicLens()
+            self._camera.node().setLens(self._lens)
+            self._lens.setNearFar(0.5, 500.0)
+        self._lens.setFilmSize(width / px_per_unit, height / px_per_unit)
+        self._place_camera(built.spec.height * 0.5, 50.0, elevation_deg)
+        self._set_light(light)
+        rgba = self._grab()
+        box = alpha_box_xyxy(rgba[:, :, 3])
+        if box is None:
+            raise ResourceError(f"{built.spec.name} rendered empty: check its model files in {self.resources.root}.")
+        x0, y0, x1, y1 = box
+        if x0 == 0 or y0 == 0 or x1 == width or y1 == height:
+            raise ValueError(f"{built.spec.name} does not fit the {width}x{height} buffer at px_height {px_height}")
+        ground = self.scene.getRelativePoint(built.actor, Point3(0, 0, 0))
+        film = Point2()
+        self._lens.project(self._camera.getRelativePoint(self.scene, ground), film)
+        foot_x = (film.x + 1) / 2 * width - x0
+        foot_y = (1 - film.y) / 2 * height - y0
+        return rgba[y0:y1, x0:x1].copy(), (float(foot_x), float(foot_y))
+
+    def close(self) -> None:
+        """Release the Cogs and the offscreen buffer."""
+        for built in self._cogs.values():
+            built.actor.cleanup()
+        self._cogs.clear()
+        if self._buffer is not None:
+            self._engine.removeWindow(self._buffer)
+            self._buffer = None
+
+    def __enter__(self) -> CogRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def alpha_box_xyxy(alpha: np.ndarray, threshold: int = 32) -> tuple[int, int, int, int] | None:
+    """Tight box (x0, y0, x1, y1), exclusive ends, of the pixels with alpha above ``threshold``; None if none."""
+    mask = alpha > threshold
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
