@@ -1,0 +1,265 @@
+"""``toonvision dataset split``: unsorted crops -> data/{train,validate,test}, per Cog, seeded.
+
+Every label (each Cog, each Toon animal) is split on its own with the ratios
+(default 60/20/20), so every Cog with at least 3 crops appears in every split;
+labels with fewer crops all go to train, with a warning.  The assignment
+depends only on the seed, the ratios and the crop file names (never on the
+order the file system lists them), so the same seed gives the same split.
+
+Files are hard-linked into data/ when the file system allows it, else copied;
+nothing is ever overwritten.  Splitting again with the same seed and crops only
+adds what is missing.  When data/ already holds a different split, split
+refuses; ``--force`` moves the old data/ aside to ``data.replaced-<time>/``
+(nothing is deleted) and splits again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from toonvision_live.errors import DataError, SaveError
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from toonvision_live.taxonomy import COGS
+from training.dataset.layout import (
+    KINDS,
+    SPLITS,
+    DatasetPaths,
+    crop_sort_key,
+    dataset_paths,
+    find_badly_named_crops,
+    list_labelled_crops,
+)
+from training.dataset.progress import track
+
+DEFAULT_RATIOS: tuple[float, float, float] = (0.6, 0.2, 0.2)
+MIN_PER_LABEL = len(SPLITS)
+
+
+def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
+    """Validate train/validate/test ratios: three numbers >= 0, train > 0, summing to 1."""
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or ratios[0] <= 0 or abs(sum(ratios) - 1) > 1e-6:
+        raise DataError(f"Split ratios {list(ratios)} are not valid: give three numbers >= 0 for train, "
+                        "validate and test that sum to 1, e.g. --ratios 0.6 0.2 0.2.")
+    return (float(ratios[0]), float(ratios[1]), float(ratios[2]))
+
+
+def split_counts(n: int, ratios: Sequence[float]) -> tuple[int, int, int]:
+    """How many of ``n`` crops go to train, validate, test.
+
+    With ``n >= 3`` every split whose ratio is above zero gets at least one crop;
+    with fewer, all go to train.
+    """
+    if n < MIN_PER_LABEL:
+        return (n, 0, 0)
+    n_val = max(1, round(n * ratios[1])) if ratios[1] > 0 else 0
+    n_test = max(1, round(n * ratios[2])) if ratios[2] > 0 else 0
+    while n - n_val - n_test < 1:  # train keeps at least one
+        if n_val >= n_test and n_val > 1:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return (n - n_val - n_test, n_val, n_test)
+
+
+def assign_splits(
+    names_by_label: Mapping[str, Sequence[str]], seed: int, ratios: Sequence[float]
+) -> dict[str, str]:
+    """Map every name to a split, label by label (pure; independent of the input order)."""
+    assignment: dict[str, str] = {}
+    for label in sorted(names_by_label):
+        names = sorted(names_by_label[label], key=lambda n: crop_sort_key(Path(n)))
+        rng = np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))])
+        order = rng.permutation(len(names))
+        n_train, n_val, _ = split_counts(len(names), ratios)
+        for rank, i in enumerate(order):
+            split = "train" if rank < n_train else "validate" if rank < n_train + n_val else "test"
+            assignment[names[i]] = split
+    return assignment
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    written: int  # files linked or copied by this run
+    kept: int  # files that were already in place
+    linked: bool  # hard links (True) or copies (False) for the files written
+    counts: dict[str, dict[str, int]]  # split -> label -> crops
+    warnings: tuple[str, ...]
+    problems: tuple[str, ...]
+    moved_aside: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        totals = ", ".join(f"{sum(self.counts[s].values())} {s}" for s in SPLITS)
+        how = "hard-linked" if self.linked else "copied"
+        text = f"Split {sum(sum(c.values()) for c in self.counts.values())} crops: {totals}"
+        text += f"; {self.written} files {how}, {self.kept} already in place"
+        if self.moved_aside:
+            text += f"; the previous split was moved to {self.moved_aside}"
+        if self.problems:
+            text += f"; {len(self.problems)} files skipped (see the messages above)"
+        return text + "."
+
+
+def _existing_split(paths: DatasetPaths) -> dict[str, str]:
+    """``'cog/<name>' -> split`` for every PNG already in data/; a name in two splits is kept twice."""
+    found: dict[str, str] = {}
+    for split in SPLITS:
+        for kind in KINDS:
+            folder = paths.split_kind_dir(split, kind)
+            if folder.is_dir():
+                for path in folder.glob("*.png"):
+                    key = f"{kind}/{path.name}"
+                    found[key] = split if key not in found else "several splits"
+    return found
+
+
+def _place(src: Path, dst: Path) -> bool:
+    """Hard-link ``src`` to ``dst`` (or copy it when links are impossible); True when linked."""
+    try:
+        os.link(src, dst)
+        return True
+    except FileExistsError:
+        raise SaveError(f"Refusing to overwrite {dst}: it already exists.") from None
+    except OSError:
+        atomic_write_bytes(dst, src.read_bytes())
+        return False
+
+
+def _move_aside(data: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = data.with_name(f"data.replaced-{stamp}")
+    n = 1
+    while target.exists():
+        target = data.with_name(f"data.replaced-{stamp}-{n}")
+        n += 1
+    try:
+        data.rename(target)
+    except OSError as exc:
+        raise SaveError(f"Could not move {data} aside to {target} ({exc.strerror}): check the folder "
+                        "is writable.") from None
+    return target
+
+
+def split_dataset(
+    root: Path | str,
+    *,
+    seed: int = 0,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    force: bool = False,
+    progress: bool = True,
+    on_message: Callable[[str], None] | None = None,
+) -> SplitResult:
+    """Split ``root``'s unsorted crops into data/{train,validate,test}/{cog,toon}/."""
+    ratios = check_ratios(ratios)
+    if seed < 0:
+        raise DataError(f"Seed {seed} is negative: use a seed >= 0.")
+    paths = dataset_paths(root)
+    if not paths.root.is_dir():
+        raise DataError(f"Dataset folder {paths.root} does not exist: check the path.")
+    warnings: list[str] = []
+    problems: list[str] = []
+
+    def say(kind: str, text: str, into: list[str]) -> None:
+        into.append(text)
+        if on_message:
+            on_message(f"{kind}: {text}")
+
+    sources: dict[str, Path] = {}
+    names_by_label: dict[str, list[str]] = defaultdict(list)
+    for kind in KINDS:
+        folder = paths.unsorted_dir(kind)
+        if not folder.is_dir():
+            continue
+        for bad in find_badly_named_crops(folder):
+            say("problem", f"{bad} is not named '<label>_<index>.png' with a known label, so it is not "
+                "split: rename or remove it.", problems)
+        for path, label in list_labelled_crops(folder, strict=False):
+            key = f"{kind}/{path.name}"
+            sources[key] = path
+            names_by_label[label.name].append(key)
+    if not sources:
+        raise DataError(f"No crops in {paths.unsorted_cog} or {paths.unsorted_toon}: run 'toonvision dataset "
+                        "extract' or 'toonvision render crops' first.")
+
+    for label in sorted(names_by_label):
+        n = len(names_by_label[label])
+        if n < MIN_PER_LABEL:
+            say("warning", f"{label} has only {n} crop{'s' if n != 1 else ''}, so all go to train: add at "
+                f"least {MIN_PER_LABEL - n} more so it appears in every split.", warnings)
+    missing = [c.key for c in COGS if c.label not in names_by_label]
+    if missing and len(missing) < len(COGS):
+        say("warning", f"{len(missing)} of {len(COGS)} Cogs have no crops at all ({', '.join(missing)}): "
+            "render or extract some.", warnings)
+
+    assignment = assign_splits(names_by_label, seed, ratios)
+    existing = _existing_split(paths)
+    different = sorted(
+        key for key, split in existing.items() if not _same(paths, key, split, assignment, sources)
+    )
+    moved_aside = None
+    if different:
+        if not force:
+            raise DataError(
+                f"{paths.data} already holds a different split ({len(different)} files differ, e.g. "
+                f"{different[0]}): use --force to move it aside and split again, or use the seed and "
+                "ratios it was made with."
+            )
+        moved_aside = _move_aside(paths.data)
+        existing = {}
+
+    todo = sorted(key for key in assignment if key not in existing)
+    for split in SPLITS:
+        for kind in KINDS:
+            if any(k.startswith(f"{kind}/") for k in assignment):
+                ensure_dir(paths.split_kind_dir(split, kind))
+    linked = True
+    for key in track(todo, total=len(todo), description="split", enabled=progress):
+        linked &= _place(sources[key], _split_file(paths, assignment[key], key))
+
+    counts: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
+    by_split: dict[str, Counter[str]] = {split: Counter() for split in SPLITS}
+    for label, keys in names_by_label.items():
+        for key in keys:
+            by_split[assignment[key]][label] += 1
+    for split in SPLITS:
+        counts[split] = dict(sorted(by_split[split].items()))
+    record = {
+        "version": 1,
+        "seed": seed,
+        "ratios": list(ratios),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "counts": counts,
+        "fewer_than_3": sorted(label for label, keys in names_by_label.items() if len(keys) < MIN_PER_LABEL),
+    }
+    record_bytes = json.dumps(record, indent=1).encode("utf-8") + b"\n"
+    atomic_write_bytes(paths.split_record, record_bytes, overwrite=True)
+    return SplitResult(len(todo), len(assignment) - len(todo), linked, counts, tuple(warnings),
+                       tuple(problems), moved_aside)
+
+
+def _split_file(paths: DatasetPaths, split: str, key: str) -> Path:
+    kind, name = key.split("/", 1)
+    return paths.split_kind_dir(split, kind) / name
+
+
+def _same(paths: DatasetPaths, key: str, split: str, assignment: Mapping[str, str],
+          sources: Mapping[str, Path]) -> bool:
+    """Whether an existing data/ file is where this split puts it, with the same size as its source."""
+    if assignment.get(key) != split:
+        return False
+    try:
+        return sources[key].stat().st_size == _split_file(paths, split, key).stat().st_size
+    except OSError:
+        return False
