@@ -1,0 +1,463 @@
+"""Crop stage: nametag-anchored Cog proposals and the 600x200 crop batch (DESIGN.md "Crop").
+
+Every Cog carries a nametag above its head: a light-grey, low-saturation, semi-transparent
+card with three lines of dark text (name, department, "Level N").  Toon tags are one line of
+coloured text; the overlay draws its labels on saturated suit-colour cards.  So:
+
+1. ``find_nametags``: on a frame scaled to about 360 rows, a black-hat filter marks small dark
+   strokes on a lighter ground; a small closing joins letters and lines into blobs.  Each blob
+   of a plausible size is checked at full resolution (:func:`verify_nametag`): exactly three
+   dark text rows of similar height, centred on one axis, on a light low-saturation card.
+2. ``body_box_below_tag``: the body hangs under the tag (the game puts the tag 0.5 units above
+   the head); its width and height are first guessed from the tag's line height, then refined
+   from the image: rows and columns under the tag that differ from the ground beside them.
+3. ``merge_proposals`` drops duplicates; boxes are clipped to the frame.
+
+:class:`CropBatcher` stretches each body box to 600x200 into one preallocated float32 array.
+``match_boxes`` / ``evaluate_proposals`` measure precision and recall against VOC truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
+
+XYXY = tuple[int, int, int, int]
+
+#: the coarse pass works on a frame scaled to about this many rows
+WORK_ROWS = 360
+#: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
+MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
+#: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV)
+CARD_MAX_SAT, CARD_MIN_VAL = 125, 110
+#: text pixels are darker than this fraction of the card's value
+TEXT_REL_VAL = 0.65
+
+
+@dataclass(frozen=True, slots=True)
+class Nametag:
+    """A verified Cog nametag: its card box, the height of one text line, and a 0..1 score."""
+
+    tag_xyxy: XYXY
+    line_height: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    body_xyxy: XYXY
+    tag_xyxy: XYXY
+    score: float
+
+
+def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
+    """Blobs of small dark strokes that could be a three-line tag, in full-resolution xyxy."""
+    h, w = frame_rgb.shape[:2]
+    scale = max(1.0, h / WORK_ROWS)
+    sw, sh = max(1, round(w / scale)), max(1, round(h / scale))
+    grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (sw, sh), interpolation=cv2.INTER_AREA) if scale > 1.0 else grey
+    blackhat = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, _KERNEL_5)
+    strokes = ((blackhat > 40) & (small < 140)).astype(np.uint8)
+    blobs = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, _KERNEL_JOIN)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    if n <= 1:
+        return [], scale
+    x, y, bw, bh, area = (stats[1:, i] for i in range(5))
+    min_h = 3 * MIN_LINE_FRAC * h / scale
+    max_h = 3.6 * MAX_LINE_FRAC * h / scale
+    keep = (bh >= min_h) & (bh <= max_h) & (bw >= 1.0 * bh) & (bw <= 8 * bh) & (area >= 0.25 * bw * bh)
+    out = []
+    for i in np.flatnonzero(keep):
+        out.append((int(x[i] * scale), int(y[i] * scale), int(np.ceil((x[i] + bw[i]) * scale)),
+                    int(np.ceil((y[i] + bh[i]) * scale))))
+    return out, scale
+
+
+_KERNEL_5 = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+_KERNEL_JOIN = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a 1-D boolean array."""
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _text_extent(cols: np.ndarray, max_gap: float) -> tuple[int, int] | None:
+    """The widest group of text columns whose gaps stay under ``max_gap``."""
+    runs = _runs(cols)
+    if not runs:
+        return None
+    groups: list[list[int]] = [[runs[0][0], runs[0][1], runs[0][1] - runs[0][0]]]
+    for a, b in runs[1:]:
+        if a - groups[-1][1] <= max_gap:
+            groups[-1][1] = b
+            groups[-1][2] += b - a
+        else:
+            groups.append([a, b, b - a])
+    best = max(groups, key=lambda g: g[2])
+    return best[0], best[1]
+
+
+def _three_lines(bands: list[tuple[int, int]]) -> tuple[int, float] | None:
+    """Index of the first of three consecutive bands that look like tag lines, and the pitch."""
+    best: tuple[int, float] | None = None
+    best_err = 1e9
+    for i in range(len(bands) - 2):
+        (a1, e1), (a2, e2), (a3, e3) = bands[i:i + 3]
+        hs = np.array([e1 - a1, e2 - a2, e3 - a3], float)
+        med = float(np.median(hs))
+        if med < 3 or hs.min() < 0.5 * med or hs.max() > 1.8 * med:
+            continue
+        p1, p2 = a2 - a1, a3 - a2
+        pitch = (p1 + p2) / 2
+        if abs(p1 - p2) > 0.3 * pitch + 1 or pitch > 2.2 * med or a2 - e1 < 1 or a3 - e2 < 1:
+            continue
+        err = abs(p1 - p2) / pitch + float(hs.std() / med)
+        if err < best_err:
+            best, best_err = (i, pitch), err
+    return best
+
+
+def verify_nametag(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | None:
+    """Check, at full resolution around a candidate blob, for a Cog nametag; None if it is not one."""
+    fh, fw = frame_rgb.shape[:2]
+    x0, y0, x1, y1 = candidate_xyxy
+    ch, cw = y1 - y0, x1 - x0
+    pad_y, pad_x = int(0.6 * ch) + 2, int(0.25 * cw + 0.5 * ch) + 2
+    rx0, ry0, rx1, ry1 = max(0, x0 - pad_x), max(0, y0 - pad_y), min(fw, x1 + pad_x), min(fh, y1 + pad_y)
+    if rx1 - rx0 < 8 or ry1 - ry0 < 8:
+        return None
+    hsv = cv2.cvtColor(frame_rgb[ry0:ry1, rx0:rx1], cv2.COLOR_RGB2HSV)
+    sat, val = hsv[..., 1], hsv[..., 2]
+    inner = val[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
+    card_val = float(np.percentile(inner, 80))
+    k = max(3, int(ch / 7) | 1)
+    blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    text = (val < TEXT_REL_VAL * card_val) & (blackhat > 0.2 * card_val)
+    row_count = text.sum(axis=1)
+    row_min = max(2.0, 0.03 * cw, 0.15 * float(np.percentile(row_count, 95)))
+    bands = [b for b in _runs(row_count >= row_min) if b[1] - b[0] >= 2]
+    found = _three_lines(bands)
+    if found is None:
+        return None
+    i, pitch = found
+    lines = bands[i:i + 3]
+    extents = []
+    for a, b in lines:
+        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch)
+        if ext is None:
+            return None
+        extents.append(ext)
+    widths = np.array([e[1] - e[0] for e in extents], float)
+    centres = np.array([(e[0] + e[1]) / 2 for e in extents], float)
+    if widths.min() < 2.0 * pitch or widths.max() > 16 * pitch:
+        return None
+    if np.ptp(centres) > 0.12 * widths.max() + 0.5 * pitch:
+        return None
+    if not (MIN_LINE_FRAC * fh <= pitch <= MAX_LINE_FRAC * fh):
+        return None
+    tx0, tx1 = int(min(e[0] for e in extents)), int(max(e[1] for e in extents))
+    ty0, ty1 = lines[0][0], lines[2][1]
+    box_text = text[ty0:ty1, tx0:tx1]
+    text_frac = float(box_text.mean())
+    if not 0.06 <= text_frac <= 0.6:
+        return None
+    card = ~box_text
+    card_sat = float(np.median(sat[ty0:ty1, tx0:tx1][card]))
+    card_v = float(np.median(val[ty0:ty1, tx0:tx1][card]))
+    text_v = float(np.median(val[ty0:ty1, tx0:tx1][box_text]))
+    if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.5 * card_v:
+        return None
+    mx, my = 0.45 * pitch, 0.3 * pitch
+    tag = (max(0, int(rx0 + tx0 - mx)), max(0, int(ry0 + ty0 - my)),
+           min(fw, int(np.ceil(rx0 + tx1 + mx))), min(fh, int(np.ceil(ry0 + ty1 + my))))
+    score = float(np.clip(1.0 - np.ptp(centres) / widths.max() - card_sat / 510, 0.05, 1.0))
+    return Nametag(tag_xyxy=tag, line_height=float(pitch), score=score)
+
+
+#: body geometry in text-line heights: gap from the tag's bottom to the head, default and
+#: largest height, default and largest half-width
+BODY_GAP, BODY_H, BODY_H_MAX, BODY_HALF_W, BODY_HALF_W_MAX = 1.0, 14.0, 30.0, 3.5, 6.0
+#: the refinement works on the region scaled so that one text line is this many pixels
+REFINE_LINE_PX = 4.0
+
+
+def body_prior_xyxy(tag_xyxy: XYXY, line_height: float) -> tuple[float, float, float, float]:
+    """The body box guessed from the tag alone (not clipped): centred under it, BODY_H lines tall."""
+    cx = (tag_xyxy[0] + tag_xyxy[2]) / 2
+    top = tag_xyxy[3] + BODY_GAP * line_height
+    return (cx - BODY_HALF_W * line_height, top, cx + BODY_HALF_W * line_height, top + BODY_H * line_height)
+
+
+def _row_background(region: np.ndarray, cols: slice) -> np.ndarray:
+    """Per-row median colour of a column band, int16 [rows, 3]."""
+    band = region[:, cols]
+    return np.median(band, axis=1).astype(np.int16)
+
+
+def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag) -> tuple[float, float, float, float]:
+    """The body under ``tag``: rows and columns that differ from the ground beside them.
+
+    The region under the tag is scaled so one text line is REFINE_LINE_PX pixels.  Each row's
+    background is the median colour of the two flanks (6 to 10 lines left and right of the
+    tag's axis); a pixel is body when it differs from both flank colours and is not merely
+    darker ground (the drop shadow).  The body runs down from the head while rows near the axis
+    hold body pixels (gaps up to 1.5 lines), and spans the columns holding body in those rows.
+    Falls back to :func:`body_prior_xyxy` when the evidence is thin.
+    """
+    fh, fw = frame_rgb.shape[:2]
+    line = tag.line_height
+    prior = body_prior_xyxy(tag.tag_xyxy, line)
+    cx, top = (prior[0] + prior[2]) / 2, prior[1]
+    rx0, rx1 = int(max(0, cx - 10 * line)), int(min(fw, cx + 10 * line))
+    ry0, ry1 = int(min(fh, max(0, top))), int(min(fh, top + BODY_H_MAX * line))
+    if ry1 - ry0 < 4 * line or rx1 - rx0 < 4 * line:
+        return prior
+    f = max(1.0, line / REFINE_LINE_PX)
+    rw, rh = max(8, round((rx1 - rx0) / f)), max(8, round((ry1 - ry0) / f))
+    region = cv2.resize(frame_rgb[ry0:ry1, rx0:rx1], (rw, rh), interpolation=cv2.INTER_AREA).astype(np.int16)
+    lp = line / f  # one line in region pixels
+    axis = (cx - rx0) / f
+    inner0 = max(0, int(axis - BODY_HALF_W_MAX * lp))
+    inner1 = min(rw, int(np.ceil(axis + BODY_HALF_W_MAX * lp)))
+    left = slice(max(0, int(axis - 10 * lp)), max(0, int(axis - 6.5 * lp)))
+    right = slice(min(rw, int(axis + 6.5 * lp)), min(rw, int(axis + 10 * lp)))
+    flanks = [_row_background(region, s) for s in (left, right) if s.stop - s.start >= 2]
+    if not flanks:
+        return prior
+    zone = region[:, inner0:inner1]
+    zone_f = [zone[..., c].astype(np.float32) + 4 for c in range(3)]
+    fg = np.ones(zone.shape[:2], bool)
+    for bg in flanks:
+        bg_f = [bg[:, c, None].astype(np.float32) + 4 for c in range(3)]
+        d = [np.abs(zone_f[c] - bg_f[c]) for c in range(3)]
+        differs = np.maximum(np.maximum(d[0], d[1]), d[2]) > 28
+        # a drop shadow is the ground, darker: every channel scaled by about the same factor
+        r = [zone_f[c] / bg_f[c] for c in range(3)]
+        r_max, r_min = np.maximum(np.maximum(r[0], r[1]), r[2]), np.minimum(np.minimum(r[0], r[1]), r[2])
+        shadow = (r_max < 0.9) & (r_max - r_min < 0.18) & (r_min > 0.3)
+        fg &= differs & ~shadow
+    near = slice(max(0, int(axis - 2.5 * lp) - inner0), max(1, int(np.ceil(axis + 2.5 * lp)) - inner0))
+    row_frac = fg[:, near].mean(axis=1)
+    body_rows = row_frac >= 0.12
+    max_gap = 1.5 * lp
+    bottom, gap = -1, 0
+    for y in range(len(body_rows)):
+        if body_rows[y]:
+            bottom, gap = y, 0
+        else:
+            gap += 1
+            if gap > max_gap and (bottom >= 0 or y > 2 * lp):
+                break
+    if bottom < 3 * lp:
+        return prior
+    col_frac = fg[: bottom + 1].mean(axis=0)
+    cols = col_frac >= max(0.08, 0.35 * float(col_frac.max()))
+    a = b = int(np.clip(round(axis) - inner0, 0, len(cols) - 1))
+    gap_l = gap_r = 0
+    while a > 0 and gap_l <= 0.5 * lp:
+        a -= 1
+        gap_l = 0 if cols[a] else gap_l + 1
+    while b < len(cols) - 1 and gap_r <= 0.5 * lp:
+        b += 1
+        gap_r = 0 if cols[b] else gap_r + 1
+    x0 = rx0 + (inner0 + a + gap_l) * f
+    x1 = rx0 + (inner0 + b + 1 - gap_r) * f
+    if x1 - x0 < 2 * line:
+        x0, x1 = prior[0], prior[2]
+    return (x0, float(ry0), x1, ry0 + (bottom + 1) * f)
+
+
+# --- pure geometry -------------------------------------------------------------------------------
+
+def as_xyxy_array(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Boxes as a float64 [N, 4] array (an empty input gives shape [0, 4])."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4), np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes must be [N, 4] xyxy, got shape {arr.shape}")
+    return arr
+
+
+def clip_xyxy(boxes: Sequence[Sequence[float]] | np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
+    """Boxes clipped to a frame of ``frame_wh`` (width, height); a box outside it becomes empty."""
+    arr = as_xyxy_array(boxes).copy()
+    w, h = frame_wh
+    arr[:, [0, 2]] = np.clip(arr[:, [0, 2]], 0, w)
+    arr[:, [1, 3]] = np.clip(arr[:, [1, 3]], 0, h)
+    return arr
+
+
+def box_area(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    arr = as_xyxy_array(boxes)
+    return np.clip(arr[:, 2] - arr[:, 0], 0, None) * np.clip(arr[:, 3] - arr[:, 1], 0, None)
+
+
+def iou_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
+               b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
+    a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def greedy_matches(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """(row, col) pairs matched one-to-one, highest IoU first, each with IoU >= ``min_iou``."""
+    if iou.size == 0:
+        return []
+    order = np.argsort(-iou, axis=None, kind="stable")
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    pairs = []
+    for flat in order:
+        r, c = divmod(int(flat), iou.shape[1])
+        if iou[r, c] < min_iou:
+            break
+        if r in used_r or c in used_c:
+            continue
+        used_r.add(r)
+        used_c.add(c)
+        pairs.append((r, c))
+    return pairs
+
+
+def match_boxes(pred_xyxy: Sequence[Sequence[float]] | np.ndarray,
+                truth_xyxy: Sequence[Sequence[float]] | np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of a one-to-one match at IoU >= ``iou``."""
+    pred, truth = as_xyxy_array(pred_xyxy), as_xyxy_array(truth_xyxy)
+    tp = len(greedy_matches(iou_matrix(pred, truth), iou))
+    return tp, len(pred) - tp, len(truth) - tp
+
+
+def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[Nametag]:
+    """One tag per card: of tags overlapping by IoU >= ``min_iou`` (or nested), keep the best scored."""
+    kept: list[Nametag] = []
+    for tag in sorted(tags, key=lambda t: -t.score):
+        if not kept:
+            kept.append(tag)
+            continue
+        ious = iou_matrix([tag.tag_xyxy], [k.tag_xyxy for k in kept])[0]
+        a = box_area([tag.tag_xyxy])[0]
+        inter = ious * (a + box_area([k.tag_xyxy for k in kept])) / (1 + ious)
+        nested = inter >= 0.8 * np.minimum(a, box_area([k.tag_xyxy for k in kept]))
+        if not np.any((ious >= min_iou) | nested):
+            kept.append(tag)
+    return kept
+
+
+# --- the crop stage ------------------------------------------------------------------------------
+
+def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
+    """Every Cog nametag in an RGB frame, duplicates merged."""
+    _check_frame(frame_rgb)
+    candidates, _ = _coarse_candidates(frame_rgb)
+    tags = [t for t in (verify_nametag(frame_rgb, c) for c in candidates) if t is not None]
+    return merge_duplicate_tags(tags)
+
+
+def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
+    """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
+    fh, fw = frame_rgb.shape[:2]
+    proposals = []
+    for tag in find_nametags(frame_rgb):
+        body = clip_xyxy([refine_body_xyxy(frame_rgb, tag)], (fw, fh))[0]
+        x0, y0, x1, y1 = (int(round(v)) for v in body)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        proposals.append(Proposal(body_xyxy=(x0, y0, x1, y1), tag_xyxy=tag.tag_xyxy, score=tag.score))
+    return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+
+def _check_frame(frame_rgb: np.ndarray) -> None:
+    if not isinstance(frame_rgb, np.ndarray) or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 \
+            or frame_rgb.dtype != np.uint8:
+        shape = getattr(frame_rgb, "shape", None)
+        raise ValueError(f"frame_rgb must be an HxWx3 uint8 array, got {type(frame_rgb).__name__} {shape}")
+
+
+class CropBatcher:
+    """Stretches body boxes to 600x200 into one preallocated float32 [max_batch, 600, 200, 3] array.
+
+    ``crop`` returns a view of that array, overwritten by the next call: classify it first.
+    """
+
+    def __init__(self, max_batch: int) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.max_batch = max_batch
+        self._batch = np.zeros((max_batch, CROP_HEIGHT, CROP_WIDTH, 3), np.float32)
+        self._resized = np.zeros((CROP_HEIGHT, CROP_WIDTH, 3), np.uint8)
+
+    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal] | Sequence[XYXY]) -> np.ndarray:
+        """The crops of ``proposals`` (Proposal objects or body xyxy tuples), float32 [N, 600, 200, 3]."""
+        _check_frame(frame_rgb)
+        if len(proposals) > self.max_batch:
+            raise ValueError(f"{len(proposals)} proposals exceed the batch of {self.max_batch}; split them")
+        fh, fw = frame_rgb.shape[:2]
+        for i, p in enumerate(proposals):
+            box = p.body_xyxy if isinstance(p, Proposal) else p
+            x0, y0, x1, y1 = (int(v) for v in clip_xyxy([box], (fw, fh))[0])
+            if x1 <= x0 or y1 <= y0:
+                raise ValueError(f"box {tuple(box)} is empty inside a {fw}x{fh} frame")
+            region = frame_rgb[y0:y1, x0:x1]
+            shrink = (y1 - y0) > CROP_HEIGHT and (x1 - x0) > CROP_WIDTH
+            cv2.resize(region, (CROP_WIDTH, CROP_HEIGHT), dst=self._resized,
+                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            np.copyto(self._batch[i], self._resized, casting="unsafe")
+        return self._batch[: len(proposals)]
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+def evaluate_proposals(frames_and_truth: Iterable[tuple[np.ndarray, Sequence[Sequence[float]]]],
+                       iou: float = 0.5) -> dict[str, float | int]:
+    """Precision/recall of :func:`propose_cog_boxes` at IoU >= ``iou`` over (frame_rgb, truth xyxy) pairs.
+
+    Also the mean IoU of the matched boxes, the mean body height and width ratio
+    (proposal / truth, matched pairs) and the mean milliseconds per frame.
+    """
+    import time
+
+    tp = fp = fn = frames = 0
+    ious: list[float] = []
+    h_ratio: list[float] = []
+    w_ratio: list[float] = []
+    seconds = 0.0
+    for frame_rgb, truth in frames_and_truth:
+        t0 = time.perf_counter()
+        pred = [p.body_xyxy for p in propose_cog_boxes(frame_rgb)]
+        seconds += time.perf_counter() - t0
+        frames += 1
+        p_arr, t_arr = as_xyxy_array(pred), as_xyxy_array(truth)
+        m = iou_matrix(p_arr, t_arr)
+        pairs = greedy_matches(m, iou)
+        tp += len(pairs)
+        fp += len(p_arr) - len(pairs)
+        fn += len(t_arr) - len(pairs)
+        for r, c in pairs:
+            ious.append(float(m[r, c]))
+            h_ratio.append(float((p_arr[r, 3] - p_arr[r, 1]) / max(1e-9, t_arr[c, 3] - t_arr[c, 1])))
+            w_ratio.append(float((p_arr[r, 2] - p_arr[r, 0]) / max(1e-9, t_arr[c, 2] - t_arr[c, 0])))
+    return {
+        "frames": frames, "tp": tp, "fp": fp, "fn": fn,
+        "precision": tp / (tp + fp) if tp + fp else 1.0,
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+        "mean_iou": float(np.mean(ious)) if ious else 0.0,
+        "height_ratio": float(np.mean(h_ratio)) if h_ratio else 0.0,
+        "width_ratio": float(np.mean(w_ratio)) if w_ratio else 0.0,
+        "ms_per_frame": 1000.0 * seconds / frames if frames else 0.0,
+    }
