@@ -146,6 +146,16 @@ def _probe_writable(folder: Path) -> None:
         ) from None
 
 
+def _read_quietly(path: Path) -> np.ndarray:
+    """read_image_rgb without OpenCV's own warnings about broken files (our message says it)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return read_image_rgb(path)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -276,7 +286,7 @@ def _extract_one(
         return 0
 
     try:
-        rgb = read_image_rgb(shot)
+        rgb = _read_quietly(shot)
     except DataError as exc:
         problem(str(exc))
         return None
