@@ -1,0 +1,135 @@
+"""The demo sprite atlas: walk (3/4 view, right and left) and neutral (front) frames of every Cog.
+
+Layout of ``demo_atlas.json`` (CONTRACTS.md)::
+
+    {"version": 1, "source": "...", "px_per_unit": float,
+     "cogs": {"<key>": {"world_height": float,
+                        "clips": {"walk_right": [ids], "walk_left": [ids], "neutral_front": [ids]}}},
+     "sprites": [{"x", "y", "w", "h", "foot": [fx, fy]}]}
+
+Every sprite is RGBA, tight to the Cog's alpha (no shadow, no nametag), rendered orthographically at one
+``px_per_unit`` so relative heights are true; ``foot`` is the ground point under the Cog in sprite pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toonvision_live.errors import ResourceError
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from toonvision_live.taxonomy import COG_KEYS
+from training.render.cogs import CogRenderer, Light
+
+TALLEST_PX = 260.0
+WALK_FRAMES = 8
+NEUTRAL_FRAMES = 4
+#: yaw (degrees) of each clip: +45 turns the Cog to walk towards the camera and to the image's right
+CLIP_YAWS: dict[str, float] = {"walk_right": 45.0, "walk_left": -45.0, "neutral_front": 0.0}
+ATLAS_WIDTH = 2048
+ELEVATION_DEG = 10.0
+MAX_BYTES = 4_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Sprite:
+    rgba: np.ndarray
+    foot_xy: tuple[float, float]
+
+
+def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict], list[Sprite]]:
+    """Render every clip of every Cog; returns (px_per_unit, cogs JSON part, sprites in id order)."""
+    px_per_unit = TALLEST_PX / renderer.resources.max_height
+    light = Light()
+    cogs: dict[str, dict] = {}
+    sprites: list[Sprite] = []
+    for key in COG_KEYS:
+        spec = renderer.resources.spec(key)
+        clips: dict[str, list[int]] = {}
+        for clip, yaw in CLIP_YAWS.items():
+            anim = "neutral" if clip == "neutral_front" else "walk"
+            count = NEUTRAL_FRAMES if anim == "neutral" else WALK_FRAMES
+            frames = renderer.num_frames(key, anim)
+            ids = []
+            for i in range(count):
+                frame = (i * frames) // count
+                rgba, foot = renderer.render_sprite(key, yaw, anim, frame, px_per_unit * spec.height,
+                                                    elevation_deg=ELEVATION_DEG, light=light)
+                ids.append(len(sprites))
+                sprites.append(Sprite(rgba, (round(foot[0], 2), round(foot[1], 2))))
+            clips[clip] = ids
+        cogs[key] = {"world_height": spec.height, "clips": clips}
+    return px_per_unit, cogs, sprites
+
+
+def pack_shelves(sizes_wh: list[tuple[int, int]], width: int, pad: int = 1) -> tuple[list[tuple[int, int]], int]:
+    """Shelf-pack boxes (tallest first) into ``width``; returns top-left corners in input order and the height."""
+    order = sorted(range(len(sizes_wh)), key=lambda i: (-sizes_wh[i][1], i))
+    corners: list[tuple[int, int]] = [(0, 0)] * len(sizes_wh)
+    x = y = shelf_h = 0
+    for i in order:
+        w, h = sizes_wh[i]
+        if w + pad > width:
+            raise ValueError(f"sprite {i} ({w} px) is wider than the atlas")
+        if x + w + pad > width:
+            y += shelf_h + pad
+            x = shelf_h = 0
+        corners[i] = (x, y)
+        x += w + pad
+        shelf_h = max(shelf_h, h)
+    return corners, y + shelf_h
+
+
+def encode_palette_png(rgba: np.ndarray) -> bytes:
+    """A 256-colour palette PNG with alpha (Floyd-Steinberg dithered): a quarter of the RGBA size.
+
+    cv2.imread(path, cv2.IMREAD_UNCHANGED) reads it back as 4-channel BGRA.
+    """
+    from PIL import Image
+
+    image = Image.fromarray(rgba, "RGBA").quantize(256, method=Image.Quantize.FASTOCTREE,
+                                                   dither=Image.Dither.FLOYDSTEINBERG)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
+    """Render and write ``demo_atlas.png`` + ``demo_atlas.json`` into ``out_folder``."""
+    renderer = CogRenderer(resources_root, (360, 360))
+    try:
+        px_per_unit, cogs, sprites = render_atlas_sprites(renderer)
+    finally:
+        renderer.close()
+    sizes = [(s.rgba.shape[1], s.rgba.shape[0]) for s in sprites]
+    corners, height = pack_shelves(sizes, ATLAS_WIDTH)
+    sheet = np.zeros((height, ATLAS_WIDTH, 4), np.uint8)
+    entries = []
+    for sprite, (x, y), (w, h) in zip(sprites, corners, sizes, strict=True):
+        sheet[y:y + h, x:x + w] = sprite.rgba
+        entries.append({"x": x, "y": y, "w": w, "h": h, "foot": list(sprite.foot_xy)})
+    png = encode_palette_png(sheet)
+    if len(png) > MAX_BYTES:
+        raise ResourceError(f"The demo atlas came out {len(png) / 1e6:.1f} MB, above the {MAX_BYTES / 1e6:.0f} MB limit.")
+    meta = {
+        "version": 1,
+        "source": (
+            "rendered by 'toonvision render atlas' from the game's own Cog models (see "
+            "../shared/game-resources/README.md), orthographic camera "
+            f"{ELEVATION_DEG:g} degrees above, mild light; walk_right/walk_left: {WALK_FRAMES} walk frames at yaw "
+            f"+45/-45 (3/4 view walking towards the viewer, to the right/left); neutral_front: {NEUTRAL_FRAMES} "
+            "neutral frames from the front"
+        ),
+        "px_per_unit": round(px_per_unit, 4),
+        "cogs": cogs,
+        "sprites": entries,
+    }
+    folder = ensure_dir(Path(out_folder))
+    png_path = atomic_write_bytes(folder / "demo_atlas.png", png, overwrite=True)
+    json_path = atomic_write_bytes(folder / "demo_atlas.json",
+                                   json.dumps(meta, indent=1).encode("utf-8"), overwrite=True)
+    return png_path, json_path
