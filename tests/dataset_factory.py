@@ -7,12 +7,16 @@ so the dataset tools read them exactly as they read game screenshots.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from toonvision_live.fileio import write_png
 from toonvision_live.taxonomy import COGS, STREETS, SUIT_BY_CODE
@@ -127,3 +131,23 @@ def make_crop_files(
         rgb = rng.integers(0, 256, size=(6, 2, 3), dtype=np.uint8)
         made.append(write_png(folder / f"{label}_{i}.png", rgb))
     return made
+
+
+TOONVISION = Path(sys.executable).with_name("toonvision")
+
+
+def read_only_run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the installed ``toonvision`` script with ``root`` bind-mounted read-only.
+
+    ``unshare --user --map-root-user --mount`` gives a private mount namespace for root and for
+    normal users alike, and a read-only mount stops root too (EROFS), unlike chmod.  Exit
+    status 99 means the kernel refused the mount.
+    """
+    if shutil.which("unshare") is None:
+        pytest.fail("util-linux 'unshare' is needed for the read-only dataset tests")
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" || exit 99; shift; exec "$@"'
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(root),
+         str(TOONVISION), *args],
+        capture_output=True, text=True, timeout=120,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dataset_factory import make_screenshot_dataset, synthetic_frame
+from dataset_factory import make_screenshot_dataset, read_only_run, synthetic_frame
 
 from toonvision_live.cli import main
 from toonvision_live.fileio import read_image_rgb, write_png
@@ -351,23 +351,6 @@ def test_unreadable_ledger_stops_with_a_sentence(real_data, tmp_path, capsys):
     assert crop_names(paths.unsorted_cog) == []
 
 
-def _read_only_run(root: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run the installed script with ``root`` bind-mounted read-only in a private mount namespace.
-
-    ``unshare --user --map-root-user --mount`` works for root and for normal users, and the
-    read-only mount stops root too (EROFS), unlike chmod.
-    """
-    if shutil.which("unshare") is None:
-        pytest.fail("util-linux 'unshare' is needed for the read-only dataset test")
-    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" || exit 99; '
-              'shift; exec "$@"')
-    return subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(root),
-         str(TOONVISION), *args],
-        capture_output=True, text=True, timeout=120,
-    )
-
-
 @pytest.mark.parametrize("crop_folders_exist", [False, True])
 def test_read_only_dataset_folder(real_data, tmp_path, crop_folders_exist):
     root = real_dataset(real_data, tmp_path / "ds")
@@ -375,7 +358,7 @@ def test_read_only_dataset_folder(real_data, tmp_path, crop_folders_exist):
         (root / "unsorted" / "cog").mkdir(parents=True)
         (root / "unsorted" / "toon").mkdir(parents=True)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    result = _read_only_run(root, "dataset", "extract", str(root))
+    result = read_only_run(root, "dataset", "extract", str(root))
     if result.returncode == 99:
         pytest.skip(f"this kernel does not allow a read-only bind mount in a user namespace: {result.stderr}")
     assert result.returncode == 2, result.stderr
