@@ -41,9 +41,15 @@ def bgra_to_rgb(bgra: np.ndarray) -> np.ndarray:
 class ScreenSource:
     """Frames of the game window (by title pattern), a monitor, or a fixed region, via mss."""
 
-    def __init__(self, *, window_pattern: str | None = None, monitor: int | None = None,
-                 region: ScreenRect | None = None, requery_every: int = 1,
-                 finder_factory: Callable[[], WindowFinder] = open_window_finder) -> None:
+    def __init__(
+        self,
+        *,
+        window_pattern: str | None = None,
+        monitor: int | None = None,
+        region: ScreenRect | None = None,
+        requery_every: int = 1,
+        finder_factory: Callable[[], WindowFinder] = open_window_finder,
+    ) -> None:
         if sum(x is not None for x in (window_pattern, monitor, region)) != 1:
             raise ValueError("choose exactly one of window_pattern, monitor, region")
         self._pattern = title_matcher(window_pattern) if window_pattern is not None else None
@@ -87,14 +93,16 @@ class ScreenSource:
 
         self._mss_error = mss.exception.ScreenShotError
         try:
-            self._sct = mss.mss()
+            self._sct = mss.MSS()
         except mss.exception.ScreenShotError as exc:
             raise CaptureError(f"Cannot open the screen for capture ({exc}); is a display running?") from None
         monitors = self._sct.monitors
         self._screen = ScreenRect(**{k: int(monitors[0][k]) for k in ("left", "top", "width", "height")})
         if self._monitor is not None and not 1 <= self._monitor < len(monitors):
-            raise CaptureError(f"Monitor {self._monitor} does not exist: this screen has {len(monitors) - 1} "
-                               f"monitor(s); use --monitor 1..{len(monitors) - 1}.")
+            raise CaptureError(
+                f"Monitor {self._monitor} does not exist: this screen has {len(monitors) - 1} "
+                f"monitor(s); use --monitor 1..{len(monitors) - 1}."
+            )
         if self._pattern is not None:
             self._finder = self._finder_factory()
 
@@ -119,8 +127,9 @@ class ScreenSource:
             self._window = seen
         window = self._window
         if window is None:
-            self._reason = (f"No window titled like /{self._pattern.pattern}/ is open: start the game "
-                            "(still looking).")
+            self._reason = (
+                f"No window titled like /{self._pattern.pattern}/ is open: start the game (still looking)."
+            )
             return None
         if not window.visible:
             self._reason = f"The window '{window.title}' is minimised or hidden: paused until it is shown."
@@ -170,8 +179,15 @@ class CaptureThread(StageThread):
 
     name = "capture"
 
-    def __init__(self, source: FrameSource, latest: LatestFrame[Frame], *, fps_cap: float = 60.0,
-                 on_status: Callable[[str], None] | None = None, retry_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        latest: LatestFrame[Frame],
+        *,
+        fps_cap: float = 60.0,
+        on_status: Callable[[str], None] | None = None,
+        retry_s: float = 0.25,
+    ) -> None:
         super().__init__()
         self.source = source
         self.latest = latest

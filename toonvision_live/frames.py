@@ -133,8 +133,9 @@ class FrameSource(Protocol):
 class RecordedSource:
     """Frames from a list of RGB images, replayed in a loop (for bench and tests)."""
 
-    def __init__(self, images_rgb: Sequence[np.ndarray], *, loop: bool = True,
-                 rect: ScreenRect | None = None) -> None:
+    def __init__(
+        self, images_rgb: Sequence[np.ndarray], *, loop: bool = True, rect: ScreenRect | None = None
+    ) -> None:
         if not images_rgb:
             raise ValueError("RecordedSource needs at least one image")
         self._images = list(images_rgb)

@@ -78,6 +78,7 @@ class Settings:
 
 # ---- value converters: each raises ValueError with a short reason ----------------------------
 
+
 def _pattern(value: Any) -> str:
     text = str(value)
     if not text.strip():
@@ -174,29 +175,67 @@ class SettingField:
 
 
 FIELDS: tuple[SettingField, ...] = (
-    SettingField("window", "window_pattern", _pattern,
-                 "regular expression matched (case-insensitive) against window titles "
-                 "(default: Toontown Rewritten or Corporate Clash, any version)", "PATTERN"),
-    SettingField("monitor", "monitor", _positive_int, "capture monitor N (1 = first) instead of a window",
-                 "N"),
-    SettingField("region", "region_xywh", _region, "capture the screen region x,y,w,h instead of a window",
-                 "X,Y,W,H"),
-    SettingField("model", "model_path", _path, "ONNX model (default: the shipped models/toonvision.onnx)",
-                 "FILE"),
-    SettingField("provider", "provider", _provider,
-                 "onnxruntime execution provider: auto (CUDA, then CPU), cuda or cpu", "NAME"),
+    SettingField(
+        "window",
+        "window_pattern",
+        _pattern,
+        "regular expression matched (case-insensitive) against window titles "
+        "(default: Toontown Rewritten or Corporate Clash, any version)",
+        "PATTERN",
+    ),
+    SettingField(
+        "monitor", "monitor", _positive_int, "capture monitor N (1 = first) instead of a window", "N"
+    ),
+    SettingField(
+        "region", "region_xywh", _region, "capture the screen region x,y,w,h instead of a window", "X,Y,W,H"
+    ),
+    SettingField(
+        "model", "model_path", _path, "ONNX model (default: the shipped models/toonvision.onnx)", "FILE"
+    ),
+    SettingField(
+        "provider",
+        "provider",
+        _provider,
+        "onnxruntime execution provider: auto (CUDA, then CPU), cuda or cpu",
+        "NAME",
+    ),
     SettingField("batch_size", "batch_size", _positive_int, "most Cog crops classified per frame", "N"),
-    SettingField("min_confidence", "min_confidence", _fraction,
-                 "below this confidence a Cog is labelled '?' (0..1)", "P"),
-    SettingField("min_proposal_score", "min_proposal_score", _fraction,
-                 "ignore nametag proposals scoring below this (0..1)", "P"),
-    SettingField("dataset", "dataset_dir", _path,
-                 "dataset folder where the save hotkey writes raw/screenshots and unsorted/cog", "DIR"),
-    SettingField("smoothing_window", "smoothing_window", _positive_int,
-                 "frames over which each Cog's label is smoothed", "N"),
+    SettingField(
+        "min_confidence",
+        "min_confidence",
+        _fraction,
+        "below this confidence a Cog is labelled '?' (0..1)",
+        "P",
+    ),
+    SettingField(
+        "min_proposal_score",
+        "min_proposal_score",
+        _fraction,
+        "ignore nametag proposals scoring below this (0..1)",
+        "P",
+    ),
+    SettingField(
+        "dataset",
+        "dataset_dir",
+        _path,
+        "dataset folder where the save hotkey writes raw/screenshots and unsorted/cog",
+        "DIR",
+    ),
+    SettingField(
+        "smoothing_window",
+        "smoothing_window",
+        _positive_int,
+        "frames over which each Cog's label is smoothed",
+        "N",
+    ),
     SettingField("fps_cap", "fps_cap", _fps, "most frames captured per second", "FPS"),
-    SettingField("requery_every", "requery_every", _positive_int,
-                 "re-read the game window's position every N frames", "N"),
+    SettingField(
+        "requery_every",
+        "requery_every",
+        _positive_int,
+        "re-read the game window's position every N frames",
+        "N",
+    ),
 )
 _FIELD_BY_KEY = {f.key: f for f in FIELDS}
 
@@ -213,8 +252,9 @@ def _bad(key: str, value: Any, why: str, where: str) -> ConfigError:
 
 def _hotkeys_from(raw: Any, base: Hotkeys, where: str) -> Hotkeys:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"Setting 'hotkeys' in {where} must be a table such as "
-                          "[hotkeys] save = \"<ctrl>+<alt>+s\".")
+        raise ConfigError(
+            f"Setting 'hotkeys' in {where} must be a table such as [hotkeys] save = \"<ctrl>+<alt>+s\"."
+        )
     values = base.as_dict()
     for key, value in raw.items():
         if key not in HOTKEY_ACTIONS:
@@ -231,8 +271,10 @@ def _checked_hotkeys(hotkeys: Hotkeys, where: str) -> Hotkeys:
     for action, combo in hotkeys.as_dict().items():
         canonical = "+".join(sorted(combo.split("+")))
         if canonical in seen:
-            raise ConfigError(f"Hotkeys '{seen[canonical]}' and '{action}' in {where} are both {combo}: "
-                              "give each action its own combination.")
+            raise ConfigError(
+                f"Hotkeys '{seen[canonical]}' and '{action}' in {where} are both {combo}: "
+                "give each action its own combination."
+            )
         seen[canonical] = action
     return hotkeys
 
@@ -300,8 +342,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, capture: bool = T
         parser.add_argument(spec.flag, dest=f"setting_{spec.key}", metavar=spec.metavar, help=spec.help)
     for action in HOTKEY_ACTIONS:
         default = getattr(Hotkeys(), action)
-        parser.add_argument(f"--hotkey-{action.replace('_', '-')}", dest=f"hotkey_{action}", metavar="KEYS",
-                            help=f"hotkey to {action.replace('_', ' ')} (default {default})")
+        parser.add_argument(
+            f"--hotkey-{action.replace('_', '-')}",
+            dest=f"hotkey_{action}",
+            metavar="KEYS",
+            help=f"hotkey to {action.replace('_', ' ')} (default {default})",
+        )
 
 
 def settings_from_args(args: argparse.Namespace, **forced: Any) -> Settings:
@@ -325,4 +371,3 @@ def settings_from_args(args: argparse.Namespace, **forced: Any) -> Settings:
 def settings_keys() -> list[str]:
     """Every TOML key (for docs and tests)."""
     return [*_FIELD_BY_KEY, *(f"hotkeys.{a}" for a in HOTKEY_ACTIONS)]
-

@@ -81,8 +81,9 @@ def title_matcher(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern, re.IGNORECASE)
     except re.error as exc:
-        raise CaptureError(f"The window pattern '{pattern}' is not a valid regular expression ({exc}).") \
-            from None
+        raise CaptureError(
+            f"The window pattern '{pattern}' is not a valid regular expression ({exc})."
+        ) from None
 
 
 class WindowFinder(Protocol):
@@ -107,6 +108,7 @@ def open_window_finder(display: str | None = None) -> WindowFinder:
 
 # ---- X11 -------------------------------------------------------------------------------------
 
+
 class X11WindowFinder:
     """python-xlib backend; create and use it in one thread."""
 
@@ -121,7 +123,8 @@ class X11WindowFinder:
             self._display = xdisplay.Display(display)
         except Exception as exc:  # Xlib raises DisplayError subclasses and OSError
             raise CaptureError(
-                f"Cannot connect to the X display ({exc}); is DISPLAY set to a running X server?") from None
+                f"Cannot connect to the X display ({exc}); is DISPLAY set to a running X server?"
+            ) from None
         self._root = self._display.screen().root
         atom = self._display.intern_atom
         names = ("_NET_CLIENT_LIST", "_NET_WM_NAME", "UTF8_STRING", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN")
@@ -202,6 +205,7 @@ class X11WindowFinder:
 
 # ---- Windows (not testable on this machine) --------------------------------------------------
 
+
 class Win32WindowFinder:  # pragma: no cover - needs Windows
     """ctypes user32 backend.  Untested here: this machine has no Windows APIs."""
 
@@ -238,8 +242,9 @@ class Win32WindowFinder:  # pragma: no cover - needs Windows
             return None
         self._user32.ClientToScreen(hwnd, self._ctypes.byref(point))
         visible = bool(self._user32.IsWindowVisible(hwnd)) and not self._user32.IsIconic(hwnd)
-        return GameWindow(int(hwnd), self._title(hwnd), ScreenRect(point.x, point.y, rect.right, rect.bottom),
-                          visible)
+        return GameWindow(
+            int(hwnd), self._title(hwnd), ScreenRect(point.x, point.y, rect.right, rect.bottom), visible
+        )
 
     def find(self, pattern: re.Pattern[str]) -> GameWindow | None:
         found: list[int] = []

@@ -1,0 +1,60 @@
+"""Global hotkeys through pynput ``GlobalHotKeys``: only the configured combinations.
+
+pynput is imported inside :meth:`HotkeyListener.start` only, because importing
+it needs a display.  The listener sees key events to match the registered
+combinations and nothing else is kept: no key is logged or stored.  Callbacks
+run on pynput's thread; pass something thread-safe (a Qt signal's ``emit``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from toonvision_live.errors import ConfigError
+from toonvision_live.settings import Hotkeys
+
+log = logging.getLogger(__name__)
+
+
+class HotkeyListener:
+    """Calls ``on_action(name)`` (save, toggle_overlay, pause, quit) when its combination is pressed."""
+
+    def __init__(self, hotkeys: Hotkeys, on_action: Callable[[str], None]) -> None:
+        self.hotkeys = hotkeys
+        self.on_action = on_action
+        self._listener = None
+
+    def _callback(self, action: str) -> Callable[[], None]:
+        def fire() -> None:
+            self.on_action(action)
+
+        return fire
+
+    def start(self) -> None:
+        from pynput import keyboard  # only here: importing pynput needs a display
+
+        mapping = {combo: self._callback(action) for action, combo in self.hotkeys.as_dict().items()}
+        try:
+            for combo in mapping:
+                keyboard.HotKey.parse(combo)
+        except ValueError as exc:
+            raise ConfigError(
+                f"The hotkey '{combo}' is not understood by pynput ({exc}); write it like '<ctrl>+<alt>+s'."
+            ) from None
+        self._listener = keyboard.GlobalHotKeys(mapping)
+        self._listener.start()
+        self._listener.wait()  # until it is listening, so a key pressed right after start counts
+        log.info(
+            "hotkeys: %s", ", ".join(f"{a.replace('_', ' ')} {c}" for a, c in self.hotkeys.as_dict().items())
+        )
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener.join(2.0)
+            self._listener = None
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None and self._listener.running
