@@ -136,7 +136,7 @@ class TagImage:
     """A nametag ready to blend: premultiplied RGB, inverse alpha, and the card size."""
 
     premul_rgb: np.ndarray  # (h, w, 3) uint8, rgb * alpha
-    inv_alpha: np.ndarray  # (h, w, 1) uint16, 255 - alpha
+    inv_alpha: np.ndarray  # (h, w, 3) uint8, 255 - alpha (repeated per channel for cv2)
     rgba: np.ndarray  # (h, w, 4) uint8, straight alpha
 
     @property
@@ -147,7 +147,7 @@ class TagImage:
 def _premultiply(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = rgba[:, :, 3:4].astype(np.uint16)
     premul = ((rgba[:, :, :3].astype(np.uint16) * a + 127) // 255).astype(np.uint8)
-    return premul, (255 - a).astype(np.uint16)
+    return premul, np.repeat((255 - a).astype(np.uint8), 3, axis=2)
 
 
 @lru_cache(maxsize=512)
@@ -208,9 +208,9 @@ def blend_premultiplied(rgb: np.ndarray, premul: np.ndarray, inv_alpha: np.ndarr
     if x0 >= x1 or y0 >= y1:
         return None
     dst = rgb[y0:y1, x0:x1]
-    inv = inv_alpha[y0 - y:y1 - y, x0 - x:x1 - x]
-    # floor(dst * (255 - a) / 256) + premul never exceeds 255
-    dst[:] = premul[y0 - y:y1 - y, x0 - x:x1 - x] + ((dst * inv) >> 8).astype(np.uint8)
+    # dst = premul + dst * (255 - a) / 255, saturated, in place on the frame's view
+    kept = cv2.multiply(dst, inv_alpha[y0 - y:y1 - y, x0 - x:x1 - x], scale=1 / 255.0)
+    cv2.add(kept, premul[y0 - y:y1 - y, x0 - x:x1 - x], dst=dst)
     return x0, y0, x1, y1
 
 
@@ -291,8 +291,8 @@ class SpriteAtlas:
 class ScaledSprite:
     """A sprite scaled for one depth, cropped tight (alpha > 32), premultiplied for blending."""
 
-    premul_rgb: np.ndarray
-    inv_alpha: np.ndarray
+    premul_rgb: np.ndarray  # (h, w, 3) uint8
+    inv_alpha: np.ndarray  # (h, w, 3) uint8, 255 - alpha
     foot_xy: tuple[float, float]
 
 
@@ -312,8 +312,9 @@ def scale_sprite(sprite: Sprite, factor: float) -> ScaledSprite:
         rows, cols = np.array([0, out_wh[1] - 1]), np.array([0, out_wh[0] - 1])
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     premul = np.clip(pm[y0:y1, x0:x1, :3] + 0.5, 0, 255).astype(np.uint8)
-    inv = (255 - np.clip(alpha[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint16))[:, :, None]
-    premul = np.minimum(premul, (255 - inv).astype(np.uint8))  # premultiplied rgb <= alpha
+    a8 = np.clip(alpha[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8)[:, :, None]
+    premul = np.minimum(premul, a8)  # premultiplied rgb <= alpha
+    inv = np.repeat(255 - a8, 3, axis=2)
     fx, fy = sprite.foot_xy
     return ScaledSprite(np.ascontiguousarray(premul), np.ascontiguousarray(inv),
                         (fx * factor - x0, fy * factor - y0))
@@ -443,17 +444,20 @@ def _sky(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     sky = np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)).copy()
     clouds = np.zeros((h, w), np.float32)
-    for _ in range(int(rng.integers(4, 9))):
-        cx, cy = rng.uniform(0, w), rng.uniform(0.05, 0.45) * h
-        size = rng.uniform(0.04, 0.09) * w
-        for _ in range(int(rng.integers(4, 8))):
-            ox, oy = rng.normal(0, size * 0.6), rng.normal(0, size * 0.12)
-            ax = int(rng.uniform(0.3, 0.6) * size)
-            cv2.ellipse(clouds, (int(cx + ox), int(cy + oy)), (ax, int(ax * rng.uniform(0.35, 0.55))), 0, 0, 360,
-                        1.0, -1, cv2.LINE_AA)
-    clouds = cv2.GaussianBlur(clouds, (0, 0), 2.0)[:, :, None]
-    shade = np.clip(np.linspace(1.0, 0.85, h, dtype=np.float32), 0, 1)[:, None, None]
-    return sky * (1 - clouds) + 255 * shade * clouds
+    belly = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(6, 12))):
+        cx, cy = rng.uniform(0, w), rng.uniform(0.04, 0.35) * h
+        size = rng.uniform(0.05, 0.12) * w
+        for _ in range(int(rng.integers(5, 10))):
+            ox, oy = rng.normal(0, size * 0.55), -abs(rng.normal(0, size * 0.15))
+            r = int(rng.uniform(0.12, 0.24) * size)
+            cv2.circle(clouds, (int(cx + ox), int(cy + oy)), r, 1.0, -1, cv2.LINE_AA)
+            cv2.circle(belly, (int(cx + ox), int(cy + oy + 0.45 * r)), r, 1.0, -1, cv2.LINE_AA)
+        cv2.ellipse(clouds, (int(cx), int(cy)), (int(size * 0.6), int(size * 0.12)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    clouds = cv2.GaussianBlur(clouds, (0, 0), 1.5)[:, :, None]
+    belly = cv2.GaussianBlur(belly * clouds[:, :, 0], (0, 0), 6.0)[:, :, None]
+    cloud_rgb = np.array([255, 255, 255], np.float32) * (1 - 0.18 * belly) + np.array([190, 205, 235]) * 0.18 * belly
+    return sky * (1 - clouds) + cloud_rgb * clouds
 
 
 def _window(img: np.ndarray, x: int, y: int, w: int, h: int, frame_rgb, glass_rgb, arched: bool) -> None:
@@ -478,12 +482,21 @@ def _facade(w: int, h: int, rng: np.random.Generator, px_per_unit: float) -> np.
     trim = tuple(int(c) for c in _TRIM_RGBS[int(rng.integers(len(_TRIM_RGBS)))])
     img = np.empty((h, w, 3), np.float32)
     img[:] = wall
+    img *= np.linspace(1.04, 0.9, h, dtype=np.float32)[:, None, None]  # a little darker near the ground
     u = px_per_unit
     for _ in range(int(rng.integers(0, 8))):  # darker bricks
         bx, by = int(rng.uniform(0, w)), int(rng.uniform(0.3, 1) * h)
         cv2.rectangle(img, (bx, by), (bx + int(1.6 * u), by + int(0.6 * u)), tuple(float(c) * 0.8 for c in wall), -1)
-    cv2.rectangle(img, (0, 0), (w, max(2, int(0.6 * u))), tuple(float(c) * 0.7 for c in wall), -1)
+    dark = tuple(float(c) * 0.7 for c in wall)
+    light = tuple(min(255.0, float(c) * 1.12) for c in wall)
+    cv2.rectangle(img, (0, 0), (w, max(2, int(0.9 * u))), dark, -1)  # cornice
+    cv2.rectangle(img, (0, max(2, int(0.9 * u))), (w, max(3, int(1.2 * u))), light, -1)
     cv2.rectangle(img, (0, h - max(2, int(0.5 * u))), (w, h), tuple(float(c) * 0.75 for c in wall), -1)
+    pil = max(2, int(0.8 * u))
+    for px in (0, w - pil):  # corner pilasters
+        cv2.rectangle(img, (px, 0), (px + pil, h), tuple(float(c) * 0.88 for c in wall), -1)
+        cv2.line(img, (px + pil // 2, int(1.2 * u)), (px + pil // 2, h), light, max(1, pil // 4))
+    cv2.line(img, (0, 0), (0, h), tuple(float(c) * 0.5 for c in wall), max(1, int(0.12 * u)))
     glass = tuple(float(c) for c in rng.choice([(40, 70, 60), (60, 80, 120), (235, 225, 150)]))
     arched = bool(rng.random() < 0.6)
     ww, wh = int(rng.uniform(1.6, 2.4) * u), int(rng.uniform(2.4, 3.4) * u)
@@ -505,23 +518,37 @@ def _facade(w: int, h: int, rng: np.random.Generator, px_per_unit: float) -> np.
     return img
 
 
+def _wrap_blur(tex: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a tileable texture that stays tileable."""
+    pad = int(3 * sigma) + 1
+    big = np.pad(tex, ((pad, pad), (pad, pad), (0, 0)), mode="wrap")
+    return cv2.GaussianBlur(big, (0, 0), sigma)[pad:-pad, pad:-pad]
+
+
 def _cobbles(rng: np.random.Generator, tile: int, cell: int) -> np.ndarray:
-    """A tileable top-down cobblestone texture (RGB float32)."""
-    base = np.array([225, 190, 135], np.float32)
-    tex = np.empty((tile, tile, 3), np.float32)
-    tex[:] = base * 0.82
-    n = tile // cell
-    for j in range(n):
-        for i in range(n):
-            cx, cy = (i + 0.5 + rng.uniform(-0.15, 0.15)) * cell, (j + 0.5 + (i % 2) * 0.5
-                                                                  + rng.uniform(-0.1, 0.1)) * cell
-            ax, ay = int(cell * rng.uniform(0.38, 0.48)), int(cell * rng.uniform(0.34, 0.45))
-            colour = tuple(float(c) for c in base * rng.uniform(0.93, 1.08) + rng.normal(0, 4, 3))
-            angle = float(rng.uniform(0, 180))
-            for ox in (-tile, 0, tile):
-                for oy in (-tile, 0, tile):
-                    cv2.ellipse(tex, (int(cx + ox), int(cy + oy)), (ax, ay), angle, 0, 360, colour, -1, cv2.LINE_AA)
-    return cv2.GaussianBlur(tex, (0, 0), 1.2)
+    """A tileable top-down texture of irregular sandy flagstones (Voronoi cells), RGB float32."""
+    n = max(2, tile // cell)
+    gy, gx = np.mgrid[0:n, 0:n].astype(np.float32)
+    pts = np.stack([(gx + 0.5 + rng.uniform(-0.35, 0.35, gx.shape)) * tile / n,
+                    (gy + 0.5 + rng.uniform(-0.35, 0.35, gy.shape)) * tile / n], -1).reshape(-1, 2)
+    seeds = np.ones((3 * tile, 3 * tile), np.uint8)
+    for ox in range(3):
+        for oy in range(3):
+            q = (pts + [ox * tile, oy * tile]).astype(int)
+            seeds[np.clip(q[:, 1], 0, 3 * tile - 1), np.clip(q[:, 0], 0, 3 * tile - 1)] = 0
+    dist, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    labels = labels[tile:2 * tile, tile:2 * tile]
+    base = np.array([232, 200, 150], np.float32)
+    palette = base * rng.uniform(0.92, 1.05, (labels.max() + 1, 1)) + rng.normal(0, 2, (labels.max() + 1, 3))
+    tex = palette[labels].astype(np.float32)
+    edge = np.zeros(labels.shape, np.float32)
+    edge[:, :-1] += labels[:, :-1] != labels[:, 1:]
+    edge[:-1] += labels[:-1] != labels[1:]
+    edge = np.clip(edge, 0, 1)[:, :, None]
+    edge = _wrap_blur(edge, 1.5)
+    edge = edge[:, :, None] if edge.ndim == 2 else edge
+    tex = tex * (1 - 0.35 * np.clip(edge * 2.5, 0, 1))
+    return _wrap_blur(tex, 1.0)
 
 
 def _paving(rng: np.random.Generator, tile: int, cell: int) -> np.ndarray:
@@ -597,7 +624,7 @@ def make_street_background(size_wh: tuple[int, int] = (1280, 720), seed: int = 0
     map_x, map_y = (wx * tex_ppu).astype(np.float32), (z * tex_ppu).astype(np.float32)
     street = cv2.remap(cob, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
     walk = cv2.remap(pave, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-    walk_depth = rng.uniform(4.0, 7.0)
+    walk_depth = rng.uniform(9.0, 16.0)
     on_walk = (z > z_back - walk_depth)[:, :, None]
     ground = np.where(on_walk, walk, street)
     curb = np.abs(z - (z_back - walk_depth)) < 0.12 * z / focal * 40
@@ -667,6 +694,7 @@ class _Walker:
     is_cog: bool
     frames: tuple[ScaledSprite, ...]
     tag: TagImage
+    shadow: ScaledSprite  # the game's drop shadow under the feet (not part of the body box)
     foot_y: float
     tag_bottom_dy: float  # tag bottom relative to foot_y (negative: above)
     x0: float
@@ -732,12 +760,13 @@ class StreetScene:
                 ppu = lay.px_per_unit(y)
                 em = nametag_em_px(ppu, h)
                 tag_h = em * (TAG_PAD_TOP_EM + 0.7 + (n_lines - 1) + TAG_PAD_BOTTOM_EM)
-                if y - height * ppu - TAG_GAP_EM * em - tag_h >= top_margin:
+                if y - height * ppu - TAG_GAP_EM * em - tag_h >= top_margin and height * ppu <= 0.6 * h:
                     hi = y
                     break
-            plans.append((kind, key, height, n_lines, float(rng.uniform(y_far, max(hi, y_far + 1)))))
+            # more avatars far than near, as on a real street
+            plans.append((kind, key, height, float(y_far + (max(hi, y_far + 1) - y_far) * rng.beta(1.4, 1.8))))
         walkers_geo = []
-        for kind, key, height, n_lines, foot_y in plans:
+        for kind, key, height, foot_y in plans:
             ppu = lay.px_per_unit(foot_y)
             em = nametag_em_px(ppu, h)
             tag_bottom = foot_y - height * ppu - TAG_GAP_EM * em
@@ -767,7 +796,8 @@ class StreetScene:
                 text_rgb = TOON_TAG_TEXT_RGBS[int(rng.integers(len(TOON_TAG_TEXT_RGBS)))]
                 tag = render_nametag((toon_name(rng),), (text_rgb,), round(em * 4) / 4)
                 label = f"toon_{key}"
-            built.append([label, kind == "cog", frames, tag, foot_y, tag_bottom - foot_y, direction, ppu])
+            head_px = float(np.median([f.foot_xy[1] for f in frames]))  # foot row minus head top row
+            built.append([label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu])
         # lanes whose tag bands overlap move together (same direction and pixel speed, spread along the
         # wrap span) so their tags never pass over each other
         n = len(built)
@@ -816,7 +846,7 @@ class StreetScene:
                     if clip:
                         frames = tuple(scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip)
                 x0 = rng.uniform(0.1 * w, 0.9 * w) if standing else (base + slot * span / k) % span - margin
-                walkers[i] = _Walker(label, is_cog, frames, tag, foot_y, tag_dy, float(x0), float(speed),
+                walkers[i] = _Walker(label, is_cog, frames, tag, _shadow(ppu), foot_y, tag_dy, float(x0), float(speed),
                                      float(rng.uniform(10, 14) if is_cog else 8.0), float(rng.uniform(0, 100)))
                 spans[i] = (span, margin)
         self._spans = tuple(spans)
@@ -838,9 +868,14 @@ class StreetScene:
         rgb = self.background.copy()
         fw, fh = self.size_wh
         placed: dict[int, tuple[float, XYXY | None, tuple[int, int, int, int]]] = {}
+        xs = {i: self.walker_state(i, t) for i in self._order}
+        for i in self._order:
+            sh = self._walkers[i].shadow
+            blend_premultiplied(rgb, sh.premul_rgb, sh.inv_alpha, int(round(xs[i][0] - sh.foot_xy[0])),
+                                int(round(self._walkers[i].foot_y - sh.foot_xy[1])))
         for i in self._order:
             wk = self._walkers[i]
-            x, spr = self.walker_state(i, t)
+            x, spr = xs[i]
             left = int(round(x - spr.foot_xy[0]))
             top = int(round(wk.foot_y - spr.foot_xy[1]))
             h, w = spr.premul_rgb.shape[:2]
@@ -865,6 +900,18 @@ class StreetScene:
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(w.label for w in self._walkers)
+
+
+def _shadow(px_per_unit: float) -> ScaledSprite:
+    """A soft dark ellipse (black at up to 50 % opacity), centred on the foot point."""
+    rx, ry = max(2.0, 1.0 * px_per_unit), max(1.0, 0.3 * px_per_unit)
+    sigma = max(0.8, 0.1 * px_per_unit)
+    w, h = int(2 * rx + 8 * sigma), int(2 * ry + 8 * sigma)
+    a = np.zeros((h, w), np.float32)
+    cv2.ellipse(a, (w // 2, h // 2), (int(rx), int(ry)), 0, 0, 360, 0.45, -1, cv2.LINE_AA)
+    a = cv2.GaussianBlur(a, (0, 0), sigma)
+    alpha = np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)
+    return ScaledSprite(np.zeros((h, w, 3), np.uint8), np.repeat(255 - alpha[:, :, None], 3, axis=2), (w / 2, h / 2))
 
 
 def _mirror(s: ScaledSprite) -> ScaledSprite:
