@@ -1,0 +1,158 @@
+"""pipeline.py: the worker on real frames with a real onnxruntime session (tiny model), the supervisor,
+and clean shutdown when a stage dies."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_factory import make_tiny_model
+
+from toonvision_live.frames import LatestFrame, RecordedSource
+from toonvision_live.infer import CogClassifier
+from toonvision_live.pipeline import FrameResult, InferenceWorker, Pipeline
+from toonvision_live.scene import draw_cog_nametag
+from toonvision_live.settings import load_settings
+
+#: (centre x, foot y) of the grey-purple "Cogs" drawn by street_frame
+COG_FEET = ((200, 600), (500, 650), (800, 560), (1100, 620))
+
+
+def street_frame(n: int = len(COG_FEET)) -> np.ndarray:
+    """A 1280x720 frame: sky, ground, n upright bodies each under a real Cog nametag (scene.py's)."""
+    rgb = np.full((720, 1280, 3), (90, 140, 90), np.uint8)
+    rgb[:300] = (120, 170, 230)
+    for i, (x, foot) in enumerate(COG_FEET[:n]):
+        rgb[foot - 220 : foot, x - 40 : x + 40] = (60 + 40 * i, 50, 120)
+        draw_cog_nametag(rgb, x, foot - 232, "Cold Caller", "Sellbot", 3, 12.0)
+    return rgb
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> CogClassifier:
+    return CogClassifier(make_tiny_model(tmp_path_factory.mktemp("model")), ["cpu"])
+
+
+def test_worker_process_runs_every_stage_and_times_it(classifier):
+    frames, results = LatestFrame(), LatestFrame()
+    worker = InferenceWorker(frames, results, classifier, batch_size=3)  # 4 Cogs: two batches
+    source = RecordedSource([street_frame()])
+    result = worker.process(source.grab())
+    assert len(result.proposals) == 4 and len(result.cogs) == 4
+    for cog in result.cogs:
+        assert cog.suit in ("bb", "lb", "cb", "sb") and 0.0 <= cog.confidence <= 1.0
+    feet = sorted((c.body_xyxy[0] + c.body_xyxy[2]) // 2 for c in result.cogs)
+    assert feet == pytest.approx([x for x, _ in COG_FEET], abs=6)
+    times = result.times
+    assert min(times.propose_ms, times.preprocess_ms, times.inference_ms, times.track_ms, times.grab_ms) >= 0
+    assert times.worker_ms == pytest.approx(
+        times.propose_ms + times.preprocess_ms + times.inference_ms + times.track_ms
+    )
+    assert result.provider == "CPUExecutionProvider" and result.index == 1
+    assert worker.crops == 4
+
+
+def test_empty_frames_give_empty_results(classifier):
+    worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier)
+    result = worker.process(RecordedSource([np.zeros((90, 160, 3), np.uint8)]).grab())
+    assert result.proposals == () and result.cogs == ()
+
+
+def test_pipeline_runs_and_stops_cleanly(classifier):
+    settings = load_settings(overrides={"fps_cap": 200})
+    ready = threading.Event()
+    stopped: list[str] = []
+    pipeline = Pipeline(
+        RecordedSource([street_frame(), street_frame(2)]),
+        classifier,
+        settings,
+        on_result_ready=ready.set,
+        on_stopped=stopped.append,
+    )
+    pipeline.start()
+    try:
+        got: list[FrameResult] = []
+        deadline = time.monotonic() + 20
+        while len(got) < 5 and time.monotonic() < deadline:
+            if ready.wait(1):
+                ready.clear()
+                result = pipeline.take_result()
+                if result is not None:
+                    got.append(result)
+        assert len(got) >= 5
+        assert [r.index for r in got] == sorted(r.index for r in got)
+        assert {len(r.cogs) for r in got} <= {2, 4}
+    finally:
+        assert pipeline.stop(timeout=5)
+    counts = pipeline.counts()
+    assert counts["processed"] <= counts["captured"]
+    assert counts["dropped"] <= counts["captured"]
+    assert stopped == [""] and pipeline.reason == "" and pipeline.error is None
+    assert not any(stage.is_alive() for stage in pipeline.stages)
+
+
+class ExplodingClassifier:
+    """A real classifier that raises on its third call (a bug in the worker thread)."""
+
+    def __init__(self, inner: CogClassifier) -> None:
+        self.inner, self.calls = inner, 0
+
+    @property
+    def provider(self) -> str:
+        return self.inner.provider
+
+    def classify(self, batch):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("inference exploded")
+        return self.inner.classify(batch)
+
+
+def test_a_dead_worker_shuts_everything_down_with_its_reason(classifier):
+    stopped: list[str] = []
+    done = threading.Event()
+    pipeline = Pipeline(
+        RecordedSource([street_frame(1)]),
+        ExplodingClassifier(classifier),
+        load_settings(overrides={"fps_cap": 200}),
+        on_stopped=lambda reason: (stopped.append(reason), done.set()),
+    )
+    pipeline.start()
+    assert done.wait(20), "the supervisor never reported the dead stage"
+    for stage in pipeline.stages:
+        assert stage.join(5), f"{stage.name} did not stop"
+    assert stopped == ["The inference stage stopped: RuntimeError: inference exploded"]
+    assert isinstance(pipeline.error, RuntimeError)
+    assert pipeline.stop(timeout=1)  # stopping again is harmless
+    assert stopped == [stopped[0]]
+
+
+def test_a_dead_capture_stage_stops_the_worker_too(classifier):
+    class BrokenSource(RecordedSource):
+        def grab(self):
+            raise OSError("the screen went away")
+
+    stopped: list[str] = []
+    done = threading.Event()
+    pipeline = Pipeline(
+        BrokenSource([street_frame(1)]),
+        classifier,
+        load_settings(),
+        on_stopped=lambda reason: (stopped.append(reason), done.set()),
+    )
+    pipeline.start()
+    assert done.wait(10)
+    for stage in pipeline.stages:
+        assert stage.join(5)
+    assert stopped == ["The capture stage stopped: OSError: the screen went away"]
+    assert isinstance(pipeline.error, OSError)
+
+
+def test_the_worker_starts_from_a_model_file(tmp_path: Path):
+    model = make_tiny_model(tmp_path, seed=3)
+    pipeline = Pipeline(RecordedSource([street_frame(2)]), CogClassifier(model, ["cpu"]), load_settings())
+    assert pipeline.provider == "CPUExecutionProvider"
+    pipeline.stop(timeout=1)  # never started: stops at once

@@ -1,0 +1,413 @@
+"""The PyQt6 overlay and the Qt side of a live session.
+
+``OverlayWindow`` is frameless, translucent, always on top, a tool window and
+transparent to input; it sits exactly on the captured rectangle (the game
+window's client area) and draws, per Cog, a box and a label card: Cog name,
+suit and confidence in white on a SATURATED suit-colour card, below the feet,
+so the overlay never hides the Cog's own nametag and never looks like one (a
+nametag is a light-grey card with dark text).  A status line shows FPS,
+provider and pause state; a flash confirms a save (or says why it failed).  On
+Windows it excludes itself from capture (SetWindowDisplayAffinity); on X11
+translucency needs a compositor (:func:`x11_compositor_running`).
+
+``LiveSession`` wires a ``Pipeline`` (worker threads) to the overlay, the hotkeys
+and the saver through queued Qt signals; worker threads never touch widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, QRect, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PyQt6.QtWidgets import QApplication, QWidget
+
+from toonvision_live.errors import SaveError
+from toonvision_live.frames import FrameSource
+from toonvision_live.pipeline import FrameResult, Pipeline
+from toonvision_live.saver import FrameSaver, SavedFrame
+from toonvision_live.settings import Settings
+from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
+from toonvision_live.window import ScreenRect
+
+log = logging.getLogger(__name__)
+
+OVERLAY_TITLE = "ToonVision Live overlay"
+WDA_EXCLUDEFROMCAPTURE = 0x00000011
+STATUS_BG = QColor(20, 30, 90, 220)  # dark saturated blue, never light grey
+SAVED_BG = QColor(20, 130, 40, 235)
+ERROR_BG = QColor(190, 20, 20, 235)
+UNKNOWN_BG = QColor(120, 40, 160, 235)  # a Cog whose confidence is below the threshold
+FLASH_SECONDS = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class PaintRecord:
+    """When the overlay finished painting a result (for latency figures)."""
+
+    result_index: int
+    frame_id: int
+    grab_time: float
+    painted_at: float  # perf_counter() after painting
+    paint_ms: float
+
+    @property
+    def latency_ms(self) -> float:
+        """From the grab to the overlay painted."""
+        return (self.painted_at - self.grab_time) * 1000.0
+
+
+def suit_color(code: str, alpha: int = 235) -> QColor:
+    color = QColor(SUIT_BY_CODE[code].color) if code in SUIT_BY_CODE else QColor(UNKNOWN_BG)
+    color.setAlpha(alpha)
+    return color
+
+
+def cog_caption(cog, min_confidence: float) -> str:
+    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree)."""
+    known = COG_BY_KEY.get(cog.cog)
+    suit = SUIT_BY_CODE.get(cog.suit)
+    name = known.name if known else cog.cog
+    if cog.confidence < min_confidence:
+        name = f"{name}?"
+    flag = "" if cog.agree else " !"
+    return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
+
+
+def x11_compositor_running(display: str | None = None) -> bool | None:
+    """Whether an X11 compositing manager owns _NET_WM_CM_S0 (None when not on X11)."""
+    if sys.platform == "win32":
+        return None
+    try:
+        from Xlib import X
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display(display)
+    except Exception:
+        return None
+    try:
+        atom = conn.intern_atom(f"_NET_WM_CM_S{conn.get_default_screen()}")
+        return conn.get_selection_owner(atom) != X.NONE
+    finally:
+        conn.close()
+
+
+def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows only
+    """Windows 10 2004+: keep the overlay out of screen captures (ours included)."""
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    return bool(ctypes.windll.user32.SetWindowDisplayAffinity(int(widget.winId()), WDA_EXCLUDEFROMCAPTURE))
+
+
+class OverlayWindow(QWidget):
+    """Click-through boxes and labels over the captured rectangle."""
+
+    def __init__(self, *, provider: str = "", min_confidence: float = 0.5) -> None:
+        flags = (
+            Qt.WindowType.FramelessWindowHint
+            | Qt.WindowType.WindowStaysOnTopHint
+            | Qt.WindowType.Tool
+            | Qt.WindowType.WindowTransparentForInput
+            | Qt.WindowType.WindowDoesNotAcceptFocus
+        )
+        super().__init__(None, flags)
+        self.setWindowTitle(OVERLAY_TITLE)
+        for attribute in (
+            Qt.WidgetAttribute.WA_TranslucentBackground,
+            Qt.WidgetAttribute.WA_ShowWithoutActivating,
+            Qt.WidgetAttribute.WA_TransparentForMouseEvents,
+            Qt.WidgetAttribute.WA_NoSystemBackground,
+        ):
+            self.setAttribute(attribute, True)
+        self.provider = provider
+        self.min_confidence = min_confidence
+        self.result: FrameResult | None = None
+        self.fps = 0.0
+        self.paused = False
+        self.message = ""
+        self._flash_text = ""
+        self._flash_ok = True
+        self._flash_until = 0.0
+        self._done_times: deque[float] = deque(maxlen=120)
+        self.paint_records: deque[PaintRecord] = deque(maxlen=100_000)
+        self.on_painted: list[Callable[[PaintRecord], None]] = []
+        self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
+        self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().showEvent(event)
+        exclude_from_capture(self)
+
+    def follow(self, rect: ScreenRect) -> None:
+        """Sit exactly on ``rect`` (screen pixels; Qt's logical pixels at a device ratio of 1)."""
+        ratio = self.devicePixelRatioF() or 1.0
+        target = QRect(
+            round(rect.left / ratio),
+            round(rect.top / ratio),
+            max(1, round(rect.width / ratio)),
+            max(1, round(rect.height / ratio)),
+        )
+        if self.geometry() != target:
+            self.setGeometry(target)
+
+    def show_result(self, result: FrameResult) -> None:
+        self.result = result
+        self.message = ""
+        self._done_times.append(result.done_time)
+        if len(self._done_times) >= 2:
+            span = self._done_times[-1] - self._done_times[0]
+            self.fps = (len(self._done_times) - 1) / span if span > 0 else 0.0
+        self.follow(result.frame.rect)
+        self.update()
+
+    def set_message(self, message: str) -> None:
+        """A waiting message (window gone, minimised): boxes are cleared while it shows."""
+        self.message = message
+        if message:
+            self.result = None
+        self.update()
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self.update()
+
+    def flash(self, text: str, ok: bool = True, seconds: float = FLASH_SECONDS) -> None:
+        self._flash_text, self._flash_ok = text, ok
+        self._flash_until = time.perf_counter() + seconds
+        self.update()
+        QTimer.singleShot(int(seconds * 1000) + 50, self.update)
+
+    @property
+    def flash_text(self) -> str:
+        return self._flash_text if time.perf_counter() < self._flash_until else ""
+
+    def status_text(self) -> str:
+        parts = ["ToonVision Live", f"{self.fps:.0f} fps", self.provider or "?"]
+        if self.paused:
+            parts.append("PAUSED")
+        return " · ".join(parts)
+
+    def _card(self, painter: QPainter, x: int, y: int, text: str, background: QColor, font: QFont) -> QRect:
+        metrics = QFontMetrics(font)
+        rect = QRect(x, y, metrics.horizontalAdvance(text) + 10, metrics.height() + 4)
+        rect.moveLeft(max(0, min(rect.left(), self.width() - rect.width())))
+        rect.moveTop(max(0, min(rect.top(), self.height() - rect.height())))
+        painter.setFont(font)
+        painter.fillRect(rect, background)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        return rect
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
+        start = time.perf_counter()
+        painter = QPainter(self)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.fillRect(self.rect(), QColor(0, 0, 0, 0))
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        result = self.result
+        if result is not None:
+            for cog in result.cogs:
+                color = suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG)
+                x0, y0, x1, y1 = (int(v) for v in cog.body_xyxy)
+                painter.setPen(QPen(color, 2))
+                # drawn just outside the box, so the next capture's crop of this Cog stays clean
+                painter.drawRect(QRect(x0 - 3, y0 - 3, x1 - x0 + 5, y1 - y0 + 5))
+                self._card(
+                    painter, x0 - 3, y1 + 4, cog_caption(cog, self.min_confidence), color, self._label_font
+                )
+        status = self.message or self.status_text()
+        self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
+        flash = self.flash_text
+        if flash:
+            metrics = QFontMetrics(self._status_font)
+            x = (self.width() - metrics.horizontalAdvance(flash)) // 2
+            self._card(
+                painter,
+                x,
+                4 + metrics.height() + 10,
+                flash,
+                SAVED_BG if self._flash_ok else ERROR_BG,
+                self._status_font,
+            )
+        painter.end()
+        if result is not None:
+            done = time.perf_counter()
+            record = PaintRecord(
+                result.index, result.frame.frame_id, result.frame.grab_time, done, (done - start) * 1000.0
+            )
+            if not self.paint_records or self.paint_records[-1].result_index != record.result_index:
+                self.paint_records.append(record)
+                for callback in self.on_painted:
+                    callback(record)
+
+
+class LiveSession(QObject):
+    """Pipeline + overlay + hotkeys + saver, glued by queued signals on the Qt main thread.
+
+    ``exit_reason`` is "" after a normal stop (quit hotkey, Ctrl-C, time up) and a
+    sentence when a stage died; ``finished`` is emitted once either way.
+    """
+
+    result_ready = pyqtSignal()
+    status_changed = pyqtSignal(str)
+    pipeline_stopped = pyqtSignal(str)
+    hotkey_pressed = pyqtSignal(str)
+    save_finished = pyqtSignal(object)
+    finished = pyqtSignal(str)
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: FrameSource,
+        classifier,
+        *,
+        hotkeys: bool = True,
+        show_overlay: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.pipeline = Pipeline(
+            source,
+            classifier,
+            settings,
+            on_result_ready=self.result_ready.emit,
+            on_status=self.status_changed.emit,
+            on_stopped=self.pipeline_stopped.emit,
+        )
+        self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence)
+        self.saver = FrameSaver(settings.dataset_dir)
+        self.saves: list[SavedFrame | SaveError] = []
+        self.last_result: FrameResult | None = None
+        self.exit_reason: str | None = None
+        self._want_hotkeys = hotkeys
+        self._hotkeys = None
+        self._show_overlay = show_overlay
+        queued = Qt.ConnectionType.QueuedConnection
+        self.result_ready.connect(self._on_result_ready, queued)
+        self.status_changed.connect(self._on_status, queued)
+        self.pipeline_stopped.connect(self._on_pipeline_stopped, queued)
+        self.hotkey_pressed.connect(self.on_action, queued)
+        self.save_finished.connect(self._on_saved, queued)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._want_hotkeys:
+            from toonvision_live.hotkeys import HotkeyListener
+
+            self._hotkeys = HotkeyListener(self.settings.hotkeys, self.hotkey_pressed.emit)
+            self._hotkeys.start()
+        if self._show_overlay:
+            self.overlay.show()
+        self.pipeline.start()
+        log.info("capturing %s with %s", self.settings.capture_target, self.pipeline.provider)
+
+    def stop(self, reason: str = "") -> None:
+        """Stop everything (idempotent); emits ``finished(reason)`` once."""
+        if self.exit_reason is not None:
+            return
+        self.exit_reason = reason
+        if self._hotkeys is not None:
+            self._hotkeys.stop()
+        ended = self.pipeline.stop()
+        if not ended:
+            log.error("a pipeline thread did not stop within 5 s; exiting anyway")
+        self.saver.close()
+        self.overlay.hide()
+        self.finished.emit(reason)
+
+    # ---- slots (main thread) ------------------------------------------------------------------
+    def _on_result_ready(self) -> None:
+        result = self.pipeline.take_result()
+        if result is None:
+            return
+        self.last_result = result
+        self.overlay.show_result(result)
+
+    def _on_status(self, message: str) -> None:
+        self.overlay.set_message(message)
+
+    def _on_pipeline_stopped(self, reason: str) -> None:
+        if reason:
+            print(f"toonvision: error: {reason}", file=sys.stderr)
+        self.stop(reason)
+
+    def on_action(self, action: str) -> None:
+        """A hotkey action: save, toggle_overlay, pause or quit."""
+        if action == "save":
+            self.save_current()
+        elif action == "toggle_overlay":
+            self.overlay.setVisible(not self.overlay.isVisible())
+        elif action == "pause":
+            paused = not self.pipeline.paused
+            self.pipeline.set_paused(paused)
+            self.overlay.set_paused(paused)
+        elif action == "quit":
+            self.stop("")
+
+    def save_current(self) -> bool:
+        """Save the newest processed frame with its labels (on the saver thread); False if none yet."""
+        result = self.last_result
+        if result is None:
+            self.overlay.flash("Nothing to save yet: no frame processed.", ok=False)
+            return False
+        self.saver.save(result.frame.rgb, result.cogs, self.save_finished.emit)
+        return True
+
+    def _on_saved(self, outcome: SavedFrame | SaveError) -> None:
+        self.saves.append(outcome)
+        if isinstance(outcome, SaveError):
+            print(f"toonvision: {outcome}", file=sys.stderr)
+            self.overlay.flash(str(outcome), ok=False, seconds=6.0)
+        else:
+            text = f"Saved {outcome.screenshot.name} with {len(outcome.crops)} Cog crop(s)"
+            log.info("%s in %s", text, Path(outcome.screenshot).parents[2])
+            self.overlay.flash(text, ok=True)
+
+
+def run_until_finished(
+    app: QApplication,
+    session: LiveSession,
+    *,
+    seconds: float | None = None,
+    on_timeout: Callable[[], None] | None = None,
+) -> str:
+    """Run the Qt loop until the session finishes, Ctrl-C, or ``seconds`` pass; the exit reason.
+
+    Ctrl-C works because a short timer lets Python run its signal handler while Qt waits.
+    """
+    session.finished.connect(lambda reason: app.quit())
+
+    def interrupted(signum, frame) -> None:
+        log.info("interrupted: stopping")
+        session.stop("")
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    keep_python_awake = QTimer()
+    keep_python_awake.timeout.connect(lambda: None)
+    keep_python_awake.start(100)
+    if seconds is not None:
+
+        def time_up() -> None:
+            if on_timeout is not None:
+                on_timeout()
+            session.stop("")
+
+        QTimer.singleShot(int(seconds * 1000), time_up)
+    try:
+        session.start()
+        if session.exit_reason is None:
+            app.exec()
+    finally:
+        keep_python_awake.stop()
+        signal.signal(signal.SIGINT, previous)
+        session.stop("")
+    return session.exit_reason or ""
