@@ -88,7 +88,7 @@ def make_screenshot_dataset(
                 name = COGS[cog_turn % len(COGS)].label
                 cog_turn += 1
             objects.append(VocObject(name, (x0, y0, x0 + w, y0 + h)))
-        street = STREETS[i % len(STREETS)]
+        street = STREETS[(i // 3) % len(STREETS)]
         layout = i % 3
         if layout == 0:
             stem, sub = f"{street}_{i:04d}", folder

@@ -176,14 +176,15 @@ def print_tables(counts: DatasetCounts, console) -> None:
 
     toon_labels = counts.toon_labels()
     if toon_labels:
-        toons = Table(title="Crops per Toon animal")
+        toons = Table(title="Crops per Toon animal", min_width=44)
         toons.add_column("animal")
         add_columns(toons)
         for label in toon_labels:
             toons.add_row(label.split("_", 1)[1], *(str(c.get(label, 0)) for c in columns.values()))
         console.print(toons)
 
-    streets = Table(title="Cog crops per street (unsorted)")
+    streets = Table(title="Cog crops per street", caption="unsorted crops; street from the screenshot",
+                    min_width=44)
     streets.add_column("street")
     streets.add_column("crops", justify="right")
     for street, n in counts.streets.items():
@@ -198,12 +199,16 @@ def _save_figure(fig, path: Path) -> Path:
 
 
 def _bar_chart(plt, labels, values, colors, title, xlabel):
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(labels) + 2), 4))
     bars = ax.bar(labels, values, color=colors)
     ax.bar_label(bars, [str(v) for v in values])
     if values:
         ax.axhline(sum(values) / len(values), color="red", alpha=0.5, ls="dotted", label="mean")
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper right", frameon=False)
+        ax.set_ylim(0, max(1, max(values)) * 1.15)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("crops")
@@ -222,7 +227,8 @@ def write_charts(counts: DatasetCounts, out: Path) -> list[Path]:
     suit_colors = [s.color for s in SUITS]
     try:
         per_suit = counts.per_suit(counts.unsorted)
-        fig = _bar_chart(plt, list(per_suit), list(per_suit.values()), suit_colors,
+        suit_names = [f"{SUIT_BY_CODE[code].name} ({code})" for code in per_suit]
+        fig = _bar_chart(plt, suit_names, list(per_suit.values()), suit_colors,
                          "Cog crops per suit (unsorted)", "suit")
         written.append(_save_figure(fig, out / "suits.png"))
 
@@ -234,7 +240,9 @@ def write_charts(counts: DatasetCounts, out: Path) -> list[Path]:
         ax.bar_label(bars, [str(v) for v in values], padding=2)
         ax.invert_yaxis()
         ax.axvline(sum(values) / len(values), color="red", alpha=0.5, ls="dotted")
-        ax.legend(handles=[Patch(color=s.color, label=s.name) for s in SUITS], loc="lower right")
+        ax.legend(handles=[Patch(color=s.color, label=s.name) for s in SUITS], loc="upper center",
+                  bbox_to_anchor=(0.5, -0.06), ncol=len(SUITS), frameon=False)
+        ax.set_xlim(0, max(1, max(values)) * 1.12)
         ax.set_title("Crops per Cog (unsorted), coloured by suit")
         ax.set_xlabel("crops")
         written.append(_save_figure(fig, out / "cogs.png"))
@@ -253,7 +261,7 @@ def write_charts(counts: DatasetCounts, out: Path) -> list[Path]:
                 ax.barh(names, values, left=left, color=color, label=split)
                 left = [a + b for a, b in zip(left, values, strict=True)]
             ax.invert_yaxis()
-            ax.legend(loc="lower right")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=len(SPLITS), frameon=False)
             ax.set_title("Crops per Cog in each split")
             ax.set_xlabel("crops")
             written.append(_save_figure(fig, out / "splits.png"))
