@@ -94,7 +94,7 @@ def test_extract_real_screenshot_with_the_installed_script(real_data, tmp_path):
 
 def test_extract_generated_dataset(tmp_path, capsys):
     root = tmp_path / "ds"
-    shots = make_screenshot_dataset(root, 120, seed=3)
+    shots = make_screenshot_dataset(root, 150, seed=3)
     code, out, err = run(capsys, "extract", str(root), "--no-progress")
     assert code == 0, err
     wanted = Counter(obj.name for shot in shots for obj in shot.objects)
@@ -121,10 +121,10 @@ def test_extract_generated_dataset(tmp_path, capsys):
     # the ledger knows the street of named and foldered screenshots
     ledger = json.loads((root / "unsorted" / ".extracted.json").read_text())
     streets = {rel: entry["street"] for rel, entry in ledger["screenshots"].items()}
-    assert len(streets) == 120
+    assert len(streets) == 150
     for shot in shots:
         assert streets[shot.image.relative_to(root / "raw" / "screenshots").as_posix()] == shot.street
-    assert "from 120 of 120 screenshots" in out
+    assert "from 150 of 150 screenshots" in out
     assert no_temp_files(root)
 
 
@@ -376,3 +376,15 @@ def test_extract_api_reports_problems_without_printing(tmp_path):
     assert not result.ok and len(result.problems) == 1 and "lonely.png" in result.problems[0]
     assert result.extracted == 3 and result.screenshots == 4
     assert os.path.isfile(result.crops[0])
+
+
+def test_screenshot_without_boxes_is_noted(tmp_path, capsys):
+    root = tmp_path / "ds"
+    shots = root / "raw" / "screenshots"
+    shots.mkdir(parents=True)
+    _write_shot(shots, "empty_street", ())
+    _write_shot(shots, "one", (VocObject("cog_lb_spindoctor", (10, 10, 60, 200)),))
+    code, out, err = run(capsys, "extract", str(root), "--no-progress")
+    assert code == 0
+    assert "empty_street.xml has no boxes" in err
+    assert "Extracted 1 crops (1 cog, 0 toon) from 1 of 2 screenshots" in out

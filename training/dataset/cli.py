@@ -36,9 +36,10 @@ Split the crops in DATASET/unsorted/ per Cog (and per Toon animal) into
 DATASET/data/{train,validate,test}/, 60/20/20 by default.  Every Cog with at
 least 3 crops lands in every split; Cogs with fewer go to train with a warning.
 The same seed always gives the same split.  Files are hard-linked when possible
-(else copied) and never overwritten; when data/ holds a different split the
-command stops unless --force, which moves the old data/ aside to
-data.replaced-<time>/.
+(else copied) and never overwritten.  Running it again with the same seed only
+puts back missing files.  When data/ holds a different split (another seed or
+ratios, or crops were added since) the command stops unless --force, which
+moves the old data/ aside to data.replaced-<time>/ and splits again.
 
 examples:
   toonvision dataset split ~/toonvision-data

@@ -252,6 +252,10 @@ def _extract_one(
     except DataError as exc:
         problem(str(exc))
         return None
+    if not annotation.objects:
+        note(f"{xml_path} has no boxes, so {shot.name} gives no crops: label it in labelImg if it shows "
+             "Cogs or Toons.")
+        return None
     image_sha, xml_sha = _sha256(image_bytes), _sha256(xml_bytes)
     previous = ledger.find(rel, image_sha)
     done = Counter(o["key"] for o in previous["objects"]) if previous else Counter()
