@@ -3,9 +3,9 @@
 ``OverlayWindow`` is frameless, translucent, always on top, a tool window and
 transparent to input; it sits exactly on the captured rectangle (the game
 window's client area) and draws, per Cog, a box and a label card: Cog name,
-suit and confidence in white on a SATURATED suit-colour card, below the feet,
-so the overlay never hides the Cog's own nametag and never looks like one (a
-nametag is a light-grey card with dark text).  A status line shows FPS,
+suit and confidence in white on a SATURATED suit-colour card floating a few
+pixels above the Cog's nametag, so the overlay hides neither the body nor the
+tag and never looks like a tag (a nametag is a light-grey card with dark text).  A status line shows FPS,
 provider and pause state; a flash confirms a save (or says why it failed).  On
 Windows it excludes itself from capture (SetWindowDisplayAffinity); on X11
 translucency needs a compositor (:func:`x11_compositor_running`).
@@ -46,6 +46,7 @@ SAVED_BG = QColor(20, 130, 40, 235)
 ERROR_BG = QColor(190, 20, 20, 235)
 UNKNOWN_BG = QColor(120, 40, 160, 235)  # a Cog whose confidence is below the threshold
 FLASH_SECONDS = 2.5
+CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +197,21 @@ class OverlayWindow(QWidget):
             parts.append("PAUSED")
         return " · ".join(parts)
 
-    def _card(self, painter: QPainter, x: int, y: int, text: str, background: QColor, font: QFont) -> QRect:
+    def _card(
+        self,
+        painter: QPainter,
+        x: int,
+        y: int,
+        text: str,
+        background: QColor,
+        font: QFont,
+        anchor: str = "top-left",
+    ) -> QRect:
         metrics = QFontMetrics(font)
         rect = QRect(x, y, metrics.horizontalAdvance(text) + 10, metrics.height() + 4)
+        if anchor == "bottom-centre":
+            rect.moveLeft(x - rect.width() // 2)
+            rect.moveBottom(y)
         rect.moveLeft(max(0, min(rect.left(), self.width() - rect.width())))
         rect.moveTop(max(0, min(rect.top(), self.height() - rect.height())))
         painter.setFont(font)
@@ -221,9 +234,13 @@ class OverlayWindow(QWidget):
                 painter.setPen(QPen(color, 2))
                 # drawn just outside the box, so the next capture's crop of this Cog stays clean
                 painter.drawRect(QRect(x0 - 3, y0 - 3, x1 - x0 + 5, y1 - y0 + 5))
-                self._card(
-                    painter, x0 - 3, y1 + 4, cog_caption(cog, self.min_confidence), color, self._label_font
-                )
+                # the card floats above the Cog's nametag (with a gap, so the two never merge into one
+                # blob for the crop stage), leaving the body and the tag itself visible
+                tag = getattr(cog, "tag_xyxy", None)
+                top = (tag[1] if tag is not None else y0) - CARD_GAP
+                centre = (x0 + x1) // 2
+                caption = cog_caption(cog, self.min_confidence)
+                self._card(painter, centre, top, caption, color, self._label_font, anchor="bottom-centre")
         status = self.message or self.status_text()
         self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
         flash = self.flash_text

@@ -1,0 +1,282 @@
+"""overlay.py: the real PyQt6 overlay on Xvfb with the xcompmgr compositor, read back with mss, and the
+LiveSession around it (real capture, real tiny onnxruntime model, real saver)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from model_factory import make_tiny_model
+from test_pipeline import street_frame
+
+from toonvision_live.capture import ScreenSource, bgra_to_rgb
+from toonvision_live.demo import DEMO_WINDOW_PATTERN, DemoWindow
+from toonvision_live.errors import SaveError
+from toonvision_live.frames import Frame
+from toonvision_live.infer import CogClassifier
+from toonvision_live.overlay import (
+    LiveSession,
+    OverlayWindow,
+    cog_caption,
+    suit_color,
+    x11_compositor_running,
+)
+from toonvision_live.pipeline import FrameResult, StageTimes
+from toonvision_live.propose import propose_cog_boxes
+from toonvision_live.saver import SavedFrame
+from toonvision_live.scene import SceneFrame
+from toonvision_live.settings import load_settings
+from toonvision_live.tracking import TrackedCog
+from toonvision_live.window import ScreenRect
+
+
+class StaticScene:
+    """A scene that always shows one image (for DemoWindow in tests)."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+        self.size_wh = (rgb.shape[1], rgb.shape[0])
+
+    def frame(self, t_seconds: float) -> SceneFrame:
+        return SceneFrame(self.rgb, (), ())
+
+
+def grab(rect: ScreenRect) -> np.ndarray:
+    import mss
+
+    with mss.MSS() as sct:
+        return bgra_to_rgb(np.asarray(sct.grab(rect.as_mss())))
+
+
+def fake_result(rect: ScreenRect, cogs: tuple[TrackedCog, ...], index: int = 1) -> FrameResult:
+    frame = Frame(index, np.zeros((rect.height, rect.width, 3), np.uint8), time.perf_counter(), 0.001, rect)
+    return FrameResult(
+        frame, (), cogs, StageTimes(1, 0, 1, 1, 1, 0), time.perf_counter(), "CPUExecutionProvider", index
+    )
+
+
+@dataclass(frozen=True)
+class _Cog:
+    cog: str
+    suit: str
+    confidence: float
+    agree: bool = True
+
+
+def test_captions():
+    assert cog_caption(_Cog("coldcaller", "sb", 0.97), 0.5) == "Cold Caller · Sellbot 97%"
+    assert cog_caption(_Cog("bigwig", "lb", 0.31), 0.5) == "Big Wig? · Lawbot 31%"
+    assert cog_caption(_Cog("flunky", "lb", 0.8, agree=False), 0.5) == "Flunky · Lawbot 80% !"
+
+
+def test_suit_colours_are_saturated():
+    for code in ("bb", "lb", "cb", "sb"):
+        color = suit_color(code)
+        assert color.hsvSaturationF() > 0.5, code
+
+
+def test_overlay_is_a_click_through_translucent_topmost_tool_window(x_display, qtbot):
+    overlay = OverlayWindow(provider="CPUExecutionProvider")
+    qtbot.addWidget(overlay)
+    flags = overlay.windowFlags()
+    for flag in ("FramelessWindowHint", "WindowStaysOnTopHint", "Tool", "WindowTransparentForInput"):
+        assert flags & getattr(overlay.windowFlags().__class__, flag, None) or flags & getattr(
+            __import__("PyQt6.QtCore", fromlist=["Qt"]).Qt.WindowType, flag
+        ), flag
+    from PyQt6.QtCore import Qt
+
+    assert overlay.testAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+    assert overlay.windowTitle() == "ToonVision Live overlay"
+    assert x11_compositor_running() is True  # the fixture runs xcompmgr
+
+
+def _pixels_near(image: np.ndarray, rgb: tuple[int, int, int], tol: int = 40) -> np.ndarray:
+    return np.abs(image.astype(int) - np.array(rgb)).sum(axis=2) < tol
+
+
+def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtbot):
+    background = np.full((400, 600, 3), (70, 110, 70), np.uint8)
+    window = DemoWindow(StaticScene(background), title="overlay backdrop")
+    qtbot.addWidget(window)
+    window.move(300, 200)
+    window.show()
+    qtbot.waitExposed(window)
+    overlay = OverlayWindow(provider="CPUExecutionProvider")
+    qtbot.addWidget(overlay)
+    rect = ScreenRect(300, 200, 600, 400)
+    cogs = (
+        TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True),
+        TrackedCog(2, (300, 40, 380, 300), "lb", "bigwig", 0.88, True),
+    )
+    overlay.show_result(fake_result(rect, cogs))
+    overlay.show()
+    qtbot.waitExposed(overlay)
+    qtbot.waitUntil(lambda: bool(overlay.paint_records), timeout=3000)
+    g = overlay.geometry()
+    assert (g.x(), g.y(), g.width(), g.height()) == (300, 200, 600, 400)
+    sellbot, lawbot = suit_color("sb"), suit_color("lb")
+    sb_rgb, lb_rgb = (
+        (sellbot.red(), sellbot.green(), sellbot.blue()),
+        (lawbot.red(), lawbot.green(), lawbot.blue()),
+    )
+
+    def drawn() -> bool:
+        image = grab(rect)
+        above_sb = image[60 - 8 - 20 : 60 - 8, 85 - 30 : 85 + 30]  # the card above the Sellbot (no tag given)
+        above_lb = image[40 - 8 - 20 : 40 - 8, 340 - 30 : 340 + 30]
+        return (
+            _pixels_near(above_sb, sb_rgb, 60).mean() > 0.3
+            and _pixels_near(above_lb, lb_rgb, 60).mean() > 0.3
+        )
+
+    qtbot.waitUntil(drawn, timeout=3000)
+    image = grab(rect)
+    inside = image[70:250, 60:110]  # inside the Sellbot's box: untouched backdrop
+    assert _pixels_near(inside, (70, 110, 70), 20).mean() > 0.95
+    # cards are saturated (HSV S >= 100), never a light-grey, nametag-like card
+    hsv = cv2.cvtColor(image[60 - 8 - 20 : 60 - 8, 85 - 30 : 85 + 30], cv2.COLOR_RGB2HSV)
+    assert np.median(hsv[..., 1]) > 100
+    record = overlay.paint_records[-1]
+    assert record.result_index == 1 and record.latency_ms >= 0 and record.paint_ms >= 0
+    # a waiting message clears the boxes; a flash shows
+    overlay.set_message("The window 'Toontown Rewritten' is minimised or hidden: paused until it is shown.")
+    overlay.flash("Saved x.png with 2 Cog crop(s)")
+    assert overlay.result is None and overlay.flash_text.startswith("Saved")
+    qtbot.waitUntil(lambda: not drawn(), timeout=3000)
+    overlay.set_paused(True)
+    assert "PAUSED" in overlay.status_text()
+
+
+def test_the_crop_stage_is_not_fooled_by_the_overlay(x_display, qtbot):
+    """Captured with the overlay on top, the Cogs are proposed as without it, and the overlay's own
+    labels, boxes and status line over an empty street give no proposal."""
+    frame = street_frame()
+    window = DemoWindow(StaticScene(frame), title="overlay crop check")
+    qtbot.addWidget(window)
+    window.move(0, 0)
+    window.show()
+    qtbot.waitExposed(window)
+    rect = ScreenRect(0, 0, 1280, 720)
+    qtbot.waitUntil(lambda: np.abs(grab(rect).astype(int) - frame).mean() < 2, timeout=3000)
+    bare = propose_cog_boxes(grab(rect))
+    assert len(bare) == 4
+    overlay = OverlayWindow(provider="CPUExecutionProvider")
+    qtbot.addWidget(overlay)
+    cogs = tuple(
+        TrackedCog(i, p.body_xyxy, s, k, 0.9, True, tag_xyxy=p.tag_xyxy)
+        for i, (p, s, k) in enumerate(
+            zip(bare, ("bb", "lb", "cb", "sb"), ("flunky", "bigwig", "moneybags", "mrhollywood"), strict=True)
+        )
+    )
+    # plus labels floating over the empty sky and ground
+    cogs += (
+        TrackedCog(9, (600, 20, 700, 200), "sb", "coldcaller", 0.99, True),
+        TrackedCog(10, (900, 50, 1000, 250), "lb", "backstabber", 0.4, False),
+    )
+    overlay.show_result(fake_result(rect, cogs))
+    overlay.flash("Saved 2026-11-23_12-00-00-000.png with 4 Cog crop(s)")
+    overlay.show()
+    qtbot.waitExposed(overlay)
+    qtbot.waitUntil(lambda: np.abs(grab(rect).astype(int) - frame).mean() > 0.3, timeout=3000)
+    covered = propose_cog_boxes(grab(rect))
+    assert len(covered) == 4
+    for before, after in zip(
+        sorted(p.body_xyxy for p in bare), sorted(p.body_xyxy for p in covered), strict=True
+    ):
+        assert np.abs(np.subtract(before, after)).max() <= 8
+    # over an empty street, the overlay's drawings alone are never proposed as Cogs
+    window.scene.rgb = street_frame(0)
+    window.advance()
+    qtbot.waitUntil(lambda: len(propose_cog_boxes(grab(rect))) == 0, timeout=3000)
+
+
+# ---- LiveSession --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory) -> CogClassifier:
+    return CogClassifier(make_tiny_model(tmp_path_factory.mktemp("model")), ["cpu"])
+
+
+@pytest.fixture
+def demo_window(x_display, qtbot):
+    window = DemoWindow(StaticScene(street_frame()))
+    qtbot.addWidget(window)
+    window.move(40, 30)
+    window.show()
+    window.start()
+    qtbot.waitExposed(window)
+    yield window
+    window.stop()
+
+
+def _session(tmp_path: Path, classifier, dataset: Path | None = None) -> LiveSession:
+    settings = load_settings(overrides={"window": DEMO_WINDOW_PATTERN, "dataset": str(dataset or tmp_path)})
+    return LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
+
+
+def test_session_overlays_the_demo_window_and_saves(demo_window, qtbot, tmp_path, tiny_classifier):
+    session = _session(tmp_path, tiny_classifier)
+    session.start()
+    try:
+        qtbot.waitUntil(
+            lambda: session.last_result is not None and len(session.last_result.cogs) == 4, timeout=10000
+        )
+        g = session.overlay.geometry()
+        assert (g.x(), g.y(), g.width(), g.height()) == (40, 30, 1280, 720)
+        qtbot.waitUntil(lambda: len(session.overlay.paint_records) >= 3, timeout=5000)
+        session.on_action("save")
+        qtbot.waitUntil(lambda: bool(session.saves), timeout=5000)
+        saved = session.saves[0]
+        assert isinstance(saved, SavedFrame) and len(saved.crops) == 4
+        assert session.overlay.flash_text.startswith("Saved ")
+        session.on_action("pause")
+        assert session.pipeline.paused and "PAUSED" in session.overlay.status_text()
+        session.on_action("pause")
+        session.on_action("toggle_overlay")
+        assert not session.overlay.isVisible()
+        session.on_action("toggle_overlay")
+        assert session.overlay.isVisible()
+    finally:
+        session.stop()
+    assert session.exit_reason == "" and not session.pipeline.running
+
+
+def test_a_failing_save_is_reported_and_the_overlay_keeps_running(
+    demo_window, qtbot, tmp_path, tiny_classifier, capsys
+):
+    session = _session(tmp_path, tiny_classifier, dataset=tmp_path / "not" / "there")
+    session.start()
+    try:
+        qtbot.waitUntil(lambda: session.last_result is not None, timeout=10000)
+        session.on_action("save")
+        qtbot.waitUntil(lambda: bool(session.saves), timeout=5000)
+        assert isinstance(session.saves[0], SaveError)
+        assert "does not exist" in session.overlay.flash_text
+        assert "does not exist" in capsys.readouterr().err
+        before = session.last_result.index
+        qtbot.waitUntil(lambda: session.last_result.index > before + 3, timeout=5000)  # still running
+        assert session.overlay.isVisible() and session.exit_reason is None
+    finally:
+        session.stop()
+
+
+def test_a_dead_stage_ends_the_session_with_its_reason(demo_window, qtbot, tmp_path, tiny_classifier, capsys):
+    class Exploding:
+        provider = "CPUExecutionProvider"
+
+        def classify(self, batch):
+            raise RuntimeError("the GPU fell off")
+
+    session = _session(tmp_path, Exploding())
+    with qtbot.waitSignal(session.finished, timeout=10000) as signal:
+        session.start()
+    assert signal.args == ["The inference stage stopped: RuntimeError: the GPU fell off"]
+    assert session.exit_reason == signal.args[0]
+    assert not session.overlay.isVisible()
+    assert all(stage.join(1) for stage in session.pipeline.stages)
+    assert "the GPU fell off" in capsys.readouterr().err
