@@ -388,3 +388,36 @@ def test_screenshot_without_boxes_is_noted(tmp_path, capsys):
     assert code == 0
     assert "empty_street.xml has no boxes" in err
     assert "Extracted 1 crops (1 cog, 0 toon) from 1 of 2 screenshots" in out
+
+
+def test_full_disk_stops_cleanly_and_the_ledger_matches_the_crops(tmp_path):
+    """unsorted/ on a 40 KiB tmpfs (private mount namespace): the disk fills up part way."""
+    root = tmp_path / "ds"
+    make_screenshot_dataset(root, 40, seed=0)
+    (root / "unsorted").mkdir()
+    script = (
+        'mount -t tmpfs -o size=40k tmpfs "$1/unsorted" || exit 99\n'
+        '"$2" dataset extract "$1" --no-progress; echo "rc=$?"\n'
+        'echo "FILES"; cd "$1/unsorted" && find . -type f | sort\n'
+        'echo "LEDGER"; cat .extracted.json 2>/dev/null; echo\n'
+    )
+    result = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(root),
+         str(TOONVISION)],
+        capture_output=True, text=True, timeout=120,
+    )
+    if result.returncode == 99:
+        pytest.skip(f"this kernel does not allow a tmpfs mount in a user namespace: {result.stderr}")
+    out = result.stdout
+    assert "rc=2" in out
+    assert result.stderr.strip().splitlines()[-1].endswith("the disk is full: free some space and try again.")
+    files = out.split("FILES\n", 1)[1].split("LEDGER\n", 1)[0].split()
+    crops = {f[2:] for f in files if f.endswith(".png")}
+    assert not [f for f in files if ".tmp-" in f or ".probe-" in f]
+    assert crops, "the disk filled before the first crop: make the tmpfs larger"
+    ledger_text = out.split("LEDGER\n", 1)[1].strip()
+    recorded = set()
+    if ledger_text:
+        for entry in json.loads(ledger_text)["screenshots"].values():
+            recorded |= {o["crop"] for o in entry["objects"]}
+    assert crops == recorded  # every crop on disk is in the ledger: a re-run would not make it twice

@@ -10,11 +10,12 @@ A bad file (malformed XML, unreadable image, missing XML, unknown label, box
 outside the image) gives one sentence naming it; the rest of the batch goes on.
 A box partly outside the image is clipped to it.
 
-Re-running is safe: ``unsorted/.extracted.json`` (written atomically after each
-screenshot) records, per screenshot, the hashes of the image and XML and which
-crop each box gave.  Boxes already extracted are not cut again, even when the
-screenshot was renamed or its XML gained new boxes; a crop you deleted stays
-deleted.
+Re-running is safe: ``unsorted/.extracted.json`` records, per screenshot, the
+hashes of the image and XML and which crop each box gave.  It is rewritten
+atomically at most once a second during a run and always at its end (also when
+interrupted), so only a crash can lose its last second.  Boxes already
+extracted are not cut again, even when the screenshot was renamed or its XML
+gained new boxes; a crop you deleted stays deleted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +48,8 @@ from training.dataset.layout import (
 from training.dataset.progress import track
 
 LEDGER_VERSION = 1
+#: the ledger is rewritten at most this often during a run (and always at its end)
+LEDGER_SAVE_EVERY_S = 1.0
 
 XyXy = tuple[int, int, int, int]
 
@@ -98,6 +102,9 @@ class ExtractResult:
 class _Ledger:
     path: Path
     screenshots: dict[str, dict] = field(default_factory=dict)
+    dirty: bool = False
+    saved_at: float = float("-inf")
+    unsaved_crops: list[Path] = field(default_factory=list)  # written since the last save
 
     @classmethod
     def load(cls, path: Path) -> _Ledger:
@@ -124,9 +131,19 @@ class _Ledger:
                 return other
         return None
 
-    def save(self) -> None:
-        data = json.dumps({"version": LEDGER_VERSION, "screenshots": self.screenshots}, indent=1)
+    def save(self, *, at_most_every_s: float = 0.0) -> None:
+        """Write the ledger atomically (compact JSON) unless it was written under ``at_most_every_s`` ago."""
+        self.dirty = True
+        if time.monotonic() - self.saved_at < at_most_every_s:
+            return
+        data = json.dumps({"version": LEDGER_VERSION, "screenshots": self.screenshots}, separators=(",", ":"))
         atomic_write_bytes(self.path, data.encode("utf-8") + b"\n", overwrite=True)
+        self.dirty, self.saved_at = False, time.monotonic()
+        self.unsaved_crops.clear()
+
+    def flush(self) -> None:
+        if self.dirty:
+            self.save()
 
 
 def _object_key(obj: VocObject) -> str:
@@ -178,7 +195,7 @@ def extract_dataset(
                         "the screenshots under raw/screenshots/.")
     if not paths.screenshots.is_dir():
         raise DataError(f"{paths.root} has no raw/screenshots folder: put the screenshots and their VOC "
-                        ".xml files in {paths.screenshots}.")
+                        f".xml files in {paths.screenshots}.")
     screenshots = list_screenshots(paths.screenshots)
     orphans = _orphan_annotations(paths.screenshots, screenshots)
     if not screenshots and not orphans:
@@ -207,14 +224,24 @@ def extract_dataset(
 
     crops: list[Path] = []
     extracted = already_done = 0
-    for shot in track(screenshots, total=len(screenshots), description="extract", enabled=progress):
-        written = _extract_one(shot, paths, ledger, crops, problem, note)
-        if written is None:
-            continue
-        if written:
-            extracted += 1
-        else:
-            already_done += 1
+    try:
+        for shot in track(screenshots, total=len(screenshots), description="extract", enabled=progress):
+            written = _extract_one(shot, paths, ledger, crops, problem, note)
+            if written is None:
+                continue
+            if written:
+                extracted += 1
+            else:
+                already_done += 1
+    finally:
+        try:
+            ledger.flush()
+        except SaveError:
+            # the ledger cannot record them (disk full...): remove this run's unrecorded crops, so a
+            # later run makes them again instead of twice
+            for path in ledger.unsaved_crops:
+                path.unlink(missing_ok=True)
+            raise
     return ExtractResult(
         len(screenshots), extracted, already_done, tuple(crops), tuple(problems), tuple(notes)
     )
@@ -286,7 +313,7 @@ def _extract_one(
     if not todo:
         if previous is not None and ledger.screenshots.get(rel) != entry:
             ledger.screenshots[rel] = entry
-            ledger.save()
+            ledger.save(at_most_every_s=LEDGER_SAVE_EVERY_S)
         return 0
 
     try:
@@ -326,10 +353,11 @@ def _extract_one(
             crop = crop_to_model_input(rgb, clipped)
             crop_path = write_indexed_png(paths.unsorted_dir(label.kind), label.name, crop)
             crops.append(crop_path)
+            ledger.unsaved_crops.append(crop_path)
             entry["objects"].append({"key": _object_key(obj), "crop": f"{label.kind}/{crop_path.name}"})
             written += 1
     finally:
         if written or previous is not None:
             ledger.screenshots[rel] = entry
-            ledger.save()
+            ledger.save(at_most_every_s=LEDGER_SAVE_EVERY_S)
     return None if skipped and not written else written
