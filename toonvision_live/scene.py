@@ -45,7 +45,14 @@ TAG_GAP_EM = 1.1
 #: em of a Cog drawn at REF_PX_PER_UNIT in a REF_FRAME_HEIGHT frame, and the growth exponent
 REF_EM_PX, REF_PX_PER_UNIT, REF_FRAME_HEIGHT, EM_EXPONENT = 10.0, 31.1, 600.0, 0.6
 #: saturated colours of Toon name text (a Toon tag is never dark grey)
-TOON_TAG_TEXT_RGBS = ((40, 70, 200), (220, 110, 0), (0, 140, 40), (170, 40, 170), (200, 30, 30), (0, 130, 170))
+TOON_TAG_TEXT_RGBS = (
+    (40, 70, 200),
+    (220, 110, 0),
+    (0, 140, 40),
+    (170, 40, 170),
+    (200, 30, 30),
+    (0, 130, 170),
+)
 
 XYXY = tuple[int, int, int, int]
 ALPHA_BOX_THRESHOLD = 32  # as the renderer crops its sprites: alpha > 32 counts as body
@@ -82,14 +89,22 @@ class GlyphFont:
         try:
             meta = json.loads(meta_path.read_text("utf-8"))
             glyphs = {
-                ch: _Glyph(sheet[g["y"]:g["y"] + g["h"], g["x"]:g["x"] + g["w"]].astype(np.float32) / 255.0,
-                           int(g["ox"]), int(g["oy"]), float(g["advance"]))
+                ch: _Glyph(
+                    sheet[g["y"] : g["y"] + g["h"], g["x"] : g["x"] + g["w"]].astype(np.float32) / 255.0,
+                    int(g["ox"]),
+                    int(g["oy"]),
+                    float(g["advance"]),
+                )
                 for ch, g in meta["glyphs"].items()
             }
-            return cls(int(meta["size_px"]), int(meta["cap_height_px"]), float(meta["space_advance_px"]), glyphs)
+            return cls(
+                int(meta["size_px"]), int(meta["cap_height_px"]), float(meta["space_advance_px"]), glyphs
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"The glyph atlas {meta_path} is unreadable ({exc}); regenerate it with "
-                            "'toonvision render glyphs'.") from None
+            raise DataError(
+                f"The glyph atlas {meta_path} is unreadable ({exc}); regenerate it with "
+                "'toonvision render glyphs'."
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a missing sheet gives None[...] -> TypeError above
             raise DataError(f"The glyph atlas {png} is unreadable ({exc}).") from None
 
@@ -102,15 +117,15 @@ class GlyphFont:
         return sum(self.advance(ch) for ch in text)
 
     def draw_line(self, canvas: np.ndarray, text: str, x: float, baseline_y: int) -> None:
-        """Add ``text`` into the float mask ``canvas`` (max blend), pen starting at ``x`` on ``baseline_y``."""
+        """Add ``text`` into the float mask ``canvas`` (max blend), pen from ``x`` on ``baseline_y``."""
         pen = x
         for ch in text:
             if ch != " ":
                 g = self.glyphs.get(ch, self.glyphs["?"])
                 gx, gy = int(round(pen)) + g.ox, baseline_y + g.oy
                 h, w = g.mask.shape
-                sub = canvas[gy:gy + h, gx:gx + w]
-                np.maximum(sub, g.mask[:sub.shape[0], :sub.shape[1]], out=sub)
+                sub = canvas[gy : gy + h, gx : gx + w]
+                np.maximum(sub, g.mask[: sub.shape[0], : sub.shape[1]], out=sub)
             pen += self.advance(ch)
 
 
@@ -119,8 +134,10 @@ def _asset_paths(folder: Path | None, stem: str) -> tuple[Path, Path]:
     png, meta = base / f"{stem}.png", base / f"{stem}.json"
     for path in (png, meta):
         if not path.is_file():
-            raise DataError(f"{path} is missing: reinstall ToonVision Live or regenerate it "
-                            f"('toonvision render {'glyphs' if stem.startswith('suit') else 'atlas'}').")
+            raise DataError(
+                f"{path} is missing: reinstall ToonVision Live or regenerate it "
+                f"('toonvision render {'glyphs' if stem.startswith('suit') else 'atlas'}')."
+            )
     return png, meta
 
 
@@ -151,7 +168,9 @@ def _premultiply(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=512)
-def render_nametag(lines: tuple[str, ...], text_rgbs: tuple[tuple[int, int, int], ...], em_px: float) -> TagImage:
+def render_nametag(
+    lines: tuple[str, ...], text_rgbs: tuple[tuple[int, int, int], ...], em_px: float
+) -> TagImage:
     """A nametag card with ``lines`` of text (one colour per line), ``em_px`` pixels per line."""
     font = suit_font()
     s = font.size_px
@@ -162,13 +181,14 @@ def render_nametag(lines: tuple[str, ...], text_rgbs: tuple[tuple[int, int, int]
     cw, ch = int(math.ceil(card_w)), int(math.ceil(card_h))
     margin = s  # glyph ink may poke out of the advance box a little
     text = np.zeros((ch + 2 * margin, cw + 2 * margin), np.float32)
-    colour = np.empty((ch + 2 * margin, cw + 2 * margin, 3), np.float32)
+    colour = np.zeros((ch + 2 * margin, cw + 2 * margin, 3), np.float32)
+    colour[:] = text_rgbs[0]
     for i, (line, width, rgb) in enumerate(zip(lines, widths, text_rgbs, strict=True)):
         base = int(round(first_base + i * s)) + margin
         font.draw_line(text, line, margin + (cw - width) / 2, base)
-        colour[max(0, base - s):base + s // 2] = rgb
-    text = text[margin:margin + ch, margin:margin + cw]
-    colour = colour[margin:margin + ch, margin:margin + cw]
+        colour[max(0, base - s) : base + s // 2] = rgb
+    text = text[margin : margin + ch, margin : margin + cw]
+    colour = colour[margin : margin + ch, margin : margin + cw]
     card = np.zeros((ch, cw), np.uint8)
     r = int(TAG_CORNER_EM * s)
     cv2.rectangle(card, (r, 0), (cw - 1 - r, ch - 1), 255, -1)
@@ -197,7 +217,9 @@ def cog_tag_lines(name: str, dept_name: str, level: int) -> tuple[str, str, str]
     return (name, dept_name, f"Level {int(level)}")
 
 
-def blend_premultiplied(rgb: np.ndarray, premul: np.ndarray, inv_alpha: np.ndarray, x: int, y: int) -> XYXY | None:
+def blend_premultiplied(
+    rgb: np.ndarray, premul: np.ndarray, inv_alpha: np.ndarray, x: int, y: int
+) -> XYXY | None:
     """Blend a premultiplied image into ``rgb`` (in place) with its top-left at (x, y).
 
     Returns the drawn part's box (exclusive ends) clipped to the frame, or None when nothing is inside.
@@ -209,19 +231,21 @@ def blend_premultiplied(rgb: np.ndarray, premul: np.ndarray, inv_alpha: np.ndarr
         return None
     dst = rgb[y0:y1, x0:x1]
     # dst = premul + dst * (255 - a) / 255, saturated, in place on the frame's view
-    kept = cv2.multiply(dst, inv_alpha[y0 - y:y1 - y, x0 - x:x1 - x], scale=1 / 255.0)
-    cv2.add(kept, premul[y0 - y:y1 - y, x0 - x:x1 - x], dst=dst)
+    kept = cv2.multiply(dst, inv_alpha[y0 - y : y1 - y, x0 - x : x1 - x], scale=1 / 255.0)
+    cv2.add(kept, premul[y0 - y : y1 - y, x0 - x : x1 - x], dst=dst)
     return x0, y0, x1, y1
 
 
 def _blend_tag(rgb: np.ndarray, tag: TagImage, center_x: float, bottom_y: float) -> XYXY | None:
     w, h = tag.size_wh
-    return blend_premultiplied(rgb, tag.premul_rgb, tag.inv_alpha,
-                               int(round(center_x - w / 2)), int(round(bottom_y)) - h)
+    return blend_premultiplied(
+        rgb, tag.premul_rgb, tag.inv_alpha, int(round(center_x - w / 2)), int(round(bottom_y)) - h
+    )
 
 
-def draw_cog_nametag(rgb: np.ndarray, center_x: float, bottom_y: float, name: str, dept_name: str,
-                     level: int, scale: float) -> XYXY | None:
+def draw_cog_nametag(
+    rgb: np.ndarray, center_x: float, bottom_y: float, name: str, dept_name: str, level: int, scale: float
+) -> XYXY | None:
     """Draw a Cog nametag (3 lines) in place; ``scale`` is the em (line height) in pixels, ``bottom_y``
     the card's bottom edge (TAG_GAP_EM em above the head).  Returns the card's box clipped to the frame
     (exclusive ends), or None when it is entirely outside."""
@@ -229,8 +253,9 @@ def draw_cog_nametag(rgb: np.ndarray, center_x: float, bottom_y: float, name: st
     return _blend_tag(rgb, tag, center_x, bottom_y)
 
 
-def draw_toon_nametag(rgb: np.ndarray, center_x: float, bottom_y: float, name: str,
-                      text_rgb: tuple[int, int, int], scale: float) -> XYXY | None:
+def draw_toon_nametag(
+    rgb: np.ndarray, center_x: float, bottom_y: float, name: str, text_rgb: tuple[int, int, int], scale: float
+) -> XYXY | None:
     """Draw a Toon nametag (one coloured line) in place; arguments as :func:`draw_cog_nametag`."""
     tag = render_nametag((name,), (tuple(int(c) for c in text_rgb),), round(scale * 4) / 4)
     return _blend_tag(rgb, tag, center_x, bottom_y)
@@ -265,7 +290,9 @@ class SpriteAtlas:
         png, meta_path = _asset_paths(folder, "demo_atlas")
         sheet = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
         if sheet is None or sheet.ndim != 3 or sheet.shape[2] != 4:
-            raise DataError(f"The sprite atlas {png} is not an RGBA PNG; regenerate it with 'toonvision render atlas'.")
+            raise DataError(
+                f"The sprite atlas {png} is not an RGBA PNG; regenerate it with 'toonvision render atlas'."
+            )
         sheet = cv2.cvtColor(sheet, cv2.COLOR_BGRA2RGBA)
         try:
             meta = json.loads(meta_path.read_text("utf-8"))
@@ -274,7 +301,9 @@ class SpriteAtlas:
                 x, y, w, h = int(s["x"]), int(s["y"]), int(s["w"]), int(s["h"])
                 if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > sheet.shape[1] or y + h > sheet.shape[0]:
                     raise ValueError(f"sprite rect {x},{y},{w},{h} outside the sheet")
-                sprites.append(Sprite(sheet[y:y + h, x:x + w], (float(s["foot"][0]), float(s["foot"][1]))))
+                sprites.append(
+                    Sprite(sheet[y : y + h, x : x + w], (float(s["foot"][0]), float(s["foot"][1])))
+                )
             cogs = {}
             for key, c in meta["cogs"].items():
                 if key not in COG_BY_KEY:
@@ -283,8 +312,10 @@ class SpriteAtlas:
                 cogs[key] = CogSprites(key, float(c["world_height"]), clips)
             return cls(float(meta["px_per_unit"]), cogs, str(meta.get("source", "")))
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-            raise DataError(f"The sprite atlas {meta_path} is malformed ({exc}); regenerate it with "
-                            "'toonvision render atlas'.") from None
+            raise DataError(
+                f"The sprite atlas {meta_path} is malformed ({exc}); regenerate it with "
+                "'toonvision render atlas'."
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,21 +347,81 @@ def scale_sprite(sprite: Sprite, factor: float) -> ScaledSprite:
     premul = np.minimum(premul, a8)  # premultiplied rgb <= alpha
     inv = np.repeat(255 - a8, 3, axis=2)
     fx, fy = sprite.foot_xy
-    return ScaledSprite(np.ascontiguousarray(premul), np.ascontiguousarray(inv),
-                        (fx * factor - x0, fy * factor - y0))
+    return ScaledSprite(
+        np.ascontiguousarray(premul), np.ascontiguousarray(inv), (fx * factor - x0, fy * factor - y0)
+    )
 
 
 # ---------------------------------------------------------------- Toon-like distractors
 TOON_ANIMALS = ("bear", "cat", "dog", "duck", "horse", "monkey", "mouse", "pig", "rabbit")
-_TOON_FUR = ((255, 255, 255), (255, 214, 180), (238, 92, 72), (181, 81, 58), (140, 96, 60), (210, 170, 120),
-             (255, 140, 90), (250, 210, 80), (255, 240, 170), (170, 220, 90), (80, 190, 120), (120, 200, 240),
-             (80, 160, 230), (140, 140, 240), (170, 110, 220), (255, 160, 200), (230, 120, 160))
-_TOON_CLOTHES = ((220, 40, 40), (40, 90, 220), (250, 200, 40), (60, 170, 60), (240, 120, 30), (150, 60, 190),
-                 (30, 170, 190), (240, 240, 240), (240, 100, 160))
-_TOON_FIRST = ("Flippy", "Lucky", "Captain", "Princess", "Doctor", "Sir", "Little", "Daffy", "Skippy", "Buster",
-               "Cuddles", "Sunny", "Pickles", "Bonbon", "Zippy", "Nutty", "Rosie", "Chester", "Mittens", "Goofball")
-_TOON_LAST = ("Dizzysocks", "Fuzzyfeet", "McDoodle", "Wigglebee", "Bumblebottom", "Flapjack", "Sparkletoes",
-              "Fiddlefoot", "Noodlenose", "Jellyroll", "Huckleberry", "Scooter", "Paddlewhip", "Snickerbocker")
+_TOON_FUR = (
+    (255, 255, 255),
+    (255, 214, 180),
+    (238, 92, 72),
+    (181, 81, 58),
+    (140, 96, 60),
+    (210, 170, 120),
+    (255, 140, 90),
+    (250, 210, 80),
+    (255, 240, 170),
+    (170, 220, 90),
+    (80, 190, 120),
+    (120, 200, 240),
+    (80, 160, 230),
+    (140, 140, 240),
+    (170, 110, 220),
+    (255, 160, 200),
+    (230, 120, 160),
+)
+_TOON_CLOTHES = (
+    (220, 40, 40),
+    (40, 90, 220),
+    (250, 200, 40),
+    (60, 170, 60),
+    (240, 120, 30),
+    (150, 60, 190),
+    (30, 170, 190),
+    (240, 240, 240),
+    (240, 100, 160),
+)
+_TOON_FIRST = (
+    "Flippy",
+    "Lucky",
+    "Captain",
+    "Princess",
+    "Doctor",
+    "Sir",
+    "Little",
+    "Daffy",
+    "Skippy",
+    "Buster",
+    "Cuddles",
+    "Sunny",
+    "Pickles",
+    "Bonbon",
+    "Zippy",
+    "Nutty",
+    "Rosie",
+    "Chester",
+    "Mittens",
+    "Goofball",
+)
+_TOON_LAST = (
+    "Dizzysocks",
+    "Fuzzyfeet",
+    "McDoodle",
+    "Wigglebee",
+    "Bumblebottom",
+    "Flapjack",
+    "Sparkletoes",
+    "Fiddlefoot",
+    "Noodlenose",
+    "Jellyroll",
+    "Huckleberry",
+    "Scooter",
+    "Paddlewhip",
+    "Snickerbocker",
+)
 TOON_WORLD_HEIGHTS = (3.2, 4.3)
 
 
@@ -339,8 +430,14 @@ def toon_name(rng: np.random.Generator) -> str:
     return first if rng.random() < 0.25 else f"{first} {rng.choice(_TOON_LAST)}"
 
 
-def make_toon_sprite(animal: str, fur_rgb: tuple[int, int, int], shirt_rgb: tuple[int, int, int],
-                     shorts_rgb: tuple[int, int, int], phase: float, facing: int = 1) -> Sprite:
+def make_toon_sprite(
+    animal: str,
+    fur_rgb: tuple[int, int, int],
+    shirt_rgb: tuple[int, int, int],
+    shorts_rgb: tuple[int, int, int],
+    phase: float,
+    facing: int = 1,
+) -> Sprite:
     """A cartoon Toon (big head with the animal's ears, shirt, shorts, gloves, shoes), 300 px high
     at the reference scale; ``phase`` (0..1) swings arms and legs, ``facing`` +1 right / -1 left."""
     if animal not in TOON_ANIMALS:
@@ -362,7 +459,9 @@ def make_toon_sprite(animal: str, fur_rgb: tuple[int, int, int], shirt_rgb: tupl
         cv2.line(img, hip, (foot_x, ground - 12), fur, 16, aa)
         cv2.ellipse(img, (foot_x + 8 * facing, ground - 8), (20, 10), 0, 0, 360, (90, 50, 30, 255), -1, aa)
     # shorts
-    cv2.fillConvexPoly(img, np.array([[cx - 34, 196], [cx + 34, 196], [cx + 40, 242], [cx - 40, 242]]), shorts, aa)
+    cv2.fillConvexPoly(
+        img, np.array([[cx - 34, 196], [cx + 34, 196], [cx + 40, 242], [cx - 40, 242]]), shorts, aa
+    )
     # arms (behind the shirt's edge), gloves
     for side in (-1, 1):
         hand = (cx + side * 52 - int(16 * swing * side), 222)
@@ -388,12 +487,16 @@ def make_toon_sprite(animal: str, fur_rgb: tuple[int, int, int], shirt_rgb: tupl
         elif animal in ("cat", "pig", "horse"):
             tall = 40 if animal == "cat" else 26
             for side in (-1, 1):
-                pts = np.array([[cx + side * 18, hy - 40], [cx + side * 46, hy - 26], [cx + side * 40, hy - 40 - tall]])
+                pts = np.array(
+                    [[cx + side * 18, hy - 40], [cx + side * 46, hy - 26], [cx + side * 40, hy - 40 - tall]]
+                )
                 cv2.fillConvexPoly(img, pts, dark_fur, aa)
         elif animal == "rabbit":
             for side in (-1, 1):
                 cv2.ellipse(img, (cx + side * 20, hy - 80), (13, 48), side * 8, 0, 360, fur, -1, aa)
-                cv2.ellipse(img, (cx + side * 20, hy - 80), (6, 36), side * 8, 0, 360, (255, 170, 190, 255), -1, aa)
+                cv2.ellipse(
+                    img, (cx + side * 20, hy - 80), (6, 36), side * 8, 0, 360, (255, 170, 190, 255), -1, aa
+                )
     axes = (hr - 6, hr + 14) if animal == "horse" else (hr, hr - 4)
     cv2.ellipse(img, (cx, hy), axes, 0, 0, 360, fur, -1, aa)
     if animal == "dog":
@@ -407,9 +510,14 @@ def make_toon_sprite(animal: str, fur_rgb: tuple[int, int, int], shirt_rgb: tupl
     if animal == "duck":
         cv2.ellipse(img, (cx + 10 * facing, hy + 22), (30, 12), 0, 0, 360, (250, 160, 30, 255), -1, aa)
     else:
-        muzzle = (255, 225, 200, 255) if animal in ("monkey", "bear") else (*np.minimum(255, np.array(fur_rgb) + 40),
-                                                                            255)
-        cv2.ellipse(img, (cx + 8 * facing, hy + 20), (24, 16), 0, 0, 360, tuple(int(c) for c in muzzle), -1, aa)
+        muzzle = (
+            (255, 225, 200, 255)
+            if animal in ("monkey", "bear")
+            else (*np.minimum(255, np.array(fur_rgb) + 40), 255)
+        )
+        cv2.ellipse(
+            img, (cx + 8 * facing, hy + 20), (24, 16), 0, 0, 360, tuple(int(c) for c in muzzle), -1, aa
+        )
         nose = (255, 150, 170, 255) if animal in ("pig", "rabbit", "mouse") else black
         cv2.ellipse(img, (cx + 10 * facing, hy + 12), (9, 6), 0, 0, 360, nose, -1, aa)
         cv2.ellipse(img, (cx + 8 * facing, hy + 28), (10, 4), 0, 0, 180, black, 2, aa)
@@ -434,8 +542,18 @@ class StreetLayout:
         return max(foot_y - self.horizon_y, 1e-3) / self.cam_height
 
 
-_FACADE_RGBS = ((240, 160, 70), (250, 205, 90), (240, 130, 110), (190, 160, 225), (160, 215, 130),
-                (245, 225, 170), (130, 195, 235), (235, 120, 80), (250, 180, 140), (210, 140, 190))
+_FACADE_RGBS = (
+    (240, 160, 70),
+    (250, 205, 90),
+    (240, 130, 110),
+    (190, 160, 225),
+    (160, 215, 130),
+    (245, 225, 170),
+    (130, 195, 235),
+    (235, 120, 80),
+    (250, 180, 140),
+    (210, 140, 190),
+)
 _TRIM_RGBS = ((40, 140, 80), (40, 110, 160), (150, 60, 40), (90, 70, 150), (200, 90, 40), (30, 120, 120))
 
 
@@ -453,10 +571,14 @@ def _sky(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
             r = int(rng.uniform(0.12, 0.24) * size)
             cv2.circle(clouds, (int(cx + ox), int(cy + oy)), r, 1.0, -1, cv2.LINE_AA)
             cv2.circle(belly, (int(cx + ox), int(cy + oy + 0.45 * r)), r, 1.0, -1, cv2.LINE_AA)
-        cv2.ellipse(clouds, (int(cx), int(cy)), (int(size * 0.6), int(size * 0.12)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+        cv2.ellipse(
+            clouds, (int(cx), int(cy)), (int(size * 0.6), int(size * 0.12)), 0, 0, 360, 1.0, -1, cv2.LINE_AA
+        )
     clouds = cv2.GaussianBlur(clouds, (0, 0), 1.5)[:, :, None]
     belly = cv2.GaussianBlur(belly * clouds[:, :, 0], (0, 0), 6.0)[:, :, None]
-    cloud_rgb = np.array([255, 255, 255], np.float32) * (1 - 0.18 * belly) + np.array([190, 205, 235]) * 0.18 * belly
+    cloud_rgb = (
+        np.array([255, 255, 255], np.float32) * (1 - 0.18 * belly) + np.array([190, 205, 235]) * 0.18 * belly
+    )
     return sky * (1 - clouds) + cloud_rgb * clouds
 
 
@@ -486,7 +608,9 @@ def _facade(w: int, h: int, rng: np.random.Generator, px_per_unit: float) -> np.
     u = px_per_unit
     for _ in range(int(rng.integers(0, 8))):  # darker bricks
         bx, by = int(rng.uniform(0, w)), int(rng.uniform(0.3, 1) * h)
-        cv2.rectangle(img, (bx, by), (bx + int(1.6 * u), by + int(0.6 * u)), tuple(float(c) * 0.8 for c in wall), -1)
+        cv2.rectangle(
+            img, (bx, by), (bx + int(1.6 * u), by + int(0.6 * u)), tuple(float(c) * 0.8 for c in wall), -1
+        )
     dark = tuple(float(c) * 0.7 for c in wall)
     light = tuple(min(255.0, float(c) * 1.12) for c in wall)
     cv2.rectangle(img, (0, 0), (w, max(2, int(0.9 * u))), dark, -1)  # cornice
@@ -513,7 +637,9 @@ def _facade(w: int, h: int, rng: np.random.Generator, px_per_unit: float) -> np.
     if door_i >= 0:
         dw, dh = int(2.6 * u), int(4.2 * u)
         dx = int((door_i + 0.5) * w / n - dw / 2)
-        door_rgb = tuple(float(c) for c in rng.choice([(60, 150, 70), (170, 80, 60), (80, 90, 170), (220, 120, 60)]))
+        door_rgb = tuple(
+            float(c) for c in rng.choice([(60, 150, 70), (170, 80, 60), (80, 90, 170), (220, 120, 60)])
+        )
         _window(img, dx, h - dh - int(0.5 * u), dw, dh, trim, door_rgb, True)
     return img
 
@@ -529,15 +655,20 @@ def _cobbles(rng: np.random.Generator, tile: int, cell: int) -> np.ndarray:
     """A tileable top-down texture of irregular sandy flagstones (Voronoi cells), RGB float32."""
     n = max(2, tile // cell)
     gy, gx = np.mgrid[0:n, 0:n].astype(np.float32)
-    pts = np.stack([(gx + 0.5 + rng.uniform(-0.35, 0.35, gx.shape)) * tile / n,
-                    (gy + 0.5 + rng.uniform(-0.35, 0.35, gy.shape)) * tile / n], -1).reshape(-1, 2)
+    pts = np.stack(
+        [
+            (gx + 0.5 + rng.uniform(-0.35, 0.35, gx.shape)) * tile / n,
+            (gy + 0.5 + rng.uniform(-0.35, 0.35, gy.shape)) * tile / n,
+        ],
+        -1,
+    ).reshape(-1, 2)
     seeds = np.ones((3 * tile, 3 * tile), np.uint8)
     for ox in range(3):
         for oy in range(3):
             q = (pts + [ox * tile, oy * tile]).astype(int)
             seeds[np.clip(q[:, 1], 0, 3 * tile - 1), np.clip(q[:, 0], 0, 3 * tile - 1)] = 0
     dist, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
-    labels = labels[tile:2 * tile, tile:2 * tile]
+    labels = labels[tile : 2 * tile, tile : 2 * tile]
     base = np.array([232, 200, 150], np.float32)
     palette = base * rng.uniform(0.92, 1.05, (labels.max() + 1, 1)) + rng.normal(0, 2, (labels.max() + 1, 3))
     tex = palette[labels].astype(np.float32)
@@ -564,22 +695,30 @@ def _paving(rng: np.random.Generator, tile: int, cell: int) -> np.ndarray:
 def _tree(img: np.ndarray, x: float, foot_y: float, ppu: float, rng: np.random.Generator) -> None:
     trunk_h, crown = 5.0 * ppu, 3.2 * ppu
     tw = max(2, int(0.45 * ppu))
-    cv2.rectangle(img, (int(x - tw / 2), int(foot_y - trunk_h)), (int(x + tw / 2), int(foot_y)), (110, 75, 40), -1)
+    cv2.rectangle(
+        img, (int(x - tw / 2), int(foot_y - trunk_h)), (int(x + tw / 2), int(foot_y)), (110, 75, 40), -1
+    )
     cy = foot_y - trunk_h - crown * 0.5
     greens = ((40, 150, 70), (60, 175, 80), (30, 125, 60), (80, 190, 90))
     for k in range(int(rng.integers(7, 12))):
         ox, oy = rng.normal(0, crown * 0.45), rng.normal(0, crown * 0.35)
         r = int(crown * rng.uniform(0.35, 0.6))
         g = greens[k % len(greens)]
-        cv2.circle(img, (int(x + ox), int(cy + oy)), r + max(1, int(0.08 * ppu)), (25, 90, 45), -1, cv2.LINE_AA)
+        cv2.circle(
+            img, (int(x + ox), int(cy + oy)), r + max(1, int(0.08 * ppu)), (25, 90, 45), -1, cv2.LINE_AA
+        )
         cv2.circle(img, (int(x + ox), int(cy + oy)), r, g, -1, cv2.LINE_AA)
 
 
 def _lamp(img: np.ndarray, x: float, foot_y: float, ppu: float) -> None:
     pole = (40, 150, 140)
     h = 7.0 * ppu
-    cv2.rectangle(img, (int(x - 0.5 * ppu), int(foot_y - 0.6 * ppu)), (int(x + 0.5 * ppu), int(foot_y)), pole, -1)
-    cv2.line(img, (int(x), int(foot_y)), (int(x), int(foot_y - h)), pole, max(2, int(0.22 * ppu)), cv2.LINE_AA)
+    cv2.rectangle(
+        img, (int(x - 0.5 * ppu), int(foot_y - 0.6 * ppu)), (int(x + 0.5 * ppu), int(foot_y)), pole, -1
+    )
+    cv2.line(
+        img, (int(x), int(foot_y)), (int(x), int(foot_y - h)), pole, max(2, int(0.22 * ppu)), cv2.LINE_AA
+    )
     lw, lh = int(0.45 * ppu), int(0.9 * ppu)
     top = int(foot_y - h)
     cv2.rectangle(img, (int(x) - lw, top - lh), (int(x) + lw, top), (250, 230, 90), -1)
@@ -590,11 +729,18 @@ def _hydrant(img: np.ndarray, x: float, foot_y: float, ppu: float) -> None:
     w, h = int(0.5 * ppu), int(1.3 * ppu)
     cv2.rectangle(img, (int(x - w), int(foot_y - h)), (int(x + w), int(foot_y)), (200, 30, 30), -1)
     cv2.circle(img, (int(x), int(foot_y - h)), w, (220, 40, 40), -1, cv2.LINE_AA)
-    cv2.rectangle(img, (int(x - 1.6 * w), int(foot_y - 0.7 * h)), (int(x + 1.6 * w), int(foot_y - 0.5 * h)),
-                  (180, 25, 25), -1)
+    cv2.rectangle(
+        img,
+        (int(x - 1.6 * w), int(foot_y - 0.7 * h)),
+        (int(x + 1.6 * w), int(foot_y - 0.5 * h)),
+        (180, 25, 25),
+        -1,
+    )
 
 
-def make_street_background(size_wh: tuple[int, int] = (1280, 720), seed: int = 0) -> tuple[np.ndarray, StreetLayout]:
+def make_street_background(
+    size_wh: tuple[int, int] = (1280, 720), seed: int = 0
+) -> tuple[np.ndarray, StreetLayout]:
     """A Toontown-like street (RGB uint8) and its camera geometry, varied by ``seed``."""
     w, h = size_wh
     rng = np.random.default_rng([seed, 0x57EE7])
@@ -611,7 +757,9 @@ def make_street_background(size_wh: tuple[int, int] = (1280, 720), seed: int = 0
         bw = int(rng.uniform(14, 34) * ppu_back)
         bh = int(rng.uniform(14, 26) * ppu_back)
         top = max(0, back_y - bh)
-        img[top:back_y, max(0, x):min(w, x + bw)] = _facade(bw, back_y - top, rng, ppu_back)[:, max(0, -x):min(bw, w - x)]
+        img[top:back_y, max(0, x) : min(w, x + bw)] = _facade(bw, back_y - top, rng, ppu_back)[
+            :, max(0, -x) : min(bw, w - x)
+        ]
         x += bw
     # ground: cobbled street, paved strip in front of the buildings, by inverse perspective
     z_back = focal * cam_h / (back_y - horizon)
@@ -648,11 +796,19 @@ def make_street_background(size_wh: tuple[int, int] = (1280, 720), seed: int = 0
         # texture column 0 is the far end when side == 1 looks along +x... keep windows upright
         src = np.float32([[0, 0], [tex_w, 0], [tex_w, tex_h], [0, tex_h]])
         far, near = (depth, z_near) if side > 0 else (z_near, depth)
-        dst = np.float32([project(xs_world, bh, far), project(xs_world, bh, near),
-                          project(xs_world, 0, near), project(xs_world, 0, far)])
+        dst = np.float32(
+            [
+                project(xs_world, bh, far),
+                project(xs_world, bh, near),
+                project(xs_world, 0, near),
+                project(xs_world, 0, far),
+            ]
+        )
         m = cv2.getPerspectiveTransform(src, dst)
         warped = cv2.warpPerspective(fac, m, (w, h), flags=cv2.INTER_LINEAR)
-        cover = cv2.warpPerspective(np.ones((tex_h, tex_w), np.float32), m, (w, h), flags=cv2.INTER_LINEAR)[:, :, None]
+        cover = cv2.warpPerspective(np.ones((tex_h, tex_w), np.float32), m, (w, h), flags=cv2.INTER_LINEAR)[
+            :, :, None
+        ]
         img = img * (1 - cover) + warped * cover * 0.92
     # props along the paved strip
     for _ in range(int(rng.integers(3, 7))):
@@ -717,8 +873,15 @@ class StreetScene:
 
     WALK_SPEED_UNITS = 4.8  # the game's Cog walk speed, world units per second
 
-    def __init__(self, atlas: SpriteAtlas, size_wh: tuple[int, int] = (1280, 720), n_cogs: int = 8,
-                 n_toons: int = 2, seed: int = 0, cog_keys: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        atlas: SpriteAtlas,
+        size_wh: tuple[int, int] = (1280, 720),
+        n_cogs: int = 8,
+        n_toons: int = 2,
+        seed: int = 0,
+        cog_keys: tuple[str, ...] | None = None,
+    ) -> None:
         if not atlas.cogs:
             raise DataError("The sprite atlas holds no Cogs; regenerate it with 'toonvision render atlas'.")
         self.atlas, self.size_wh, self.seed = atlas, (int(size_wh[0]), int(size_wh[1])), seed
@@ -733,7 +896,9 @@ class StreetScene:
         while len(chosen) < n_cogs:
             chosen += list(rng.permutation(keys))
         chosen = chosen[:n_cogs]
-        specs = [("cog", str(k)) for k in chosen] + [("toon", str(rng.choice(TOON_ANIMALS))) for _ in range(n_toons)]
+        specs = [("cog", str(k)) for k in chosen] + [
+            ("toon", str(rng.choice(TOON_ANIMALS))) for _ in range(n_toons)
+        ]
         self._walkers = self._place(specs, rng)
         order = sorted(range(len(self._walkers)), key=lambda i: self._walkers[i].foot_y)
         self._order = tuple(order)
@@ -746,6 +911,9 @@ class StreetScene:
 
     def _place(self, specs: list[tuple[str, str]], rng: np.random.Generator) -> tuple[_Walker, ...]:
         w, h = self.size_wh
+        if not specs:
+            self._spans = ()
+            return ()
         lay = self.layout
         y_far = lay.back_y + 0.04 * h
         y_near = h - 0.015 * h
@@ -764,22 +932,26 @@ class StreetScene:
                     hi = y
                     break
             # more avatars far than near, as on a real street
-            plans.append((kind, key, height, float(y_far + (max(hi, y_far + 1) - y_far) * rng.beta(1.4, 1.8))))
+            plans.append(
+                (kind, key, height, float(y_far + (max(hi, y_far + 1) - y_far) * rng.beta(1.4, 1.8)))
+            )
         walkers_geo = []
         for kind, key, height, foot_y in plans:
             ppu = lay.px_per_unit(foot_y)
             em = nametag_em_px(ppu, h)
-            tag_bottom = foot_y - height * ppu - TAG_GAP_EM * em
-            walkers_geo.append((kind, key, height, foot_y, ppu, em, tag_bottom))
+            walkers_geo.append((kind, key, height, foot_y, ppu, em))
         # build sprites and tags
         built = []
-        for kind, key, height, foot_y, ppu, em, tag_bottom in walkers_geo:
+        for kind, key, height, foot_y, ppu, em in walkers_geo:
             direction = 1 if rng.random() < 0.5 else -1
             if kind == "cog":
                 cog = COG_BY_KEY[key]
                 level = int(rng.integers(cog.levels[0], cog.levels[1] + 1))
-                tag = render_nametag(cog_tag_lines(cog.name, SUIT_BY_CODE[cog.suit].name, level),
-                                     (COG_TAG_TEXT_RGB,) * 3, round(em * 4) / 4)
+                tag = render_nametag(
+                    cog_tag_lines(cog.name, SUIT_BY_CODE[cog.suit].name, level),
+                    (COG_TAG_TEXT_RGB,) * 3,
+                    round(em * 4) / 4,
+                )
                 clips = self.atlas.cogs[key].clips
                 factor = _depth_buckets(self.atlas.px_per_unit, ppu)
                 label = cog.label
@@ -797,7 +969,9 @@ class StreetScene:
                 tag = render_nametag((toon_name(rng),), (text_rgb,), round(em * 4) / 4)
                 label = f"toon_{key}"
             head_px = float(np.median([f.foot_xy[1] for f in frames]))  # foot row minus head top row
-            built.append([label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu])
+            built.append(
+                [label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu]
+            )
         # lanes whose tag bands overlap move together (same direction and pixel speed, spread along the
         # wrap span) so their tags never pass over each other
         n = len(built)
@@ -836,7 +1010,9 @@ class StreetScene:
                     # walk the group's way: re-pick the clip of this Cog for that direction
                     key = label.split("_", 2)[2]
                     clips = self.atlas.cogs[key].clips
-                    clip = clips.get("walk_right" if direction > 0 else "walk_left") or clips.get("neutral_front")
+                    clip = clips.get("walk_right" if direction > 0 else "walk_left") or clips.get(
+                        "neutral_front"
+                    )
                     frames = tuple(scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip)
                 elif direction != built[i][6]:
                     frames = tuple(_mirror(f) for f in frames)
@@ -844,10 +1020,23 @@ class StreetScene:
                     key = label.split("_", 2)[2]
                     clip = self.atlas.cogs[key].clips.get("neutral_front")
                     if clip:
-                        frames = tuple(scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip)
+                        frames = tuple(
+                            scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip
+                        )
                 x0 = rng.uniform(0.1 * w, 0.9 * w) if standing else (base + slot * span / k) % span - margin
-                walkers[i] = _Walker(label, is_cog, frames, tag, _shadow(ppu), foot_y, tag_dy, float(x0), float(speed),
-                                     float(rng.uniform(10, 14) if is_cog else 8.0), float(rng.uniform(0, 100)))
+                walkers[i] = _Walker(
+                    label,
+                    is_cog,
+                    frames,
+                    tag,
+                    _shadow(ppu),
+                    foot_y,
+                    tag_dy,
+                    float(x0),
+                    float(speed),
+                    float(rng.uniform(10, 14) if is_cog else 8.0),
+                    float(rng.uniform(0, 100)),
+                )
                 spans[i] = (span, margin)
         self._spans = tuple(spans)
         return tuple(walkers)
@@ -856,10 +1045,7 @@ class StreetScene:
     def walker_state(self, i: int, t: float) -> tuple[float, ScaledSprite]:
         wk = self._walkers[i]
         span, margin = self._spans[i]
-        if wk.speed_px == 0:
-            x = wk.x0
-        else:
-            x = (wk.x0 + margin + wk.speed_px * t) % span - margin
+        x = wk.x0 if wk.speed_px == 0 else (wk.x0 + margin + wk.speed_px * t) % span - margin
         idx = int(math.floor(wk.anim_phase + t * wk.anim_fps)) % len(wk.frames)
         return x, wk.frames[idx]
 
@@ -871,8 +1057,13 @@ class StreetScene:
         xs = {i: self.walker_state(i, t) for i in self._order}
         for i in self._order:
             sh = self._walkers[i].shadow
-            blend_premultiplied(rgb, sh.premul_rgb, sh.inv_alpha, int(round(xs[i][0] - sh.foot_xy[0])),
-                                int(round(self._walkers[i].foot_y - sh.foot_xy[1])))
+            blend_premultiplied(
+                rgb,
+                sh.premul_rgb,
+                sh.inv_alpha,
+                int(round(xs[i][0] - sh.foot_xy[0])),
+                int(round(self._walkers[i].foot_y - sh.foot_xy[1])),
+            )
         for i in self._order:
             wk = self._walkers[i]
             x, spr = xs[i]
@@ -892,7 +1083,7 @@ class StreetScene:
                 continue
             full = placed[i][2]
             truncated = box != full
-            nearer = [placed[j][1] for j in self._order[rank + 1:] if placed[j][1] is not None]
+            nearer = [placed[j][1] for j in self._order[rank + 1 :] if placed[j][1] is not None]
             objects.append(VocObject(self._walkers[i].label, box, truncated, _covered(box, nearer) > 0.5))
             tag_boxes.append(tags[i])
         return SceneFrame(rgb, tuple(objects), tuple(tag_boxes))
@@ -911,12 +1102,16 @@ def _shadow(px_per_unit: float) -> ScaledSprite:
     cv2.ellipse(a, (w // 2, h // 2), (int(rx), int(ry)), 0, 0, 360, 0.45, -1, cv2.LINE_AA)
     a = cv2.GaussianBlur(a, (0, 0), sigma)
     alpha = np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)
-    return ScaledSprite(np.zeros((h, w, 3), np.uint8), np.repeat(255 - alpha[:, :, None], 3, axis=2), (w / 2, h / 2))
+    return ScaledSprite(
+        np.zeros((h, w, 3), np.uint8), np.repeat(255 - alpha[:, :, None], 3, axis=2), (w / 2, h / 2)
+    )
 
 
 def _mirror(s: ScaledSprite) -> ScaledSprite:
     w = s.premul_rgb.shape[1]
-    return ScaledSprite(s.premul_rgb[:, ::-1].copy(), s.inv_alpha[:, ::-1].copy(), (w - s.foot_xy[0], s.foot_xy[1]))
+    return ScaledSprite(
+        s.premul_rgb[:, ::-1].copy(), s.inv_alpha[:, ::-1].copy(), (w - s.foot_xy[0], s.foot_xy[1])
+    )
 
 
 def _covered(box: XYXY, others: list[XYXY]) -> float:

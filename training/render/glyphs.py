@@ -64,7 +64,9 @@ def render_glyph_atlas(font_path: Path, size_px: int = 48, pad: int = 2) -> tupl
     try:
         font = ImageFont.truetype(str(font_path), size_px)
     except OSError as exc:
-        raise ResourceError(f"Cannot read the font {font_path} ({exc}); check the file is a TrueType font.") from None
+        raise ResourceError(
+            f"Cannot read the font {font_path} ({exc}); check the file is a TrueType font."
+        ) from None
     ascent, descent = font.getmetrics()
     cap_box = font.getbbox("H", anchor="ls")
     masks: dict[str, tuple[np.ndarray, int, int, float]] = {}
@@ -75,12 +77,14 @@ def render_glyph_atlas(font_path: Path, size_px: int = 48, pad: int = 2) -> tupl
         ImageDraw.Draw(img).text((pad - left, pad - top), ch, font=font, fill=255, anchor="ls")
         mask = np.asarray(img, dtype=np.uint8)
         if not mask.any():
-            raise ResourceError(f"The font {font_path} has no visible glyph for {ch!r}; use the game's suit font.")
+            raise ResourceError(
+                f"The font {font_path} has no visible glyph for {ch!r}; use the game's suit font."
+            )
         masks[ch] = (mask, left - pad, top - pad, float(font.getlength(ch)))
     # shelf packing, 16 glyphs a row
     per_row = 16
     chars = list(masks)
-    rows = [chars[i:i + per_row] for i in range(0, len(chars), per_row)]
+    rows = [chars[i : i + per_row] for i in range(0, len(chars), per_row)]
     sheet_w = max(sum(masks[c][0].shape[1] for c in row) for row in rows)
     sheet_h = sum(max(masks[c][0].shape[0] for c in row) for row in rows)
     sheet = np.zeros((sheet_h, sheet_w), np.uint8)
@@ -92,14 +96,14 @@ def render_glyph_atlas(font_path: Path, size_px: int = 48, pad: int = 2) -> tupl
         for ch in row:
             mask, ox, oy, advance = masks[ch]
             h, w = mask.shape
-            sheet[y:y + h, x:x + w] = mask
+            sheet[y : y + h, x : x + w] = mask
             glyphs[ch] = {"x": x, "y": y, "w": w, "h": h, "ox": int(ox), "oy": int(oy), "advance": advance}
             x += w
         y += row_h
     meta = {
         "version": 1,
         "font": font_path.name,
-        "source": f"rendered with Pillow from the game's suit font {SUIT_FONT_RELPATH} (font file not included)",
+        "source": f"rendered with Pillow from the game's suit font {SUIT_FONT_RELPATH} (font not included)",
         "size_px": size_px,
         "ascent_px": int(ascent),
         "descent_px": int(descent),
@@ -110,13 +114,18 @@ def render_glyph_atlas(font_path: Path, size_px: int = 48, pad: int = 2) -> tupl
     return sheet, meta
 
 
-def write_glyph_atlas(resources: Path, out_dir: Path, size_px: int = 48, *, overwrite: bool = True) -> GlyphAtlasFiles:
+def write_glyph_atlas(
+    resources: Path, out_dir: Path, size_px: int = 48, *, overwrite: bool = True
+) -> GlyphAtlasFiles:
     """Render the suit font found in ``resources`` and write ``suit_font_glyphs.png/.json`` to ``out_dir``."""
     sheet, meta = render_glyph_atlas(suit_font_path(resources), size_px)
     ensure_dir(Path(out_dir))
     png = atomic_write_bytes(Path(out_dir) / f"{GLYPHS_STEM}.png", _grey_png(sheet), overwrite=overwrite)
-    js = atomic_write_bytes(Path(out_dir) / f"{GLYPHS_STEM}.json",
-                            (json.dumps(meta, indent=1) + "\n").encode("utf-8"), overwrite=overwrite)
+    js = atomic_write_bytes(
+        Path(out_dir) / f"{GLYPHS_STEM}.json",
+        (json.dumps(meta, indent=1) + "\n").encode("utf-8"),
+        overwrite=overwrite,
+    )
     return GlyphAtlasFiles(png=png, json=js)
 
 
