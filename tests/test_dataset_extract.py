@@ -421,3 +421,18 @@ def test_full_disk_stops_cleanly_and_the_ledger_matches_the_crops(tmp_path):
         for entry in json.loads(ledger_text)["screenshots"].values():
             recorded |= {o["crop"] for o in entry["objects"]}
     assert crops == recorded  # every crop on disk is in the ledger: a re-run would not make it twice
+
+
+def test_a_replaced_image_is_cut_again_and_the_old_crops_are_named(tmp_path, capsys):
+    root = tmp_path / "ds"
+    shots = root / "raw" / "screenshots"
+    shots.mkdir(parents=True)
+    box = (VocObject("cog_lb_bigwig", (10, 10, 60, 200)),)
+    _write_shot(shots, "ttc_1", box)
+    assert run(capsys, "extract", str(root), "--no-progress")[0] == 0
+    (shots / "ttc_1.png").unlink()
+    write_png(shots / "ttc_1.png", synthetic_frame((320, 240), box, seed=99))
+    code, out, err = run(capsys, "extract", str(root), "--no-progress")
+    assert code == 0
+    assert "ttc_1.png is a different image" in err and "cog/cog_lb_bigwig_0.png" in err
+    assert crop_names(root / "unsorted" / "cog") == ["cog_lb_bigwig_0.png", "cog_lb_bigwig_1.png"]

@@ -272,7 +272,7 @@ def _extract_one(
         image_bytes = shot.read_bytes()
         xml_bytes = xml_path.read_bytes()
     except OSError as exc:
-        problem(f"Cannot read {shot} or its annotation ({exc.strerror}): check the file permissions.")
+        problem(f"Cannot read {exc.filename or shot} ({exc.strerror}): check the file and its permissions.")
         return None
     try:
         annotation = parse_voc(xml_bytes, xml_path)
@@ -285,6 +285,11 @@ def _extract_one(
         return None
     image_sha, xml_sha = _sha256(image_bytes), _sha256(xml_bytes)
     previous = ledger.find(rel, image_sha)
+    replaced = ledger.screenshots.get(rel)
+    if previous is None and replaced is not None and replaced.get("objects"):
+        note(f"{shot} is a different image than when it was extracted: its boxes are cut again, and the "
+             f"old crops {', '.join(o['crop'] for o in replaced['objects'])} are kept; delete them if "
+             "they are wrong.")
     done = Counter(o["key"] for o in previous["objects"]) if previous else Counter()
 
     todo: list[tuple[int, VocObject]] = []
