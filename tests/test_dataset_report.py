@@ -93,8 +93,9 @@ def test_report_bad_inputs(tmp_path, capsys):
     paths = dataset_paths(tmp_path)
     make_crop_files(paths.unsorted_cog, {"cog_sb_twoface": 3})
     (paths.unsorted_cog / "twoface.png").write_bytes(b"x")
+    (paths.unsorted_cog / "cog_sb_twoface_x.png").write_bytes(b"x")
     code, out, err = run(capsys, "report", str(tmp_path))
-    assert code == 1 and "twoface.png is not named" in err
+    assert code == 1 and "twoface.png is not named" in err and "cog_sb_twoface_x.png is not named" in err
     paths.manifest.write_text('{"file": "unsorted/cog/cog_sb_twoface_0.png"}\nnot json\n')
     code, _, err = run(capsys, "report", str(tmp_path))
     assert code == 2 and "manifest.jsonl line 2 is not JSON" in err

@@ -22,8 +22,15 @@ from pathlib import Path
 
 from toonvision_live.errors import DataError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
-from toonvision_live.taxonomy import COG_BY_KEY, COGS, STREETS, SUIT_BY_CODE, SUITS, parse_label
-from training.dataset.layout import KINDS, SPLITS, DatasetPaths, dataset_paths, list_labelled_crops
+from toonvision_live.taxonomy import COG_BY_KEY, COGS, STREETS, SUIT_BY_CODE, SUITS
+from training.dataset.layout import (
+    KINDS,
+    SPLITS,
+    DatasetPaths,
+    crop_label,
+    dataset_paths,
+    list_labelled_crops,
+)
 
 UNKNOWN_STREET = "unknown"
 CHART_NAMES = ("suits.png", "cogs.png", "streets.png", "splits.png", "toons.png")
@@ -99,7 +106,7 @@ def count_dataset(root: Path | str) -> DatasetCounts:
             return found
         for path in sorted(folder.glob("*.png")):
             try:
-                found[parse_label(path.name.rsplit("_", 1)[0]).name] += 1
+                found[crop_label(path).name] += 1
             except DataError:
                 skipped.append(path)
         return found
