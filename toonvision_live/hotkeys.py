@@ -50,9 +50,12 @@ class HotkeyListener:
         )
 
     def stop(self) -> None:
+        """Stop listening.  On X11 pynput's thread only ends at the next key event after this (its
+        "disable" request waits in the recording connection); it is a daemon thread, so it never
+        holds the process up."""
         if self._listener is not None:
             self._listener.stop()
-            self._listener.join(2.0)
+            self._listener.join(0.2)
             self._listener = None
 
     @property
