@@ -215,9 +215,13 @@ def augment_crop(rgb: np.ndarray, a: Augment, rng: np.random.Generator) -> np.nd
     cx = 0.5 + rng.uniform(-a.box_shift[1], a.box_shift[1])
     flip = a.flip and rng.random() < 0.5
     # destination pixel (u, v) samples source (x0 + u * sw, y0 + v * sh), mirrored when flipped
+    # (pixel centres: source x + 0.5 = x0 + sw * (u + 0.5))
     x0, y0 = (cx - sw / 2) * w, (cy - sh / 2) * h
-    src_x = np.array([-sw, 0.0, x0 + sw * w]) if flip else np.array([sw, 0.0, x0])
-    m = np.array([src_x, [0.0, sh, y0]], dtype=np.float64)
+    if flip:
+        src_x = np.array([-sw, 0.0, x0 + sw * w - 0.5 * sw - 0.5])
+    else:
+        src_x = np.array([sw, 0.0, x0 + 0.5 * sw - 0.5])
+    m = np.array([src_x, [0.0, sh, y0 + 0.5 * sh - 0.5]], dtype=np.float64)
     out = cv2.warpAffine(
         out, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
     )
