@@ -57,8 +57,9 @@ def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict],
             ids = []
             for i in range(count):
                 frame = (i * frames) // count
-                rgba, foot = renderer.render_sprite(key, yaw, anim, frame, px_per_unit * spec.height,
-                                                    elevation_deg=ELEVATION_DEG, light=light)
+                rgba, foot = renderer.render_sprite(
+                    key, yaw, anim, frame, px_per_unit * spec.height, elevation_deg=ELEVATION_DEG, light=light
+                )
                 ids.append(len(sprites))
                 sprites.append(Sprite(rgba, (round(foot[0], 2), round(foot[1], 2))))
             clips[clip] = ids
@@ -66,8 +67,10 @@ def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict],
     return px_per_unit, cogs, sprites
 
 
-def pack_shelves(sizes_wh: list[tuple[int, int]], width: int, pad: int = 1) -> tuple[list[tuple[int, int]], int]:
-    """Shelf-pack boxes (tallest first) into ``width``; returns top-left corners in input order and the height."""
+def pack_shelves(
+    sizes_wh: list[tuple[int, int]], width: int, pad: int = 1
+) -> tuple[list[tuple[int, int]], int]:
+    """Shelf-pack boxes (tallest first) into ``width``; returns top-left corners (input order), height."""
     order = sorted(range(len(sizes_wh)), key=lambda i: (-sizes_wh[i][1], i))
     corners: list[tuple[int, int]] = [(0, 0)] * len(sizes_wh)
     x = y = shelf_h = 0
@@ -91,8 +94,9 @@ def encode_palette_png(rgba: np.ndarray) -> bytes:
     """
     from PIL import Image
 
-    image = Image.fromarray(rgba, "RGBA").quantize(256, method=Image.Quantize.FASTOCTREE,
-                                                   dither=Image.Dither.FLOYDSTEINBERG)
+    image = Image.fromarray(rgba, "RGBA").quantize(
+        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG
+    )
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -110,18 +114,22 @@ def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
     sheet = np.zeros((height, ATLAS_WIDTH, 4), np.uint8)
     entries = []
     for sprite, (x, y), (w, h) in zip(sprites, corners, sizes, strict=True):
-        sheet[y:y + h, x:x + w] = sprite.rgba
+        sheet[y : y + h, x : x + w] = sprite.rgba
         entries.append({"x": x, "y": y, "w": w, "h": h, "foot": list(sprite.foot_xy)})
     png = encode_palette_png(sheet)
     if len(png) > MAX_BYTES:
-        raise ResourceError(f"The demo atlas came out {len(png) / 1e6:.1f} MB, above the {MAX_BYTES / 1e6:.0f} MB limit.")
+        raise ResourceError(
+            f"The demo atlas came out {len(png) / 1e6:.1f} MB, above the {MAX_BYTES / 1e6:.0f} MB limit."
+        )
     meta = {
         "version": 1,
         "source": (
             "rendered by 'toonvision render atlas' from the game's own Cog models (see "
             "../shared/game-resources/README.md), orthographic camera "
-            f"{ELEVATION_DEG:g} degrees above, mild light; walk_right/walk_left: {WALK_FRAMES} walk frames at yaw "
-            f"+45/-45 (3/4 view walking towards the viewer, to the right/left); neutral_front: {NEUTRAL_FRAMES} "
+            f"{ELEVATION_DEG:g} degrees above, mild light; walk_right/walk_left: {WALK_FRAMES} walk frames "
+            "at yaw "
+            f"+45/-45 (3/4 view walking towards the viewer, to the right/left); "
+            f"neutral_front: {NEUTRAL_FRAMES} "
             "neutral frames from the front"
         ),
         "px_per_unit": round(px_per_unit, 4),
@@ -130,6 +138,7 @@ def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
     }
     folder = ensure_dir(Path(out_folder))
     png_path = atomic_write_bytes(folder / "demo_atlas.png", png, overwrite=True)
-    json_path = atomic_write_bytes(folder / "demo_atlas.json",
-                                   json.dumps(meta, indent=1).encode("utf-8"), overwrite=True)
+    json_path = atomic_write_bytes(
+        folder / "demo_atlas.json", json.dumps(meta, indent=1).encode("utf-8"), overwrite=True
+    )
     return png_path, json_path

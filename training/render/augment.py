@@ -12,10 +12,26 @@ import numpy as np
 
 #: street-like colours (RGB): cobblestone/sand, pavement, grass, brick, walls, sky, wood
 STREET_RGB: tuple[tuple[int, int, int], ...] = (
-    (222, 196, 150), (205, 178, 130), (190, 160, 115), (160, 158, 150), (120, 118, 112),
-    (95, 150, 70), (70, 125, 60), (175, 95, 60), (200, 120, 70), (235, 175, 70),
-    (240, 210, 110), (225, 140, 120), (110, 165, 225), (150, 195, 240), (120, 85, 55),
-    (60, 110, 90), (200, 200, 190), (90, 70, 90), (40, 40, 50), (230, 220, 200),
+    (222, 196, 150),
+    (205, 178, 130),
+    (190, 160, 115),
+    (160, 158, 150),
+    (120, 118, 112),
+    (95, 150, 70),
+    (70, 125, 60),
+    (175, 95, 60),
+    (200, 120, 70),
+    (235, 175, 70),
+    (240, 210, 110),
+    (225, 140, 120),
+    (110, 165, 225),
+    (150, 195, 240),
+    (120, 85, 55),
+    (60, 110, 90),
+    (200, 200, 190),
+    (90, 70, 90),
+    (40, 40, 50),
+    (230, 220, 200),
 )
 
 
@@ -61,7 +77,9 @@ def make_background(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.nd
             for _ in range(int(rng.integers(1, 5))):
                 x0, y0 = int(rng.uniform(0, w)), int(rng.uniform(0, max(1, y - 20)))
                 ww, hh = int(rng.uniform(20, 120)), int(rng.uniform(20, 140))
-                cv2.rectangle(img, (x0, y0), (x0 + ww, min(y, y0 + hh)), tuple(float(v) for v in _colour(rng)), -1)
+                cv2.rectangle(
+                    img, (x0, y0), (x0 + ww, min(y, y0 + hh)), tuple(float(v) for v in _colour(rng)), -1
+                )
         img[y:] *= _cobbles(rng, (h - y, w))[:, :, None]
     elif kind == "gradient":
         a, b = _colour(rng), _colour(rng)
@@ -76,9 +94,11 @@ def make_background(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.nd
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def draw_toon_blob(canvas: np.ndarray, rng: np.random.Generator, center_x: float, bottom_y: float,
-                   height: float) -> None:
+def draw_toon_blob(
+    canvas: np.ndarray, rng: np.random.Generator, center_x: float, bottom_y: float, height: float
+) -> None:
     """Draw a Toon-like distractor (bright head with ears, shirt, shorts, gloves) in place on RGB uint8."""
+
     def col() -> tuple[int, int, int]:
         return tuple(int(v) for v in rng.integers(40, 256, 3))
 
@@ -90,8 +110,16 @@ def draw_toon_blob(canvas: np.ndarray, rng: np.random.Generator, center_x: float
     cv2.ellipse(canvas, (cx, by - int(0.45 * h)), (int(0.16 * h), int(0.2 * h)), 0, 0, 360, shirt, -1)
     cv2.circle(canvas, (cx, by - int(0.75 * h)), head_r, fur, -1)
     for side in (-1, 1):
-        cv2.ellipse(canvas, (cx + side * int(0.1 * h), by - int(0.92 * h)), (int(0.04 * h), int(0.1 * h)),
-                    side * 15, 0, 360, fur, -1)
+        cv2.ellipse(
+            canvas,
+            (cx + side * int(0.1 * h), by - int(0.92 * h)),
+            (int(0.04 * h), int(0.1 * h)),
+            side * 15,
+            0,
+            360,
+            fur,
+            -1,
+        )
         cv2.circle(canvas, (cx + side * int(0.2 * h), by - int(0.4 * h)), int(0.05 * h), (245, 245, 245), -1)
 
 
@@ -102,10 +130,12 @@ def paste_rgba(canvas: np.ndarray, sprite: np.ndarray, x0: int, y0: int) -> None
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
     if cx0 >= cx1 or cy0 >= cy1:
         return
-    part = sprite[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-    alpha = part[:, :, 3:4].astype(np.float32) * (1 / 255)
+    part = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    alpha = part[:, :, 3].astype(np.float32) * np.float32(1 / 255)
     region = canvas[cy0:cy1, cx0:cx1]
-    region[:] = (part[:, :, :3] * alpha + region * (1 - alpha)).astype(np.uint8)
+    region[:] = cv2.blendLinear(
+        np.ascontiguousarray(part[:, :, :3]), np.ascontiguousarray(region), alpha, 1 - alpha
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,20 +160,24 @@ class Photometric:
             temperature = rng.uniform(0.2, 1.0)
         gain = (brightness * (1 + 0.09 * temperature), brightness, brightness * (1 - 0.09 * temperature))
         return Photometric(
-            gain_rgb=tuple(round(float(g), 4) for g in gain), gamma=round(float(gamma), 4),
-            contrast=round(float(rng.uniform(0.85, 1.15)), 4), saturation=round(float(rng.uniform(0.7, 1.25)), 4),
+            gain_rgb=tuple(round(float(g), 4) for g in gain),
+            gamma=round(float(gamma), 4),
+            contrast=round(float(rng.uniform(0.85, 1.15)), 4),
+            saturation=round(float(rng.uniform(0.7, 1.25)), 4),
             blur_sigma=round(float(rng.uniform(0.4, 1.6)), 3) if rng.random() < 0.4 else 0.0,
             noise_sigma=round(float(rng.uniform(1.5, 7.0)), 3) if rng.random() < 0.5 else 0.0,
             jpeg_quality=int(rng.integers(35, 96)) if rng.random() < 0.6 else 0,
         )
 
 
-def apply_photometric(rgb: np.ndarray, p: Photometric, noise_bank: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def apply_photometric(
+    rgb: np.ndarray, p: Photometric, noise_bank: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """The crop after colour (per-channel LUT + saturation), blur, noise and JPEG round trip."""
     x = np.arange(256, dtype=np.float32) / 255
     lut = np.empty((256, 1, 3), np.uint8)
     for c in range(3):
-        v = ((x ** p.gamma) * p.gain_rgb[c] - 0.5) * p.contrast + 0.5
+        v = ((x**p.gamma) * p.gain_rgb[c] - 0.5) * p.contrast + 0.5
         lut[:, 0, c] = np.clip(v * 255 + 0.5, 0, 255).astype(np.uint8)
     out = cv2.LUT(rgb, lut)
     if abs(p.saturation - 1) > 1e-3:
@@ -156,7 +190,7 @@ def apply_photometric(rgb: np.ndarray, p: Photometric, noise_bank: np.ndarray, r
         h, w = out.shape[:2]
         y0 = int(rng.integers(0, noise_bank.shape[0] - h + 1))
         x0 = int(rng.integers(0, noise_bank.shape[1] - w + 1))
-        noise = noise_bank[y0:y0 + h, x0:x0 + w] * np.float32(p.noise_sigma)
+        noise = noise_bank[y0 : y0 + h, x0 : x0 + w] * np.float32(p.noise_sigma)
         out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     if p.jpeg_quality > 0:
         ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality])

@@ -41,12 +41,15 @@ def _crops(args: argparse.Namespace) -> int:
         if done == total or done % 500 < 25:
             log.info("rendered %d / %d crops", done, total)
 
-    run = render_crops(Path(args.out), root, args.per_cog, seed=args.seed, workers=args.workers,
-                       cogs=cogs, progress=progress)
+    run = render_crops(
+        Path(args.out), root, args.per_cog, seed=args.seed, workers=args.workers, cogs=cogs, progress=progress
+    )
     steady = (run.crops / run.render_seconds) if run.render_seconds else 0.0
-    print(f"Wrote {run.crops} crops to {Path(args.out) / 'unsorted' / 'cog'} in {run.seconds:.1f} s "
-          f"({run.crops_per_second:.0f} crops/s with start-up, {steady:.0f} crops/s steady, "
-          f"{args.workers} worker(s)); parameters in {Path(args.out) / 'manifest.jsonl'}.")
+    print(
+        f"Wrote {run.crops} crops to {Path(args.out) / 'unsorted' / 'cog'} in {run.seconds:.1f} s "
+        f"({run.crops_per_second:.0f} crops/s with start-up, {steady:.0f} crops/s steady, "
+        f"{args.workers} worker(s)); parameters in {Path(args.out) / 'manifest.jsonl'}."
+    )
     return 0
 
 
@@ -72,13 +75,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from training.render.resources import PROJECT_ROOT
 
     parser = subparsers.add_parser(
-        "render", help="render training crops, street scenes, the demo atlas or a contact sheet from the game's models",
+        "render",
+        help="render training crops, street scenes, the demo atlas or a contact sheet from the game's models",
         description="Render the 32 Cogs from the game's own 3D models (PyPI panda3d, offscreen, CPU).",
     )
     render_sub = parser.add_subparsers(dest="render_command", metavar="WHAT", required=True)
 
     crops = render_sub.add_parser(
-        "crops", help="600x200 training crops, one Cog each, into DATASET/unsorted/cog",
+        "crops",
+        help="600x200 training crops, one Cog each, into DATASET/unsorted/cog",
         description="Render labelled 600x200 Cog crops (ToonVision framing) plus DATASET/manifest.jsonl.",
     )
     crops.add_argument("--per-cog", type=int, required=True, metavar="N", help="crops per Cog")
@@ -90,20 +95,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     crops.set_defaults(handler=_crops)
 
     atlas = render_sub.add_parser(
-        "atlas", help="the demo sprite atlas (walk and neutral frames of every Cog)",
+        "atlas",
+        help="the demo sprite atlas (walk and neutral frames of every Cog)",
         description="Render assets/demo_atlas.png + demo_atlas.json for the demo street.",
     )
-    atlas.add_argument("--out", default=str(PROJECT_ROOT / "assets"), metavar="FOLDER",
-                       help="output folder (default: the project's assets/)")
+    atlas.add_argument(
+        "--out",
+        default=str(PROJECT_ROOT / "assets"),
+        metavar="FOLDER",
+        help="output folder (default: the project's assets/)",
+    )
     atlas.add_argument("--resources", metavar="PATH", help=_RESOURCES_HELP)
     atlas.set_defaults(handler=_atlas)
 
     sheet = render_sub.add_parser(
-        "sheet", help="a contact sheet PNG of all 32 Cogs",
+        "sheet",
+        help="a contact sheet PNG of all 32 Cogs",
         description="Render every Cog from a front three-quarter view into one labelled PNG.",
     )
-    sheet.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "contact_sheet.png"), metavar="PNG",
-                       help="output file (default: docs/contact_sheet.png)")
+    sheet.add_argument(
+        "--out",
+        default=str(PROJECT_ROOT / "docs" / "contact_sheet.png"),
+        metavar="PNG",
+        help="output file (default: docs/contact_sheet.png)",
+    )
     sheet.add_argument("--resources", metavar="PATH", help=_RESOURCES_HELP)
     sheet.set_defaults(handler=_sheet)
 

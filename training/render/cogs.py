@@ -9,7 +9,7 @@ API (one renderer per process; panda3d is imported when it is created)::
         # (H, W, 4) uint8 RGBA of the whole buffer, transparent background, perspective camera
     sprite, foot_xy = renderer.render_sprite("coldcaller", yaw_deg=45, anim="walk", frame=5, px_height=180)
         # RGBA cropped tight to the body (alpha > 0), orthographic, the Cog's ``height`` (head top) spans
-        # ``px_height`` pixels, so sprites rendered with px_height = px_per_unit * spec.height share one scale;
+        # ``px_height`` pixels: sprites rendered with px_height = px_per_unit * spec.height share one scale;
         # foot_xy = (x, y) float pixel of the ground point under the Cog, in sprite coordinates.
     renderer.close()
 
@@ -57,6 +57,7 @@ _PRC_LINES = (
 )
 _panda_state: dict[str, object] = {}  # one engine, pipe and log stream per process
 _TEXTURE_MISSING = re.compile(r'Unable to find texture "([^"]+)"')
+_TEXTURE_UNREADABLE = re.compile(r"couldn't read: (\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,79 +135,100 @@ class CogRenderer:
             FrameBufferProperties,
             GraphicsOutput,
             GraphicsPipe,
-            ModelPool,
             NodePath,
             PerspectiveLens,
             Texture,
-            TexturePool,
             WindowProperties,
-            getModelPath,
         )
 
-        # textures inside the bams are found through the model path: only this root
-        getModelPath().clear()
-        getModelPath().appendDirectory(str(self.resources.root))
-        ModelPool.releaseAllModels()
-        TexturePool.releaseAllTextures()
-        _drain_log()
+        self._use_root()
 
-        fb = FrameBufferProperties()
-        fb.setRgbColor(True)
-        fb.setRgbaBits(8, 8, 8, 8)
-        fb.setDepthBits(16)
         width, height = self.size_wh
-        engine = state["engine"]
-        self._engine = engine
-        self._buffer = engine.makeOutput(
-            state["pipe"], f"cogs-{id(self)}", 0, fb, WindowProperties.size(width, height),
-            GraphicsPipe.BFRefuseWindow,
-        )
-        if self._buffer is None:
-            raise ResourceError("panda3d could not open an offscreen buffer: reinstall panda3d.")
-        self._buffer.setClearColorActive(True)
-        self._buffer.setClearColor((0, 0, 0, 0))
-        self._texture = Texture("cog-frame")
-        self._buffer.addRenderTexture(self._texture, GraphicsOutput.RTMCopyRam)
+        self._engine = state["engine"]
+        free = state.setdefault("free_buffers", {}).setdefault(self.size_wh, [])
+        if free:  # buffers are reused, never removed: the process keeps one GSG for its whole life
+            self._buffer, self._texture, self._region = free.pop()
+        else:
+            fb = FrameBufferProperties()
+            fb.setRgbColor(True)
+            fb.setRgbaBits(8, 8, 8, 8)
+            fb.setDepthBits(16)
+            self._buffer = self._engine.makeOutput(
+                state["pipe"],
+                f"cogs-{width}x{height}-{len(state)}",
+                0,
+                fb,
+                WindowProperties.size(width, height),
+                GraphicsPipe.BFRefuseWindow,
+                state.get("gsg"),
+            )
+            if self._buffer is None:
+                raise ResourceError("panda3d could not open an offscreen buffer: reinstall panda3d.")
+            state.setdefault("gsg", self._buffer.getGsg())  # one GSG per process, shared by every buffer
+            self._buffer.setClearColorActive(True)
+            self._buffer.setClearColor((0, 0, 0, 0))
+            self._texture = Texture("cog-frame")
+            self._buffer.addRenderTexture(self._texture, GraphicsOutput.RTMCopyRam)
+            self._region = self._buffer.makeDisplayRegion()
         self.scene = NodePath("scene")
         self._lens = PerspectiveLens()
         self._lens.setAspectRatio(width / height)
         self._lens.setNearFar(0.5, 500.0)
         self._camera = self.scene.attachNewNode(Camera("camera", self._lens))
-        region = self._buffer.makeDisplayRegion()
-        region.setCamera(self._camera)
+        self._region.setCamera(self._camera)
         self._ambient = self.scene.attachNewNode(AmbientLight("ambient"))
         self._sun = self.scene.attachNewNode(DirectionalLight("sun"))
         self._cogs: dict[str, _BuiltCog] = {}
         self._shown: str | None = None
         self._checked_anims: set[str] = set()
+        self._textures: dict[str, object] = {}
         self._badges = None
 
     # -- building ---------------------------------------------------------------------------------------
+    def _use_root(self) -> None:
+        """Point panda3d's model path (where bams find their textures) at this root only.
+
+        Switching roots empties the model and texture pools, so nothing loaded from another root is reused.
+        """
+        from panda3d.core import ModelPool, TexturePool, getModelPath
+
+        if _panda_state.get("root") == self.resources.root:
+            return
+        getModelPath().clear()
+        getModelPath().appendDirectory(str(self.resources.root))
+        ModelPool.releaseAllModels()
+        TexturePool.releaseAllTextures()
+        _drain_log()
+        _panda_state["root"] = self.resources.root
+
     def _filename(self, relative: str):
         from panda3d.core import Filename
 
         path = self.resources.path(relative)
         if not path.is_file():
-            raise ResourceError(f"The resource file {path} is missing: restore it in the game resource folder.")
+            raise ResourceError(
+                f"The resource file {path} is missing: restore it in the game resource folder."
+            )
         return Filename.fromOsSpecific(str(path))
 
     def _check_log(self, what: str) -> None:
-        for line in _drain_log():
-            missing = _TEXTURE_MISSING.search(line)
+        lines = [line.strip() for line in _drain_log() if line.strip()]
+        for line in lines:
+            missing = _TEXTURE_MISSING.search(line) or _TEXTURE_UNREADABLE.search(line)
             if missing:
                 raise ResourceError(
-                    f"The texture {self.resources.root / missing.group(1)} used by {what} is missing: "
-                    "restore it in the game resource folder."
+                    f"The texture {self.resources.root / missing.group(1)} used by {what} is missing or "
+                    "unreadable: restore it in the game resource folder."
                 )
+        for line in lines:
             if "FFTW" in line or "compressed" in line:
                 raise ResourceError(
                     f"{what} holds FFT-compressed animation data this panda3d cannot read: "
                     "use the decoded/ animations described in the resources README."
                 )
             if "(error)" in line or "(fatal)" in line:
-                raise ResourceError(f"panda3d could not load {what}: {line.strip()}.")
-            if line.strip():
-                log.debug("panda3d: %s", line.strip())
+                raise ResourceError(f"panda3d could not load {what}: {line}.")
+            log.debug("panda3d: %s", line)
 
     def _load_model(self, relative: str):
         from panda3d.core import Loader, NodePath
@@ -218,14 +240,22 @@ class CogRenderer:
         return NodePath(node)
 
     def _load_texture(self, relative: str):
-        from panda3d.core import SamplerState, TexturePool
+        """A texture of our own (not from panda3d's pool, which the body models also load the suit
+        textures into with their own settings), so a Cog looks the same whatever was built before it."""
+        from panda3d.core import SamplerState, Texture
 
-        texture = TexturePool.loadTexture(self._filename(relative))
-        self._check_log(str(self.resources.path(relative)))
+        texture = self._textures.get(relative)
         if texture is None:
-            raise ResourceError(f"The texture {self.resources.path(relative)} could not be read: restore it.")
-        texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
-        texture.setMagfilter(SamplerState.FT_linear)
+            texture = Texture(relative)
+            ok = texture.read(self._filename(relative))
+            self._check_log(str(self.resources.path(relative)))
+            if not ok:
+                raise ResourceError(
+                    f"The texture {self.resources.path(relative)} could not be read: restore it."
+                )
+            texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+            texture.setMagfilter(SamplerState.FT_linear)
+            self._textures[relative] = texture
         return texture
 
     def _check_anim(self, spec: CogSpec, actor, anim: str) -> int:
@@ -247,7 +277,8 @@ class CogRenderer:
                 stack.extend(group.getChild(i) for i in range(group.getNumChildren()))
             if frames < 1 or animated == 0:
                 raise ResourceError(
-                    f"The animation {path} has empty joint tables (an FFT-compressed file this panda3d cannot "
+                    f"The animation {path} has empty joint tables (an FFT-compressed file this panda3d "
+                    "cannot "
                     "decode): use the decoded/ animations described in the resources README."
                 )
             self._checked_anims.add(str(path))
@@ -275,13 +306,16 @@ class CogRenderer:
     def _build(self, spec: CogSpec) -> _BuiltCog:
         from direct.actor.Actor import Actor
 
+        self._use_root()
         anims = {name: self._filename(path) for name, path in spec.anims}
         actor = Actor(self._filename(spec.body_model), anims)
         self._check_log(f"{self.resources.path(spec.body_model)} ({spec.name})")
         for part, texture_file in spec.suit_textures:
             node = actor.find(f"**/{part}")
             if node.isEmpty():
-                raise ResourceError(f"The body model {self.resources.path(spec.body_model)} has no '{part}' node.")
+                raise ResourceError(
+                    f"The body model {self.resources.path(spec.body_model)} has no '{part}' node."
+                )
             node.setTexture(self._load_texture(texture_file), 1)
         hands = actor.find("**/hands")
         if hands.isEmpty():
@@ -304,9 +338,13 @@ class CogRenderer:
                 )
             for match in matches:
                 instance = actor.instance(match, "modelRoot", self.resources.head_joint)
-                if instance is None or instance.isEmpty() or (
-                    instance.findAllMatches("**/+GeomNode").getNumPaths() == 0
-                    and not instance.node().isGeomNode()
+                if (
+                    instance is None
+                    or instance.isEmpty()
+                    or (
+                        instance.findAllMatches("**/+GeomNode").getNumPaths() == 0
+                        and not instance.node().isGeomNode()
+                    )
                 ):
                     raise ResourceError(f"{spec.name}'s head '{part}' has no geometry in {spec.head_model}.")
                 if head_texture is not None:
@@ -316,8 +354,10 @@ class CogRenderer:
         badges = self._load_model(self.resources.badge.model)
         badge = badges.find(f"**/{spec.badge_node}")
         if badge.isEmpty():
-            raise ResourceError(f"The badge model {self.resources.path(self.resources.badge.model)} lacks "
-                                f"'{spec.badge_node}' ({spec.name}).")
+            raise ResourceError(
+                f"The badge model {self.resources.path(self.resources.badge.model)} lacks "
+                f"'{spec.badge_node}' ({spec.name})."
+            )
         placed = badge.copyTo(actor.find(f"**/{self.resources.badge.parent_joint}"))
         b = self.resources.badge
         placed.setPosHprScale(*b.pos, *b.hpr, b.scale, b.scale, b.scale)
@@ -369,6 +409,14 @@ class CogRenderer:
         self.scene.setLight(self._sun)
 
     def _grab(self) -> np.ndarray:
+        # renderFrame draws every active buffer: only this renderer's is active while it renders
+        # (with one GSG per process shared by all buffers, a render never depends on other renderers)
+        active = _panda_state.get("active")
+        if active is not self._buffer:
+            if active is not None:
+                active.setActive(False)
+            self._buffer.setActive(True)
+            _panda_state["active"] = self._buffer
         self._engine.renderFrame()
         width, height = self.size_wh
         bgra = np.frombuffer(self._texture.getRamImage(), np.uint8).reshape(height, width, 4)
@@ -396,8 +444,15 @@ class CogRenderer:
         self._camera.lookAt(0.0, 0.0, target_z)
 
     def render_sprite(
-        self, key: str, yaw_deg: float, anim: str, frame: int, px_height: float,
-        *, elevation_deg: float = 8.0, light: Light | None = None,
+        self,
+        key: str,
+        yaw_deg: float,
+        anim: str,
+        frame: int,
+        px_height: float,
+        *,
+        elevation_deg: float = 8.0,
+        light: Light | None = None,
     ) -> tuple[np.ndarray, tuple[float, float]]:
         """RGBA cropped tight to the body; orthographic, ``spec.height`` units = ``px_height`` pixels.
 
@@ -420,10 +475,14 @@ class CogRenderer:
         rgba = self._grab()
         box = alpha_box_xyxy(rgba[:, :, 3])
         if box is None:
-            raise ResourceError(f"{built.spec.name} rendered empty: check its model files in {self.resources.root}.")
+            raise ResourceError(
+                f"{built.spec.name} rendered empty: check its model files in {self.resources.root}."
+            )
         x0, y0, x1, y1 = box
         if x0 == 0 or y0 == 0 or x1 == width or y1 == height:
-            raise ValueError(f"{built.spec.name} does not fit the {width}x{height} buffer at px_height {px_height}")
+            raise ValueError(
+                f"{built.spec.name} does not fit the {width}x{height} buffer at px_height {px_height}"
+            )
         ground = self.scene.getRelativePoint(built.actor, Point3(0, 0, 0))
         film = Point2()
         self._lens.project(self._camera.getRelativePoint(self.scene, ground), film)
@@ -432,12 +491,19 @@ class CogRenderer:
         return rgba[y0:y1, x0:x1].copy(), (float(foot_x), float(foot_y))
 
     def close(self) -> None:
-        """Release the Cogs and the offscreen buffer."""
+        """Release the Cogs and hand the offscreen buffer back to this process's pool."""
+        from panda3d.core import NodePath
+
         for built in self._cogs.values():
             built.actor.cleanup()
         self._cogs.clear()
+        self._shown = None
         if self._buffer is not None:
-            self._engine.removeWindow(self._buffer)
+            self._buffer.setActive(False)
+            if _panda_state.get("active") is self._buffer:
+                _panda_state["active"] = None
+            self._region.setCamera(NodePath())
+            _panda_state["free_buffers"][self.size_wh].append((self._buffer, self._texture, self._region))
             self._buffer = None
 
     def __enter__(self) -> CogRenderer:
@@ -448,7 +514,7 @@ class CogRenderer:
 
 
 def alpha_box_xyxy(alpha: np.ndarray, threshold: int = 32) -> tuple[int, int, int, int] | None:
-    """Tight box (x0, y0, x1, y1), exclusive ends, of the pixels with alpha above ``threshold``; None if none."""
+    """Tight box (x0, y0, x1, y1), exclusive ends, of the pixels with alpha above ``threshold``, or None."""
     mask = alpha > threshold
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:

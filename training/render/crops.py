@@ -13,6 +13,7 @@ overwrite) and one JSON line per crop in ``DATASET/manifest.jsonl``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -91,20 +92,31 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
             direction_hp=(round(float(rng.uniform(-180, 180)), 2), round(float(rng.uniform(-70, -20)), 2)),
         )
     view = View(
-        yaw_deg=round(float(yaw), 3), anim=anim, frame=frame, fov_deg=round(float(rng.uniform(20, 50)), 3),
-        fill=round(float(rng.uniform(0.62, 0.8)), 4), elevation_deg=round(float(rng.uniform(-5, 25)), 3),
+        yaw_deg=round(float(yaw), 3),
+        anim=anim,
+        frame=frame,
+        fov_deg=round(float(rng.uniform(20, 50)), 3),
+        fill=round(float(rng.uniform(0.62, 0.8)), 4),
+        elevation_deg=round(float(rng.uniform(-5, 25)), 3),
         light=light,
     )
     jitter = tuple(round(float(np.clip(rng.normal(0.008, 0.022), -0.04, 0.07)), 4) for _ in range(4))
     toon_blob = None if rng.random() > 0.2 else ("left" if rng.random() < 0.5 else "right")
     other = None
     if rng.random() < 0.25:
-        other = ("left" if rng.random() < 0.5 else "right", int(rng.integers(DISTRACTOR_SPRITES)),
-                 round(float(rng.uniform(0.05, 0.3)), 3))
+        other = (
+            "left" if rng.random() < 0.5 else "right",
+            int(rng.integers(DISTRACTOR_SPRITES)),
+            round(float(rng.uniform(0.05, 0.3)), 3),
+        )
     return CropParams(
-        yaw_class=name, view=view, jitter_ltrb=jitter,
-        sim_height_px=int(rng.integers(90, 600)), photometric=Photometric.sample(rng),
-        toon_blob=toon_blob, other_cog=other,
+        yaw_class=name,
+        view=view,
+        jitter_ltrb=jitter,
+        sim_height_px=int(rng.integers(90, 600)),
+        photometric=Photometric.sample(rng),
+        toon_blob=toon_blob,
+        other_cog=other,
     )
 
 
@@ -112,7 +124,9 @@ class CropMaker:
     """Renders crops in one process: one renderer, a background bank and distractor sprites (seeded)."""
 
     def __init__(self, resources, seed: int) -> None:
-        self.renderer = resources if isinstance(resources, CogRenderer) else CogRenderer(resources, RENDER_SIZE_WH)
+        self.renderer = (
+            resources if isinstance(resources, CogRenderer) else CogRenderer(resources, RENDER_SIZE_WH)
+        )
         self.seed = int(seed)
         bank_rng = np.random.default_rng([self.seed, 10_007])
         w, h = self.renderer.size_wh
@@ -125,7 +139,7 @@ class CropMaker:
             rgba = self.renderer.render(key, params.view)
             box = alpha_box_xyxy(rgba[:, :, 3])
             if box is not None:
-                self.sprites.append(rgba[box[1]:box[3], box[0]:box[2]].copy())
+                self.sprites.append(rgba[box[1] : box[3], box[0] : box[2]].copy())
 
     def make(self, key: str, number: int) -> tuple[np.ndarray, dict]:
         """The 600x200 RGB crop number ``number`` of Cog ``key`` and its manifest parameters."""
@@ -168,7 +182,9 @@ class CropMaker:
             side, number_, overlap = params.other_cog
             sprite = self.sprites[number_ % len(self.sprites)]
             scale = ch * rng.uniform(0.7, 1.2) / sprite.shape[0]
-            sprite = cv2.resize(sprite, (max(1, int(sprite.shape[1] * scale)), max(1, int(sprite.shape[0] * scale))))
+            sprite = cv2.resize(
+                sprite, (max(1, int(sprite.shape[1] * scale)), max(1, int(sprite.shape[0] * scale)))
+            )
             sx = int(overlap * cw - sprite.shape[1]) if side == "left" else int(cw - overlap * cw)
             paste_rgba(canvas, sprite, sx, int(ch - sprite.shape[0] * rng.uniform(0.9, 1.05)))
         paste_rgba(canvas, rgba[cy0:cy1, cx0:cx1], 0, 0)
@@ -178,12 +194,20 @@ class CropMaker:
         crop = cv2.resize(small, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
         crop = apply_photometric(crop, params.photometric, self.noise_bank, rng)
         record = {
-            "cog": key, "suit": taxonomy_cog(key).suit, "seed": self.seed, "number": int(number),
-            "yaw_class": params.yaw_class, "view": _view_dict(view),
-            "box_xyxy": [int(v) for v in box], "crop_xyxy": [cx0, cy0, cx1, cy1],
-            "render_size_wh": list(self.renderer.size_wh), "cog_pixels": cog_pixels,
-            "jitter_ltrb": list(params.jitter_ltrb), "sim_height_px": int(sim_h),
-            "photometric": asdict(params.photometric), "toon_blob": params.toon_blob,
+            "cog": key,
+            "suit": taxonomy_cog(key).suit,
+            "seed": self.seed,
+            "number": int(number),
+            "yaw_class": params.yaw_class,
+            "view": _view_dict(view),
+            "box_xyxy": [int(v) for v in box],
+            "crop_xyxy": [cx0, cy0, cx1, cy1],
+            "render_size_wh": list(self.renderer.size_wh),
+            "cog_pixels": cog_pixels,
+            "jitter_ltrb": list(params.jitter_ltrb),
+            "sim_height_px": int(sim_h),
+            "photometric": asdict(params.photometric),
+            "toon_blob": params.toon_blob,
             "other_cog": list(params.other_cog) if params.other_cog else None,
         }
         return crop, record
@@ -213,14 +237,14 @@ def write_new_file(path: Path, data: bytes) -> None:
             handle.write(data)
         os.link(tmp, path)
     except FileExistsError:
-        raise SaveError(f"Refusing to overwrite {path}: another writer took that number; run again.") from None
+        raise SaveError(
+            f"Refusing to overwrite {path}: another writer took that number; run again."
+        ) from None
     except OSError as exc:
         raise SaveError(f"Could not write {path}: {exc.strerror or exc}; check the dataset folder.") from None
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
 
 
 # -- multiprocessing ---------------------------------------------------------------------------------------
@@ -260,8 +284,15 @@ class CropRun:
 
 
 def render_crops(
-    dataset: Path, resources_root: Path, per_cog: int, *, seed: int = 0, workers: int = 2,
-    cogs: Sequence[str] | None = None, chunk: int = 25, progress: Callable[[int, int], None] | None = None,
+    dataset: Path,
+    resources_root: Path,
+    per_cog: int,
+    *,
+    seed: int = 0,
+    workers: int = 2,
+    cogs: Sequence[str] | None = None,
+    chunk: int = 25,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CropRun:
     """Render ``per_cog`` crops of each Cog into ``dataset`` (layout above); returns counts and timing."""
     from training.render.resources import load_resources
@@ -282,18 +313,14 @@ def render_crops(
     start = time.perf_counter()
     first_done = None
     done = 0
+    # always fresh worker processes (even for one): the caller's process keeps no panda3d state, and a
+    # seed gives byte-identical crops whatever the number of workers
     ctx = multiprocessing.get_context("spawn")
-    with open(manifest, "a", encoding="utf-8") as out:
-        if workers <= 1:
-            _init_worker(str(resources.root), seed)
-            results = map(_run_task, tasks)
-            pool = None
-        else:
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(str(resources.root), seed))
-            results = pool.imap(_run_task, tasks)
-        ok = False
-        try:
-            for records in results:
+    pool = ctx.Pool(max(1, workers), initializer=_init_worker, initargs=(str(resources.root), seed))
+    ok = False
+    try:
+        with open(manifest, "a", encoding="utf-8") as out:
+            for records in pool.imap(_run_task, tasks):
                 if first_done is None:
                     first_done = (time.perf_counter(), len(records))
                 for record in records:
@@ -301,14 +328,13 @@ def render_crops(
                 done += len(records)
                 if progress:
                     progress(done, total)
-            ok = True
-        finally:
-            if pool is not None:
-                if ok:
-                    pool.close()
-                else:
-                    pool.terminate()
-                pool.join()
+        ok = True
+    finally:
+        if ok:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
     end = time.perf_counter()
     steady = end - first_done[0] if first_done else 0.0
     return CropRun(crops=done, seconds=end - start, render_seconds=steady)

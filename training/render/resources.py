@@ -64,8 +64,13 @@ class CogSpec:
     def files(self) -> tuple[str, ...]:
         """Every file this Cog is built from (relative paths)."""
         extra = (self.head_texture,) if self.head_texture else ()
-        return (self.body_model, self.head_model, *(p for _, p in self.anims),
-                *(p for _, p in self.suit_textures), *extra)
+        return (
+            self.body_model,
+            self.head_model,
+            *(p for _, p in self.anims),
+            *(p for _, p in self.suit_textures),
+            *extra,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +136,35 @@ def _spec(raw: dict, cogs_json: Path) -> CogSpec:
     try:
         body = raw["body"]
         return CogSpec(
-            key=key, name=raw["name"], code=raw["code"], suit=raw["dept"], dept_name=raw["dept_name"],
-            tier=int(raw["tier"]), body=body, body_model=raw["body_model"],
-            anims=(("neutral", raw["neutral_anim_pypi"]), ("walk", raw.get("walk_anim_pypi", WALK_ANIMS[body]))),
-            head_model=raw["head_model"], head_parts=tuple(raw["head_parts"]),
+            key=key,
+            name=raw["name"],
+            code=raw["code"],
+            suit=raw["dept"],
+            dept_name=raw["dept_name"],
+            tier=int(raw["tier"]),
+            body=body,
+            body_model=raw["body_model"],
+            anims=(
+                ("neutral", raw["neutral_anim_pypi"]),
+                ("walk", raw.get("walk_anim_pypi", WALK_ANIMS[body])),
+            ),
+            head_model=raw["head_model"],
+            head_parts=tuple(raw["head_parts"]),
             head_texture=raw["head_texture"],
-            head_color=None if raw["head_color"] is None else _rgba(raw["head_color"], f"head_color of {where}"),
+            head_color=None
+            if raw["head_color"] is None
+            else _rgba(raw["head_color"], f"head_color of {where}"),
             hand_color=_rgba(raw["hand_color"], f"hand_color of {where}"),
             suit_textures=tuple((part, raw["suit_textures"][part]) for part in ("torso", "arms", "legs")),
-            badge_node=raw["badge_node"], badge_color=_rgba(raw["badge_color"], f"badge_color of {where}"),
-            scale=float(raw["scale"]), height=float(raw["height"]),
+            badge_node=raw["badge_node"],
+            badge_color=_rgba(raw["badge_color"], f"badge_color of {where}"),
+            scale=float(raw["scale"]),
+            height=float(raw["height"]),
         )
     except KeyError as exc:
-        raise ResourceError(f"{where} lacks the field {exc.args[0]!r}: restore cogs.json from the resources.") from None
+        raise ResourceError(
+            f"{where} lacks the field {exc.args[0]!r}: restore cogs.json from the resources."
+        ) from None
     except (TypeError, ValueError) as exc:
         raise ResourceError(f"{where} has a malformed field ({exc}): restore cogs.json.") from None
 
@@ -158,13 +179,20 @@ def load_resources(root: str | Path) -> GameResources:
         raise ResourceError(f"The game resource folder {root} does not exist: pass --resources PATH.")
     cogs_json = root / "cogs.json"
     if not cogs_json.is_file():
-        raise ResourceError(f"{cogs_json} is missing: the resource folder must hold cogs.json (see its README).")
+        raise ResourceError(
+            f"{cogs_json} is missing: the resource folder must hold cogs.json (see its README)."
+        )
     try:
         raw = json.loads(cogs_json.read_text("utf-8"))
         entries = raw["cogs"]
         badge_raw = raw["badge"]
-        badge = Badge(model=badge_raw["model"], parent_joint=badge_raw["parent_joint"],
-                      pos=tuple(badge_raw["pos"]), hpr=tuple(badge_raw["hpr"]), scale=float(badge_raw["scale"]))
+        badge = Badge(
+            model=badge_raw["model"],
+            parent_joint=badge_raw["parent_joint"],
+            pos=tuple(badge_raw["pos"]),
+            hpr=tuple(badge_raw["hpr"]),
+            scale=float(badge_raw["scale"]),
+        )
         head_joint = raw["head_joint"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResourceError(f"{cogs_json} is not a valid Cog facts file ({exc}): restore it.") from None
@@ -172,13 +200,17 @@ def load_resources(root: str | Path) -> GameResources:
     for entry in entries:
         spec = _spec(entry, cogs_json)
         if spec.key not in COG_BY_KEY:
-            raise ResourceError(f"{cogs_json} lists an unknown Cog '{spec.key}': it must use the 32 ToonVision keys.")
+            raise ResourceError(
+                f"{cogs_json} lists an unknown Cog '{spec.key}': it must use the 32 ToonVision keys."
+            )
         if COG_BY_KEY[spec.key].suit != spec.suit:
             raise ResourceError(f"{cogs_json} puts Cog '{spec.key}' in suit '{spec.suit}': fix its 'dept'.")
         by_key[spec.key] = spec
     missing_cogs = [k for k in COG_KEYS if k not in by_key]
     if missing_cogs:
-        raise ResourceError(f"{cogs_json} lacks the Cog '{missing_cogs[0]}' ({len(missing_cogs)} missing): restore it.")
+        raise ResourceError(
+            f"{cogs_json} lacks the Cog '{missing_cogs[0]}' ({len(missing_cogs)} missing): restore it."
+        )
     cogs = tuple(by_key[k] for k in COG_KEYS)
     for spec in cogs:
         for relative in spec.files():
@@ -188,5 +220,7 @@ def load_resources(root: str | Path) -> GameResources:
                     "restore it in the game resource folder."
                 )
     if not (root / badge.model).is_file():
-        raise ResourceError(f"The resource file {root / badge.model} (the department badges) is missing: restore it.")
+        raise ResourceError(
+            f"The resource file {root / badge.model} (the department badges) is missing: restore it."
+        )
     return GameResources(root=root, cogs=cogs, badge=badge, head_joint=head_joint)

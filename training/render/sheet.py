@@ -1,4 +1,4 @@
-"""Contact sheet: every Cog from a front three-quarter view at one common scale, labelled, one row per suit."""
+"""Contact sheet: every Cog from a front three-quarter view at one common scale, one row per suit."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ YAW_DEG = 30.0
 
 
 def _hex_rgb(colour: str) -> np.ndarray:
-    return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], np.float32)
+    return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], np.float32)
 
 
-def compose_cell(sprite: np.ndarray, foot_xy: tuple[float, float], suit_rgb: np.ndarray,
-                 name: str, caption: str) -> np.ndarray:
+def compose_cell(
+    sprite: np.ndarray, foot_xy: tuple[float, float], suit_rgb: np.ndarray, name: str, caption: str
+) -> np.ndarray:
     """One labelled RGB cell: light suit-tinted backdrop, the Cog standing on a common ground line."""
     w, h = CELL_WH
     cell = np.empty((h, w, 3), np.float32)
@@ -33,13 +34,15 @@ def compose_cell(sprite: np.ndarray, foot_xy: tuple[float, float], suit_rgb: np.
     sh, sw = sprite.shape[:2]
     cx0, cy0 = max(0, x0), max(0, y0)
     cx1, cy1 = min(w, x0 + sw), min(h, y0 + sh)
-    part = sprite[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].astype(np.float32)
+    part = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(np.float32)
     alpha = part[:, :, 3:4] / 255
     cell[cy0:cy1, cx0:cx1] = part[:, :, :3] * alpha + cell[cy0:cy1, cx0:cx1] * (1 - alpha)
-    cell[h - LABEL_H:] = 255
-    cell[h - LABEL_H:h - LABEL_H + 4] = suit_rgb
+    cell[h - LABEL_H :] = 255
+    cell[h - LABEL_H : h - LABEL_H + 4] = suit_rgb
     out = cell.astype(np.uint8)
-    cv2.putText(out, name, (6, h - LABEL_H + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.52, (20, 20, 20), 1, cv2.LINE_AA)
+    cv2.putText(
+        out, name, (6, h - LABEL_H + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.52, (20, 20, 20), 1, cv2.LINE_AA
+    )
     cv2.putText(out, caption, (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (90, 90, 90), 1, cv2.LINE_AA)
     return out
 
@@ -52,10 +55,13 @@ def render_contact_sheet(renderer: CogRenderer) -> np.ndarray:
         cells = []
         for cog in sorted((c for c in COGS if c.suit == suit.code), key=lambda c: c.tier):
             spec = renderer.resources.spec(cog.key)
-            sprite, foot = renderer.render_sprite(cog.key, YAW_DEG, "neutral", 0, px_per_unit * spec.height,
-                                                  elevation_deg=8.0, light=Light())
+            sprite, foot = renderer.render_sprite(
+                cog.key, YAW_DEG, "neutral", 0, px_per_unit * spec.height, elevation_deg=8.0, light=Light()
+            )
             caption = f"{cog.suit} {cog.code}  body {cog.body}  {cog.key}"
-            cells.append(compose_cell(sprite, foot, _hex_rgb(SUIT_BY_CODE[cog.suit].color), cog.name, caption))
+            cells.append(
+                compose_cell(sprite, foot, _hex_rgb(SUIT_BY_CODE[cog.suit].color), cog.name, caption)
+            )
         rows.append(np.hstack(cells))
     return np.vstack(rows)
 

@@ -1,0 +1,131 @@
+"""Training crops rendered from the game resources: shape, labels, Cog pixels, determinism, manifest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from toonvision_live.errors import DataError, ResourceError
+from toonvision_live.fileio import read_image_rgb
+from toonvision_live.taxonomy import parse_label
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def maker(game_resources):
+    from training.render.crops import CropMaker
+
+    crop_maker = CropMaker(game_resources, seed=7)
+    yield crop_maker
+    crop_maker.close()
+
+
+def test_crop_is_a_600x200_cog(maker):
+    for number, key in enumerate(("coldcaller", "bloodsucker", "moneybags", "thebigcheese")):
+        crop, record = maker.make(key, number)
+        assert crop.shape == (600, 200, 3) and crop.dtype == np.uint8
+        assert record["cog"] == key and record["suit"] == parse_label(f"cog_{record['suit']}_{key}").suit
+        # the box is the tight silhouette with a few % jitter: the Cog fills most of the render box
+        x0, y0, x1, y1 = record["box_xyxy"]
+        cx0, cy0, cx1, cy1 = record["crop_xyxy"]
+        assert record["cog_pixels"] > 0.25 * (x1 - x0) * (y1 - y0)
+        assert abs(cy0 - y0) <= 0.08 * (y1 - y0) + 1 and abs(cy1 - y1) <= 0.08 * (y1 - y0) + 1
+        assert abs(cx0 - x0) <= 0.08 * (x1 - x0) + 1 and abs(cx1 - x1) <= 0.08 * (x1 - x0) + 1
+        assert crop.std() > 10  # an image, not a flat fill
+
+
+def test_crops_are_reproducible_under_a_seed(game_resources, maker):
+    from training.render.crops import CropMaker
+
+    other = CropMaker(game_resources, seed=7)
+    try:
+        for number in (0, 5):
+            a, ra = maker.make("twoface", number)
+            b, rb = other.make("twoface", number)
+            assert np.array_equal(a, b) and ra == rb
+    finally:
+        other.close()
+    c, _ = maker.make("twoface", 6)
+    assert not np.array_equal(a, c)
+
+
+def test_crops_vary_in_view_and_pose(maker):
+    records = [maker.make("flunky", n)[1] for n in range(40)]
+    assert {r["yaw_class"] for r in records} == {"front", "three_quarter", "side", "back"}
+    assert {r["view"]["anim"] for r in records} == {"neutral", "walk"}
+    assert len({r["view"]["frame"] for r in records}) > 10
+    assert any(r["photometric"]["jpeg_quality"] for r in records)
+    assert any(r["view"]["light"] is None for r in records) and any(r["view"]["light"] for r in records)
+
+
+def test_render_crops_writes_the_dataset_layout(game_resources, tmp_path):
+    from training.render.crops import render_crops
+
+    run = render_crops(tmp_path, game_resources, 3, seed=1, workers=1, cogs=["coldcaller", "loanshark"])
+    assert run.crops == 6
+    files = sorted((tmp_path / "unsorted" / "cog").glob("*.png"))
+    assert [f.name for f in files] == sorted(
+        [f"cog_sb_coldcaller_{i}.png" for i in range(3)] + [f"cog_cb_loanshark_{i}.png" for i in range(3)]
+    )
+    for path in files:
+        label = parse_label(path.stem.rsplit("_", 1)[0])
+        assert label.kind == "cog" and label.key in ("coldcaller", "loanshark")
+        assert read_image_rgb(path).shape == (600, 200, 3)
+    lines = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["file"] for r in lines) == sorted(f"unsorted/cog/{f.name}" for f in files)
+    # a second run never overwrites: numbering continues, the manifest grows
+    render_crops(tmp_path, game_resources, 2, seed=2, workers=1, cogs=["coldcaller"])
+    assert (tmp_path / "unsorted" / "cog" / "cog_sb_coldcaller_4.png").is_file()
+    assert len((tmp_path / "manifest.jsonl").read_text().splitlines()) == 8
+
+
+@pytest.mark.slow
+def test_two_worker_processes_match_one(game_resources, tmp_path):
+    from training.render.crops import render_crops
+
+    render_crops(tmp_path / "a", game_resources, 4, seed=3, workers=2, cogs=["gladhander", "bigwig"], chunk=2)
+    render_crops(tmp_path / "b", game_resources, 4, seed=3, workers=1, cogs=["gladhander", "bigwig"], chunk=2)
+    names = sorted(p.name for p in (tmp_path / "a" / "unsorted" / "cog").iterdir())
+    assert len(names) == 8
+    for name in names:
+        a = (tmp_path / "a" / "unsorted" / "cog" / name).read_bytes()
+        assert a == (tmp_path / "b" / "unsorted" / "cog" / name).read_bytes()
+
+
+def test_bad_inputs_are_named(game_resources, tmp_path):
+    from training.render.crops import render_crops
+
+    with pytest.raises(ResourceError, match="does not exist"):
+        render_crops(tmp_path, tmp_path / "missing", 1, workers=1)
+    with pytest.raises(ResourceError, match="Unknown Cog 'nobody'"):
+        render_crops(tmp_path, game_resources, 1, workers=1, cogs=["nobody"])
+
+
+def test_cli_names_bad_cog_and_resources(tmp_path, capsys):
+    from toonvision_live.cli import main
+
+    assert main(["render", "crops", "--per-cog", "1", "--out", str(tmp_path), "--cogs", "nobody"]) == 2
+    assert "Unknown Cog 'nobody'" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "render",
+                "crops",
+                "--per-cog",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--resources",
+                str(tmp_path / "none"),
+            ]
+        )
+        == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(DataError):
+        from training.render.cli import _cog_list
+
+        _cog_list("coldcaller,nobody")
