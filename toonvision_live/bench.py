@@ -1,0 +1,941 @@
+"""``toonvision bench``: the real pipeline, timed, on the demo street (or a live game window).
+
+What runs is exactly what ``toonvision demo`` runs: mss captures the demo window (drawn by a
+child process, as the game would be: its CPU is reported apart), the crop stage proposes and
+crops, onnxruntime classifies, the tracker smooths and the real Qt overlay paints on top.
+The bench only listens: it records each processed frame's stage times (``FrameResult.times``)
+and each paint (``PaintRecord``), samples CPU, memory and threads, and after a warm-up counts
+frames over ``--duration`` seconds.
+
+Figures:
+
+- capture / processed / painted FPS; dropped = frames replaced in the one-slot mailbox before
+  the worker took them (so ``processed + dropped <= captured <= processed + dropped + 1``);
+- per-stage milliseconds p50/p95/p99 (grab, propose, preprocess, inference, track, paint);
+- end-to-end latency from the START of the grab to the end of the overlay's paint, so for
+  every painted frame latency >= grab + propose + preprocess + inference + track + paint;
+- a comparison on the same crops (taken from the last processed frames): onnxruntime batched,
+  onnxruntime batch=1 and Keras ``model.predict`` per crop (ToonVision's way).  Keras runs in
+  a child process (this runtime package never imports TensorFlow) and needs the [train] extra
+  and the .keras file the ONNX model was exported from.
+- ``--soak MINUTES``: RSS and thread counts sampled over the run, growth and its slope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toonvision_live.errors import CaptureError, ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+REPORT_VERSION = 1
+STAGES = ("grab", "propose", "preprocess", "inference", "track", "paint")
+#: DESIGN.md "Figures we hold ourselves to" (the bench reports each against its target)
+TARGET_FPS = 60.0
+TARGET_P95_MS = 30.0
+TARGET_KERAS_RATIO = 20.0
+TARGET_GROWTH_MB_10MIN = 20.0
+MB = 1024.0 * 1024.0
+
+
+# ---- pure helpers ------------------------------------------------------------------------------
+
+
+def percentiles(values: Any) -> dict[str, float | int]:
+    """{n, mean, p50, p95, p99, max} of ``values`` in their unit (zeros when there are none)."""
+    arr = np.asarray(values, np.float64)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return {"n": 0, "mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return {
+        "n": int(arr.size),
+        "mean": round(float(arr.mean()), 3),
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "max": round(float(arr.max()), 3),
+    }
+
+
+def linear_slope(t_s: Any, values: Any) -> float:
+    """Least-squares slope of ``values`` against ``t_s`` (units per second; 0 for < 2 points)."""
+    t, v = np.asarray(t_s, np.float64), np.asarray(values, np.float64)
+    if t.size < 2 or np.ptp(t) == 0:
+        return 0.0
+    return float(np.polyfit(t, v, 1)[0])
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 1280x720") from None
+    if not (160 <= width <= 7680 and 120 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"'{text}' is outside 160x120 .. 7680x4320")
+    return width, height
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU model, cores, OS, Python and library versions, load average."""
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    facts: dict[str, Any] = {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+    for name in ("onnxruntime", "numpy", "cv2", "mss", "PyQt6.QtCore"):
+        try:
+            module = __import__(name, fromlist=["_"])
+            version = getattr(module, "__version__", None) or getattr(module, "PYQT_VERSION_STR", "?")
+        except ImportError:
+            version = None
+        facts[name.split(".")[0].lower() if name != "cv2" else "opencv"] = version
+    if hasattr(os, "getloadavg"):
+        facts["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
+    return facts
+
+
+def model_facts(model_path: Path, card: Any | None) -> dict[str, Any]:
+    raw = getattr(card, "raw", {}) or {}
+    model = raw.get("model", {}) if isinstance(raw.get("model"), dict) else {}
+    return {
+        "file": str(model_path),
+        "size_bytes": model_path.stat().st_size if model_path.is_file() else None,
+        "params": model.get("params"),
+        "keras_file": model.get("keras_file"),
+        "created": raw.get("created"),
+        "opset": (raw.get("onnx") or {}).get("opset") if isinstance(raw.get("onnx"), dict) else None,
+    }
+
+
+def find_keras_model(model_path: Path, card: Any | None, given: Path | None) -> tuple[Path | None, str]:
+    """The .keras file the ONNX model came from (``--keras-model`` or the card's ``model.keras_file``
+    beside the ONNX file), and a note when there is none."""
+    if given is not None:
+        if not given.is_file():
+            raise ConfigError(f"The Keras model {given} does not exist: pass the .keras file 'train' wrote.")
+        return given, ""
+    raw = getattr(card, "raw", {}) or {}
+    name = (raw.get("model") or {}).get("keras_file") if isinstance(raw.get("model"), dict) else None
+    if name:
+        for candidate in (model_path.parent / name, model_path.with_suffix(".keras")):
+            if candidate.is_file():
+                return candidate, ""
+        return None, (
+            f"the card names the Keras model {name}, but it is not beside {model_path.name}; "
+            "pass --keras-model FILE for the Keras row"
+        )
+    return None, (
+        f"{model_path.name} records no Keras model (not exported by 'toonvision export'); "
+        "pass --keras-model FILE for the Keras row"
+    )
+
+
+# ---- the screen: an X display, or our own Xvfb -------------------------------------------------
+
+
+class VirtualScreen:
+    """Xvfb (+ xcompmgr when installed) started for the bench; sets DISPLAY until closed."""
+
+    def __init__(self, size_wh: tuple[int, int]) -> None:
+        if shutil.which("Xvfb") is None:
+            raise CaptureError(
+                "--xvfb needs Xvfb, which is not installed: install it (Debian/Ubuntu: apt install xvfb) "
+                "or run the bench in a desktop session."
+            )
+        width, height = max(1920, size_wh[0] + 64), max(1080, size_wh[1] + 64)
+        read_fd, write_fd = os.pipe()
+        self.xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp",
+             "+extension", "Composite", "+extension", "RANDR"],
+            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            self.xvfb.kill()
+            raise CaptureError("Xvfb did not start: run 'Xvfb :99' by hand to see why.")
+        self.display = f":{number}"
+        self._old = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = self.display
+        self.compositor = None
+        if shutil.which("xcompmgr"):
+            self.compositor = subprocess.Popen(
+                ["xcompmgr", "-n"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            time.sleep(0.3)
+        else:
+            log.warning("xcompmgr is not installed: the overlay cannot be translucent on this Xvfb")
+
+    def close(self) -> None:
+        for proc in (self.compositor, self.xvfb):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if self._old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = self._old
+
+
+def require_bench_display() -> None:
+    """One sentence (CaptureError) when no X display answers, naming --xvfb."""
+    from toonvision_live.commands import require_display
+
+    try:
+        require_display()
+    except CaptureError as exc:
+        raise CaptureError(
+            f"{str(exc).rstrip('.')}; toonvision bench captures a real window, so run it in a desktop "
+            "session or pass --xvfb to start its own virtual screen."
+        ) from None
+
+
+# ---- child processes: the demo street (the "game") and CPU hogs --------------------------------
+
+_SCENE_CHILD = r"""
+import sys
+from PyQt6.QtWidgets import QApplication
+from toonvision_live.demo import DemoWindow, load_street_scene
+w, h, cogs, seed, fps, x, y = (float(v) for v in sys.argv[1:8])
+app = QApplication(["toonvision-bench-scene"])
+window = DemoWindow(load_street_scene((int(w), int(h)), int(cogs), int(seed)), fps=fps)
+window.move(int(x), int(y))
+window.show()
+window.start()
+app.processEvents()
+print("ready", flush=True)
+app.exec()
+"""
+
+_HOG_CHILD = "while True:\n    pass\n"
+
+
+def start_scene_process(size_wh: tuple[int, int], cogs: int, seed: int, fps: float) -> subprocess.Popen:
+    """The demo street window in its own process (like the game); returns once it is on screen."""
+    args = [sys.executable, "-c", _SCENE_CHILD, *(str(v) for v in (*size_wh, cogs, seed, fps, 0, 0))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if line.strip() != "ready":
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        tail = (err or "").strip().splitlines()[-1:] or ["no output"]
+        raise CaptureError(f"The demo street window did not open ({tail[0]}); check the display and assets.")
+    return proc
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+# ---- recording ---------------------------------------------------------------------------------
+
+
+class FrameLog:
+    """Per-frame figures in preallocated arrays (a ring once full), so recording does not grow memory.
+
+    Columns: frame_id, grab_start, grab, wait, propose, preprocess, inference, track (ms), crops,
+    and, once painted, paint (ms) and painted_at.
+    """
+
+    COLS = ("frame_id", "grab_start", "grab", "wait", "propose", "preprocess", "inference", "track",
+            "crops", "paint", "painted_at")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(64, capacity)
+        self.data = np.full((self.capacity, len(self.COLS)), np.nan)  # touched now: RSS counted up front
+        self._row_of: dict[int, int] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+        self.recent: deque = deque(maxlen=6)  # the last FrameResults with proposals (for comparison crops)
+
+    def add_result(self, result: Any) -> None:
+        t = result.times
+        frame = result.frame
+        row = (frame.frame_id, frame.grab_time - frame.grab_s, t.grab_ms, t.wait_ms, t.propose_ms,
+               t.preprocess_ms, t.inference_ms, t.track_ms, len(result.proposals), np.nan, np.nan)
+        with self._lock:
+            i = self._next % self.capacity
+            old = self.data[i, 0]
+            if np.isfinite(old):
+                self._row_of.pop(int(old), None)
+            self.data[i] = row
+            self._row_of[frame.frame_id] = i
+            self._next += 1
+        if result.proposals:
+            self.recent.append(result)
+
+    def add_paint(self, record: Any) -> None:
+        with self._lock:
+            i = self._row_of.get(record.frame_id)
+            if i is not None:
+                self.data[i, 9] = record.paint_ms
+                self.data[i, 10] = record.painted_at
+
+    def rows(self) -> np.ndarray:
+        with self._lock:
+            n = min(self._next, self.capacity)
+            return self.data[:n].copy()
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t_s: float
+    rss_mb: float
+    threads: int
+
+
+class Sampler:
+    """RSS and thread count of this process over time."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.samples: list[Sample] = []
+        self.t0 = time.perf_counter()
+        self.peak_rss = 0
+
+    def sample(self) -> Sample:
+        rss = self.process.memory_info().rss
+        self.peak_rss = max(self.peak_rss, rss)
+        s = Sample(round(time.perf_counter() - self.t0, 3), round(rss / MB, 2), self.process.num_threads())
+        self.samples.append(s)
+        return s
+
+
+# ---- the comparison ----------------------------------------------------------------------------
+
+_KERAS_CHILD = r"""
+import json, os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+from training.model import load_keras_model
+crops = np.load(sys.argv[2])
+seconds = float(sys.argv[3])
+batch = int(sys.argv[4])
+model = load_keras_model(sys.argv[1])
+model.predict(crops[:1], verbose=0)
+model.predict(crops[:batch], verbose=0)
+def timed(fn, n_crops):
+    done, start = 0, time.perf_counter()
+    while True:
+        fn()
+        done += n_crops
+        if time.perf_counter() - start >= seconds:
+            return 1000.0 * (time.perf_counter() - start) / done, done
+one = lambda: [model.predict(c[None], verbose=0) for c in crops]
+chunks = [crops[i:i + batch] for i in range(0, len(crops), batch)]
+many = lambda: [model.predict(c, verbose=0) for c in chunks]
+per, n = timed(one, len(crops))
+per_b, n_b = timed(many, len(crops))
+import keras
+print(json.dumps({"per_crop": per, "crops": n, "batched": per_b, "batched_crops": n_b,
+                  "keras": keras.__version__, "backend": keras.backend.backend()}))
+"""
+
+
+def comparison_crops(results: Any, max_crops: int = 32) -> np.ndarray:
+    """The 600x200 crops the pipeline classified in its last frames (float32 [N, 600, 200, 3])."""
+    from toonvision_live.propose import CropBatcher
+
+    batcher = CropBatcher(max(1, max_crops))
+    crops: list[np.ndarray] = []
+    for result in reversed(list(results)):
+        room = max_crops - len(crops)
+        if room <= 0:
+            break
+        props = list(result.proposals)[:room]
+        crops.extend(batcher.crop(result.frame.rgb, props).copy())
+    return np.stack(crops) if crops else np.zeros((0, 600, 200, 3), np.float32)
+
+
+def _time_per_crop(fn: Any, n_crops: int, seconds: float) -> tuple[float, int]:
+    fn()  # warm-up
+    done, start = 0, time.perf_counter()
+    while True:
+        fn()
+        done += n_crops
+        if time.perf_counter() - start >= seconds:
+            return 1000.0 * (time.perf_counter() - start) / done, done
+
+
+def run_comparison(classifier: Any, crops: np.ndarray, batch: int, keras_path: Path | None,
+                   note: str, seconds: float = 3.0) -> dict[str, Any]:
+    """Per-crop milliseconds: onnxruntime batched, onnxruntime batch=1, Keras predict (child process)."""
+    n = len(crops)
+    if n == 0:
+        return {"crops": 0, "rows": [],
+                "note": "no Cog crops were proposed during the run: nothing to compare"}
+    batch = max(1, min(batch, n))
+    chunks = [np.ascontiguousarray(crops[i:i + batch]) for i in range(0, n, batch)]
+    batched_ms, batched_n = _time_per_crop(lambda: [classifier.run(c) for c in chunks], n, seconds)
+    single = [np.ascontiguousarray(crops[i:i + 1]) for i in range(n)]
+    single_ms, single_n = _time_per_crop(lambda: [classifier.run(c) for c in single], n, seconds)
+    rows = [
+        {"name": f"onnxruntime batched ({batch}/batch)", "per_crop_ms": batched_ms, "crops_timed": batched_n},
+        {"name": "onnxruntime batch=1", "per_crop_ms": single_ms, "crops_timed": single_n},
+    ]
+    notes = [note] if note else []
+    keras_info: dict[str, Any] = {}
+    if keras_path is not None:
+        with tempfile.TemporaryDirectory(prefix="toonvision-bench-") as tmp:
+            crops_file = Path(tmp) / "crops.npy"
+            np.save(crops_file, crops.astype(np.float32))
+            proc = subprocess.run(
+                [sys.executable, "-c", _KERAS_CHILD, str(keras_path), str(crops_file), str(seconds),
+                 str(batch)],
+                capture_output=True, text=True, timeout=600,
+            )
+        lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
+        if proc.returncode == 0 and lines:
+            got = json.loads(lines[-1])
+            keras_info = {"keras_file": str(keras_path), "keras": got["keras"], "backend": got["backend"]}
+            rows.append({"name": "Keras predict per crop (ToonVision)", "per_crop_ms": got["per_crop"],
+                         "crops_timed": got["crops"]})
+            rows.append({"name": f"Keras predict batched ({batch}/batch)", "per_crop_ms": got["batched"],
+                         "crops_timed": got["batched_crops"]})
+        else:
+            err = (proc.stderr or "").strip().splitlines()
+            why = "TensorFlow/Keras is not installed (the [train] extra)" if "ModuleNotFoundError" in (
+                proc.stderr or "") else (err[-1] if err else f"exit {proc.returncode}")
+            notes.append(f"Keras row skipped: {why}")
+    for row in rows:
+        row["per_crop_ms"] = round(row["per_crop_ms"], 4)
+        row["x_vs_onnx_batched"] = round(row["per_crop_ms"] / batched_ms, 2) if batched_ms > 0 else None
+    out: dict[str, Any] = {"crops": n, "batch": batch, "seconds_per_row": seconds, "rows": rows, **keras_info}
+    keras_row = next((r for r in rows if r["name"].startswith("Keras predict per crop")), None)
+    out["onnx_batched_speedup_vs_keras_predict"] = (
+        round(keras_row["per_crop_ms"] / batched_ms, 1) if keras_row and batched_ms > 0 else None
+    )
+    out["note"] = "; ".join(notes)
+    return out
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    resolution_wh: tuple[int, int] = (1280, 720)
+    cogs: int = 8
+    batch: int = 16
+    provider: str = "cpu"
+    model: Path | None = None
+    keras_model: Path | None = None
+    window: str | None = None  # a live game window instead of the demo street
+    seed: int = 0
+    scene_fps: float = 30.0
+    fps_cap: float = 120.0
+    soak_minutes: float | None = None
+    cpu_load: int = 0
+    compare: bool = True
+    compare_seconds: float = 3.0
+    progress: bool = True
+
+    @property
+    def measure_s(self) -> float:
+        return self.soak_minutes * 60.0 if self.soak_minutes else self.duration_s
+
+
+def _summarise(rows: np.ndarray, t_from: float, t_to: float) -> dict[str, Any]:
+    col = {name: i for i, name in enumerate(FrameLog.COLS)}
+    in_window = rows[(rows[:, col["grab_start"]] >= t_from) & (rows[:, col["grab_start"]] <= t_to)]
+    stages = {name: percentiles(in_window[:, col[name]]) for name in STAGES if name != "paint"}
+    painted = in_window[np.isfinite(in_window[:, col["painted_at"]])]
+    stages["paint"] = percentiles(painted[:, col["paint"]])
+    latency = (painted[:, col["painted_at"]] - painted[:, col["grab_start"]]) * 1000.0
+    stage_sum = painted[:, [col[s] for s in STAGES]].sum(axis=1)
+    return {
+        "stages_ms": stages,
+        "wait_ms": percentiles(in_window[:, col["wait"]]),
+        "latency_ms": percentiles(latency),
+        "latency_minus_stage_sum_ms": percentiles(latency - stage_sum),
+        "painted": int(len(painted)),
+        "crops": int(np.nansum(in_window[:, col["crops"]])),
+        "frames_logged": int(len(in_window)),
+    }
+
+
+def run_bench(options: BenchOptions) -> dict[str, Any]:
+    """Run the pipeline as configured and return the report (a JSON-able dict)."""
+    import psutil
+    from PyQt6.QtWidgets import QApplication
+
+    from toonvision_live.demo import DEMO_WINDOW_PATTERN
+    from toonvision_live.infer import CogClassifier
+    from toonvision_live.model_card import default_model_path
+    from toonvision_live.overlay import x11_compositor_running
+    from toonvision_live.settings import load_settings
+
+    model_path = Path(options.model) if options.model is not None else default_model_path()
+    if not model_path.is_file():
+        raise ModelError(
+            f"The model file {model_path} is missing: train and export one, or pass --model PATH."
+        )
+    overrides: dict[str, Any] = {
+        "window": options.window or DEMO_WINDOW_PATTERN,
+        "model": str(model_path),
+        "provider": options.provider,
+        "batch_size": options.batch,
+        "fps_cap": options.fps_cap,
+        "dataset": tempfile.gettempdir(),
+    }
+    settings = load_settings(overrides=overrides)
+    classifier = CogClassifier(model_path, None if options.provider == "auto" else [options.provider])
+    keras_path, keras_note = find_keras_model(model_path, classifier.card, options.keras_model)
+    if not options.compare:
+        keras_path, keras_note = None, ""
+
+    app = QApplication.instance() or QApplication(["toonvision-bench"])
+    machine = machine_facts()
+    machine["compositor"] = x11_compositor_running()
+    scene_proc = hogs = None
+    hogs = []
+    try:
+        if options.window is None:
+            scene_proc = start_scene_process(
+                options.resolution_wh, options.cogs, options.seed, options.scene_fps
+            )
+        for _ in range(options.cpu_load):
+            hogs.append(subprocess.Popen([sys.executable, "-c", _HOG_CHILD]))
+        report = _run_session(app, settings, classifier, options, scene_proc)
+    finally:
+        for proc in hogs:
+            stop_process(proc)
+        stop_process(scene_proc)
+    report["machine"] = machine
+    report["model"] = model_facts(model_path, classifier.card)
+    if options.compare:
+        crops = comparison_crops(report.pop("_recent"))
+        report["comparison"] = run_comparison(
+            classifier, crops, options.batch, keras_path, keras_note, options.compare_seconds
+        )
+    else:
+        report.pop("_recent")
+        report["comparison"] = None
+    report["targets"] = targets(report)
+    report["process"] = {"pid": os.getpid(), "threads_now": psutil.Process().num_threads()}
+    return report
+
+
+def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions,
+                 scene_proc: subprocess.Popen | None) -> dict[str, Any]:
+    import psutil
+    from PyQt6.QtCore import QTimer
+
+    from toonvision_live.capture import ScreenSource
+    from toonvision_live.overlay import LiveSession, run_until_finished
+
+    measure_s = options.measure_s
+    total_s = options.warmup_s + measure_s
+    log_rows = FrameLog(int(total_s * min(options.fps_cap, 1000) * 1.1) + 256)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
+    worker = session.pipeline.worker
+    process_frame = worker.process
+
+    def recording_process(frame: Any) -> Any:  # the worker's own method, with the result logged
+        result = process_frame(frame)
+        log_rows.add_result(result)
+        return result
+
+    worker.process = recording_process  # type: ignore[method-assign]
+    session.overlay.on_painted.append(log_rows.add_paint)
+
+    me = psutil.Process()
+    scene_ps = psutil.Process(scene_proc.pid) if scene_proc is not None else None
+    sampler = Sampler()
+    state: dict[str, Any] = {}
+    sample_every_s = max(1.0, measure_s / 120.0) if options.soak_minutes else 1.0
+
+    def snapshot() -> dict[str, Any]:
+        scene_cpu = None
+        if scene_ps is not None:
+            try:
+                c = scene_ps.cpu_times()
+                scene_cpu = c.user + c.system
+            except psutil.Error:
+                scene_cpu = None
+        c = me.cpu_times()
+        return {"t": time.perf_counter(), "counts": session.pipeline.counts(), "cpu": c.user + c.system,
+                "scene_cpu": scene_cpu, "sys": psutil.cpu_times()}
+
+    def begin() -> None:
+        state["start"] = snapshot()
+        state["soak"] = []
+        state["next_sample"] = 0.0
+
+    def end() -> None:
+        state["end"] = snapshot()
+
+    progress = None
+    task = None
+    if options.progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("[bold]bench[/] {task.description}"), BarColumn(), TextColumn("{task.fields[fps]}"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )
+        progress.start()
+        task = progress.add_task("warming up", total=total_s, fps="")
+
+    started = time.perf_counter()
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if "start" in state and "end" not in state:
+            since = now - state["start"]["t"]
+            if since >= state["next_sample"]:
+                state["soak"].append(sampler.sample())
+                state["next_sample"] += sample_every_s
+        else:
+            sampler.peak_rss = max(sampler.peak_rss, me.memory_info().rss)
+        if progress is not None and task is not None:
+            counts = session.pipeline.counts()
+            label = "measuring" if "start" in state else "warming up"
+            fps = ""
+            if "start" in state:
+                span = max(1e-6, now - state["start"]["t"])
+                fps = f"{(counts['processed'] - state['start']['counts']['processed']) / span:.0f} fps"
+            progress.update(task, completed=min(total_s, now - started), description=label, fps=fps)
+
+    ticker = QTimer()
+    ticker.timeout.connect(tick)
+    ticker.start(250)
+    QTimer.singleShot(int(options.warmup_s * 1000), begin)
+    rss_start = me.memory_info().rss
+    try:
+        reason = run_until_finished(app, session, seconds=total_s, on_timeout=end)
+    finally:
+        ticker.stop()
+        if progress is not None:
+            progress.stop()
+    if "end" not in state:
+        end()
+    if reason:
+        raise CaptureError(f"The pipeline stopped during the bench: {reason}")
+    if "start" not in state:
+        raise CaptureError("The bench ended before its warm-up did: give it a longer --duration.")
+    start, stop = state["start"], state["end"]
+    span = stop["t"] - start["t"]
+    counts = {k: stop["counts"][k] - start["counts"][k] for k in stop["counts"]}
+    summary = _summarise(log_rows.rows(), start["t"], stop["t"])
+    import resource
+
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    peak_rss = max(sampler.peak_rss, me.memory_info().rss, max_rss)
+    cores = os.cpu_count() or 1
+    sys_a, sys_b = start["sys"], stop["sys"]
+    busy = lambda c: sum(c) - c.idle - getattr(c, "iowait", 0.0)  # noqa: E731
+    sys_total = max(1e-9, sum(sys_b) - sum(sys_a))
+    scene_percent = None
+    if start["scene_cpu"] is not None and stop["scene_cpu"] is not None:
+        scene_percent = round(100.0 * (stop["scene_cpu"] - start["scene_cpu"]) / span, 1)
+    frames = {
+        "seconds": round(span, 3),
+        "captured": counts["captured"],
+        "processed": counts["processed"],
+        "dropped": counts["dropped"],
+        "painted": summary["painted"],
+        "capture_fps": round(counts["captured"] / span, 2),
+        "processed_fps": round(counts["processed"] / span, 2),
+        "painted_fps": round(summary["painted"] / span, 2),
+        "crops": counts["crops"],
+        "crops_per_s": round(counts["crops"] / span, 2),
+        "crops_per_frame": round(counts["crops"] / counts["processed"], 2) if counts["processed"] else 0.0,
+        "skipped_capture_slots": session.pipeline.capture.skipped_slots,
+    }
+    report: dict[str, Any] = {
+        "version": REPORT_VERSION,
+        "config": {
+            "source": (f"window /{options.window}/" if options.window else
+                       f"demo street {options.resolution_wh[0]}x{options.resolution_wh[1]}, "
+                       f"{options.cogs} Cogs, seed {options.seed}, redrawn at {options.scene_fps:g} fps "
+                       "in its own process"),
+            "resolution": list(session.last_result.frame.size_wh) if session.last_result else None,
+            "cogs": options.cogs if options.window is None else None,
+            "batch": options.batch,
+            "provider_requested": options.provider,
+            "fps_cap": options.fps_cap,
+            "warmup_s": options.warmup_s,
+            "duration_s": round(measure_s, 3),
+            "cpu_load_processes": options.cpu_load,
+            "soak_minutes": options.soak_minutes,
+        },
+        "provider": classifier.provider,
+        "frames": frames,
+        "stages_ms": summary["stages_ms"],
+        "wait_ms": summary["wait_ms"],
+        "latency_ms": summary["latency_ms"],
+        "latency_minus_stage_sum_ms": summary["latency_minus_stage_sum_ms"],
+        "cpu": {
+            "process_percent_of_one_core": round(100.0 * (stop["cpu"] - start["cpu"]) / span, 1),
+            "machine_cores": cores,
+            "machine_busy_percent": round(100.0 * (busy(sys_b) - busy(sys_a)) / sys_total, 1),
+            "scene_process_percent_of_one_core": scene_percent,
+        },
+        "memory": {
+            "rss_start_mb": round(rss_start / MB, 1),
+            "rss_peak_mb": round(peak_rss / MB, 1),
+            "rss_final_mb": round(me.memory_info().rss / MB, 1),
+        },
+        "soak": soak_summary(state["soak"], options) if options.soak_minutes else None,
+        "_recent": list(log_rows.recent),
+    }
+    return report
+
+
+def soak_summary(samples: list[Sample], options: BenchOptions) -> dict[str, Any]:
+    """Growth of RSS and threads over the soak: first to last sample, and the fitted slope."""
+    if not samples:
+        return {"samples": []}
+    t = np.array([s.t_s for s in samples])
+    rss = np.array([s.rss_mb for s in samples])
+    threads = np.array([s.threads for s in samples])
+    slope_per_min = linear_slope(t, rss) * 60.0
+    half = t >= t[-1] / 2
+    slope_late = linear_slope(t[half], rss[half]) * 60.0
+    return {
+        "minutes": options.soak_minutes,
+        "sample_every_s": round(float(np.median(np.diff(t))), 2) if len(t) > 1 else None,
+        "rss_first_mb": float(rss[0]),
+        "rss_last_mb": float(rss[-1]),
+        "rss_max_mb": float(rss.max()),
+        "rss_growth_mb": round(float(rss[-1] - rss[0]), 2),
+        "rss_slope_mb_per_min": round(slope_per_min, 3),
+        "rss_slope_second_half_mb_per_min": round(slope_late, 3),
+        "extrapolated_growth_10min_mb": round(max(slope_per_min, slope_late) * 10.0, 2),
+        "threads_first": int(threads[0]),
+        "threads_last": int(threads[-1]),
+        "threads_max": int(threads.max()),
+        "samples": [[s.t_s, s.rss_mb, s.threads] for s in samples],
+    }
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each DESIGN.md figure the report measures, with its target and whether it is met."""
+    out = []
+    cfg = report["config"]
+    scene_is_target = cfg["resolution"] == [1280, 720] and cfg.get("cogs") == 8
+    fps = report["frames"]["processed_fps"]
+    out.append({"figure": "processed frames/s (1280x720, 8 Cogs)", "target": f">= {TARGET_FPS:g}",
+                "measured": fps, "met": fps >= TARGET_FPS, "same_scene_as_target": scene_is_target})
+    p95 = report["latency_ms"]["p95"]
+    out.append({"figure": "capture->overlay latency p95 (ms)", "target": f"<= {TARGET_P95_MS:g}",
+                "measured": p95, "met": 0 < p95 <= TARGET_P95_MS, "same_scene_as_target": scene_is_target})
+    comparison = report.get("comparison") or {}
+    ratio = comparison.get("onnx_batched_speedup_vs_keras_predict")
+    out.append({"figure": "onnxruntime batched vs Keras predict per crop",
+                "target": f">= {TARGET_KERAS_RATIO:g}x",
+                "measured": ratio, "met": None if ratio is None else ratio >= TARGET_KERAS_RATIO})
+    soak = report.get("soak")
+    if soak and soak.get("samples"):
+        growth = soak["extrapolated_growth_10min_mb"]
+        out.append({"figure": "memory growth over 10 minutes (MB, extrapolated)",
+                    "target": f"<= {TARGET_GROWTH_MB_10MIN:g}", "measured": growth,
+                    "met": growth <= TARGET_GROWTH_MB_10MIN})
+    return out
+
+
+# ---- output ------------------------------------------------------------------------------------
+
+
+def render_report(report: dict[str, Any], console: Any) -> None:
+    """The report as rich tables."""
+    from rich.table import Table
+
+    f = report["frames"]
+    head = Table(title="toonvision bench", show_header=False, title_justify="left")
+    head.add_column("what", style="bold")
+    head.add_column("value")
+    cfg = report["config"]
+    head.add_row("source", str(cfg["source"]))
+    head.add_row("provider", report["provider"])
+    m = report["model"]
+    params = f", {m['params']:,} params" if m.get("params") else ""
+    size = f"{m['size_bytes'] / 1024:.0f} KiB" if m.get("size_bytes") else "?"
+    head.add_row("model", f"{m['file']} ({size}{params})")
+    mc = report["machine"]
+    head.add_row("machine", f"{mc['cpu']}, {mc['logical_cores']} cores, {mc['os']}, Python {mc['python']}, "
+                 f"onnxruntime {mc['onnxruntime']}, load {mc.get('load_average_1m_at_start')}")
+    head.add_row("run", f"{f['seconds']:.1f} s measured after {cfg['warmup_s']:g} s warm-up, "
+                 f"batch {cfg['batch']}, "
+                 f"capture cap {cfg['fps_cap']:g} fps, CPU hogs {cfg['cpu_load_processes']}")
+    head.add_row("frames", f"captured {f['captured']} ({f['capture_fps']:.1f}/s), processed {f['processed']} "
+                 f"({f['processed_fps']:.1f}/s), dropped {f['dropped']}, painted {f['painted']} "
+                 f"({f['painted_fps']:.1f}/s)")
+    head.add_row("crops", f"{f['crops']} ({f['crops_per_s']:.1f}/s, {f['crops_per_frame']:.2f}/frame)")
+    c = report["cpu"]
+    scene = c["scene_process_percent_of_one_core"]
+    head.add_row("CPU", f"bench process {c['process_percent_of_one_core']:.0f} % of one core; machine "
+                 f"{c['machine_busy_percent']:.0f} % busy ({c['machine_cores']} cores)"
+                 + (f"; demo street process {scene:.0f} %" if scene is not None else ""))
+    mem = report["memory"]
+    head.add_row("memory", f"RSS start {mem['rss_start_mb']:.0f} MB, peak {mem['rss_peak_mb']:.0f} MB, "
+                 f"final {mem['rss_final_mb']:.0f} MB")
+    console.print(head)
+
+    stages = Table(title="milliseconds per frame", title_justify="left")
+    for col in ("stage", "p50", "p95", "p99", "mean", "n"):
+        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for name in STAGES:
+        s = report["stages_ms"][name]
+        stages.add_row(name, *(f"{s[k]:.2f}" for k in ("p50", "p95", "p99", "mean")), str(s["n"]))
+    w = report["wait_ms"]
+    stages.add_row("(wait in mailbox)", *(f"{w[k]:.2f}" for k in ("p50", "p95", "p99", "mean")), str(w["n"]))
+    lat = report["latency_ms"]
+    stages.add_row("[bold]grab -> overlay painted[/]", f"{lat['p50']:.2f}", f"{lat['p95']:.2f}",
+                   f"{lat['p99']:.2f}", f"{lat['mean']:.2f}", str(lat["n"]))
+    console.print(stages)
+
+    comp = report.get("comparison")
+    if comp:
+        table = Table(title=f"same {comp['crops']} crops, per crop", title_justify="left")
+        for col in ("classifier", "ms/crop", "x onnx batched"):
+            table.add_column(col, justify="left" if col == "classifier" else "right")
+        for row in comp["rows"]:
+            table.add_row(row["name"], f"{row['per_crop_ms']:.3f}", f"{row['x_vs_onnx_batched']:.1f}")
+        console.print(table)
+        if comp.get("note"):
+            console.print(f"note: {comp['note']}")
+
+    soak = report.get("soak")
+    if soak and soak.get("samples"):
+        console.print(
+            f"soak {soak['minutes']:g} min: RSS {soak['rss_first_mb']:.1f} -> {soak['rss_last_mb']:.1f} MB "
+            f"(max {soak['rss_max_mb']:.1f}), slope {soak['rss_slope_mb_per_min']:+.3f} MB/min "
+            f"(second half {soak['rss_slope_second_half_mb_per_min']:+.3f}), 10-min extrapolation "
+            f"{soak['extrapolated_growth_10min_mb']:+.1f} MB; threads {soak['threads_first']} -> "
+            f"{soak['threads_last']} (max {soak['threads_max']})"
+        )
+
+    tt = Table(title="targets (DESIGN.md)", title_justify="left")
+    for col in ("figure", "target", "measured", "met"):
+        tt.add_column(col)
+    for t in report["targets"]:
+        met = "n/a" if t["met"] is None else ("yes" if t["met"] else "no")
+        tt.add_row(t["figure"], t["target"], "n/a" if t["measured"] is None else str(t["measured"]), met)
+    console.print(tt)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    if args.duration <= 0:
+        raise ConfigError(f"--duration {args.duration} must be more than 0 seconds.")
+    if args.soak is not None and args.soak <= 0:
+        raise ConfigError(f"--soak {args.soak} must be more than 0 minutes.")
+    if not 0 <= args.cogs <= 64:
+        raise ConfigError(f"--cogs {args.cogs} is out of range: use 0 to 64 Cogs.")
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch} must be 1 or more.")
+    if args.cpu_load < 0:
+        raise ConfigError(f"--cpu-load {args.cpu_load} must be 0 or more processes.")
+    options = BenchOptions(
+        duration_s=args.duration, warmup_s=args.warmup, resolution_wh=args.resolution, cogs=args.cogs,
+        batch=args.batch, provider=args.provider, model=args.model, keras_model=args.keras_model,
+        window=args.window, seed=args.seed, scene_fps=args.scene_fps, fps_cap=args.fps_cap,
+        soak_minutes=args.soak, cpu_load=args.cpu_load, compare=not args.no_compare,
+        compare_seconds=args.compare_seconds, progress=not args.no_progress,
+    )
+    screen = None
+    if args.xvfb:
+        screen = VirtualScreen(args.resolution)
+    try:
+        require_bench_display()
+        report = run_bench(options)
+    finally:
+        if screen is not None:
+            screen.close()
+    from rich.console import Console
+
+    render_report(report, Console())
+    if args.json is not None:
+        from toonvision_live.fileio import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.json), (json.dumps(report, indent=2) + "\n").encode(), overwrite=True)
+        print(f"Wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="measure FPS, latency and memory of the real pipeline",
+        description="Run the real pipeline (mss capture of the demo street or a game window, crop stage, "
+        "onnxruntime, the Qt overlay) for a fixed time and report frames per second, per-stage and "
+        "end-to-end latency percentiles, CPU and memory, and onnxruntime against Keras on the same crops.",
+    )
+    p.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds measured (default 10)")
+    p.add_argument("--warmup", type=float, default=2.0, metavar="S",
+                   help="seconds run before measuring (default 2)")
+    p.add_argument("--resolution", type=parse_resolution, default=(1280, 720), metavar="WxH",
+                   help="demo street size (default 1280x720)")
+    p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs in the demo street (default 8)")
+    p.add_argument("--batch", type=int, default=16, metavar="N",
+                   help="most crops per onnxruntime batch (default 16)")
+    p.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="onnxruntime execution provider (default cpu)")
+    p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
+    p.add_argument("--keras-model", type=Path, metavar="FILE",
+                   help="the .keras file the ONNX model was exported from (default: from its card)")
+    p.add_argument("--window", metavar="PATTERN", help="bench on a live game window (title regex) instead")
+    p.add_argument("--seed", type=int, default=0, help="demo street seed (default 0)")
+    p.add_argument("--scene-fps", type=float, default=30.0, metavar="FPS",
+                   help="how often the demo street is redrawn (default 30)")
+    p.add_argument("--fps-cap", type=float, default=120.0, metavar="FPS",
+                   help="most frames captured per second (default 120)")
+    p.add_argument("--soak", type=float, metavar="MINUTES",
+                   help="run this many minutes and report RSS and thread counts over time")
+    p.add_argument("--cpu-load", type=int, default=0, metavar="N",
+                   help="start N busy-looping processes during the run (latency under load)")
+    p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
+                   help="seconds timed per comparison row (default 3)")
+    p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--xvfb", action="store_true", help="start a private Xvfb (+ xcompmgr) screen for the run")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    p.set_defaults(handler=bench_command)
