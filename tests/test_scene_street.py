@@ -83,15 +83,12 @@ def _magenta(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] > 200)
 
 
-def _magenta_gain(rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """How much more magenta ((r + b) / 2 - g) a pixel is than the background there: a sprite edge pixel
-    with alpha > 32 gains about 30 or more; shadows, nametag cards and text gain less than 20."""
-
-    def m(img):
-        img = img.astype(float)
-        return (img[..., 0] + img[..., 2]) / 2 - img[..., 1]
-
-    return m(rgb) - m(background)
+def _magenta_drawn(rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Pixels pulled towards magenta: red and blue up, green down, (r + b) / 2 - g up by more than 20.
+    A sprite pixel with alpha > 32 does that; shadows (all darker) and dark text do not."""
+    d = rgb.astype(float) - background.astype(float)
+    gain = (d[..., 0] + d[..., 2]) / 2 - d[..., 1]
+    return (d[..., 0] > 4) & (d[..., 2] > 4) & (d[..., 1] < -4) & (gain > 20)
 
 
 def test_frame_shape_dtype_and_default_size(synth_atlas):
@@ -119,7 +116,10 @@ def test_boxes_are_inside_the_frame_and_tight_around_the_body(synth_atlas):
     seen = 0
     for t in np.arange(0, 12, 0.7):
         frame = scene.frame(float(t))
-        mag = _magenta_gain(frame.rgb, scene.background) > 20
+        mag = _magenta_drawn(frame.rgb, scene.background)
+        for tag in frame.tags_xyxy:  # the half-grey card can pull some colours towards magenta too
+            if tag is not None:
+                mag[tag[1] : tag[3], tag[0] : tag[2]] = False
         if not frame.objects:
             assert not mag.any()
             continue
@@ -129,7 +129,9 @@ def test_boxes_are_inside_the_frame_and_tight_around_the_body(synth_atlas):
         inside = np.zeros_like(mag)
         inside[y0:y1, x0:x1] = True
         assert not (mag & ~inside).any()
-        box = mag[y0:y1, x0:x1]
+        # every edge of the box holds sprite pixels (faint ones only shift the colour a little)
+        d = frame.rgb[y0:y1, x0:x1].astype(float) - scene.background[y0:y1, x0:x1].astype(float)
+        box = ((d[..., 0] + d[..., 2]) / 2 - d[..., 1]) > 8
         assert box[0].any() and box[-1].any() and box[:, 0].any() and box[:, -1].any()
         assert obj.truncated == (x0 == 0 or x1 == 1280)
         seen += 1
@@ -182,22 +184,27 @@ def test_card_over_background_is_grey_half_blend(synth_atlas):
 
 
 def test_toon_tags_are_one_line_and_toons_are_labelled(synth_atlas):
-    scene = StreetScene(synth_atlas, n_cogs=0, n_toons=3, seed=2)
     seen = 0
-    for t in (0.0, 2.0, 4.0, 6.0):
-        frame = scene.frame(t)
-        for obj, tag in zip(frame.objects, frame.tags_xyxy, strict=True):
-            assert parse_label(obj.name).kind == "toon"
-            if tag is None or obj.truncated:
-                continue
-            tx0, ty0, tx1, ty1 = tag
-            card = frame.rgb[ty0:ty1, tx0:tx1].astype(int)
-            ink = (card.max(2) - card.min(2)) > 60
-            rows = ink[:, 3:-3].any(1).astype(int)
-            bands = int(np.sum(np.diff(np.concatenate([[0], rows, [0]])) == 1))
-            assert bands == 1
-            seen += 1
-    assert seen >= 2
+    for seed in (2, 3, 4):
+        scene = StreetScene(synth_atlas, n_cogs=0, n_toons=1, seed=seed)
+        (label,) = scene.labels
+        assert parse_label(label).kind == "toon"
+        frame = next(
+            f for f in map(scene.frame, np.arange(0, 20, 0.5)) if f.objects and not f.objects[0].truncated
+        )
+        tx0, ty0, tx1, ty1 = frame.tags_xyxy[0]
+        card = frame.rgb[ty0:ty1, tx0:tx1].astype(float)
+        bg = scene.background[ty0:ty1, tx0:tx1].astype(float)
+        expected = sc.TAG_CARD_ALPHA * np.array(sc.TAG_CARD_RGB) + (1 - sc.TAG_CARD_ALPHA) * bg
+        ink = np.abs(card - expected).max(2) > 50  # text pixels: far from the bare card
+        # coloured, not dark grey: the text pixels are saturated
+        text = card[ink]
+        assert (text.max(1) - text.min(1)).mean() > 60
+        rows = ink[:, 3:-3].any(1).astype(int)
+        bands = int(np.sum(np.diff(np.concatenate([[0], rows, [0]])) == 1))
+        assert bands == 1
+        seen += 1
+    assert seen == 3
 
 
 def test_cogs_walk_animate_and_come_back(synth_atlas):

@@ -563,9 +563,9 @@ def _sky(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     sky = np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)).copy()
     clouds = np.zeros((h, w), np.float32)
     belly = np.zeros((h, w), np.float32)
-    for _ in range(int(rng.integers(6, 12))):
+    for _ in range(int(rng.integers(3, 8))):
         cx, cy = rng.uniform(0, w), rng.uniform(0.04, 0.35) * h
-        size = rng.uniform(0.05, 0.12) * w
+        size = rng.uniform(0.04, 0.1) * w
         for _ in range(int(rng.integers(5, 10))):
             ox, oy = rng.normal(0, size * 0.55), -abs(rng.normal(0, size * 0.15))
             r = int(rng.uniform(0.12, 0.24) * size)
@@ -757,6 +757,9 @@ def make_street_background(
         bw = int(rng.uniform(14, 34) * ppu_back)
         bh = int(rng.uniform(14, 26) * ppu_back)
         top = max(0, back_y - bh)
+        if x + bw <= 0:
+            x += bw
+            continue
         img[top:back_y, max(0, x) : min(w, x + bw)] = _facade(bw, back_y - top, rng, ppu_back)[
             :, max(0, -x) : min(bw, w - x)
         ]
@@ -919,22 +922,36 @@ class StreetScene:
         y_near = h - 0.015 * h
         top_margin = 0.02 * h
         plans = []
+        taken: list[tuple[float, float]] = []  # tag bands (top, bottom) of the avatars placed so far
+
+        def band(y: float, height: float, n_lines: int) -> tuple[float, float]:
+            ppu = lay.px_per_unit(y)
+            em = nametag_em_px(ppu, h)
+            bottom = y - height * ppu - TAG_GAP_EM * em
+            return bottom - em * (TAG_PAD_TOP_EM + 0.7 + (n_lines - 1) + TAG_PAD_BOTTOM_EM), bottom
+
         for kind, key in specs:
             height = self._heights(kind, key, rng)
             n_lines = 3 if kind == "cog" else 1
             # the nearest foot row at which head, gap and tag still fit below the top margin
             hi = y_far
             for y in np.linspace(y_near, y_far, 60):
-                ppu = lay.px_per_unit(y)
-                em = nametag_em_px(ppu, h)
-                tag_h = em * (TAG_PAD_TOP_EM + 0.7 + (n_lines - 1) + TAG_PAD_BOTTOM_EM)
-                if y - height * ppu - TAG_GAP_EM * em - tag_h >= top_margin and height * ppu <= 0.6 * h:
+                if band(y, height, n_lines)[0] >= top_margin and height * lay.px_per_unit(y) <= 0.6 * h:
                     hi = y
                     break
-            # more avatars far than near, as on a real street
-            plans.append(
-                (kind, key, height, float(y_far + (max(hi, y_far + 1) - y_far) * rng.beta(1.4, 1.8)))
-            )
+            # more avatars far than near, as on a real street; prefer a row whose tag band is free, so
+            # fewer avatars have to walk in step (see the grouping below)
+            best, best_clash = y_far, None
+            for _ in range(24):
+                y = float(y_far + (max(hi, y_far + 1) - y_far) * rng.beta(1.4, 1.8))
+                top, bottom = band(y, height, n_lines)
+                clash = sum(top < b + 4 and t < bottom + 4 for t, b in taken)
+                if best_clash is None or clash < best_clash:
+                    best, best_clash = y, clash
+                if clash == 0:
+                    break
+            taken.append(band(best, height, n_lines))
+            plans.append((kind, key, height, best))
         walkers_geo = []
         for kind, key, height, foot_y in plans:
             ppu = lay.px_per_unit(foot_y)
