@@ -129,3 +129,23 @@ def test_cli_names_bad_cog_and_resources(tmp_path, capsys):
         from training.render.cli import _cog_list
 
         _cog_list("coldcaller,nobody")
+
+
+def test_a_broken_resource_copy_fails_in_the_worker_with_the_file_named(game_resources, tmp_path, capsys):
+    import os
+    import shutil
+
+    from toonvision_live.cli import main
+
+    root = tmp_path / "res"
+    shutil.copytree(game_resources, root, ignore=shutil.ignore_patterns("preview.png"))
+    for folder, _dirs, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    (root / "phase_3.5/maps/flunky.jpg").unlink()  # loaded by the C head model itself, not named in cogs.json
+    code = main(["render", "crops", "--per-cog", "1", "--out", str(tmp_path / "ds"), "--workers", "1",
+                 "--resources", str(root), "--cogs", "flunky"])
+    assert code == 2
+    assert "flunky.jpg" in capsys.readouterr().err
+    assert not list((tmp_path / "ds" / "unsorted" / "cog").glob("*.png"))

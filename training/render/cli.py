@@ -30,10 +30,10 @@ def _crops(args: argparse.Namespace) -> int:
     from training.render.crops import render_crops
     from training.render.resources import resolve_resources_path
 
-    if args.per_cog < 1:
+    if args.per_cog < 1 or args.workers < 1:
         from toonvision_live.errors import ConfigError
 
-        raise ConfigError("--per-cog must be at least 1.")
+        raise ConfigError("--per-cog and --workers must be at least 1.")
     cogs = _cog_list(args.cogs) if args.cogs else None
     root = resolve_resources_path(args.resources)
 

@@ -249,17 +249,23 @@ def write_new_file(path: Path, data: bytes) -> None:
 
 # -- multiprocessing ---------------------------------------------------------------------------------------
 _worker: CropMaker | None = None
+_worker_error: BaseException | None = None
 
 
 def _init_worker(resources_root: str, seed: int) -> None:
-    global _worker
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # an exception here would make the pool restart the worker forever: keep it for the first task
+    global _worker, _worker_error
     cv2.setNumThreads(1)
-    _worker = CropMaker(resources_root, seed)
+    try:
+        _worker = CropMaker(resources_root, seed)
+    except Exception as exc:  # re-raised by _run_task, in the parent
+        _worker_error = exc
 
 
 def _run_task(task: tuple[str, int, int, int, str]) -> list[dict]:
     key, first, count, first_index, folder = task
+    if _worker_error is not None:
+        raise _worker_error
     assert _worker is not None
     records = []
     prefix = taxonomy_cog(key).label
