@@ -33,6 +33,8 @@ XYXY = tuple[int, int, int, int]
 WORK_ROWS = 360
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
+#: candidate blobs taller than this are checked on a region scaled down to it
+VERIFY_BLOB_ROWS = 36
 #: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV)
 CARD_MAX_SAT, CARD_MIN_VAL = 125, 110
 #: text pixels are darker than this fraction of the card's value
@@ -60,22 +62,25 @@ def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
     h, w = frame_rgb.shape[:2]
     scale = max(1.0, h / WORK_ROWS)
     sw, sh = max(1, round(w / scale)), max(1, round(h / scale))
-    grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-    small = cv2.resize(grey, (sw, sh), interpolation=cv2.INTER_AREA) if scale > 1.0 else grey
-    blackhat = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, _KERNEL_5)
-    strokes = ((blackhat > 40) & (small < 140)).astype(np.uint8)
+    small = cv2.resize(frame_rgb, (sw, sh), interpolation=cv2.INTER_LINEAR) if scale > 1.0 else frame_rgb
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    sat, val = hsv[..., 1], hsv[..., 2]
+    blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, _KERNEL_5)
+    # dark strokes on a lighter ground with some low-saturation (card) pixels close by
+    strokes = ((blackhat > 40) & (val < 150) & (cv2.erode(sat, _KERNEL_5) <= CARD_MAX_SAT)).astype(np.uint8)
     blobs = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, _KERNEL_JOIN)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
-    if n <= 1:
-        return [], scale
-    x, y, bw, bh, area = (stats[1:, i] for i in range(5))
+    contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     min_h = 3 * MIN_LINE_FRAC * h / scale
     max_h = 3.6 * MAX_LINE_FRAC * h / scale
-    keep = (bh >= min_h) & (bh <= max_h) & (bw >= 1.0 * bh) & (bw <= 8 * bh) & (area >= 0.25 * bw * bh)
     out = []
-    for i in np.flatnonzero(keep):
-        out.append((int(x[i] * scale), int(y[i] * scale), int(np.ceil((x[i] + bw[i]) * scale)),
-                    int(np.ceil((y[i] + bh[i]) * scale))))
+    for contour in contours:
+        x, y, bw, bh = cv2.boundingRect(contour)
+        if not (min_h <= bh <= max_h and 0.9 * bh <= bw <= 10 * bh):
+            continue
+        if np.count_nonzero(blobs[y:y + bh, x:x + bw]) < 0.25 * bw * bh:
+            continue
+        out.append((int(x * scale), int(y * scale), int(np.ceil((x + bw) * scale)),
+                    int(np.ceil((y + bh) * scale))))
     return out, scale
 
 
@@ -90,8 +95,8 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _text_extent(cols: np.ndarray, max_gap: float) -> tuple[int, int] | None:
-    """The widest group of text columns whose gaps stay under ``max_gap``."""
+def _text_extent(cols: np.ndarray, max_gap: float, centre: float) -> tuple[int, int] | None:
+    """The group of text columns (gaps under ``max_gap``) nearest to ``centre``."""
     runs = _runs(cols)
     if not runs:
         return None
@@ -102,7 +107,7 @@ def _text_extent(cols: np.ndarray, max_gap: float) -> tuple[int, int] | None:
             groups[-1][2] += b - a
         else:
             groups.append([a, b, b - a])
-    best = max(groups, key=lambda g: g[2])
+    best = min(groups, key=lambda g: max(0.0, g[0] - centre, centre - g[1]) - 1e-3 * g[2])
     return best[0], best[1]
 
 
@@ -128,59 +133,89 @@ def _three_lines(bands: list[tuple[int, int]]) -> tuple[int, float] | None:
 
 def verify_nametag(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | None:
     """Check, at full resolution around a candidate blob, for a Cog nametag; None if it is not one."""
+    found = _verify(frame_rgb, candidate_xyxy)
+    return found if isinstance(found, Nametag) else None
+
+
+def _text_mask(sat: np.ndarray, val: np.ndarray, inner_xyxy: XYXY) -> np.ndarray:
+    """Dark letter strokes on a light, low-saturation card, in a region around a candidate blob."""
+    x0, y0, x1, y1 = inner_xyxy
+    ch = y1 - y0
+    inner = val[y0:y1, x0:x1].ravel()
+    card_val = float(np.partition(inner, int(0.8 * (inner.size - 1)))[int(0.8 * (inner.size - 1))])
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(ch / 7) | 1),) * 2)
+    blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, kernel)
+    # a card pixel close by: not window frames on a bright saturated wall
+    card_near = cv2.erode(sat, kernel) <= CARD_MAX_SAT
+    text = (val < TEXT_REL_VAL * card_val) & (blackhat > 0.2 * card_val) & card_near
+    # letters are at most about one line tall: drop posts, door frames and other tall strokes
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(text.astype(np.uint8), connectivity=8)
+    for i in np.flatnonzero(stats[1:, cv2.CC_STAT_HEIGHT] > 0.45 * ch) + 1:
+        x, y, w, h = stats[i, :4]
+        text[y:y + h, x:x + w] &= labels[y:y + h, x:x + w] != i
+    return text
+
+
+def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
+    """A Nametag, or why the candidate is not one."""
     fh, fw = frame_rgb.shape[:2]
     x0, y0, x1, y1 = candidate_xyxy
     ch, cw = y1 - y0, x1 - x0
     pad_y, pad_x = int(0.6 * ch) + 2, int(0.25 * cw + 0.5 * ch) + 2
     rx0, ry0, rx1, ry1 = max(0, x0 - pad_x), max(0, y0 - pad_y), min(fw, x1 + pad_x), min(fh, y1 + pad_y)
     if rx1 - rx0 < 8 or ry1 - ry0 < 8:
-        return None
-    hsv = cv2.cvtColor(frame_rgb[ry0:ry1, rx0:rx1], cv2.COLOR_RGB2HSV)
-    sat, val = hsv[..., 1], hsv[..., 2]
-    inner = val[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
-    card_val = float(np.percentile(inner, 80))
-    k = max(3, int(ch / 7) | 1)
-    blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    text = (val < TEXT_REL_VAL * card_val) & (blackhat > 0.2 * card_val)
-    row_count = text.sum(axis=1)
-    row_min = max(2.0, 0.03 * cw, 0.15 * float(np.percentile(row_count, 95)))
+        return "tiny"
+    roi = frame_rgb[ry0:ry1, rx0:rx1]
+    f = float(max(1, ch // VERIFY_BLOB_ROWS))  # big tags are checked at a lower resolution
+    if f > 1.0:
+        roi = cv2.resize(roi, (max(8, round((rx1 - rx0) / f)), max(8, round((ry1 - ry0) / f))),
+                         interpolation=cv2.INTER_AREA)
+    _, sat, val = cv2.split(cv2.cvtColor(roi, cv2.COLOR_RGB2HSV))
+    ix0, iy0 = int((x0 - rx0) / f), int((y0 - ry0) / f)
+    ix1, iy1 = max(ix0 + 1, int((x1 - rx0) / f)), max(iy0 + 1, int((y1 - ry0) / f))
+    text = _text_mask(sat, val, (ix0, iy0, ix1, iy1))
+    row_count = text[:, ix0:ix1].sum(axis=1)
+    row_min = max(2.0, 0.06 * float(np.percentile(row_count, 95)))
     bands = [b for b in _runs(row_count >= row_min) if b[1] - b[0] >= 2]
-    found = _three_lines(bands)
-    if found is None:
-        return None
-    i, pitch = found
+    if bands:  # descenders cut off below a line make thin bands of their own: drop them
+        tall = 0.4 * float(np.median([b[1] - b[0] for b in bands]))
+        bands = [b for b in bands if b[1] - b[0] >= tall]
+    lines_found = _three_lines(bands)
+    if lines_found is None:
+        return "not three lines"
+    i, pitch = lines_found
     lines = bands[i:i + 3]
     extents = []
     for a, b in lines:
-        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch)
+        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch, centre=(ix0 + ix1) / 2)
         if ext is None:
-            return None
+            return "empty line"
         extents.append(ext)
     widths = np.array([e[1] - e[0] for e in extents], float)
     centres = np.array([(e[0] + e[1]) / 2 for e in extents], float)
     if widths.min() < 2.0 * pitch or widths.max() > 16 * pitch:
-        return None
+        return "line widths"
     if np.ptp(centres) > 0.12 * widths.max() + 0.5 * pitch:
-        return None
-    if not (MIN_LINE_FRAC * fh <= pitch <= MAX_LINE_FRAC * fh):
-        return None
+        return "not centred"
+    if not (MIN_LINE_FRAC * fh <= pitch * f <= MAX_LINE_FRAC * fh):
+        return "line height"
     tx0, tx1 = int(min(e[0] for e in extents)), int(max(e[1] for e in extents))
     ty0, ty1 = lines[0][0], lines[2][1]
     box_text = text[ty0:ty1, tx0:tx1]
     text_frac = float(box_text.mean())
     if not 0.06 <= text_frac <= 0.6:
-        return None
+        return "text fraction"
     card = ~box_text
     card_sat = float(np.median(sat[ty0:ty1, tx0:tx1][card]))
     card_v = float(np.median(val[ty0:ty1, tx0:tx1][card]))
     text_v = float(np.median(val[ty0:ty1, tx0:tx1][box_text]))
-    if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.5 * card_v:
-        return None
+    if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.6 * card_v:
+        return "card colour"
     mx, my = 0.45 * pitch, 0.3 * pitch
-    tag = (max(0, int(rx0 + tx0 - mx)), max(0, int(ry0 + ty0 - my)),
-           min(fw, int(np.ceil(rx0 + tx1 + mx))), min(fh, int(np.ceil(ry0 + ty1 + my))))
+    tag = (max(0, int(rx0 + (tx0 - mx) * f)), max(0, int(ry0 + (ty0 - my) * f)),
+           min(fw, int(np.ceil(rx0 + (tx1 + mx) * f))), min(fh, int(np.ceil(ry0 + (ty1 + my) * f))))
     score = float(np.clip(1.0 - np.ptp(centres) / widths.max() - card_sat / 510, 0.05, 1.0))
-    return Nametag(tag_xyxy=tag, line_height=float(pitch), score=score)
+    return Nametag(tag_xyxy=tag, line_height=float(pitch * f), score=score)
 
 
 #: body geometry in text-line heights: gap from the tag's bottom to the head, default and
@@ -371,6 +406,7 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
 
 def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
+    _check_frame(frame_rgb)
     fh, fw = frame_rgb.shape[:2]
     proposals = []
     for tag in find_nametags(frame_rgb):

@@ -1,0 +1,302 @@
+"""Crop stage: nametag-anchored proposals on real and drawn frames, crop batches, box geometry."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from toonvision_live import propose
+from toonvision_live.fileio import read_image_rgb
+from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
+from toonvision_live.propose import (
+    CropBatcher,
+    Proposal,
+    clip_xyxy,
+    evaluate_proposals,
+    find_nametags,
+    greedy_matches,
+    iou_matrix,
+    match_boxes,
+    propose_cog_boxes,
+)
+from toonvision_live.scene import draw_cog_nametag, draw_toon_nametag, make_street_background
+from toonvision_live.taxonomy import SUITS
+from toonvision_live.voc import read_voc
+
+
+@pytest.fixture(scope="module")
+def real_frame(real_data):
+    rgb = read_image_rgb(real_data / "sample_img0.png")
+    truth = [o.xyxy for o in read_voc(real_data / "sample_img0.xml").objects]
+    return rgb, truth
+
+
+@pytest.fixture(scope="module")
+def street():
+    rgb, _ = make_street_background((1280, 720), seed=3)
+    return rgb
+
+
+def draw_overlay_label(rgb: np.ndarray, x: int, y: int, lines: list[str], card_rgb: tuple[int, int, int],
+                       text_rgb: tuple[int, int, int], em: float, alpha: float = 235 / 255) -> None:
+    """A label as the overlay paints it: text lines on a saturated card (in place)."""
+    scale = em / 30
+    widths = [cv2.getTextSize(t, cv2.FONT_HERSHEY_DUPLEX, scale, 1)[0][0] for t in lines]
+    w, h = max(widths) + int(em), int(em * (len(lines) + 0.5))
+    card = rgb[y:y + h, x:x + w].astype(np.float32)
+    card[:] = card * (1 - alpha) + np.array(card_rgb, np.float32) * alpha
+    rgb[y:y + h, x:x + w] = card.astype(np.uint8)
+    for i, (t, tw) in enumerate(zip(lines, widths, strict=True)):
+        cv2.putText(rgb, t, (x + (w - tw) // 2, y + int(em * (i + 0.95))), cv2.FONT_HERSHEY_DUPLEX, scale,
+                    text_rgb, 1, cv2.LINE_AA)
+
+
+# --- the real screenshot ----------------------------------------------------------------------------
+
+def test_both_cogs_of_the_real_frame_are_proposed_tightly(real_frame):
+    rgb, truth = real_frame
+    proposals = propose_cog_boxes(rgb)
+    assert len(proposals) == 2
+    ious = iou_matrix([p.body_xyxy for p in proposals], truth)
+    assert sorted(greedy_matches(ious, 0.5)) == [(0, 0), (1, 1)]
+    for p, t in zip(proposals, truth, strict=True):
+        # the tag sits above the body, centred on it
+        assert p.tag_xyxy[3] <= p.body_xyxy[1] <= t[1] + 10
+        assert abs((p.tag_xyxy[0] + p.tag_xyxy[2]) / 2 - (t[0] + t[2]) / 2) < 0.25 * (t[2] - t[0])
+        assert 0 < p.score <= 1
+
+
+def test_real_frame_evaluation_reports_full_precision_and_recall(real_frame):
+    rgb, truth = real_frame
+    report = evaluate_proposals([(rgb, truth)])
+    assert (report["frames"], report["tp"], report["fp"], report["fn"]) == (1, 2, 0, 0)
+    assert report["precision"] == report["recall"] == 1.0
+    assert 0.5 <= report["mean_iou"] <= 1.0
+
+
+@pytest.mark.parametrize("size_wh", [(1280, 720), (1920, 1080), (1024, 768)])
+def test_real_tags_are_found_at_other_window_sizes(real_frame, size_wh):
+    rgb, truth = real_frame
+    resized = cv2.resize(rgb, size_wh, interpolation=cv2.INTER_AREA)
+    sx, sy = size_wh[0] / rgb.shape[1], size_wh[1] / rgb.shape[0]
+    scaled = [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in truth]
+    tp, fp, fn = match_boxes([p.body_xyxy for p in propose_cog_boxes(resized)], scaled, 0.5)
+    assert (tp, fp, fn) == (2, 0, 0)
+
+
+# --- drawn nametags ------------------------------------------------------------------------------
+
+COG_TAGS = [  # centre x, card bottom y, name, department, level, em (line height, px)
+    (150, 200, "Cold Caller", "Sellbot", 1, 8.0),
+    (420, 180, "Bloodsucker", "Lawbot", 3, 12.0),
+    (700, 260, "The Big Cheese", "Bossbot", 9, 16.0),
+    (1010, 320, "Robber Baron", "Cashbot", 12, 21.0),
+    (300, 520, "Flunky", "Bossbot", 2, 10.0),
+    (880, 600, "Mr. Hollywood", "Sellbot", 8, 14.0),
+]
+
+
+def test_drawn_cog_nametags_are_all_found_with_their_card_boxes(street):
+    rgb = street.copy()
+    truth = [draw_cog_nametag(rgb, cx, by, name, dept, lvl, em) for cx, by, name, dept, lvl, em in COG_TAGS]
+    tags = find_nametags(rgb)
+    ious = iou_matrix([t.tag_xyxy for t in tags], truth)
+    assert len(tags) == len(truth)
+    assert len(greedy_matches(ious, 0.7)) == len(truth)
+    for tag in tags:
+        em = next(e for (_, _, _, _, _, e), box in zip(COG_TAGS, truth, strict=True)
+                  if iou_matrix([tag.tag_xyxy], [box])[0, 0] > 0.7)
+        assert tag.line_height == pytest.approx(em, rel=0.25)
+
+
+def test_each_tag_gives_one_body_box_below_it_inside_the_frame(street):
+    rgb = street.copy()
+    for cx, by, name, dept, lvl, em in COG_TAGS:
+        draw_cog_nametag(rgb, cx, by, name, dept, lvl, em)
+    proposals = propose_cog_boxes(rgb)
+    assert len(proposals) == len(COG_TAGS)
+    for p in proposals:
+        x0, y0, x1, y1 = p.body_xyxy
+        assert 0 <= x0 < x1 <= 1280 and 0 <= y0 < y1 <= 720
+        assert y0 >= p.tag_xyxy[3]
+        assert x0 < (p.tag_xyxy[0] + p.tag_xyxy[2]) / 2 < x1
+    assert [p.body_xyxy[0] for p in proposals] == sorted(p.body_xyxy[0] for p in proposals)
+
+
+def test_hershey_text_on_a_light_card_counts_as_a_cog_tag(street):
+    """Not only the scene's own drawing: any three dark lines on a light translucent card."""
+    rgb = street.copy()
+    draw_overlay_label(rgb, 500, 300, ["Name Dropper", "Sellbot", "Level 4"], (204, 204, 204), (20, 20, 20),
+                       16.0, alpha=0.55)
+    assert len(find_nametags(rgb)) == 1
+
+
+def test_toon_nametags_are_ignored(street):
+    rgb = street.copy()
+    for i, (color, em) in enumerate([((40, 70, 200), 12.0), ((220, 110, 0), 16.0), ((0, 140, 40), 20.0)]):
+        draw_toon_nametag(rgb, 250 + 350 * i, 250, "Lucky Bumblebee", color, em)
+        draw_toon_nametag(rgb, 250 + 350 * i, 450, "Flippy", color, em)
+    assert propose_cog_boxes(rgb) == []
+
+
+@pytest.mark.parametrize(("text_rgb", "alpha"), [
+    ((255, 255, 255), 235 / 255),  # as the overlay paints them
+    ((255, 255, 255), 0.7),  # more see-through
+    ((20, 20, 20), 235 / 255),  # even with dark text
+], ids=["white", "white-translucent", "dark"])
+def test_overlay_labels_on_saturated_cards_are_ignored(real_frame, text_rgb, alpha):
+    rgb, truth = real_frame
+    drawn = rgb.copy()
+    for i, suit in enumerate(SUITS):
+        card = tuple(int(suit.color[k:k + 2], 16) for k in (1, 3, 5))
+        x = 20 + 190 * i
+        draw_overlay_label(drawn, x, 470, ["Cold Caller", suit.name, "97%"], card, text_rgb, 14.0, alpha)
+        draw_overlay_label(drawn, x, 60, ["Bloodsucker", suit.name, "Level 3"], card, text_rgb, 11.0, alpha)
+    proposals = propose_cog_boxes(drawn)
+    # the two real Cogs are still found, and nothing else
+    assert match_boxes([p.body_xyxy for p in proposals], truth, 0.5) == (2, 0, 0)
+
+
+def test_overlay_drawing_on_top_of_a_real_tag_does_not_add_proposals(real_frame):
+    rgb, truth = real_frame
+    drawn = rgb.copy()
+    # the overlay's own box and caption card above the Cold Caller, as it draws them
+    cv2.rectangle(drawn, (152, 279), (266, 423), (178, 34, 34), 2)
+    draw_overlay_label(drawn, 150, 425, ["Cold Caller", "Sellbot 97%", "#3"], (178, 34, 34), (255, 255, 255),
+                       12.0)
+    proposals = propose_cog_boxes(drawn)
+    assert match_boxes([p.body_xyxy for p in proposals], truth, 0.5) == (2, 0, 0)
+
+
+@pytest.mark.parametrize("frame", [
+    np.zeros((720, 1280, 3), np.uint8),
+    np.full((720, 1280, 3), 255, np.uint8),
+    np.full((600, 800, 3), (204, 204, 204), np.uint8),
+    np.zeros((4, 4, 3), np.uint8),
+    np.zeros((1, 1280, 3), np.uint8),
+], ids=["black", "white", "grey", "tiny", "one-row"])
+def test_frames_without_tags_give_no_proposals(frame):
+    assert propose_cog_boxes(frame) == []
+
+
+def test_random_noise_gives_no_proposals():
+    rgb = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    assert propose_cog_boxes(rgb) == []
+
+
+def test_a_tag_at_the_bottom_edge_gives_a_clipped_body(street):
+    rgb = street.copy()
+    draw_cog_nametag(rgb, 640, 700, "Bloodsucker", "Lawbot", 3, 12.0)
+    proposals = propose_cog_boxes(rgb)
+    assert all(p.body_xyxy[3] <= 720 for p in proposals)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8),
+                                 np.zeros((10, 10, 3), np.float32), [[0, 0, 0]]])
+def test_bad_frames_are_refused(bad):
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        propose_cog_boxes(bad)
+
+
+# --- crop batches --------------------------------------------------------------------------------
+
+def test_crop_batcher_stretches_each_box_into_one_reused_array(real_frame):
+    rgb, truth = real_frame
+    batcher = CropBatcher(4)
+    first = batcher.crop(rgb, truth)
+    assert first.shape == (2, CROP_HEIGHT, CROP_WIDTH, 3) and first.dtype == np.float32
+    x0, y0, x1, y1 = truth[1]
+    expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(first[1], expected.astype(np.float32))
+    proposals = [Proposal(body_xyxy=truth[0], tag_xyxy=(0, 0, 1, 1), score=1.0)]
+    second = batcher.crop(rgb, proposals)
+    assert second.shape[0] == 1
+    assert np.shares_memory(first, second)  # the same preallocated buffer
+    x0, y0, x1, y1 = truth[0]
+    expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(second[0], expected.astype(np.float32))
+
+
+def test_crop_batcher_shrinks_large_boxes_and_handles_empty_lists():
+    rgb = np.zeros((1400, 800, 3), np.uint8)
+    rgb[:, :400] = 200
+    batcher = CropBatcher(2)
+    assert batcher.crop(rgb, []).shape == (0, CROP_HEIGHT, CROP_WIDTH, 3)
+    out = batcher.crop(rgb, [(0, 0, 800, 1400)])
+    assert out[0, :, :90].min() == 200 and out[0, :, 110:].max() == 0
+
+
+def test_crop_batcher_clips_boxes_and_refuses_empty_or_too_many(real_frame):
+    rgb, _ = real_frame
+    batcher = CropBatcher(1)
+    out = batcher.crop(rgb, [(-50, -50, 100, 200)])  # clipped to (0, 0, 100, 200)
+    expected = cv2.resize(rgb[0:200, 0:100], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(out[0], expected.astype(np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        batcher.crop(rgb, [(900, 10, 950, 60)])
+    with pytest.raises(ValueError, match="exceed"):
+        batcher.crop(rgb, [(0, 0, 10, 10), (0, 0, 10, 10)])
+    with pytest.raises(ValueError):
+        CropBatcher(0)
+
+
+# --- geometry tables -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("boxes", "wh", "expected"), [
+    ([], (100, 50), np.zeros((0, 4))),
+    ([(10, 5, 20, 15)], (100, 50), [(10, 5, 20, 15)]),
+    ([(-10, -5, 20, 60)], (100, 50), [(0, 0, 20, 50)]),
+    ([(90, 40, 130, 70)], (100, 50), [(90, 40, 100, 50)]),
+    ([(150, 60, 170, 80)], (100, 50), [(100, 50, 100, 50)]),  # wholly outside: empty
+    ([(-30, -30, -10, -10), (0, 0, 100, 50)], (100, 50), [(0, 0, 0, 0), (0, 0, 100, 50)]),
+])
+def test_clip_xyxy(boxes, wh, expected):
+    np.testing.assert_array_equal(clip_xyxy(boxes, wh), np.asarray(expected, float).reshape(-1, 4))
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ([(0, 0, 10, 10)], [(0, 0, 10, 10)], [[1.0]]),
+    ([(0, 0, 10, 10)], [(10, 0, 20, 10)], [[0.0]]),
+    ([(0, 0, 10, 10)], [(5, 0, 15, 10)], [[50 / 150]]),
+    ([(0, 0, 10, 10)], [(2, 2, 4, 4)], [[4 / 100]]),
+    ([(0, 0, 10, 10)], [(5, 5, 5, 5)], [[0.0]]),  # empty box
+    ([], [(0, 0, 1, 1)], np.zeros((0, 1))),
+    ([(0, 0, 1, 1), (0, 0, 2, 2)], [], np.zeros((2, 0))),
+])
+def test_iou_matrix(a, b, expected):
+    np.testing.assert_allclose(iou_matrix(a, b), np.asarray(expected, float))
+
+
+@pytest.mark.parametrize(("pred", "truth", "iou", "expected"), [
+    ([], [], 0.5, (0, 0, 0)),
+    ([(0, 0, 10, 10)], [], 0.5, (0, 1, 0)),
+    ([], [(0, 0, 10, 10)], 0.5, (0, 0, 1)),
+    ([(0, 0, 10, 10)], [(1, 1, 10, 10)], 0.5, (1, 0, 0)),
+    ([(0, 0, 10, 10)], [(5, 0, 15, 10)], 0.5, (0, 1, 1)),
+    ([(0, 0, 10, 10)], [(5, 0, 15, 10)], 0.3, (1, 0, 0)),
+    # two predictions on one truth: only one may match
+    ([(0, 0, 10, 10), (0, 0, 10, 11)], [(0, 0, 10, 10)], 0.5, (1, 1, 0)),
+    ([(0, 0, 10, 10), (100, 0, 110, 10)], [(100, 0, 110, 10), (0, 0, 10, 10)], 0.5, (2, 0, 0)),
+])
+def test_match_boxes(pred, truth, iou, expected):
+    assert match_boxes(pred, truth, iou) == expected
+
+
+def test_greedy_matches_prefer_the_best_overlap():
+    iou = np.array([[0.6, 0.9], [0.0, 0.8]])
+    assert sorted(greedy_matches(iou, 0.5)) == [(0, 1)]
+    assert greedy_matches(np.zeros((0, 3)), 0.5) == []
+
+
+def test_bad_box_arrays_are_refused():
+    with pytest.raises(ValueError, match=r"\[N, 4\]"):
+        iou_matrix([(0, 0, 1)], [(0, 0, 1, 1)])
+
+
+def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():
+    a = propose.Nametag((0, 0, 100, 40), 12.0, 0.9)
+    b = propose.Nametag((2, 1, 101, 41), 12.0, 0.5)
+    c = propose.Nametag((200, 0, 300, 40), 12.0, 0.4)
+    inner = propose.Nametag((10, 5, 60, 30), 8.0, 0.3)
+    assert propose.merge_duplicate_tags([b, c, a, inner]) == [a, c]
