@@ -123,6 +123,24 @@ def draw_toon_blob(
         cv2.circle(canvas, (cx + side * int(0.2 * h), by - int(0.4 * h)), int(0.05 * h), (245, 245, 245), -1)
 
 
+def draw_shadow(
+    canvas: np.ndarray, center_xy: tuple[float, float], half_width: float, darkness: float
+) -> None:
+    """Darken a soft ellipse (the game's drop shadow under an avatar) on RGB uint8 ``canvas`` in place."""
+    h, w = canvas.shape[:2]
+    ax, ay = max(2.0, half_width), max(1.0, half_width * 0.22)
+    x0, x1 = max(0, int(center_xy[0] - ax - 3)), min(w, int(center_xy[0] + ax + 4))
+    y0, y1 = max(0, int(center_xy[1] - ay - 3)), min(h, int(center_xy[1] + ay + 4))
+    if x0 >= x1 or y0 >= y1:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+    center = (int(round(center_xy[0] - x0)), int(round(center_xy[1] - y0)))
+    cv2.ellipse(mask, center, (int(ax), int(ay)), 0, 0, 360, float(darkness), -1, cv2.LINE_AA)
+    mask = cv2.GaussianBlur(mask, (0, 0), max(0.8, ay * 0.3))
+    region = canvas[y0:y1, x0:x1]
+    region[:] = (region * (1 - mask[:, :, None])).astype(np.uint8)
+
+
 def paste_rgba(canvas: np.ndarray, sprite: np.ndarray, x0: int, y0: int) -> None:
     """Alpha-blend RGBA ``sprite`` onto RGB ``canvas`` with its top-left at (x0, y0), clipped, in place."""
     h, w = sprite.shape[:2]

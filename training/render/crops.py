@@ -34,6 +34,7 @@ from toonvision_live.taxonomy import cog as taxonomy_cog
 from training.render.augment import (
     Photometric,
     apply_photometric,
+    draw_shadow,
     draw_toon_blob,
     make_background,
     make_noise_bank,
@@ -67,6 +68,7 @@ class CropParams:
     photometric: Photometric
     toon_blob: str | None  # "left"/"right" or None
     other_cog: tuple[str, int, float] | None  # side, sprite number, overlap share
+    shadow: float  # darkness of the drop shadow under the feet (0: none); the box never includes it
 
 
 def crop_rng(seed: int, key: str, number: int) -> np.random.Generator:
@@ -109,6 +111,7 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
             int(rng.integers(DISTRACTOR_SPRITES)),
             round(float(rng.uniform(0.05, 0.3)), 3),
         )
+    shadow = round(float(rng.uniform(0.25, 0.55)), 3) if rng.random() < 0.7 else 0.0
     return CropParams(
         yaw_class=name,
         view=view,
@@ -117,6 +120,7 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
         photometric=Photometric.sample(rng),
         toon_blob=toon_blob,
         other_cog=other,
+        shadow=shadow,
     )
 
 
@@ -187,6 +191,8 @@ class CropMaker:
             )
             sx = int(overlap * cw - sprite.shape[1]) if side == "left" else int(cw - overlap * cw)
             paste_rgba(canvas, sprite, sx, int(ch - sprite.shape[0] * rng.uniform(0.9, 1.05)))
+        if params.shadow > 0:
+            draw_shadow(canvas, ((x0 + x1) / 2 - cx0, y1 - cy0 - 0.012 * bh), 0.17 * bh, params.shadow)
         paste_rgba(canvas, rgba[cy0:cy1, cx0:cx1], 0, 0)
         sim_h = min(params.sim_height_px, ch)
         sim_w = max(8, int(round(cw * sim_h / ch)))
@@ -209,6 +215,7 @@ class CropMaker:
             "photometric": asdict(params.photometric),
             "toon_blob": params.toon_blob,
             "other_cog": list(params.other_cog) if params.other_cog else None,
+            "shadow": params.shadow,
         }
         return crop, record
 
