@@ -8,6 +8,7 @@ with O_EXCL, so two writers never pick the same one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -41,6 +42,16 @@ def ensure_dir(folder: Path) -> Path:
     return folder
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mode for new files: what open() would give (0666 less the umask), not mkstemp's 0600
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` via a temp file + rename.
 
@@ -50,6 +61,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -66,10 +78,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
         raise _explain(exc, path) from None
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
     return path
 
 

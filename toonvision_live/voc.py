@@ -68,7 +68,8 @@ def parse_voc(data: bytes, source: Path | str = "<memory>") -> VocAnnotation:
     except (ET.ParseError, DefusedXmlException) as exc:
         raise DataError(f"{source}: malformed or truncated XML ({exc}); re-save it in labelImg.") from None
     if root.tag != "annotation":
-        raise DataError(f"{source}: not a Pascal VOC file (root is <{root.tag}>, not <annotation>).")
+        raise DataError(f"{source}: not a Pascal VOC file (root is <{root.tag}>, not <annotation>); "
+                        "give the labelImg XML saved with the image.")
     size = root.find("size")
     if size is None:
         raise DataError(f"{source}: missing <size> in the VOC annotation; fix or re-save it in labelImg.")
@@ -113,7 +114,8 @@ def voc_to_xml(annotation: VocAnnotation) -> bytes:
     ET.SubElement(root, "path").text = annotation.path or annotation.filename
     ET.SubElement(ET.SubElement(root, "source"), "database").text = "Unknown"
     size = ET.SubElement(root, "size")
-    for tag, value in (("width", annotation.width), ("height", annotation.height), ("depth", annotation.depth)):
+    dims = (("width", annotation.width), ("height", annotation.height), ("depth", annotation.depth))
+    for tag, value in dims:
         ET.SubElement(size, tag).text = str(value)
     ET.SubElement(root, "segmented").text = "0"
     for obj in annotation.objects:
