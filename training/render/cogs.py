@@ -1,14 +1,14 @@
 """Build the 32 Cogs from the game's own models and render them offscreen (PyPI panda3d, p3tinydisplay).
 
-API (one renderer per process; panda3d is imported when it is created)::
+API (panda3d is imported when the first renderer is created)::
 
     from training.render.cogs import CogRenderer, View
     renderer = CogRenderer("../shared/game-resources")        # or a GameResources, size_wh=(400, 560)
-    renderer.num_frames("coldcaller", "walk")                 # -> 24 ("neutral": 48/60/71 for C/A/B)
+    renderer.num_frames("coldcaller", "walk")                 # -> 24 (walk: 36/24/24, neutral: 60/71/48 for A/B/C)
     rgba = renderer.render("coldcaller", View(yaw_deg=30, anim="walk", frame=5))
         # (H, W, 4) uint8 RGBA of the whole buffer, transparent background, perspective camera
     sprite, foot_xy = renderer.render_sprite("coldcaller", yaw_deg=45, anim="walk", frame=5, px_height=180)
-        # RGBA cropped tight to the body (alpha > 0), orthographic, the Cog's ``height`` (head top) spans
+        # RGBA cropped tight to the body (alpha > 32), orthographic, the Cog's ``height`` (head top) spans
         # ``px_height`` pixels: sprites rendered with px_height = px_per_unit * spec.height share one scale;
         # foot_xy = (x, y) float pixel of the ground point under the Cog, in sprite coordinates.
     renderer.close()
@@ -24,6 +24,13 @@ file or Cog: a missing file, a texture a model cannot find (Panda3D only logs th
 a missing joint or head part, an animation with empty joint tables (an FFT-compressed file this panda3d
 cannot decode), and a render with too few Cog pixels or no head (the silhouette must reach the Cog's height).
 The model cache is off so a failed load is never cached.
+
+Several renderers may live in one process (e.g. a crop maker and a sprite renderer): they share one
+graphics state (GSG) and offscreen buffers are reused, never destroyed.  Renders are byte-identical across
+fresh processes; inside one process a render can differ in a stray pixel depending on what was rendered
+before (panda3d state), which is why crops.py renders in fresh worker processes.  Each Cog is built once
+per renderer; rendering a frame costs about 1 ms.
+Not thread-safe: use processes for parallel work (see crops.py).
 """
 
 from __future__ import annotations
