@@ -54,6 +54,9 @@ TOON_TAG_TEXT_RGBS = (
     (0, 130, 170),
 )
 
+#: seconds per walk cycle (the game's 24-frame walk at 24 fps); the atlas samples the cycle evenly
+WALK_CYCLE_S = 1.0
+
 XYXY = tuple[int, int, int, int]
 ALPHA_BOX_THRESHOLD = 32  # as the renderer crops its sprites: alpha > 32 counts as body
 
@@ -738,6 +741,13 @@ def _hydrant(img: np.ndarray, x: float, foot_y: float, ppu: float) -> None:
     )
 
 
+@lru_cache(maxsize=4)
+def _cached_background(size_wh: tuple[int, int], seed: int) -> tuple[np.ndarray, StreetLayout]:
+    rgb, layout = make_street_background(size_wh, seed)
+    rgb.setflags(write=False)  # shared between scenes of the same seed
+    return rgb, layout
+
+
 def make_street_background(
     size_wh: tuple[int, int] = (1280, 720), seed: int = 0
 ) -> tuple[np.ndarray, StreetLayout]:
@@ -889,7 +899,7 @@ class StreetScene:
             raise DataError("The sprite atlas holds no Cogs; regenerate it with 'toonvision render atlas'.")
         self.atlas, self.size_wh, self.seed = atlas, (int(size_wh[0]), int(size_wh[1])), seed
         w, h = self.size_wh
-        self.background, self.layout = make_street_background(self.size_wh, seed)
+        self.background, self.layout = _cached_background(self.size_wh, int(seed))
         rng = np.random.default_rng([seed, 0xC06])
         keys = list(cog_keys) if cog_keys is not None else sorted(atlas.cogs)
         for key in keys:
@@ -1051,7 +1061,7 @@ class StreetScene:
                     tag_dy,
                     float(x0),
                     float(speed),
-                    float(rng.uniform(10, 14) if is_cog else 8.0),
+                    float(len(frames) * rng.uniform(0.9, 1.1) / (WALK_CYCLE_S if is_cog else 0.8)),
                     float(rng.uniform(0, 100)),
                 )
                 spans[i] = (span, margin)
