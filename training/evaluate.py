@@ -45,6 +45,7 @@ class EvalResult:
     report_path: Path
     metrics: dict[str, dict[str, Any]]  # "keras" / "onnx" -> head_metrics + per-class tables
     real: list[dict[str, Any]]
+    timing: dict[str, Any] | None = None  # ms per crop, Keras predict vs onnxruntime
 
 
 def per_class_table(true: np.ndarray, pred: np.ndarray, names: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -123,6 +124,7 @@ def evaluate(
         predictions["onnx"] = onnx_predict(session, images)
 
     metrics: dict[str, dict[str, Any]] = {}
+    timing: dict[str, Any] | None = None
     lines = [
         "# ToonVision Live — model evaluation",
         "",
@@ -131,6 +133,7 @@ def evaluate(
         + f"; test split of `{data}`: {len(paths)} crops.",
         "",
     ]
+    lines += _training_section(Path(keras_path).with_name("history.json"))
     suit_names = SUIT_CODES
     cog_names = COG_KEYS
     for name, probs in predictions.items():
@@ -162,15 +165,19 @@ def evaluate(
             for k in (SUIT_OUTPUT, ENTITY_OUTPUT)
         )
         same = float(
-            np.mean(
-                predictions["keras"][ENTITY_OUTPUT].argmax(1) == predictions["onnx"][ENTITY_OUTPUT].argmax(1)
-            )
+            np.mean(predictions["keras"][ENTITY_OUTPUT].argmax(1) == predictions["onnx"][ENTITY_OUTPUT].argmax(1))
         )
         lines += [
             "## Keras vs ONNX",
             "",
-            f"Max abs difference of the probabilities: {diff:.2e}; "
-            f"same Cog predicted on {same:.2%} of the crops.",
+            f"Max abs difference of the probabilities: {diff:.2e}; same Cog predicted on {same:.2%} of the crops.",
+            "",
+        ]
+        timing = time_per_crop(model, session, images[:8])
+        lines += [
+            f"Time per crop, batch of {timing['batch']} on this CPU (median of repeats; other jobs shared "
+            f"the cores): Keras `predict` {timing['keras_predict']:.2f} ms, onnxruntime "
+            f"{timing['onnxruntime']:.3f} ms ({timing['keras_predict'] / timing['onnxruntime']:.0f}x faster).",
             "",
         ]
 
@@ -222,15 +229,12 @@ def evaluate(
                 "",
                 f"`{Path(real_xml).name}`: each Cog box stretched to 600x200, as the live crop stage does.",
                 "",
-                "| true | "
-                + " | ".join(f"{n} Cog (conf) | {n} suit (conf)" for n in real_probs)
-                + " | right |",
+                "| true | " + " | ".join(f"{n} Cog (conf) | {n} suit (conf)" for n in real_probs) + " | right |",
                 "|---|" + "---|---|" * len(real_probs) + "---|",
             ]
             for row in real:
                 cells = " | ".join(
-                    f"{row[n]['cog']} ({row[n]['cog_conf']:.2f}) | {row[n]['suit']} "
-                    f"({row[n]['suit_conf']:.2f})"
+                    f"{row[n]['cog']} ({row[n]['cog_conf']:.2f}) | {row[n]['suit']} ({row[n]['suit_conf']:.2f})"
                     for n in real_probs
                 )
                 lines.append(f"| {row['true']} | {cells} | {'yes' if row['right'] else 'NO'} |")
@@ -239,7 +243,48 @@ def evaluate(
     report = out / "report.md"
     atomic_write_bytes(report, ("\n".join(lines) + "\n").encode("utf-8"), overwrite=True)
     log.info("Wrote the evaluation report %s", report)
-    return EvalResult(report_path=report, metrics=metrics, real=real)
+    return EvalResult(report_path=report, metrics=metrics, real=real, timing=timing)
+
+
+def time_per_crop(model: keras.Model, session: Any, batch: np.ndarray, repeats: int = 7) -> dict[str, Any]:
+    """Median ms per crop of Keras ``predict`` and of one onnxruntime run on the same batch."""
+    import time
+
+    x = np.ascontiguousarray(batch, dtype=np.float32)
+
+    def median_ms(fn: Any) -> float:
+        fn()  # warm-up
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        return 1000.0 * float(np.median(runs)) / len(x)
+
+    keras_ms = median_ms(lambda: model.predict(x, verbose=0))
+    onnx_ms = median_ms(lambda: session.run([SUIT_OUTPUT, ENTITY_OUTPUT], {"image": x}))
+    return {"batch": len(x), "keras_predict": keras_ms, "onnxruntime": onnx_ms}
+
+
+def _training_section(history_path: Path) -> list[str]:
+    """How the model was trained, from the history.json beside it (nothing if it is absent)."""
+    import json
+
+    try:
+        h = json.loads(history_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    splits = h.get("training_data", {}).get("splits", {})
+    return [
+        "## Training",
+        "",
+        f"{h.get('epochs_run')} epochs in {h.get('seconds', 0) / 60:.1f} min (best epoch {h.get('best_epoch')}, "
+        f"seed {h.get('seed')}, batch {h.get('batch_size')}, augmentation {'on' if h.get('augment') else 'off'}); "
+        f"{h.get('params', 0):,} parameters; spec `{json.dumps(h.get('spec'))}`; crops: "
+        + ", ".join(f"{k} {v}" for k, v in splits.items())
+        + ".",
+        "",
+    ]
 
 
 def _metrics_section(name: str, m: dict[str, Any], n_wrong: int) -> list[str]:
@@ -348,8 +393,7 @@ def _wrong_grid(
     for ax, i in zip(axes.flat, idx, strict=False):
         ax.imshow(images[i])
         ax.set_title(
-            f"true {COG_KEYS[entity_true[i]]}\npred {COG_KEYS[entity_pred[i]]}\n"
-            f"suit {SUIT_CODES[suit_pred[i]]}",
+            f"true {COG_KEYS[entity_true[i]]}\npred {COG_KEYS[entity_pred[i]]}\nsuit {SUIT_CODES[suit_pred[i]]}",
             fontsize=7,
         )
     return fig
@@ -395,9 +439,7 @@ def _activations_figure(model: keras.Model, image: np.ndarray, channels: int = 6
     names = [layer.name for layer in model.layers if layer.name.startswith("relu")]
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     acts = probe([image[None].astype(np.float32)], training=False)
-    fig, axes = plt.subplots(
-        len(names), channels + 1, figsize=(1.3 * (channels + 1), 3.6 * len(names)), squeeze=False
-    )
+    fig, axes = plt.subplots(len(names), channels + 1, figsize=(1.3 * (channels + 1), 3.6 * len(names)), squeeze=False)
     for r, (name, act) in enumerate(zip(names, acts, strict=True)):
         a = np.asarray(act)[0]
         axes[r, 0].imshow(image)
