@@ -1,0 +1,139 @@
+"""Label smoothing: track ids across frames, smoothed labels, stale tracks dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toonvision_live.infer import CogPrediction, predictions_from_probs
+from toonvision_live.propose import Proposal
+from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
+from toonvision_live.tracking import LabelSmoother, TrackedCog, resize_about_centre, smoothed_label
+
+
+def proposal(x: int, y: int = 100, w: int = 60, h: int = 180) -> Proposal:
+    return Proposal(body_xyxy=(x, y, x + w, y + h), tag_xyxy=(x, y - 40, x + w, y - 5), score=0.9)
+
+
+def predict(cog: str, p: float = 0.8, suit: str | None = None) -> CogPrediction:
+    e = COG_KEYS.index(cog)
+    suit_probs = np.full((1, 4), 0.02)
+    suit_probs[0, SUIT_CODES.index(suit) if suit else COG_SUIT_INDEX[e]] = 0.94
+    entity = np.full((1, 32), (1 - p) / 31)
+    entity[0, e] = p
+    return predictions_from_probs(suit_probs, entity)[0]
+
+
+def test_boxes_keep_their_ids_while_they_move():
+    smoother = LabelSmoother(window=3)
+    ids = []
+    for frame in range(6):
+        cogs = smoother.update([proposal(100 + 5 * frame), proposal(600 - 5 * frame)],
+                               [predict("coldcaller"), predict("bloodsucker")], t=frame / 30)
+        ids.append([c.track_id for c in cogs])
+        assert [c.cog for c in cogs] == ["coldcaller", "bloodsucker"]
+        assert [c.suit for c in cogs] == ["sb", "lb"]
+        assert all(c.agree for c in cogs)
+    assert all(i == ids[0] for i in ids) and ids[0][0] != ids[0][1]
+    assert [c.hits for c in cogs] == [6, 6]
+
+
+def test_a_single_wrong_frame_does_not_flip_the_label():
+    smoother = LabelSmoother(window=5)
+    labels = []
+    for frame, cog in enumerate(["flunky", "flunky", "flunky", "coldcaller", "flunky"]):
+        (tracked,) = smoother.update([proposal(300)], [predict(cog, 0.9)], t=frame * 0.03)
+        labels.append(tracked.cog)
+    assert labels == ["flunky"] * 5
+
+
+def test_a_lasting_change_wins_once_it_fills_the_window():
+    smoother = LabelSmoother(window=3)
+    for frame in range(3):
+        smoother.update([proposal(300)], [predict("flunky", 0.9)], t=frame * 0.03)
+    labels = [smoother.update([proposal(300)], [predict("yesman", 0.9)], t=0.1 + k * 0.03)[0].cog
+              for k in range(3)]
+    assert labels[0] == "flunky" and labels[-1] == "yesman"
+
+
+def test_window_one_follows_each_frame():
+    smoother = LabelSmoother(window=1)
+    assert smoother.update([proposal(0)], [predict("flunky")], 0.0)[0].cog == "flunky"
+    assert smoother.update([proposal(0)], [predict("yesman")], 0.03)[0].cog == "yesman"
+
+
+def test_new_boxes_get_new_ids_and_stale_tracks_are_dropped():
+    smoother = LabelSmoother(max_age_s=0.5)
+    (a,) = smoother.update([proposal(100)], [predict("flunky")], t=0.0)
+    (b,) = smoother.update([proposal(800)], [predict("flunky")], t=0.1)
+    assert b.track_id != a.track_id
+    assert smoother.track_count == 2
+    # the first box is back within max_age: same id
+    (a2,) = smoother.update([proposal(102)], [predict("flunky")], t=0.4)
+    assert a2.track_id == a.track_id
+    # long after: both stale, a box at the same place starts a new track
+    (a3,) = smoother.update([proposal(102)], [predict("flunky")], t=2.0)
+    assert a3.track_id not in (a.track_id, b.track_id)
+    assert smoother.track_count == 1
+
+
+def test_disagreement_survives_smoothing():
+    smoother = LabelSmoother()
+    (tracked,) = smoother.update([proposal(0)], [predict("coldcaller", 0.9, suit="bb")], 0.0)
+    assert (tracked.suit, tracked.cog, tracked.agree) == ("bb", "coldcaller", False)
+    assert tracked.confidence < 0.1
+
+
+def test_predictions_without_probabilities_vote_by_confidence():
+    smoother = LabelSmoother(window=3)
+    plain = [CogPrediction("sb", 0.9, "coldcaller", 0.9, True), CogPrediction("sb", 0.9, "coldcaller", 0.9, True),
+             CogPrediction("bb", 0.6, "flunky", 0.6, True)]
+    for k, p in enumerate(plain):
+        (tracked,) = smoother.update([proposal(0)], [p], k * 0.03)
+    assert (tracked.cog, tracked.suit) == ("coldcaller", "sb")
+
+
+def test_box_size_is_steadied_but_follows_the_position():
+    smoother = LabelSmoother(window=3)
+    heights = [180, 180, 240, 180]
+    for k, h in enumerate(heights):
+        (tracked,) = smoother.update([proposal(100 + 10 * k, h=h)], [predict("flunky")], k * 0.03)
+    x0, y0, x1, y1 = tracked.body_xyxy
+    assert y1 - y0 == 180  # the one tall outlier is voted out
+    assert (x0 + x1) / 2 == pytest.approx(100 + 30 + 30, abs=1)
+
+
+def test_empty_frames_and_mismatched_inputs():
+    smoother = LabelSmoother()
+    assert smoother.update([], [], 0.0) == []
+    with pytest.raises(ValueError, match="1 proposals but 0 predictions"):
+        smoother.update([proposal(0)], [], 0.0)
+    with pytest.raises(ValueError):
+        LabelSmoother(window=0)
+
+
+def test_tracked_cog_fields():
+    smoother = LabelSmoother()
+    (tracked,) = smoother.update([proposal(10)], [predict("flunky")], 0.0)
+    assert isinstance(tracked, TrackedCog)
+    assert tracked.tag_xyxy == proposal(10).tag_xyxy
+    with pytest.raises(AttributeError):
+        tracked.cog = "yesman"  # frozen
+
+
+@pytest.mark.parametrize(("box", "size", "expected"), [
+    ((0, 0, 10, 20), (10, 20), (0, 0, 10, 20)),
+    ((0, 0, 10, 20), (20, 10), (-5, 0, 15, 10)),
+    ((100, 50, 140, 150), (40, 120), (100, 50, 140, 170)),
+])
+def test_resize_about_centre(box, size, expected):
+    assert resize_about_centre(box, size) == expected
+
+
+def test_smoothed_label_averages_probabilities():
+    a = np.eye(32)[COG_KEYS.index("flunky")] * 0.6
+    b = np.eye(32)[COG_KEYS.index("yesman")] * 1.0
+    s = np.eye(4)[0]
+    suit, cog, conf, agree = smoothed_label([s, s, s], [a, a, b])
+    assert (suit, cog, agree) == ("bb", "flunky", True)  # a mean of 0.4 beats 0.333
+    assert conf == pytest.approx(0.4)
