@@ -77,9 +77,7 @@ def make_background(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.nd
             for _ in range(int(rng.integers(1, 5))):
                 x0, y0 = int(rng.uniform(0, w)), int(rng.uniform(0, max(1, y - 20)))
                 ww, hh = int(rng.uniform(20, 120)), int(rng.uniform(20, 140))
-                cv2.rectangle(
-                    img, (x0, y0), (x0 + ww, min(y, y0 + hh)), tuple(float(v) for v in _colour(rng)), -1
-                )
+                cv2.rectangle(img, (x0, y0), (x0 + ww, min(y, y0 + hh)), tuple(float(v) for v in _colour(rng)), -1)
         img[y:] *= _cobbles(rng, (h - y, w))[:, :, None]
     elif kind == "gradient":
         a, b = _colour(rng), _colour(rng)
@@ -123,9 +121,30 @@ def draw_toon_blob(
         cv2.circle(canvas, (cx + side * int(0.2 * h), by - int(0.4 * h)), int(0.05 * h), (245, 245, 245), -1)
 
 
-def draw_shadow(
-    canvas: np.ndarray, center_xy: tuple[float, float], half_width: float, darkness: float
+def draw_nametag_edge(
+    canvas: np.ndarray, rng: np.random.Generator, center_x: float, bottom_y: float, body_h: float
 ) -> None:
+    """Draw a Cog nametag card (light grey, three dark text lines) whose bottom edge is at ``bottom_y``.
+
+    Only what falls inside ``canvas`` shows: in a loose crop, the bottom of the tag above the head.
+    """
+    card_w = body_h * rng.uniform(0.45, 0.75)
+    line_h = body_h * rng.uniform(0.045, 0.06)
+    top = bottom_y - 3.3 * line_h
+    grey = int(rng.integers(190, 235))
+    x0, x1 = int(center_x - card_w / 2), int(center_x + card_w / 2)
+    cv2.rectangle(canvas, (x0, int(top)), (x1, int(bottom_y)), (grey, grey, grey), -1)
+    ink = int(rng.integers(0, 60))
+    for i in range(3):
+        y = int(top + (i + 0.8) * line_h)
+        chars = int(rng.integers(5, 14))
+        text = "".join(chr(int(c)) for c in rng.integers(65, 91, chars))
+        scale = line_h / 22
+        (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_PLAIN, scale, 1)
+        cv2.putText(canvas, text, (int(center_x - tw / 2), y), cv2.FONT_HERSHEY_PLAIN, scale, (ink, ink, ink), 1)
+
+
+def draw_shadow(canvas: np.ndarray, center_xy: tuple[float, float], half_width: float, darkness: float) -> None:
     """Darken a soft ellipse (the game's drop shadow under an avatar) on RGB uint8 ``canvas`` in place."""
     h, w = canvas.shape[:2]
     ax, ay = max(2.0, half_width), max(1.0, half_width * 0.22)
@@ -151,9 +170,7 @@ def paste_rgba(canvas: np.ndarray, sprite: np.ndarray, x0: int, y0: int) -> None
     part = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
     alpha = part[:, :, 3].astype(np.float32) * np.float32(1 / 255)
     region = canvas[cy0:cy1, cx0:cx1]
-    region[:] = cv2.blendLinear(
-        np.ascontiguousarray(part[:, :, :3]), np.ascontiguousarray(region), alpha, 1 - alpha
-    )
+    region[:] = cv2.blendLinear(np.ascontiguousarray(part[:, :, :3]), np.ascontiguousarray(region), alpha, 1 - alpha)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +205,7 @@ class Photometric:
         )
 
 
-def apply_photometric(
-    rgb: np.ndarray, p: Photometric, noise_bank: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def apply_photometric(rgb: np.ndarray, p: Photometric, noise_bank: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The crop after colour (per-channel LUT + saturation), blur, noise and JPEG round trip."""
     x = np.arange(256, dtype=np.float32) / 255
     lut = np.empty((256, 1, 3), np.uint8)

@@ -34,6 +34,7 @@ from toonvision_live.taxonomy import cog as taxonomy_cog
 from training.render.augment import (
     Photometric,
     apply_photometric,
+    draw_nametag_edge,
     draw_shadow,
     draw_toon_blob,
     make_background,
@@ -69,6 +70,7 @@ class CropParams:
     toon_blob: str | None  # "left"/"right" or None
     other_cog: tuple[str, int, float] | None  # side, sprite number, overlap share
     shadow: float  # darkness of the drop shadow under the feet (0: none); the box never includes it
+    nametag: bool  # the bottom of a nametag card shows in a loose box's top margin
 
 
 def crop_rng(seed: int, key: str, number: int) -> np.random.Generator:
@@ -102,7 +104,11 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
         elevation_deg=round(float(rng.uniform(-5, 25)), 3),
         light=light,
     )
-    jitter = tuple(round(float(np.clip(rng.normal(0.008, 0.022), -0.04, 0.07)), 4) for _ in range(4))
+    if rng.random() < 0.15:  # loose, like a box proposed from the nametag at run time
+        jitter = tuple(round(float(rng.uniform(0.0, 0.15)), 4) for _ in range(4))
+    else:  # hand-drawn labelImg box: a few % loose or tight
+        jitter = tuple(round(float(np.clip(rng.normal(0.008, 0.022), -0.04, 0.07)), 4) for _ in range(4))
+    nametag = jitter[1] > 0.06 and rng.random() < 0.5
     toon_blob = None if rng.random() > 0.2 else ("left" if rng.random() < 0.5 else "right")
     other = None
     if rng.random() < 0.25:
@@ -121,6 +127,7 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
         toon_blob=toon_blob,
         other_cog=other,
         shadow=shadow,
+        nametag=nametag,
     )
 
 
@@ -128,9 +135,7 @@ class CropMaker:
     """Renders crops in one process: one renderer, a background bank and distractor sprites (seeded)."""
 
     def __init__(self, resources, seed: int) -> None:
-        self.renderer = (
-            resources if isinstance(resources, CogRenderer) else CogRenderer(resources, RENDER_SIZE_WH)
-        )
+        self.renderer = resources if isinstance(resources, CogRenderer) else CogRenderer(resources, RENDER_SIZE_WH)
         self.seed = int(seed)
         bank_rng = np.random.default_rng([self.seed, 10_007])
         w, h = self.renderer.size_wh
@@ -186,14 +191,14 @@ class CropMaker:
             side, number_, overlap = params.other_cog
             sprite = self.sprites[number_ % len(self.sprites)]
             scale = ch * rng.uniform(0.7, 1.2) / sprite.shape[0]
-            sprite = cv2.resize(
-                sprite, (max(1, int(sprite.shape[1] * scale)), max(1, int(sprite.shape[0] * scale)))
-            )
+            sprite = cv2.resize(sprite, (max(1, int(sprite.shape[1] * scale)), max(1, int(sprite.shape[0] * scale))))
             sx = int(overlap * cw - sprite.shape[1]) if side == "left" else int(cw - overlap * cw)
             paste_rgba(canvas, sprite, sx, int(ch - sprite.shape[0] * rng.uniform(0.9, 1.05)))
         if params.shadow > 0:
             draw_shadow(canvas, ((x0 + x1) / 2 - cx0, y1 - cy0 - 0.012 * bh), 0.17 * bh, params.shadow)
         paste_rgba(canvas, rgba[cy0:cy1, cx0:cx1], 0, 0)
+        if params.nametag:
+            draw_nametag_edge(canvas, rng, (x0 + x1) / 2 - cx0, y0 - cy0 - 0.03 * bh, bh)
         sim_h = min(params.sim_height_px, ch)
         sim_w = max(8, int(round(cw * sim_h / ch)))
         small = cv2.resize(canvas, (sim_w, sim_h), interpolation=cv2.INTER_AREA) if sim_h < ch else canvas
@@ -216,6 +221,7 @@ class CropMaker:
             "toon_blob": params.toon_blob,
             "other_cog": list(params.other_cog) if params.other_cog else None,
             "shadow": params.shadow,
+            "nametag": params.nametag,
         }
         return crop, record
 
@@ -244,9 +250,7 @@ def write_new_file(path: Path, data: bytes) -> None:
             handle.write(data)
         os.link(tmp, path)
     except FileExistsError:
-        raise SaveError(
-            f"Refusing to overwrite {path}: another writer took that number; run again."
-        ) from None
+        raise SaveError(f"Refusing to overwrite {path}: another writer took that number; run again.") from None
     except OSError as exc:
         raise SaveError(f"Could not write {path}: {exc.strerror or exc}; check the dataset folder.") from None
     finally:
