@@ -97,6 +97,11 @@ def test_frame_shape_dtype_and_default_size(synth_atlas):
     assert len(frame.tags_xyxy) == len(frame.objects)
     small = StreetScene(synth_atlas, size_wh=(640, 360), n_cogs=3, n_toons=1, seed=1).frame(0.4)
     assert small.rgb.shape == (360, 640, 3)
+    empty = StreetScene(synth_atlas, size_wh=(640, 360), n_cogs=0, n_toons=0, seed=1)
+    frame = empty.frame(3.0)
+    assert frame.objects == () and np.array_equal(frame.rgb, empty.background)
+    with pytest.raises(DataError, match="No Cog keys"):
+        StreetScene(synth_atlas, n_cogs=2, cog_keys=())
 
 
 def test_deterministic_for_seed_and_t(synth_atlas):

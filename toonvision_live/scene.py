@@ -644,7 +644,45 @@ def _facade(w: int, h: int, rng: np.random.Generator, px_per_unit: float) -> np.
             float(c) for c in rng.choice([(60, 150, 70), (170, 80, 60), (80, 90, 170), (220, 120, 60)])
         )
         _window(img, dx, h - dh - int(0.5 * u), dw, dh, trim, door_rgb, True)
+        if rng.random() < 0.6:
+            _shop_sign(img, (door_i + 0.5) * w / n, h - dh - int(1.4 * u), u, rng)
     return img
+
+
+_SHOP_NAMES = (
+    "Gag Shop",
+    "Toon HQ",
+    "Clothing",
+    "Pet Shop",
+    "Fish Bingo",
+    "Silly Store",
+    "Library",
+    "Bank",
+    "Jokes 4 U",
+    "Toontown Hall",
+    "Pie Shop",
+    "Joke Books",
+)
+
+
+def _shop_sign(img: np.ndarray, center_x: float, bottom_y: int, u: float, rng: np.random.Generator) -> None:
+    """A painted plank with one line of bright text over a door (a distractor for the tag finder)."""
+    text = str(rng.choice(_SHOP_NAMES))
+    font = cv2.FONT_HERSHEY_DUPLEX
+    scale = max(0.25, 0.9 * u / 22)
+    (tw, th), _ = cv2.getTextSize(text, font, scale, 1)
+    pad = max(2, int(0.35 * u))
+    x0, y0 = int(center_x - tw / 2 - pad), int(bottom_y - th - 2 * pad)
+    plank = tuple(float(c) for c in rng.choice([(150, 40, 40), (40, 80, 160), (40, 120, 60), (120, 80, 40)]))
+    ink = tuple(float(c) for c in rng.choice([(255, 255, 255), (255, 220, 60), (250, 250, 200)]))
+    cv2.rectangle(img, (x0, y0), (x0 + tw + 2 * pad, bottom_y), plank, -1, cv2.LINE_AA)
+    cv2.rectangle(
+        img, (x0, y0), (x0 + tw + 2 * pad, bottom_y), tuple(c * 0.6 for c in plank), max(1, pad // 3)
+    )
+    mask = np.zeros(img.shape[:2], np.uint8)  # putText draws on 8-bit images only
+    cv2.putText(mask, text, (x0 + pad, bottom_y - pad), font, scale, 255, 1, cv2.LINE_AA)
+    a = mask.astype(np.float32)[:, :, None] / 255.0
+    img[:] = img * (1 - a) + np.array(ink, np.float32) * a
 
 
 def _wrap_blur(tex: np.ndarray, sigma: float) -> np.ndarray:
@@ -895,7 +933,7 @@ class StreetScene:
         seed: int = 0,
         cog_keys: tuple[str, ...] | None = None,
     ) -> None:
-        if not atlas.cogs:
+        if n_cogs > 0 and not atlas.cogs:
             raise DataError("The sprite atlas holds no Cogs; regenerate it with 'toonvision render atlas'.")
         self.atlas, self.size_wh, self.seed = atlas, (int(size_wh[0]), int(size_wh[1])), seed
         w, h = self.size_wh
@@ -905,6 +943,8 @@ class StreetScene:
         for key in keys:
             if key not in atlas.cogs:
                 raise DataError(f"The sprite atlas has no sprites for Cog '{key}'.")
+        if n_cogs > 0 and not keys:
+            raise DataError("No Cog keys to draw: pass at least one key the sprite atlas holds.")
         chosen = list(rng.permutation(keys))
         while len(chosen) < n_cogs:
             chosen += list(rng.permutation(keys))
