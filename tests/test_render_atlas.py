@@ -115,3 +115,17 @@ def test_contact_sheet_shows_all_cogs(game_resources):
             backdrop = cell[2, 2]
             body = np.abs(cell - backdrop).sum(axis=2) > 40
             assert body.mean() > 0.03  # a Cog stands in every cell
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_build_atlas_reproduces_the_committed_layout(game_resources, tmp_path, atlas):
+    from training.render.atlas import build_atlas
+
+    png, meta_path = build_atlas(game_resources, tmp_path)
+    meta = json.loads(meta_path.read_text())
+    committed, _ = atlas
+    assert meta["px_per_unit"] == committed["px_per_unit"]
+    assert meta["cogs"] == committed["cogs"]
+    assert len(meta["sprites"]) == len(committed["sprites"])
+    assert png.stat().st_size <= 4_000_000
