@@ -305,6 +305,7 @@ class LiveSession(QObject):
         self.saves: list[SavedFrame | SaveError] = []
         self.last_result: FrameResult | None = None
         self.exit_reason: str | None = None
+        self._waiting_since = 0.0
         self._want_hotkeys = hotkeys
         self._hotkeys = None
         self._show_overlay = show_overlay
@@ -346,10 +347,13 @@ class LiveSession(QObject):
         result = self.pipeline.take_result()
         if result is None:
             return
+        if self.overlay.message and result.frame.grab_time < self._waiting_since:
+            return  # grabbed before capture paused: its window may be gone
         self.last_result = result
         self.overlay.show_result(result)
 
     def _on_status(self, message: str) -> None:
+        self._waiting_since = time.perf_counter()
         self.overlay.set_message(message)
 
     def _on_pipeline_stopped(self, reason: str) -> None:
