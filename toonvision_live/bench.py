@@ -59,15 +59,16 @@ MB = 1024.0 * 1024.0
 
 
 def percentiles(values: Any) -> dict[str, float | int]:
-    """{n, mean, p50, p95, p99, max} of ``values`` in their unit (zeros when there are none)."""
+    """{n, mean, min, p50, p95, p99, max} of ``values`` in their unit (zeros when there are none)."""
     arr = np.asarray(values, np.float64)
     arr = arr[np.isfinite(arr)]
     if arr.size == 0:
-        return {"n": 0, "mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+        return {"n": 0, "mean": 0.0, "min": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
     p50, p95, p99 = np.percentile(arr, [50, 95, 99])
     return {
         "n": int(arr.size),
         "mean": round(float(arr.mean()), 3),
+        "min": round(float(arr.min()), 3),
         "p50": round(float(p50), 3),
         "p95": round(float(p95), 3),
         "p99": round(float(p99), 3),
@@ -212,16 +213,19 @@ class VirtualScreen:
             os.environ["DISPLAY"] = self._old
 
 
-def require_bench_display() -> None:
-    """One sentence (CaptureError) when no X display answers, naming --xvfb."""
+def require_bench_display(environ: dict[str, str] | None = None) -> None:
+    """One sentence (CaptureError) when no X display answers, naming --xvfb (before Qt is imported)."""
     from toonvision_live.commands import require_display
 
+    env = os.environ if environ is None else environ
     try:
-        require_display()
-    except CaptureError as exc:
+        require_display(dict(env))
+    except CaptureError:
+        display = env.get("DISPLAY", "")
+        where = f"the display '{display}' does not answer" if display else "DISPLAY is not set"
         raise CaptureError(
-            f"{str(exc).rstrip('.')}; toonvision bench captures a real window, so run it in a desktop "
-            "session or pass --xvfb to start its own virtual screen."
+            f"No display to capture ({where}): toonvision bench times a real window on screen, so run it "
+            "in a desktop session or pass --xvfb to start its own virtual screen."
         ) from None
 
 
@@ -664,6 +668,12 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     start, stop = state["start"], state["end"]
     span = stop["t"] - start["t"]
     counts = {k: stop["counts"][k] - start["counts"][k] for k in stop["counts"]}
+    if counts["processed"] == 0:
+        waiting = session.pipeline.capture.waiting or "no frame reached the worker"
+        raise CaptureError(
+            f"The bench processed no frame from {settings.capture_target} ({waiting.rstrip('.')}); "
+            "open that window or check --window."
+        )
     summary = _summarise(log_rows.rows(), start["t"], stop["t"])
     import resource
 
