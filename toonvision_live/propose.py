@@ -30,7 +30,7 @@ from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 XYXY = tuple[int, int, int, int]
 
 #: the coarse pass works on a frame scaled to about this many rows
-WORK_ROWS = 360
+WORK_ROWS = 480
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
 #: candidate blobs taller than this are checked on a region scaled down to it
@@ -57,35 +57,79 @@ class Proposal:
     score: float
 
 
-def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
-    """Blobs of small dark strokes that could be a three-line tag, in full-resolution xyxy."""
+def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Boxes [N, 4] xywh of runs of small dark strokes (text lines), the stroke mask, and the scale.
+
+    Both on the frame scaled to WORK_ROWS rows."""
     h, w = frame_rgb.shape[:2]
     scale = max(1.0, h / WORK_ROWS)
     sw, sh = max(1, round(w / scale)), max(1, round(h / scale))
     small = cv2.resize(frame_rgb, (sw, sh), interpolation=cv2.INTER_LINEAR) if scale > 1.0 else frame_rgb
-    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
-    sat, val = hsv[..., 1], hsv[..., 2]
+    _, sat, val = cv2.split(cv2.cvtColor(small, cv2.COLOR_RGB2HSV))
     blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, _KERNEL_5)
     # dark strokes on a lighter ground with some low-saturation (card) pixels close by
-    strokes = ((blackhat > 40) & (val < 150) & (cv2.erode(sat, _KERNEL_5) <= CARD_MAX_SAT)).astype(np.uint8)
-    blobs = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, _KERNEL_JOIN)
+    strokes = cv2.bitwise_and(
+        cv2.bitwise_and(cv2.compare(blackhat, STROKE_CONTRAST, cv2.CMP_GT), cv2.compare(val, 170, cv2.CMP_LT)),
+        cv2.compare(cv2.erode(sat, _KERNEL_5), CARD_MAX_SAT, cv2.CMP_LE))
+    # letters are short: drop long vertical strokes (window and door frames, posts) first
+    tall = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _KERNEL_TALL)
+    lines = cv2.morphologyEx(cv2.subtract(strokes, tall), cv2.MORPH_CLOSE, _KERNEL_LINE)
+    contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 4), np.int32), strokes, scale
+    rects = np.array([cv2.boundingRect(c) for c in contours], np.int32)
+    max_line = 1.3 * MAX_LINE_FRAC * h / scale
+    bw, bh = rects[:, 2], rects[:, 3]
+    keep = (bh >= 2) & (bh <= max_line) & (bw >= np.maximum(4, bh)) & (bw <= 30 * bh)
+    return rects[keep], strokes, scale
+
+
+def _block_candidates(strokes: np.ndarray, frame_h: int, scale: float) -> list[XYXY]:
+    """Blobs of strokes closed into blocks of about a tag's shape (catches tags whose lines merged)."""
+    blobs = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, _KERNEL_5)
     contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    min_h = 3 * MIN_LINE_FRAC * h / scale
-    max_h = 3.6 * MAX_LINE_FRAC * h / scale
+    min_h, max_h = 3 * MIN_LINE_FRAC * frame_h / scale, 3.6 * MAX_LINE_FRAC * frame_h / scale
     out = []
     for contour in contours:
         x, y, bw, bh = cv2.boundingRect(contour)
-        if not (min_h <= bh <= max_h and 0.9 * bh <= bw <= 10 * bh):
-            continue
-        if np.count_nonzero(blobs[y:y + bh, x:x + bw]) < 0.25 * bw * bh:
-            continue
-        out.append((int(x * scale), int(y * scale), int(np.ceil((x + bw) * scale)),
-                    int(np.ceil((y + bh) * scale))))
-    return out, scale
+        if min_h <= bh <= max_h and 0.9 * bh <= bw <= 10 * bh \
+                and np.count_nonzero(blobs[y:y + bh, x:x + bw]) >= 0.25 * bw * bh:
+            out.append((int(x * scale), int(y * scale), int(np.ceil((x + bw) * scale)),
+                        int(np.ceil((y + bh) * scale))))
+    return out
+
+
+def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
+    """Stacks of three centred text lines with an even pitch, as full-resolution xyxy boxes."""
+    rects, strokes, scale = _line_rects(frame_rgb)
+    blocks = _block_candidates(strokes, frame_rgb.shape[0], scale)
+    if len(rects) < 3:
+        return blocks, scale
+    x, y, w, h = (rects[:, i].astype(np.float32) for i in range(4))
+    cx, cy = x + w / 2, y + h / 2
+    hmax = np.maximum(h[:, None], h[None, :])
+    dy = cy[None, :] - cy[:, None]  # [i, j]: j below i
+    # j is the next line under i: centred on it, one line pitch lower, of a similar height
+    below = ((dy >= 0.8 * hmax) & (dy <= 2.6 * hmax + 1)
+             & (np.abs(cx[None, :] - cx[:, None]) <= 0.2 * np.maximum(w[:, None], w[None, :]) + 2)
+             & (np.minimum(h[:, None], h[None, :]) >= 0.4 * hmax))
+    out = []
+    for i, j in zip(*np.nonzero(below), strict=True):
+        for k in np.flatnonzero(below[j]):
+            if abs(dy[j, k] - dy[i, j]) > 0.35 * max(dy[i, j], dy[j, k]) + 1:
+                continue
+            idx = [i, j, k]
+            x0, y0 = x[idx].min(), y[idx].min()
+            x1, y1 = (x[idx] + w[idx]).max(), (y[idx] + h[idx]).max()
+            out.append((int(x0 * scale), int(y0 * scale), int(np.ceil(x1 * scale)), int(np.ceil(y1 * scale))))
+    return out + blocks, scale
 
 
 _KERNEL_5 = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
-_KERNEL_JOIN = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+_KERNEL_LINE = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 1))
+_KERNEL_TALL = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 12))
+#: black-hat response (0..255) of a letter stroke on the scaled frame
+STROKE_CONTRAST = 32
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -96,7 +140,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _text_extent(cols: np.ndarray, max_gap: float, centre: float) -> tuple[int, int] | None:
-    """The group of text columns (gaps under ``max_gap``) nearest to ``centre``."""
+    """The group of text columns (gaps under ``max_gap``) with the most columns, nearest ``centre``."""
     runs = _runs(cols)
     if not runs:
         return None
@@ -107,14 +151,13 @@ def _text_extent(cols: np.ndarray, max_gap: float, centre: float) -> tuple[int, 
             groups[-1][2] += b - a
         else:
             groups.append([a, b, b - a])
-    best = min(groups, key=lambda g: max(0.0, g[0] - centre, centre - g[1]) - 1e-3 * g[2])
+    best = max(groups, key=lambda g: g[2] - 0.5 * max(0.0, g[0] - centre, centre - g[1]))
     return best[0], best[1]
 
 
-def _three_lines(bands: list[tuple[int, int]]) -> tuple[int, float] | None:
-    """Index of the first of three consecutive bands that look like tag lines, and the pitch."""
-    best: tuple[int, float] | None = None
-    best_err = 1e9
+def _line_triples(bands: list[tuple[int, int]]) -> list[tuple[int, float]]:
+    """(index of the first band, pitch) of every three consecutive bands spaced like tag lines, best first."""
+    found = []
     for i in range(len(bands) - 2):
         (a1, e1), (a2, e2), (a3, e3) = bands[i:i + 3]
         hs = np.array([e1 - a1, e2 - a2, e3 - a3], float)
@@ -125,10 +168,26 @@ def _three_lines(bands: list[tuple[int, int]]) -> tuple[int, float] | None:
         pitch = (p1 + p2) / 2
         if abs(p1 - p2) > 0.3 * pitch + 1 or pitch > 2.2 * med or a2 - e1 < 1 or a3 - e2 < 1:
             continue
-        err = abs(p1 - p2) / pitch + float(hs.std() / med)
-        if err < best_err:
-            best, best_err = (i, pitch), err
-    return best
+        found.append((abs(p1 - p2) / pitch + float(hs.std() / med), i, pitch))
+    return [(i, pitch) for _, i, pitch in sorted(found)]
+
+
+def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float,
+                  centre: float) -> list[tuple[int, int]] | str:
+    """The x extent of each line's text, or why these bands are not a tag's three centred lines."""
+    extents = []
+    for a, b in lines:
+        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch, centre=centre)
+        if ext is None:
+            return "empty line"
+        extents.append(ext)
+    widths = np.array([e[1] - e[0] for e in extents], float)
+    centres = np.array([(e[0] + e[1]) / 2 for e in extents], float)
+    if widths.min() < 2.0 * pitch or widths.max() > 16 * pitch:
+        return f"line widths {np.round(widths / pitch, 1)}"
+    if np.ptp(centres) > 0.12 * widths.max() + 0.5 * pitch:
+        return f"not centred {np.round(centres / pitch, 1)}"
+    return extents
 
 
 def verify_nametag(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | None:
@@ -176,27 +235,30 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     text = _text_mask(sat, val, (ix0, iy0, ix1, iy1))
     row_count = text[:, ix0:ix1].sum(axis=1)
     row_min = max(2.0, 0.06 * float(np.percentile(row_count, 95)))
-    bands = [b for b in _runs(row_count >= row_min) if b[1] - b[0] >= 2]
+    bands = []
+    for a, b in _runs(row_count >= row_min):
+        # a band may hold a line plus clutter touching it: split it at rows much emptier than its peak
+        strong = row_count[a:b] >= max(row_min, 0.15 * float(row_count[a:b].max()))
+        bands.extend((a + u, a + v) for u, v in _runs(strong) if v - u >= 2)
     if bands:  # descenders cut off below a line make thin bands of their own: drop them
         tall = 0.4 * float(np.median([b[1] - b[0] for b in bands]))
         bands = [b for b in bands if b[1] - b[0] >= tall]
-    lines_found = _three_lines(bands)
-    if lines_found is None:
+    triples = _line_triples(bands)
+    if not triples:
         return "not three lines"
-    i, pitch = lines_found
-    lines = bands[i:i + 3]
-    extents = []
-    for a, b in lines:
-        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch, centre=(ix0 + ix1) / 2)
-        if ext is None:
-            return "empty line"
-        extents.append(ext)
+    why = ""
+    for i, pitch in triples:
+        lines = bands[i:i + 3]
+        found = _line_extents(text, lines, pitch, centre=(ix0 + ix1) / 2)
+        if isinstance(found, str):
+            why = why or found
+            continue
+        extents = found
+        break
+    else:
+        return why
     widths = np.array([e[1] - e[0] for e in extents], float)
     centres = np.array([(e[0] + e[1]) / 2 for e in extents], float)
-    if widths.min() < 2.0 * pitch or widths.max() > 16 * pitch:
-        return "line widths"
-    if np.ptp(centres) > 0.12 * widths.max() + 0.5 * pitch:
-        return "not centred"
     if not (MIN_LINE_FRAC * fh <= pitch * f <= MAX_LINE_FRAC * fh):
         return "line height"
     tx0, tx1 = int(min(e[0] for e in extents)), int(max(e[1] for e in extents))
@@ -400,7 +462,14 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
     _check_frame(frame_rgb)
     candidates, _ = _coarse_candidates(frame_rgb)
-    tags = [t for t in (verify_nametag(frame_rgb, c) for c in candidates) if t is not None]
+    tags: list[Nametag] = []
+    for cand in candidates:
+        cx, cy = (cand[0] + cand[2]) / 2, (cand[1] + cand[3]) / 2
+        if any(t.tag_xyxy[0] <= cx <= t.tag_xyxy[2] and t.tag_xyxy[1] <= cy <= t.tag_xyxy[3] for t in tags):
+            continue  # another candidate of a tag already verified
+        tag = verify_nametag(frame_rgb, cand)
+        if tag is not None:
+            tags.append(tag)
     return merge_duplicate_tags(tags)
 
 
