@@ -75,9 +75,7 @@ def _grab_until(source: ScreenSource, check, timeout: float = 3.0):
         if frame is not None and check(frame):
             return frame
         time.sleep(0.03)
-    raise AssertionError(
-        f"condition not met; last frame {frame and frame.rect}, reason {source.waiting_reason!r}"
-    )
+    raise AssertionError(f"condition not met; last frame {frame and frame.rect}, reason {source.waiting_reason!r}")
 
 
 def _mostly(frame, rgb) -> bool:
@@ -99,9 +97,7 @@ def test_grabs_the_window_client_area_and_follows_moves_and_resizes(window_sourc
         assert frame.rect == ScreenRect(100, 80, 320, 200) and frame.rgb.shape == (200, 320, 3)
         game.move(900, 500)
         game.resize(400, 300)
-        frame = _grab_until(
-            window_source, lambda f: f.rect == ScreenRect(900, 500, 400, 300) and _mostly(f, RED)
-        )
+        frame = _grab_until(window_source, lambda f: f.rect == ScreenRect(900, 500, 400, 300) and _mostly(f, RED))
         assert frame.size_wh == (400, 300)
         # tiny, then 4K: clipped to the 1920x1080 screen
         game.move(10, 10)
@@ -115,9 +111,7 @@ def test_grabs_the_window_client_area_and_follows_moves_and_resizes(window_sourc
         # partly off the left edge: only the visible part is grabbed
         game.resize(640, 360)
         game.move(-200, 100)
-        frame = _grab_until(
-            window_source, lambda f: f.rect == ScreenRect(0, 100, 440, 360) and _mostly(f, RED)
-        )
+        frame = _grab_until(window_source, lambda f: f.rect == ScreenRect(0, 100, 440, 360) and _mostly(f, RED))
         game.move(-1000, 100)  # entirely off screen: paused with a reason
         _wait_reason(window_source, "off screen")
     finally:
@@ -187,6 +181,17 @@ def test_monitor_and_region_fallbacks(x_display):
 def test_capture_thread_pauses_reports_and_resumes(x_display):
     latest = LatestFrame()
     statuses = []
+    got = []
+
+    def consume():  # a worker that always wants the next frame
+        try:
+            while True:
+                got.append(latest.get())
+        except MailboxClosed:
+            pass
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
     source = ScreenSource(window_pattern="^Toontown Rewritten$")
     thread = CaptureThread(source, latest, fps_cap=120, on_status=statuses.append, retry_s=0.05)
     thread.start()
@@ -194,25 +199,31 @@ def test_capture_thread_pauses_reports_and_resumes(x_display):
         deadline = time.monotonic() + 3
         while not statuses and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert statuses and statuses[0].startswith("No window titled like")
+        assert statuses and statuses[0].startswith("No window titled like") and not got
         game = XTestWindow("Toontown Rewritten", ScreenRect(50, 50, 160, 90), RED)
         try:
-            frame = latest.get(timeout=3)
-            assert frame.rect == ScreenRect(50, 50, 160, 90)
+            deadline = time.monotonic() + 3
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert got and got[0].rect == ScreenRect(50, 50, 160, 90)
             assert statuses[-1] == ""  # resumed
             thread.set_paused(True)
             time.sleep(0.1)
-            count = thread.frames
+            count = len(got)
             time.sleep(0.2)
-            assert thread.frames == count
+            assert len(got) == count
             thread.set_paused(False)
-            latest.get(timeout=3)
+            deadline = time.monotonic() + 3
+            while len(got) == count and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(got) > count
         finally:
             game.close()
     finally:
         thread.stop()
         assert thread.join(3)
-    assert thread.error is None
+        consumer.join(3)
+    assert thread.error is None and not consumer.is_alive()
     assert latest.closed  # closing the mailbox is how the consumer learns capture ended
 
 
@@ -222,7 +233,7 @@ def test_capture_thread_keeps_its_exception(x_display):
             raise RuntimeError("grab exploded")
 
     latest = LatestFrame()
-    thread = CaptureThread(Broken([np.zeros((4, 4, 3), np.uint8)]), latest)
+    thread = CaptureThread(Broken([np.zeros((4, 4, 3), np.uint8)]), latest, on_demand=False)
     thread.start()
     assert thread.join(3)
     assert isinstance(thread.error, RuntimeError) and latest.closed
@@ -232,7 +243,7 @@ def test_capture_thread_keeps_its_exception(x_display):
 
 def test_capture_is_paced_by_the_fps_cap():
     latest = LatestFrame()
-    thread = CaptureThread(RecordedSource([np.zeros((4, 4, 3), np.uint8)]), latest, fps_cap=20)
+    thread = CaptureThread(RecordedSource([np.zeros((4, 4, 3), np.uint8)]), latest, fps_cap=20, on_demand=False)
     thread.start()
     time.sleep(0.5)
     thread.stop()
@@ -240,3 +251,33 @@ def test_capture_is_paced_by_the_fps_cap():
     # 20 fps for 0.5 s: about 10 frames, never hundreds (a loose bound: this asserts pacing, not speed)
     assert 3 <= thread.frames <= 14
     assert latest.dropped == thread.frames - 1
+
+
+def test_on_demand_capture_grabs_only_for_a_waiting_consumer():
+    latest = LatestFrame()
+    thread = CaptureThread(RecordedSource([np.zeros((4, 4, 3), np.uint8)]), latest, fps_cap=200)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        assert thread.frames == 0  # nobody asked
+        frames = [latest.get(timeout=2) for _ in range(5)]
+        assert [f.frame_id for f in frames] == sorted(f.frame_id for f in frames)
+        time.sleep(0.2)
+        assert thread.frames == 5 and latest.dropped == 0  # one grab per request, none wasted
+    finally:
+        thread.stop()
+        latest.close()
+        assert thread.join(2)
+
+
+def test_wait_for_consumer():
+    box: LatestFrame[int] = LatestFrame()
+    assert box.wait_for_consumer(0.01) is False
+    waiter = threading.Thread(target=lambda: box.get(timeout=2))
+    waiter.start()
+    assert box.wait_for_consumer(2) is True
+    box.put(1)
+    waiter.join(2)
+    assert box.wait_for_consumer(0.01) is False
+    box.close()
+    assert box.wait_for_consumer(0.01) is True

@@ -127,9 +127,7 @@ class ScreenSource:
             self._window = seen
         window = self._window
         if window is None:
-            self._reason = (
-                f"No window titled like /{self._pattern.pattern}/ is open: start the game (still looking)."
-            )
+            self._reason = f"No window titled like /{self._pattern.pattern}/ is open: start the game (still looking)."
             return None
         if not window.visible:
             self._reason = f"The window '{window.title}' is minimised or hidden: paused until it is shown."
@@ -173,6 +171,10 @@ class ScreenSource:
 class CaptureThread(StageThread):
     """Grabs frames from a ``FrameSource`` into a ``LatestFrame``, paced by deadline.
 
+    With ``on_demand`` (the default) a frame is grabbed only once the consumer waits
+    for one, and never more often than ``fps_cap``: no grab is wasted on a frame that
+    would be replaced unread, and the consumer gets a frame that has not waited in
+    the mailbox.  Without it, frames are grabbed at ``fps_cap`` and unread ones dropped.
     ``on_status(message)`` is called (from this thread) when capture pauses for a
     reason (window gone, minimised) and with "" when it resumes.
     """
@@ -187,6 +189,7 @@ class CaptureThread(StageThread):
         fps_cap: float = 60.0,
         on_status: Callable[[str], None] | None = None,
         retry_s: float = 0.25,
+        on_demand: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
@@ -194,6 +197,7 @@ class CaptureThread(StageThread):
         self.period_s = 1.0 / fps_cap
         self.on_status = on_status or (lambda message: None)
         self.retry_s = retry_s
+        self.on_demand = on_demand
         self.frames = 0
         self.skipped_slots = 0
         self._paused = False
@@ -224,6 +228,8 @@ class CaptureThread(StageThread):
                 self._stop.wait(0.05)
                 next_at = time.perf_counter()
                 continue
+            if self.on_demand and not self.latest.wait_for_consumer(0.1):
+                continue
             frame = self.source.grab()
             if frame is None:
                 self._report(self.source.waiting_reason or "Nothing to capture yet; still looking.")
@@ -235,7 +241,7 @@ class CaptureThread(StageThread):
             self.frames += 1
             next_at += self.period_s
             now = time.perf_counter()
-            if next_at < now:  # late: skip the missed slots instead of bursting to catch up
+            if next_at < now:  # late (or waiting on demand): skip the missed slots, never burst
                 missed = int((now - next_at) / self.period_s) + 1
                 self.skipped_slots += missed
                 next_at += missed * self.period_s

@@ -35,6 +35,7 @@ class LatestFrame(Generic[T]):
         self._item: T | None = None
         self._has_item = False
         self._closed = False
+        self._consumers_waiting = 0
         self.put_count = 0
         self.dropped = 0
 
@@ -57,13 +58,26 @@ class LatestFrame(Generic[T]):
     def get(self, timeout: float | None = None) -> T:
         """Wait for an item and take it; MailboxClosed when closed, TimeoutError after ``timeout``."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
-                raise TimeoutError
+            self._consumers_waiting += 1
+            self._cond.notify_all()  # a producer may be waiting for demand
+            try:
+                if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
+                    raise TimeoutError
+            finally:
+                self._consumers_waiting -= 1
             if not self._has_item:
                 raise MailboxClosed
             item = self._item
             self._item, self._has_item = None, False
             return item  # type: ignore[return-value]
+
+    def wait_for_consumer(self, timeout: float | None = None) -> bool:
+        """Wait until a consumer is blocked in :meth:`get` on an empty slot (True), the mailbox is
+        closed (True), or ``timeout`` passes (False).  Lets a producer work on demand."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._closed or (self._consumers_waiting > 0 and not self._has_item), timeout
+            )
 
     def take(self) -> T | None:
         """The unread item if there is one, without waiting (None otherwise)."""
@@ -133,9 +147,7 @@ class FrameSource(Protocol):
 class RecordedSource:
     """Frames from a list of RGB images, replayed in a loop (for bench and tests)."""
 
-    def __init__(
-        self, images_rgb: Sequence[np.ndarray], *, loop: bool = True, rect: ScreenRect | None = None
-    ) -> None:
+    def __init__(self, images_rgb: Sequence[np.ndarray], *, loop: bool = True, rect: ScreenRect | None = None) -> None:
         if not images_rgb:
             raise ValueError("RecordedSource needs at least one image")
         self._images = list(images_rgb)

@@ -127,9 +127,7 @@ class InferenceWorker(StageThread):
             inference_ms=inference_s * 1000.0,
             track_ms=(done - t_classified) * 1000.0,
         )
-        return FrameResult(
-            frame, tuple(proposals), tuple(cogs), times, done, self.classifier.provider, self.processed
-        )
+        return FrameResult(frame, tuple(proposals), tuple(cogs), times, done, self.classifier.provider, self.processed)
 
     def run_stage(self) -> None:
         while not self.stopping:
@@ -165,7 +163,9 @@ class Pipeline:
         self.settings = settings
         self.frames: LatestFrame[Frame] = LatestFrame()
         self.results: LatestFrame[FrameResult] = LatestFrame()
-        self.capture = CaptureThread(source, self.frames, fps_cap=settings.fps_cap, on_status=on_status)
+        self.capture = CaptureThread(
+            source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
+        )
         self.worker = InferenceWorker(
             self.frames,
             self.results,

@@ -66,6 +66,7 @@ class Settings:
     smoothing_window: int = 5  # frames over which labels are smoothed per tracked Cog
     fps_cap: float = 60.0  # most frames captured per second
     requery_every: int = 1  # re-read the window geometry every N frames (always on failure)
+    capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
 
     @property
     def capture_target(self) -> str:
@@ -149,6 +150,17 @@ def _fps(value: Any) -> float:
     return number
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("it must be true or false")
+
+
 def _hotkey(value: Any) -> str:
     text = str(value).strip().lower()
     tokens = text.split("+") if text else []
@@ -183,15 +195,9 @@ FIELDS: tuple[SettingField, ...] = (
         "(default: Toontown Rewritten or Corporate Clash, any version)",
         "PATTERN",
     ),
-    SettingField(
-        "monitor", "monitor", _positive_int, "capture monitor N (1 = first) instead of a window", "N"
-    ),
-    SettingField(
-        "region", "region_xywh", _region, "capture the screen region x,y,w,h instead of a window", "X,Y,W,H"
-    ),
-    SettingField(
-        "model", "model_path", _path, "ONNX model (default: the shipped models/toonvision.onnx)", "FILE"
-    ),
+    SettingField("monitor", "monitor", _positive_int, "capture monitor N (1 = first) instead of a window", "N"),
+    SettingField("region", "region_xywh", _region, "capture the screen region x,y,w,h instead of a window", "X,Y,W,H"),
+    SettingField("model", "model_path", _path, "ONNX model (default: the shipped models/toonvision.onnx)", "FILE"),
     SettingField(
         "provider",
         "provider",
@@ -230,6 +236,13 @@ FIELDS: tuple[SettingField, ...] = (
     ),
     SettingField("fps_cap", "fps_cap", _fps, "most frames captured per second", "FPS"),
     SettingField(
+        "capture_on_demand",
+        "capture_on_demand",
+        _bool,
+        "grab a frame only when the worker is ready for it (true, default) or at the fps cap (false)",
+        "BOOL",
+    ),
+    SettingField(
         "requery_every",
         "requery_every",
         _positive_int,
@@ -252,9 +265,7 @@ def _bad(key: str, value: Any, why: str, where: str) -> ConfigError:
 
 def _hotkeys_from(raw: Any, base: Hotkeys, where: str) -> Hotkeys:
     if not isinstance(raw, Mapping):
-        raise ConfigError(
-            f"Setting 'hotkeys' in {where} must be a table such as [hotkeys] save = \"<ctrl>+<alt>+s\"."
-        )
+        raise ConfigError(f"Setting 'hotkeys' in {where} must be a table such as [hotkeys] save = \"<ctrl>+<alt>+s\".")
     values = base.as_dict()
     for key, value in raw.items():
         if key not in HOTKEY_ACTIONS:
