@@ -205,7 +205,7 @@ def export(
         },
         "cpu_ms_per_crop_batched": round(1000.0 * onnx_seconds / max(1, len(images)), 3),
     }
-    training_data = {**summarize(found), "source": str(data)}
+    training_data = {**summarize(found), "source": str(data), **_render_facts(Path(data))}
     extra = {
         "model": {
             "params": int(model.count_params()),
@@ -266,6 +266,17 @@ def _check_card_matches(card: dict[str, Any], session: Any) -> None:
             f"The model card says input {card_input!r} and outputs {want_outputs}, but the ONNX model has "
             f"input {list(inputs)} and outputs {got_outputs}; re-export the model and its card together."
         )
+
+
+def _render_facts(data: Path) -> dict[str, Any]:
+    """How many crops the renderer's manifest lists and with which seeds (empty without a manifest)."""
+    manifest = data / "manifest.jsonl"
+    try:
+        rows = [json.loads(line) for line in manifest.read_text("utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return {}
+    seeds = sorted({r.get("seed") for r in rows if isinstance(r, dict) and r.get("seed") is not None})
+    return {"rendered_crops": len(rows), "render_seeds": seeds}
 
 
 def _read_history(path: Path) -> dict[str, Any]:

@@ -86,6 +86,7 @@ def train(config: TrainConfig) -> TrainResult:
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1
         ),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, min_lr=1e-5, verbose=1),
         keras.callbacks.TensorBoard(log_dir=str(out / "logs"), histogram_freq=0, write_graph=False),
     ]
     if config.max_minutes:
