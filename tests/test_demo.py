@@ -23,9 +23,7 @@ from toonvision_live.window import X11WindowFinder
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def toonvision(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
+def toonvision(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "toonvision_live", *args],
         capture_output=True,
@@ -61,17 +59,11 @@ def test_demo_window_shows_the_street_and_remembers_what_it_showed(x_display, qt
         found = finder.find(re.compile(DEFAULT_WINDOW_PATTERN, re.IGNORECASE))
     finally:
         finder.close()
-    assert (
-        found is not None
-        and found.title == DEMO_TITLE
-        and (found.client.width, found.client.height) == (640, 360)
-    )
+    assert found is not None and found.title == DEMO_TITLE and (found.client.width, found.client.height) == (640, 360)
     shown = window.shown_before(time.perf_counter())
     assert shown is not None and shown.shown_at <= time.perf_counter()
     names = [o.name for o in shown.objects]
-    assert sum(n.startswith("cog_") for n in names) >= 1 and all(
-        n.startswith(("cog_", "toon_")) for n in names
-    )
+    assert sum(n.startswith("cog_") for n in names) >= 1 and all(n.startswith(("cog_", "toon_")) for n in names)
     assert window.shown_before(window.history[0].shown_at - 1) is None
     t_before = shown.t_scene
     qtbot.waitUntil(lambda: window.shown_before(time.perf_counter()).t_scene > t_before, timeout=3000)
@@ -108,9 +100,7 @@ def test_demo_command_runs_the_real_pipeline_and_writes_a_screenshot(x_display, 
 
 
 def test_run_keeps_looking_for_a_missing_game_window(x_display, tiny_model):
-    done = toonvision(
-        "run", "--window", "^No Such Game$", "--model", str(tiny_model), "--seconds", "2", "--no-hotkeys"
-    )
+    done = toonvision("run", "--window", "^No Such Game$", "--model", str(tiny_model), "--seconds", "2", "--no-hotkeys")
     assert done.returncode == 0, done.stderr
     assert "No window titled like /^No Such Game$/ is open: start the game (still looking)." in done.stderr
 
@@ -156,3 +146,32 @@ def test_bad_settings_are_one_sentence(tmp_path):
     )
     done = toonvision("demo", "--cogs", "-1")
     assert done.returncode == 2 and "--cogs -1 is out of range" in done.stderr
+
+
+def test_ctrl_c_exits_cleanly(x_display, tiny_model):
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toonvision_live", "demo", "--model", str(tiny_model), "--no-hotkeys", "--cogs", "3"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:  # wait until the demo is up and capturing
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "found the game window" in line or not line:
+                break
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(lines) + err
+    assert "Traceback" not in err
+    assert re.search(r"Processed [1-9]\d* of \d+ captured frames", err), err

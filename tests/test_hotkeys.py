@@ -40,9 +40,7 @@ def test_pynput_is_only_imported_when_hotkeys_start():
         "from toonvision_live.cli import build_parser; build_parser(); "
         "print('pynput' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
@@ -50,9 +48,7 @@ def test_pynput_is_only_imported_when_hotkeys_start():
 def test_only_the_configured_combinations_fire(x_display):
     fired: list[str] = []
     listener = HotkeyListener(
-        Hotkeys(
-            save="<ctrl>+<alt>+s", toggle_overlay="<ctrl>+<shift>+o", pause="<alt>+p", quit="<ctrl>+<alt>+x"
-        ),
+        Hotkeys(save="<ctrl>+<alt>+s", toggle_overlay="<ctrl>+<shift>+o", pause="<alt>+p", quit="<ctrl>+<alt>+x"),
         fired.append,
     )
     listener.start()
@@ -107,9 +103,7 @@ def test_save_hotkey_writes_png_xml_and_named_crops_then_quit_hotkey_ends(demo_w
     session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=True)
     session.start()
     try:
-        qtbot.waitUntil(
-            lambda: session.last_result is not None and len(session.last_result.cogs) == 4, timeout=10000
-        )
+        qtbot.waitUntil(lambda: session.last_result is not None and len(session.last_result.cogs) == 4, timeout=10000)
         press("ctrl+alt+s")
         qtbot.waitUntil(lambda: bool(session.saves), timeout=5000)
         saved = session.saves[0]
@@ -134,9 +128,6 @@ def test_save_hotkey_writes_png_xml_and_named_crops_then_quit_hotkey_ends(demo_w
     # pynput's X11 listener thread ends at the next key event after stop(): send one, then check
     press("shift")
     deadline = time.monotonic() + 3
-    while (
-        any(type(t).__name__ == "GlobalHotKeys" for t in threading.enumerate())
-        and time.monotonic() < deadline
-    ):
+    while any(type(t).__name__ == "GlobalHotKeys" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [t for t in threading.enumerate() if type(t).__name__ == "GlobalHotKeys"]

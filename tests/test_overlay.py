@@ -131,10 +131,7 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
         image = grab(rect)
         above_sb = image[60 - 8 - 20 : 60 - 8, 85 - 30 : 85 + 30]  # the card above the Sellbot (no tag given)
         above_lb = image[40 - 8 - 20 : 40 - 8, 340 - 30 : 340 + 30]
-        return (
-            _pixels_near(above_sb, sb_rgb, 60).mean() > 0.3
-            and _pixels_near(above_lb, lb_rgb, 60).mean() > 0.3
-        )
+        return _pixels_near(above_sb, sb_rgb, 60).mean() > 0.3 and _pixels_near(above_lb, lb_rgb, 60).mean() > 0.3
 
     qtbot.waitUntil(drawn, timeout=3000)
     image = grab(rect)
@@ -187,9 +184,7 @@ def test_the_crop_stage_is_not_fooled_by_the_overlay(x_display, qtbot):
     qtbot.waitUntil(lambda: np.abs(grab(rect).astype(int) - frame).mean() > 0.3, timeout=3000)
     covered = propose_cog_boxes(grab(rect))
     assert len(covered) == 4
-    for before, after in zip(
-        sorted(p.body_xyxy for p in bare), sorted(p.body_xyxy for p in covered), strict=True
-    ):
+    for before, after in zip(sorted(p.body_xyxy for p in bare), sorted(p.body_xyxy for p in covered), strict=True):
         assert np.abs(np.subtract(before, after)).max() <= 8
     # over an empty street, the overlay's drawings alone are never proposed as Cogs
     window.scene.rgb = street_frame(0)
@@ -226,9 +221,7 @@ def test_session_overlays_the_demo_window_and_saves(demo_window, qtbot, tmp_path
     session = _session(tmp_path, tiny_classifier)
     session.start()
     try:
-        qtbot.waitUntil(
-            lambda: session.last_result is not None and len(session.last_result.cogs) == 4, timeout=10000
-        )
+        qtbot.waitUntil(lambda: session.last_result is not None and len(session.last_result.cogs) == 4, timeout=10000)
         g = session.overlay.geometry()
         assert (g.x(), g.y(), g.width(), g.height()) == (40, 30, 1280, 720)
         qtbot.waitUntil(lambda: len(session.overlay.paint_records) >= 3, timeout=5000)

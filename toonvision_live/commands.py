@@ -37,8 +37,7 @@ def require_display(environ: dict[str, str] | None = None) -> None:
         xdisplay.Display(display).close()
     except Exception:
         raise CaptureError(
-            f"Cannot open the display '{display}': no X server answers there; start the desktop "
-            "session or fix DISPLAY."
+            f"Cannot open the display '{display}': no X server answers there; start the desktop session or fix DISPLAY."
         ) from None
 
 
@@ -73,8 +72,7 @@ def _warn_if_no_compositor() -> None:
 def _check_dataset(settings) -> None:
     if not settings.dataset_dir.is_dir():
         log.warning(
-            "the save hotkey writes into %s, which does not exist yet: create it (or pass --dataset) "
-            "before saving.",
+            "the save hotkey writes into %s, which does not exist yet: create it (or pass --dataset) before saving.",
             settings.dataset_dir,
         )
 
@@ -92,9 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
     app = _qt_app()
     _warn_if_no_compositor()
     _check_dataset(settings)
-    session = LiveSession(
-        settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys
-    )
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys)
     print(
         f"ToonVision Live: watching {settings.capture_target} with {classifier.provider}; "
         f"{settings.hotkeys.quit} or Ctrl-C quits.",
@@ -137,16 +133,12 @@ def demo_command(args: argparse.Namespace) -> int:
     window.show()
     window.start()
     app.processEvents()
-    session = LiveSession(
-        settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys
-    )
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys)
 
     def shoot() -> None:
         if args.screenshot is not None:
             geometry = window.geometry()
-            path = grab_screen_png(
-                (geometry.x(), geometry.y(), geometry.width(), geometry.height()), args.screenshot
-            )
+            path = grab_screen_png((geometry.x(), geometry.y(), geometry.width(), geometry.height()), args.screenshot)
             print(f"Wrote {path}", file=sys.stderr)
 
     seconds = args.seconds if args.seconds is not None else (8.0 if args.screenshot is not None else None)
@@ -179,9 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "quit.",
     )
     add_settings_arguments(run)
-    run.add_argument(
-        "--seconds", type=float, metavar="S", help="stop after S seconds (default: run until quit)"
-    )
+    run.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds (default: run until quit)")
     run.add_argument("--no-hotkeys", action="store_true", help="do not listen for the global hotkeys")
     run.set_defaults(handler=run_command)
 
@@ -191,9 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Open a Toontown-like street window with rendered Cogs walking, and run the real "
         "pipeline on it: screen capture of that window, the model, and the overlay on top.",
     )
-    demo.add_argument(
-        "--cogs", type=int, default=8, metavar="N", help="Cogs walking in the street (default 8)"
-    )
+    demo.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs walking in the street (default 8)")
     demo.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds (default: until quit)")
     demo.add_argument(
         "--screenshot",

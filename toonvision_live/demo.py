@@ -113,9 +113,7 @@ class DemoWindow(QWidget):
         painter.end()
         frame, _rgb, t_scene = self._frame
         self.frames_drawn += 1
-        self.history.append(
-            ShownFrame(time.perf_counter(), t_scene, tuple(frame.objects), tuple(frame.tags_xyxy))
-        )
+        self.history.append(ShownFrame(time.perf_counter(), t_scene, tuple(frame.objects), tuple(frame.tags_xyxy)))
 
     def shown_before(self, when: float, slack_s: float = 0.0) -> ShownFrame | None:
         """The last frame painted at or before ``when - slack_s`` (what a grab at ``when`` saw)."""

@@ -45,9 +45,7 @@ class HotkeyListener:
         self._listener = keyboard.GlobalHotKeys(mapping)
         self._listener.start()
         self._listener.wait()  # until it is listening, so a key pressed right after start counts
-        log.info(
-            "hotkeys: %s", ", ".join(f"{a.replace('_', ' ')} {c}" for a, c in self.hotkeys.as_dict().items())
-        )
+        log.info("hotkeys: %s", ", ".join(f"{a.replace('_', ' ')} {c}" for a, c in self.hotkeys.as_dict().items()))
 
     def stop(self) -> None:
         """Stop listening.  On X11 pynput's thread only ends at the next key event after this (its

@@ -227,17 +227,19 @@ class OverlayWindow(QWidget):
         painter.fillRect(self.rect(), QColor(0, 0, 0, 0))
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         result = self.result
+        ratio = self.devicePixelRatioF() or 1.0
         if result is not None:
             for cog in result.cogs:
                 color = suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG)
-                x0, y0, x1, y1 = (int(v) for v in cog.body_xyxy)
+                # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
+                x0, y0, x1, y1 = (round(v / ratio) for v in cog.body_xyxy)
                 painter.setPen(QPen(color, 2))
                 # drawn just outside the box, so the next capture's crop of this Cog stays clean
                 painter.drawRect(QRect(x0 - 3, y0 - 3, x1 - x0 + 5, y1 - y0 + 5))
                 # the card floats above the Cog's nametag (with a gap, so the two never merge into one
                 # blob for the crop stage), leaving the body and the tag itself visible
                 tag = getattr(cog, "tag_xyxy", None)
-                top = (tag[1] if tag is not None else y0) - CARD_GAP
+                top = (round(tag[1] / ratio) if tag is not None else y0) - CARD_GAP
                 centre = (x0 + x1) // 2
                 caption = cog_caption(cog, self.min_confidence)
                 self._card(painter, centre, top, caption, color, self._label_font, anchor="bottom-centre")

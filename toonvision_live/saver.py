@@ -126,9 +126,7 @@ def save_labelled_frame(
     """
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
-        raise SaveError(
-            f"The dataset folder {root} does not exist: create it or choose another with --dataset."
-        )
+        raise SaveError(f"The dataset folder {root} does not exist: create it or choose another with --dataset.")
     shots, crops_dir = root / SCREENSHOTS, root / COG_CROPS
     try:
         shots.mkdir(parents=True, exist_ok=True)
@@ -168,9 +166,7 @@ class FrameSaver:
         self.dataset_dir = Path(dataset_dir)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toonvision-saver")
 
-    def save(
-        self, frame_rgb: np.ndarray, cogs: Sequence, done: Callable[[SavedFrame | SaveError], None]
-    ) -> Future:
+    def save(self, frame_rgb: np.ndarray, cogs: Sequence, done: Callable[[SavedFrame | SaveError], None]) -> Future:
         def finished(future: Future) -> None:
             exc = future.exception()
             if exc is None:

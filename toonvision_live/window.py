@@ -81,9 +81,7 @@ def title_matcher(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern, re.IGNORECASE)
     except re.error as exc:
-        raise CaptureError(
-            f"The window pattern '{pattern}' is not a valid regular expression ({exc})."
-        ) from None
+        raise CaptureError(f"The window pattern '{pattern}' is not a valid regular expression ({exc}).") from None
 
 
 class WindowFinder(Protocol):
@@ -242,9 +240,7 @@ class Win32WindowFinder:  # pragma: no cover - needs Windows
             return None
         self._user32.ClientToScreen(hwnd, self._ctypes.byref(point))
         visible = bool(self._user32.IsWindowVisible(hwnd)) and not self._user32.IsIconic(hwnd)
-        return GameWindow(
-            int(hwnd), self._title(hwnd), ScreenRect(point.x, point.y, rect.right, rect.bottom), visible
-        )
+        return GameWindow(int(hwnd), self._title(hwnd), ScreenRect(point.x, point.y, rect.right, rect.bottom), visible)
 
     def find(self, pattern: re.Pattern[str]) -> GameWindow | None:
         found: list[int] = []
