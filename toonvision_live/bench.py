@@ -284,7 +284,7 @@ class FrameLog:
     """
 
     COLS = ("frame_id", "grab_start", "grab", "wait", "propose", "preprocess", "inference", "track",
-            "crops", "paint", "painted_at")
+            "crops", "paint", "painted_at", "worker_cpu")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(64, capacity)
@@ -294,11 +294,12 @@ class FrameLog:
         self._lock = threading.Lock()
         self.recent: deque = deque(maxlen=6)  # the last FrameResults with proposals (for comparison crops)
 
-    def add_result(self, result: Any) -> None:
+    def add_result(self, result: Any, worker_cpu_ms: float) -> None:
         t = result.times
         frame = result.frame
         row = (frame.frame_id, frame.grab_time - frame.grab_s, t.grab_ms, t.wait_ms, t.propose_ms,
-               t.preprocess_ms, t.inference_ms, t.track_ms, len(result.proposals), np.nan, np.nan)
+               t.preprocess_ms, t.inference_ms, t.track_ms, len(result.proposals), np.nan, np.nan,
+               worker_cpu_ms)
         with self._lock:
             i = self._next % self.capacity
             old = self.data[i, 0]
@@ -493,8 +494,11 @@ def _summarise(rows: np.ndarray, t_from: float, t_to: float) -> dict[str, Any]:
     stages["paint"] = percentiles(painted[:, col["paint"]])
     latency = (painted[:, col["painted_at"]] - painted[:, col["grab_start"]]) * 1000.0
     stage_sum = painted[:, [col[s] for s in STAGES]].sum(axis=1)
+    worker_wall = in_window[:, [col[s] for s in ("propose", "preprocess", "inference", "track")]].sum(axis=1)
     return {
         "stages_ms": stages,
+        "worker_wall_ms": percentiles(worker_wall),
+        "worker_cpu_ms": percentiles(in_window[:, col["worker_cpu"]]),
         "wait_ms": percentiles(in_window[:, col["wait"]]),
         "latency_ms": percentiles(latency),
         "latency_minus_stage_sum_ms": percentiles(latency - stage_sum),
@@ -582,8 +586,9 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     process_frame = worker.process
 
     def recording_process(frame: Any) -> Any:  # the worker's own method, with the result logged
+        cpu0 = time.thread_time()
         result = process_frame(frame)
-        log_rows.add_result(result)
+        log_rows.add_result(result, (time.thread_time() - cpu0) * 1000.0)
         return result
 
     worker.process = recording_process  # type: ignore[method-assign]
@@ -721,10 +726,14 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
         "frames": frames,
         "stages_ms": summary["stages_ms"],
         "wait_ms": summary["wait_ms"],
+        "worker_wall_ms": summary["worker_wall_ms"],
+        "worker_cpu_ms": summary["worker_cpu_ms"],
         "latency_ms": summary["latency_ms"],
         "latency_minus_stage_sum_ms": summary["latency_minus_stage_sum_ms"],
         "cpu": {
             "process_percent_of_one_core": round(100.0 * (stop["cpu"] - start["cpu"]) / span, 1),
+            "process_cpu_ms_per_processed_frame": round(
+                1000.0 * (stop["cpu"] - start["cpu"]) / max(1, counts["processed"]), 2),
             "machine_cores": cores,
             "machine_busy_percent": round(100.0 * (busy(sys_b) - busy(sys_a)) / sys_total, 1),
             "scene_process_percent_of_one_core": scene_percent,
@@ -822,7 +831,8 @@ def render_report(report: dict[str, Any], console: Any) -> None:
     head.add_row("crops", f"{f['crops']} ({f['crops_per_s']:.1f}/s, {f['crops_per_frame']:.2f}/frame)")
     c = report["cpu"]
     scene = c["scene_process_percent_of_one_core"]
-    head.add_row("CPU", f"bench process {c['process_percent_of_one_core']:.0f} % of one core; machine "
+    head.add_row("CPU", f"bench process {c['process_percent_of_one_core']:.0f} % of one core "
+                 f"({c['process_cpu_ms_per_processed_frame']:.1f} ms CPU per processed frame); machine "
                  f"{c['machine_busy_percent']:.0f} % busy ({c['machine_cores']} cores)"
                  + (f"; demo street process {scene:.0f} %" if scene is not None else ""))
     mem = report["memory"]
@@ -836,8 +846,10 @@ def render_report(report: dict[str, Any], console: Any) -> None:
     for name in STAGES:
         s = report["stages_ms"][name]
         stages.add_row(name, *(f"{s[k]:.2f}" for k in ("p50", "p95", "p99", "mean")), str(s["n"]))
-    w = report["wait_ms"]
-    stages.add_row("(wait in mailbox)", *(f"{w[k]:.2f}" for k in ("p50", "p95", "p99", "mean")), str(w["n"]))
+    for label, key in (("(wait in mailbox)", "wait_ms"), ("worker wall (propose..track)", "worker_wall_ms"),
+                       ("worker CPU (thread time)", "worker_cpu_ms")):
+        w = report[key]
+        stages.add_row(label, *(f"{w[k]:.2f}" for k in ("p50", "p95", "p99", "mean")), str(w["n"]))
     lat = report["latency_ms"]
     stages.add_row("[bold]grab -> overlay painted[/]", f"{lat['p50']:.2f}", f"{lat['p95']:.2f}",
                    f"{lat['p99']:.2f}", f"{lat['mean']:.2f}", str(lat["n"]))
