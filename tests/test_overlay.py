@@ -16,6 +16,7 @@ from test_pipeline import street_frame
 from toonvision_live.capture import ScreenSource, bgra_to_rgb
 from toonvision_live.demo import DEMO_WINDOW_PATTERN, DemoWindow
 from toonvision_live.errors import SaveError
+from toonvision_live.fileio import read_image_rgb
 from toonvision_live.frames import Frame
 from toonvision_live.infer import CogClassifier
 from toonvision_live.overlay import (
@@ -229,10 +230,16 @@ def test_session_overlays_the_demo_window_and_saves(demo_window, qtbot, tmp_path
         qtbot.waitUntil(lambda: bool(session.saves), timeout=5000)
         saved = session.saves[0]
         assert isinstance(saved, SavedFrame) and len(saved.crops) == 4
-        assert session.overlay.flash_text.startswith("Saved ")
+        assert session.overlay.flash_text.startswith("Saved ") and session.overlay.isVisible()
+        # the overlay was hidden for that grab: the saved frame is the bare game picture
+        assert np.abs(read_image_rgb(saved.screenshot).astype(int) - street_frame()).mean() < 1.0
+        session.on_action("pause")
+        assert session.save_current() is False and "resume capture" in session.overlay.flash_text
+        session.on_action("pause")
         session.on_action("pause")
         assert session.pipeline.paused and "PAUSED" in session.overlay.status_text()
         session.on_action("pause")
+        assert not session.pipeline.paused
         session.on_action("toggle_overlay")
         assert not session.overlay.isVisible()
         session.on_action("toggle_overlay")
@@ -276,3 +283,20 @@ def test_a_dead_stage_ends_the_session_with_its_reason(demo_window, qtbot, tmp_p
     assert not session.overlay.isVisible()
     assert all(stage.join(1) for stage in session.pipeline.stages)
     assert "the GPU fell off" in capsys.readouterr().err
+
+
+def test_a_save_with_no_new_frame_times_out_and_says_so(demo_window, qtbot, tmp_path, tiny_classifier, monkeypatch):
+    monkeypatch.setattr("toonvision_live.overlay.SAVE_TIMEOUT_S", 0.5)
+    session = _session(tmp_path, tiny_classifier)
+    session.start()
+    try:
+        qtbot.waitUntil(lambda: session.last_result is not None, timeout=10000)
+        demo_window.hide()  # the game is minimised: no frame comes
+        qtbot.waitUntil(lambda: "minimised or hidden" in session.overlay.message, timeout=5000)
+        assert session.save_current() is True
+        qtbot.waitUntil(lambda: "Nothing saved" in session.overlay.flash_text, timeout=3000)
+        assert session.overlay.isVisible() and session.saves == []
+        demo_window.show()
+        qtbot.waitUntil(lambda: session.overlay.message == "", timeout=5000)
+    finally:
+        session.stop()

@@ -46,6 +46,10 @@ SAVED_BG = QColor(20, 130, 40, 235)
 ERROR_BG = QColor(190, 20, 20, 235)
 UNKNOWN_BG = QColor(120, 40, 160, 235)  # a Cog whose confidence is below the threshold
 FLASH_SECONDS = 2.5
+#: the overlay appears in screen captures everywhere but on Windows (WDA_EXCLUDEFROMCAPTURE)
+OVERLAY_IN_CAPTURES = sys.platform != "win32"
+SAVE_CLEAN_DELAY_S = 0.1  # after hiding the overlay, for the compositor to repaint without it
+SAVE_TIMEOUT_S = 3.0
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 
 
@@ -308,6 +312,9 @@ class LiveSession(QObject):
         self.last_result: FrameResult | None = None
         self.exit_reason: str | None = None
         self._waiting_since = 0.0
+        self._save_after: float | None = None  # save the first frame grabbed after this time
+        self._save_token = 0
+        self._restore_overlay = False
         self._want_hotkeys = hotkeys
         self._hotkeys = None
         self._show_overlay = show_overlay
@@ -353,6 +360,8 @@ class LiveSession(QObject):
             return  # grabbed before capture paused: its window may be gone
         self.last_result = result
         self.overlay.show_result(result)
+        if self._save_after is not None and result.frame.grab_time >= self._save_after:
+            self._save_result(result)
 
     def _on_status(self, message: str) -> None:
         self._waiting_since = time.perf_counter()
@@ -377,13 +386,39 @@ class LiveSession(QObject):
             self.stop("")
 
     def save_current(self) -> bool:
-        """Save the newest processed frame with its labels (on the saver thread); False if none yet."""
-        result = self.last_result
-        if result is None:
-            self.overlay.flash("Nothing to save yet: no frame processed.", ok=False)
+        """Save a labelled frame (written on the saver thread); False when it cannot start.
+
+        Where the overlay shows up in screen captures (X11), it is hidden first and the first
+        frame grabbed after that is saved with its own labels, so no overlay drawing ends up in
+        the dataset; on Windows (excluded from capture) the next frame is saved at once.
+        """
+        if self._save_after is not None:
+            return True  # a save is already on its way
+        if self.pipeline.paused:
+            self.overlay.flash("Paused: resume capture before saving, so a fresh frame is saved.", ok=False)
             return False
-        self.saver.save(result.frame.rgb, result.cogs, self.save_finished.emit)
+        self._restore_overlay = self.overlay.isVisible() and OVERLAY_IN_CAPTURES
+        if self._restore_overlay:
+            self.overlay.hide()
+        self._save_after = time.perf_counter() + (SAVE_CLEAN_DELAY_S if self._restore_overlay else 0.0)
+        self._save_token += 1
+        token = self._save_token
+        QTimer.singleShot(int(SAVE_TIMEOUT_S * 1000), lambda: self._save_timed_out(token))
         return True
+
+    def _save_result(self, result: FrameResult) -> None:
+        self._save_after = None
+        if self._restore_overlay:
+            self.overlay.show()
+        self.saver.save(result.frame.rgb, result.cogs, self.save_finished.emit)
+
+    def _save_timed_out(self, token: int) -> None:
+        if self._save_after is None or token != self._save_token or self.exit_reason is not None:
+            return
+        self._save_after = None
+        if self._restore_overlay:
+            self.overlay.show()
+        self.overlay.flash("Nothing saved: no new frame came (is the game window shown?).", ok=False)
 
     def _on_saved(self, outcome: SavedFrame | SaveError) -> None:
         self.saves.append(outcome)
