@@ -91,6 +91,7 @@ def test_command_line_capture_target_replaces_the_file_one(tmp_path: Path):
         ("[hotkeys]\nsave = 'ctrl+s'\n", "<ctrl>+<alt>+s"),
         ("[hotkeys]\nsave = '<ctrl>+<alt>+p'\n", "give each action its own combination"),
         ("hotkeys = 3\n", "must be a table"),
+        ("capture_on_demand = 'maybe'\n", "true or false"),
         ("monitor = 1\nregion = '0,0,10,10'\n", "choose one capture target"),
         ("batch_size = \n", "not valid TOML"),
     ],

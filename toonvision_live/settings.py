@@ -239,7 +239,7 @@ FIELDS: tuple[SettingField, ...] = (
         "capture_on_demand",
         "capture_on_demand",
         _bool,
-        "grab a frame only when the worker is ready for it (true, default) or at the fps cap (false)",
+        "grab a frame only when the worker is ready for it (true) or at the fps cap (false)",
         "BOOL",
     ),
     SettingField(
@@ -350,7 +350,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, capture: bool = T
     for spec in FIELDS:
         if not capture and spec.key in ("window", "monitor", "region"):
             continue
-        parser.add_argument(spec.flag, dest=f"setting_{spec.key}", metavar=spec.metavar, help=spec.help)
+        default = getattr(Settings(), spec.attr)
+        shown = "" if default is None or "default" in spec.help else f" (default {str(default).lower()})"
+        parser.add_argument(spec.flag, dest=f"setting_{spec.key}", metavar=spec.metavar, help=spec.help + shown)
     for action in HOTKEY_ACTIONS:
         default = getattr(Hotkeys(), action)
         parser.add_argument(
