@@ -45,6 +45,18 @@ def test_pynput_is_only_imported_when_hotkeys_start():
     assert done.stdout.strip() == "False"
 
 
+def test_hotkeys_without_a_display_are_one_sentence():
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    code = (
+        "from toonvision_live.hotkeys import HotkeyListener; from toonvision_live.settings import Hotkeys\n"
+        "try:\n    HotkeyListener(Hotkeys(), print).start()\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.stdout.startswith("CaptureError Global hotkeys cannot start (")
+    assert done.stdout.strip().endswith("run with --no-hotkeys.") and len(done.stdout.strip().splitlines()) == 1
+
+
 def test_only_the_configured_combinations_fire(x_display):
     fired: list[str] = []
     listener = HotkeyListener(

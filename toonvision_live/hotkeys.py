@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from toonvision_live.errors import ConfigError
+from toonvision_live.errors import CaptureError, ConfigError
 from toonvision_live.settings import Hotkeys
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,11 @@ class HotkeyListener:
         return fire
 
     def start(self) -> None:
-        from pynput import keyboard  # only here: importing pynput needs a display
+        try:
+            from pynput import keyboard  # only here: importing pynput needs a display
+        except ImportError as exc:
+            why = (str(exc).splitlines() or ["no keyboard backend"])[0].strip()
+            raise CaptureError(f"Global hotkeys cannot start ({why}); run with --no-hotkeys.") from None
 
         mapping = {combo: self._callback(action) for action, combo in self.hotkeys.as_dict().items()}
         try:
