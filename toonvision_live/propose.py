@@ -280,11 +280,9 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     return Nametag(tag_xyxy=tag, line_height=float(pitch * f), score=score)
 
 
-#: body geometry in text-line heights: gap from the tag's bottom to the head, default and
-#: largest height, default and largest half-width
-BODY_GAP, BODY_H, BODY_H_MAX, BODY_HALF_W, BODY_HALF_W_MAX = 1.0, 14.0, 30.0, 3.5, 6.0
-#: the refinement works on the region scaled so that one text line is this many pixels
-REFINE_LINE_PX = 4.0
+#: body geometry in text-line heights: gap from the tag's bottom to the head; default, least and
+#: largest height; default and largest half-width
+BODY_GAP, BODY_H, BODY_H_MIN, BODY_H_MAX, BODY_HALF_W, BODY_HALF_W_MAX = 1.2, 16.0, 8.0, 34.0, 4.0, 12.0
 
 
 def body_prior_xyxy(tag_xyxy: XYXY, line_height: float) -> tuple[float, float, float, float]:
@@ -294,83 +292,103 @@ def body_prior_xyxy(tag_xyxy: XYXY, line_height: float) -> tuple[float, float, f
     return (cx - BODY_HALF_W * line_height, top, cx + BODY_HALF_W * line_height, top + BODY_H * line_height)
 
 
-def _row_background(region: np.ndarray, cols: slice) -> np.ndarray:
-    """Per-row median colour of a column band, int16 [rows, 3]."""
-    band = region[:, cols]
-    return np.median(band, axis=1).astype(np.int16)
+@dataclass(frozen=True, slots=True)
+class RowGround:
+    """Each row's typical colour over the whole frame (its median), on a copy scaled to GROUND_COLS wide.
+
+    Where Cogs stand, most of a row is ground, so the row's median is the ground's colour and its
+    median absolute deviation the ground's texture; a body differs from it, its drop shadow is the
+    same colour darker.
+    """
+
+    small: np.ndarray  # int16 [h, GROUND_COLS, 3]
+    median: np.ndarray  # int16 [h, 3]
+    spread: np.ndarray  # float32 [h]: per-row colour tolerance
+    scale: float  # full-resolution pixels per small pixel
+
+    @classmethod
+    def of(cls, frame_rgb: np.ndarray) -> RowGround:
+        fh, fw = frame_rgb.shape[:2]
+        scale = max(1.0, fw / GROUND_COLS)
+        sw, sh = max(1, round(fw / scale)), max(1, round(fh / scale))
+        small = cv2.resize(frame_rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
+        sample = small[:, ::2]
+        median = np.median(sample, axis=1).astype(np.int16)
+        dev = np.abs(sample - median[:, None, :]).max(axis=2)
+        spread = np.clip(2.0 * np.median(dev, axis=1), 24, 60).astype(np.float32)
+        return cls(small, median, spread, scale)
 
 
-def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag) -> tuple[float, float, float, float]:
-    """The body under ``tag``: rows and columns that differ from the ground beside them.
+#: width of the copy the body search works on
+GROUND_COLS = 320
+#: body width as a fraction of its height: bounds (real boxes: 1:1.3 to 1:4) and the typical value
+WIDTH_MIN, WIDTH_MAX, WIDTH_TYPICAL = 0.25, 0.8, 0.4
+#: the body goes on across gaps of up to this many text lines without body pixels near the axis
+BODY_GAP_LINES = 3.5
 
-    The region under the tag is scaled so one text line is REFINE_LINE_PX pixels.  Each row's
-    background is the median colour of the two flanks (6 to 10 lines left and right of the
-    tag's axis); a pixel is body when it differs from both flank colours and is not merely
-    darker ground (the drop shadow).  The body runs down from the head while rows near the axis
-    hold body pixels (gaps up to 1.5 lines), and spans the columns holding body in those rows.
+
+def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
+                     ground: RowGround | None = None) -> tuple[float, float, float, float]:
+    """The body under ``tag``: from the head (just under the tag) down to where the ground shows again.
+
+    Body pixels are those unlike their row's ground colour (:class:`RowGround`) and not merely
+    darker ground (the drop shadow).  Going down from the head, the body lasts while the columns
+    near the tag's axis hold body pixels (gaps up to 1.5 lines); its width is the run of columns
+    holding body around the axis, kept within the 1:1.3 to 1:4.5 width:height of real Cog boxes.
     Falls back to :func:`body_prior_xyxy` when the evidence is thin.
     """
-    fh, fw = frame_rgb.shape[:2]
+    ground = ground or RowGround.of(frame_rgb)
     line = tag.line_height
     prior = body_prior_xyxy(tag.tag_xyxy, line)
-    cx, top = (prior[0] + prior[2]) / 2, prior[1]
-    rx0, rx1 = int(max(0, cx - 10 * line)), int(min(fw, cx + 10 * line))
-    ry0, ry1 = int(min(fh, max(0, top))), int(min(fh, top + BODY_H_MAX * line))
-    if ry1 - ry0 < 4 * line or rx1 - rx0 < 4 * line:
+    small, k = ground.small, ground.scale
+    sh, sw = small.shape[:2]
+    lp = line / k  # one text line in small pixels
+    axis = (prior[0] + prior[2]) / 2 / k
+    y0 = int(round(prior[1] / k))
+    y1 = min(sh, int(round((prior[1] + BODY_H_MAX * line) / k)))
+    half = BODY_HALF_W_MAX * lp
+    x0, x1 = max(0, int(axis - half)), min(sw, int(np.ceil(axis + half)) + 1)
+    if y1 - y0 < 4 or x1 - x0 < 3 or y0 >= sh:
         return prior
-    f = max(1.0, line / REFINE_LINE_PX)
-    rw, rh = max(8, round((rx1 - rx0) / f)), max(8, round((ry1 - ry0) / f))
-    region = cv2.resize(frame_rgb[ry0:ry1, rx0:rx1], (rw, rh), interpolation=cv2.INTER_AREA).astype(np.int16)
-    lp = line / f  # one line in region pixels
-    axis = (cx - rx0) / f
-    inner0 = max(0, int(axis - BODY_HALF_W_MAX * lp))
-    inner1 = min(rw, int(np.ceil(axis + BODY_HALF_W_MAX * lp)))
-    left = slice(max(0, int(axis - 10 * lp)), max(0, int(axis - 6.5 * lp)))
-    right = slice(min(rw, int(axis + 6.5 * lp)), min(rw, int(axis + 10 * lp)))
-    flanks = [_row_background(region, s) for s in (left, right) if s.stop - s.start >= 2]
-    if not flanks:
-        return prior
-    zone = region[:, inner0:inner1]
-    zone_f = [zone[..., c].astype(np.float32) + 4 for c in range(3)]
-    fg = np.ones(zone.shape[:2], bool)
-    for bg in flanks:
-        bg_f = [bg[:, c, None].astype(np.float32) + 4 for c in range(3)]
-        d = [np.abs(zone_f[c] - bg_f[c]) for c in range(3)]
-        differs = np.maximum(np.maximum(d[0], d[1]), d[2]) > 28
-        # a drop shadow is the ground, darker: every channel scaled by about the same factor
-        r = [zone_f[c] / bg_f[c] for c in range(3)]
-        r_max, r_min = np.maximum(np.maximum(r[0], r[1]), r[2]), np.minimum(np.minimum(r[0], r[1]), r[2])
-        shadow = (r_max < 0.9) & (r_max - r_min < 0.18) & (r_min > 0.3)
-        fg &= differs & ~shadow
-    near = slice(max(0, int(axis - 2.5 * lp) - inner0), max(1, int(np.ceil(axis + 2.5 * lp)) - inner0))
-    row_frac = fg[:, near].mean(axis=1)
-    body_rows = row_frac >= 0.12
-    max_gap = 1.5 * lp
+    zone = small[y0:y1, x0:x1]
+    bg = ground.median[y0:y1, None, :]
+    diff = np.abs(zone - bg).max(axis=2)
+    zf, bf = zone.astype(np.float32) + 4, bg.astype(np.float32) + 4
+    ratio = zf / bf
+    r_max, r_min = ratio.max(axis=2), ratio.min(axis=2)
+    shadow = (r_max < 0.92) & (r_max - r_min < 0.2) & (r_min > 0.25)
+    body = (diff > ground.spread[y0:y1, None]) & ~shadow
+    near = slice(max(0, int(axis - 1.5 * lp) - x0), max(1, int(np.ceil(axis + 1.5 * lp)) + 1 - x0))
+    row_frac = body[:, near].mean(axis=1)
+    body_rows = row_frac >= 0.2
+    max_gap = max(1.0, BODY_GAP_LINES * lp)
     bottom, gap = -1, 0
     for y in range(len(body_rows)):
         if body_rows[y]:
             bottom, gap = y, 0
         else:
             gap += 1
-            if gap > max_gap and (bottom >= 0 or y > 2 * lp):
+            if gap > max_gap and (bottom >= 0 or y > 3 * lp):
                 break
-    if bottom < 3 * lp:
+    height = (bottom + 1) * k
+    if bottom < 0 or height < BODY_H_MIN * line:
         return prior
-    col_frac = fg[: bottom + 1].mean(axis=0)
-    cols = col_frac >= max(0.08, 0.35 * float(col_frac.max()))
-    a = b = int(np.clip(round(axis) - inner0, 0, len(cols) - 1))
-    gap_l = gap_r = 0
-    while a > 0 and gap_l <= 0.5 * lp:
+    # width: the columns holding body in the torso rows, run out from the axis, centred on it
+    torso = body[int(0.12 * (bottom + 1)): max(int(0.55 * (bottom + 1)), 1)]
+    col_frac = torso.mean(axis=0) if len(torso) else body[: bottom + 1].mean(axis=0)
+    cols = col_frac >= max(0.15, 0.35 * float(col_frac[near].max(initial=0.0)))
+    c = int(np.clip(round(axis) - x0, 0, len(cols) - 1))
+    a, b = c, c
+    while a > 0 and (cols[a - 1] or (a > 1 and cols[a - 2])):
         a -= 1
-        gap_l = 0 if cols[a] else gap_l + 1
-    while b < len(cols) - 1 and gap_r <= 0.5 * lp:
+    while b < len(cols) - 1 and (cols[b + 1] or (b < len(cols) - 2 and cols[b + 2])):
         b += 1
-        gap_r = 0 if cols[b] else gap_r + 1
-    x0 = rx0 + (inner0 + a + gap_l) * f
-    x1 = rx0 + (inner0 + b + 1 - gap_r) * f
-    if x1 - x0 < 2 * line:
-        x0, x1 = prior[0], prior[2]
-    return (x0, float(ry0), x1, ry0 + (bottom + 1) * f)
+    reach = max(c - a, b - c) + 0.5
+    # the measured reach overshoots on arms and neighbours: pull it towards the typical width
+    measured = 2 * reach * k
+    width = float(np.clip(measured ** 0.35 * (WIDTH_TYPICAL * height) ** 0.65, WIDTH_MIN * height, WIDTH_MAX * height))
+    cx = axis * k
+    return (cx - width / 2, prior[1], cx + width / 2, prior[1] + height)
 
 
 # --- pure geometry -------------------------------------------------------------------------------
@@ -477,9 +495,11 @@ def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
     _check_frame(frame_rgb)
     fh, fw = frame_rgb.shape[:2]
+    tags = find_nametags(frame_rgb)
+    ground = RowGround.of(frame_rgb) if tags else None
     proposals = []
-    for tag in find_nametags(frame_rgb):
-        body = clip_xyxy([refine_body_xyxy(frame_rgb, tag)], (fw, fh))[0]
+    for tag in tags:
+        body = clip_xyxy([refine_body_xyxy(frame_rgb, tag, ground)], (fw, fh))[0]
         x0, y0, x1, y1 = (int(round(v)) for v in body)
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
@@ -528,12 +548,13 @@ class CropBatcher:
 
 # --- evaluation ----------------------------------------------------------------------------------
 
-def evaluate_proposals(frames_and_truth: Iterable[tuple[np.ndarray, Sequence[Sequence[float]]]],
-                       iou: float = 0.5) -> dict[str, float | int]:
-    """Precision/recall of :func:`propose_cog_boxes` at IoU >= ``iou`` over (frame_rgb, truth xyxy) pairs.
+def evaluate_proposals(frames_and_truth: Iterable[tuple], iou: float = 0.5) -> dict[str, float | int]:
+    """Precision/recall of :func:`propose_cog_boxes` at IoU >= ``iou``.
 
-    Also the mean IoU of the matched boxes, the mean body height and width ratio
-    (proposal / truth, matched pairs) and the mean milliseconds per frame.
+    Items are ``(frame_rgb, truth_xyxy)`` or ``(frame_rgb, truth_xyxy, ignore_xyxy)``; as in Pascal
+    VOC, a proposal matching an ignored box (a "difficult" Cog, mostly hidden) counts neither way.
+    Also reports the mean IoU of the matched boxes, the mean height and width ratio proposal/truth
+    of the matched pairs, and the mean milliseconds per frame.
     """
     import time
 
@@ -542,7 +563,9 @@ def evaluate_proposals(frames_and_truth: Iterable[tuple[np.ndarray, Sequence[Seq
     h_ratio: list[float] = []
     w_ratio: list[float] = []
     seconds = 0.0
-    for frame_rgb, truth in frames_and_truth:
+    for item in frames_and_truth:
+        frame_rgb, truth = item[0], item[1]
+        ignore = as_xyxy_array(item[2] if len(item) > 2 else [])
         t0 = time.perf_counter()
         pred = [p.body_xyxy for p in propose_cog_boxes(frame_rgb)]
         seconds += time.perf_counter() - t0
@@ -550,8 +573,13 @@ def evaluate_proposals(frames_and_truth: Iterable[tuple[np.ndarray, Sequence[Seq
         p_arr, t_arr = as_xyxy_array(pred), as_xyxy_array(truth)
         m = iou_matrix(p_arr, t_arr)
         pairs = greedy_matches(m, iou)
+        matched = {r for r, _ in pairs}
+        rest = [r for r in range(len(p_arr)) if r not in matched]
+        if rest and len(ignore):
+            ignored = {rest[r] for r, _ in greedy_matches(iou_matrix(p_arr[rest], ignore), iou)}
+            rest = [r for r in rest if r not in ignored]
         tp += len(pairs)
-        fp += len(p_arr) - len(pairs)
+        fp += len(rest)
         fn += len(t_arr) - len(pairs)
         for r, c in pairs:
             ious.append(float(m[r, c]))
