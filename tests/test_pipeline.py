@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from model_factory import make_tiny_model
@@ -55,10 +56,18 @@ def test_worker_process_runs_every_stage_and_times_it(classifier):
     assert worker.crops == 4
 
 
-def test_empty_frames_give_empty_results(classifier):
+@pytest.mark.parametrize("shape", [(90, 160, 3), (1, 1, 3), (2, 2, 3), (5, 300, 3), (300, 5, 3), (40, 2000, 3)])
+def test_empty_and_tiny_frames_give_empty_results(classifier, shape):
+    """A game window resized to a few pixels must not kill the worker."""
     worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier)
-    result = worker.process(RecordedSource([np.zeros((90, 160, 3), np.uint8)]).grab())
+    result = worker.process(RecordedSource([np.zeros(shape, np.uint8)]).grab())
     assert result.proposals == () and result.cogs == ()
+
+
+def test_a_4k_frame_is_processed(classifier):
+    big = cv2.resize(street_frame(), (3840, 2160), interpolation=cv2.INTER_NEAREST)
+    result = InferenceWorker(LatestFrame(), LatestFrame(), classifier).process(RecordedSource([big]).grab())
+    assert len(result.cogs) == 4
 
 
 def test_pipeline_runs_and_stops_cleanly(classifier):

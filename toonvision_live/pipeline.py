@@ -26,6 +26,9 @@ from toonvision_live.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: frames smaller than this (pixels, either side) are not searched for Cogs
+MIN_FRAME_SIDE = 32
+
 
 class Classifier(Protocol):
     """What the worker needs from toonvision_live.infer.CogClassifier."""
@@ -101,7 +104,11 @@ class InferenceWorker(StageThread):
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on one frame (also usable without the thread, e.g. by the bench)."""
         picked = time.perf_counter()
-        proposals = [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
+        height, width = frame.rgb.shape[:2]
+        if min(height, width) < MIN_FRAME_SIDE:
+            proposals = []  # a window shrunk to a few pixels shows no Cog worth naming
+        else:
+            proposals = [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
         t_proposed = time.perf_counter()
         preprocess_s = inference_s = 0.0
         predictions: list = []
