@@ -88,9 +88,7 @@ def test_every_body_renders_posed_with_its_head(renderer):
         assert renderer.num_frames(key, "walk") >= 24
         assert renderer.num_frames(key, "neutral") >= 48
         first = renderer.render(key, View(yaw_deg=0, anim="walk", frame=0))
-        later = renderer.render(
-            key, View(yaw_deg=0, anim="walk", frame=renderer.num_frames(key, "walk") // 2)
-        )
+        later = renderer.render(key, View(yaw_deg=0, anim="walk", frame=renderer.num_frames(key, "walk") // 2))
         assert first.shape == (560, 400, 4)
         mask0, mask1 = first[:, :, 3] > 32, later[:, :, 3] > 32
         assert mask0.mean() > 0.05  # a body, not an empty frame
@@ -183,3 +181,22 @@ def test_positive_yaw_faces_the_image_right(renderer):
                 shoes = sprite[int(0.93 * sprite.shape[0]) :, :, 3] > 32
                 toes.append(np.nonzero(shoes)[1].mean() - foot[0])
             assert toes[0] > 1 and toes[1] < -1
+
+
+def test_light_changes_the_cog_and_leaves_the_background(renderer):
+    """The models have no normals, so light is applied to the pixels: dim light darkens, side light tilts."""
+    from training.render.cogs import Light, View
+
+    unlit = renderer.render("bigwig", View(yaw_deg=10))
+    dim = renderer.render("bigwig", View(yaw_deg=10, light=Light((0.5, 0.5, 0.5), (0.0, 0.0, 0.0))))
+    mask = unlit[:, :, 3] > 32
+    assert np.array_equal(unlit[:, :, 3], dim[:, :, 3])
+    assert dim[mask][:, :3].mean() == pytest.approx(0.5 * unlit[mask][:, :3].mean(), rel=0.05)
+    assert not dim[~mask].any()
+    from_left = renderer.render("bigwig", View(yaw_deg=10, light=Light((0.6,) * 3, (0.6,) * 3, (90.0, -30.0))))
+    cols = np.nonzero(mask.any(axis=0))[0]
+    mid = (cols[0] + cols[-1]) // 2
+    ratio = from_left[:, :, :3].astype(float) / np.maximum(unlit[:, :, :3], 1)
+    left = ratio[:, cols[0] : mid][mask[:, cols[0] : mid]].mean()
+    right = ratio[:, mid : cols[-1] + 1][mask[:, mid : cols[-1] + 1]].mean()
+    assert left > right + 0.1

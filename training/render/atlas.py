@@ -23,7 +23,7 @@ import numpy as np
 from toonvision_live.errors import ResourceError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
 from toonvision_live.taxonomy import COG_KEYS
-from training.render.cogs import CogRenderer, Light
+from training.render.cogs import CogRenderer
 
 TALLEST_PX = 260.0
 WALK_FRAMES = 8
@@ -44,7 +44,6 @@ class Sprite:
 def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict], list[Sprite]]:
     """Render every clip of every Cog; returns (px_per_unit, cogs JSON part, sprites in id order)."""
     px_per_unit = TALLEST_PX / renderer.resources.max_height
-    light = Light()
     cogs: dict[str, dict] = {}
     sprites: list[Sprite] = []
     for key in COG_KEYS:
@@ -58,7 +57,7 @@ def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict],
             for i in range(count):
                 frame = (i * frames) // count
                 rgba, foot = renderer.render_sprite(
-                    key, yaw, anim, frame, px_per_unit * spec.height, elevation_deg=ELEVATION_DEG, light=light
+                    key, yaw, anim, frame, px_per_unit * spec.height, elevation_deg=ELEVATION_DEG
                 )
                 ids.append(len(sprites))
                 sprites.append(Sprite(rgba, (round(foot[0], 2), round(foot[1], 2))))
@@ -67,9 +66,7 @@ def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict],
     return px_per_unit, cogs, sprites
 
 
-def pack_shelves(
-    sizes_wh: list[tuple[int, int]], width: int, pad: int = 1
-) -> tuple[list[tuple[int, int]], int]:
+def pack_shelves(sizes_wh: list[tuple[int, int]], width: int, pad: int = 1) -> tuple[list[tuple[int, int]], int]:
     """Shelf-pack boxes (tallest first) into ``width``; returns top-left corners (input order), height."""
     order = sorted(range(len(sizes_wh)), key=lambda i: (-sizes_wh[i][1], i))
     corners: list[tuple[int, int]] = [(0, 0)] * len(sizes_wh)
@@ -126,7 +123,7 @@ def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
         "source": (
             "rendered by 'toonvision render atlas' from the game's own Cog models (see "
             "../shared/game-resources/README.md), orthographic camera "
-            f"{ELEVATION_DEG:g} degrees above, mild light; walk_right/walk_left: {WALK_FRAMES} walk frames "
+            f"{ELEVATION_DEG:g} degrees above, unlit like the game; walk_right/walk_left: {WALK_FRAMES} walk frames "
             "at yaw "
             f"+45/-45 (3/4 view walking towards the viewer, to the right/left); "
             f"neutral_front: {NEUTRAL_FRAMES} "

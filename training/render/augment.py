@@ -188,10 +188,10 @@ class Photometric:
     @staticmethod
     def sample(rng: np.random.Generator) -> Photometric:
         temperature = rng.uniform(-1, 1)
-        brightness = rng.uniform(0.72, 1.12)
-        gamma = rng.uniform(0.85, 1.25)
-        if rng.random() < 0.3:  # the darker, browner look of real Toontown Rewritten frames
-            gamma = rng.uniform(1.2, 1.6)
+        brightness = rng.uniform(0.8, 1.12)
+        gamma = rng.uniform(0.85, 1.2)
+        if rng.random() < 0.15:  # a darker, browner look (unlit renders already match the real frame)
+            gamma = rng.uniform(1.1, 1.35)
             temperature = rng.uniform(0.2, 1.0)
         gain = (brightness * (1 + 0.09 * temperature), brightness, brightness * (1 - 0.09 * temperature))
         return Photometric(

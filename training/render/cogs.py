@@ -69,7 +69,14 @@ _TEXTURE_UNREADABLE = re.compile(r"couldn't read: (\S+)")
 
 @dataclass(frozen=True, slots=True)
 class Light:
-    """Mild lighting: ambient + one directional light (RGB 0..1 each); the textures carry the shading."""
+    """Mild lighting: ambient + one directional light (RGB 0..1 each); the textures carry the shading.
+
+    The game's Cog models have no vertex normals (the game draws them unlit), so panda3d lights cannot
+    touch them: :func:`shade_rgba` applies this light to the rendered pixels instead, as a colour
+    factor ``ambient + directional * ramp``, the ramp brighter on the side the light comes from
+    (heading 0: from the camera, +90: from the image's left, 180: from behind) and, the steeper the
+    light (pitch), towards the top.
+    """
 
     ambient_rgb: tuple[float, float, float] = (0.75, 0.75, 0.75)
     directional_rgb: tuple[float, float, float] = (0.35, 0.35, 0.35)
@@ -87,7 +94,7 @@ class View:
     fov_deg: float = 30.0
     fill: float = 0.78
     elevation_deg: float = 8.0
-    light: Light | None = None  # None: unlit (the texture colours as they are)
+    light: Light | None = None  # None: unlit, the texture colours as the game shows them
 
 
 def _panda():
@@ -136,9 +143,7 @@ class CogRenderer:
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         state = _panda()
         from panda3d.core import (
-            AmbientLight,
             Camera,
-            DirectionalLight,
             FrameBufferProperties,
             GraphicsOutput,
             GraphicsPipe,
@@ -183,8 +188,6 @@ class CogRenderer:
         self._lens.setNearFar(0.5, 500.0)
         self._camera = self.scene.attachNewNode(Camera("camera", self._lens))
         self._region.setCamera(self._camera)
-        self._ambient = self.scene.attachNewNode(AmbientLight("ambient"))
-        self._sun = self.scene.attachNewNode(DirectionalLight("sun"))
         self._cogs: dict[str, _BuiltCog] = {}
         self._shown: str | None = None
         self._checked_anims: set[str] = set()
@@ -213,9 +216,7 @@ class CogRenderer:
 
         path = self.resources.path(relative)
         if not path.is_file():
-            raise ResourceError(
-                f"The resource file {path} is missing: restore it in the game resource folder."
-            )
+            raise ResourceError(f"The resource file {path} is missing: restore it in the game resource folder.")
         return Filename.fromOsSpecific(str(path))
 
     def _check_log(self, what: str) -> None:
@@ -257,9 +258,7 @@ class CogRenderer:
             ok = texture.read(self._filename(relative))
             self._check_log(str(self.resources.path(relative)))
             if not ok:
-                raise ResourceError(
-                    f"The texture {self.resources.path(relative)} could not be read: restore it."
-                )
+                raise ResourceError(f"The texture {self.resources.path(relative)} could not be read: restore it.")
             texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
             texture.setMagfilter(SamplerState.FT_linear)
             self._textures[relative] = texture
@@ -320,9 +319,7 @@ class CogRenderer:
         for part, texture_file in spec.suit_textures:
             node = actor.find(f"**/{part}")
             if node.isEmpty():
-                raise ResourceError(
-                    f"The body model {self.resources.path(spec.body_model)} has no '{part}' node."
-                )
+                raise ResourceError(f"The body model {self.resources.path(spec.body_model)} has no '{part}' node.")
             node.setTexture(self._load_texture(texture_file), 1)
         hands = actor.find("**/hands")
         if hands.isEmpty():
@@ -348,10 +345,7 @@ class CogRenderer:
                 if (
                     instance is None
                     or instance.isEmpty()
-                    or (
-                        instance.findAllMatches("**/+GeomNode").getNumPaths() == 0
-                        and not instance.node().isGeomNode()
-                    )
+                    or (instance.findAllMatches("**/+GeomNode").getNumPaths() == 0 and not instance.node().isGeomNode())
                 ):
                     raise ResourceError(f"{spec.name}'s head '{part}' has no geometry in {spec.head_model}.")
                 if head_texture is not None:
@@ -404,17 +398,6 @@ class CogRenderer:
         built.actor.setH(yaw_deg)
         return built
 
-    def _set_light(self, light: Light | None) -> None:
-        if light is None:
-            self.scene.setLightOff()
-            return
-        self._ambient.node().setColor((*light.ambient_rgb, 1.0))
-        self._sun.node().setColor((*light.directional_rgb, 1.0))
-        self._sun.setHpr(light.direction_hp[0], light.direction_hp[1], 0)
-        self.scene.clearLight()
-        self.scene.setLight(self._ambient)
-        self.scene.setLight(self._sun)
-
     def _grab(self) -> np.ndarray:
         # renderFrame draws every active buffer: only this renderer's is active while it renders
         # (with one GSG per process shared by all buffers, a render never depends on other renderers)
@@ -442,8 +425,13 @@ class CogRenderer:
         height = built.spec.height
         distance = (0.5 * height) / (view.fill * math.tan(math.radians(view.fov_deg) / 2))
         self._place_camera(height * 0.5, distance, view.elevation_deg)
-        self._set_light(view.light)
-        return self._grab()
+        rgba = self._grab()
+        if view.light is not None:
+            box = alpha_box_xyxy(rgba[:, :, 3])
+            if box is not None:
+                x0, y0, x1, y1 = box
+                rgba[y0:y1, x0:x1] = shade_rgba(rgba[y0:y1, x0:x1], view.light)
+        return rgba
 
     def _place_camera(self, target_z: float, distance: float, elevation_deg: float) -> None:
         e = math.radians(elevation_deg)
@@ -478,24 +466,22 @@ class CogRenderer:
             self._lens.setNearFar(0.5, 500.0)
         self._lens.setFilmSize(width / px_per_unit, height / px_per_unit)
         self._place_camera(built.spec.height * 0.5, 50.0, elevation_deg)
-        self._set_light(light)
         rgba = self._grab()
         box = alpha_box_xyxy(rgba[:, :, 3])
         if box is None:
-            raise ResourceError(
-                f"{built.spec.name} rendered empty: check its model files in {self.resources.root}."
-            )
+            raise ResourceError(f"{built.spec.name} rendered empty: check its model files in {self.resources.root}.")
         x0, y0, x1, y1 = box
         if x0 == 0 or y0 == 0 or x1 == width or y1 == height:
-            raise ValueError(
-                f"{built.spec.name} does not fit the {width}x{height} buffer at px_height {px_height}"
-            )
+            raise ValueError(f"{built.spec.name} does not fit the {width}x{height} buffer at px_height {px_height}")
         ground = self.scene.getRelativePoint(built.actor, Point3(0, 0, 0))
         film = Point2()
         self._lens.project(self._camera.getRelativePoint(self.scene, ground), film)
         foot_x = (film.x + 1) / 2 * width - x0
         foot_y = (1 - film.y) / 2 * height - y0
-        return rgba[y0:y1, x0:x1].copy(), (float(foot_x), float(foot_y))
+        sprite = rgba[y0:y1, x0:x1].copy()
+        if light is not None:
+            sprite = shade_rgba(sprite, light)
+        return sprite, (float(foot_x), float(foot_y))
 
     def close(self) -> None:
         """Release the Cogs and hand the offscreen buffer back to this process's pool."""
@@ -528,3 +514,21 @@ def alpha_box_xyxy(alpha: np.ndarray, threshold: int = 32) -> tuple[int, int, in
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def shade_rgba(rgba: np.ndarray, light: Light) -> np.ndarray:
+    """``rgba`` (a Cog tight in its box) lit by ``light`` as described on :class:`Light`; alpha unchanged."""
+    h, w = rgba.shape[:2]
+    heading, pitch = (math.radians(a) for a in light.direction_hp)
+    front = 0.5 * (1 + math.cos(heading))  # 1: light from the camera side, 0: from behind
+    side = math.sin(heading)  # +1: from the image's left
+    top = min(1.0, abs(math.sin(pitch)))
+    xs = np.linspace(-1, 1, w, dtype=np.float32)
+    ys = np.linspace(1, -1, h, dtype=np.float32)
+    ramp = np.clip(0.25 + 0.5 * front - 0.3 * side * xs[None, :] + 0.25 * top * ys[:, None], 0.0, 1.2)
+    ambient = np.asarray(light.ambient_rgb, np.float32)
+    directional = np.asarray(light.directional_rgb, np.float32)
+    factor = ambient[None, None, :] + directional[None, None, :] * ramp[:, :, None]
+    out = rgba.copy()
+    out[:, :, :3] = np.clip(rgba[:, :, :3] * factor, 0, 255).astype(np.uint8)
+    return out

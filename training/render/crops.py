@@ -87,8 +87,8 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
     light = None
     if rng.random() > 0.2:
         warm = rng.uniform(-1, 1)
-        amb = rng.uniform(0.55, 0.85)
-        sun = rng.uniform(0.15, 0.45)
+        amb = rng.uniform(0.7, 0.95)  # the unlit textures already match real frames: stay near 1
+        sun = rng.uniform(0.1, 0.35)
         tint = (1 + 0.06 * warm, 1.0, 1 - 0.06 * warm)
         light = Light(
             ambient_rgb=tuple(round(float(amb * t), 4) for t in tint),

@@ -9,7 +9,7 @@ import numpy as np
 
 from toonvision_live.fileio import ensure_dir, write_png
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE, SUITS
-from training.render.cogs import CogRenderer, Light
+from training.render.cogs import CogRenderer
 
 CELL_WH = (200, 330)
 LABEL_H = 46
@@ -40,9 +40,7 @@ def compose_cell(
     cell[h - LABEL_H :] = 255
     cell[h - LABEL_H : h - LABEL_H + 4] = suit_rgb
     out = cell.astype(np.uint8)
-    cv2.putText(
-        out, name, (6, h - LABEL_H + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.52, (20, 20, 20), 1, cv2.LINE_AA
-    )
+    cv2.putText(out, name, (6, h - LABEL_H + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.52, (20, 20, 20), 1, cv2.LINE_AA)
     cv2.putText(out, caption, (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (90, 90, 90), 1, cv2.LINE_AA)
     return out
 
@@ -56,12 +54,10 @@ def render_contact_sheet(renderer: CogRenderer) -> np.ndarray:
         for cog in sorted((c for c in COGS if c.suit == suit.code), key=lambda c: c.tier):
             spec = renderer.resources.spec(cog.key)
             sprite, foot = renderer.render_sprite(
-                cog.key, YAW_DEG, "neutral", 0, px_per_unit * spec.height, elevation_deg=8.0, light=Light()
+                cog.key, YAW_DEG, "neutral", 0, px_per_unit * spec.height, elevation_deg=8.0
             )
             caption = f"{cog.suit} {cog.code}  body {cog.body}  {cog.key}"
-            cells.append(
-                compose_cell(sprite, foot, _hex_rgb(SUIT_BY_CODE[cog.suit].color), cog.name, caption)
-            )
+            cells.append(compose_cell(sprite, foot, _hex_rgb(SUIT_BY_CODE[cog.suit].color), cog.name, caption))
         rows.append(np.hstack(cells))
     return np.vstack(rows)
 
