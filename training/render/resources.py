@@ -151,9 +151,7 @@ def _spec(raw: dict, cogs_json: Path) -> CogSpec:
             head_model=raw["head_model"],
             head_parts=tuple(raw["head_parts"]),
             head_texture=raw["head_texture"],
-            head_color=None
-            if raw["head_color"] is None
-            else _rgba(raw["head_color"], f"head_color of {where}"),
+            head_color=None if raw["head_color"] is None else _rgba(raw["head_color"], f"head_color of {where}"),
             hand_color=_rgba(raw["hand_color"], f"hand_color of {where}"),
             suit_textures=tuple((part, raw["suit_textures"][part]) for part in ("torso", "arms", "legs")),
             badge_node=raw["badge_node"],
@@ -162,9 +160,7 @@ def _spec(raw: dict, cogs_json: Path) -> CogSpec:
             height=float(raw["height"]),
         )
     except KeyError as exc:
-        raise ResourceError(
-            f"{where} lacks the field {exc.args[0]!r}: restore cogs.json from the resources."
-        ) from None
+        raise ResourceError(f"{where} lacks the field {exc.args[0]!r}: restore cogs.json from the resources.") from None
     except (TypeError, ValueError) as exc:
         raise ResourceError(f"{where} has a malformed field ({exc}): restore cogs.json.") from None
 
@@ -179,9 +175,7 @@ def load_resources(root: str | Path) -> GameResources:
         raise ResourceError(f"The game resource folder {root} does not exist: pass --resources PATH.")
     cogs_json = root / "cogs.json"
     if not cogs_json.is_file():
-        raise ResourceError(
-            f"{cogs_json} is missing: the resource folder must hold cogs.json (see its README)."
-        )
+        raise ResourceError(f"{cogs_json} is missing: the resource folder must hold cogs.json (see its README).")
     try:
         raw = json.loads(cogs_json.read_text("utf-8"))
         entries = raw["cogs"]
@@ -200,17 +194,13 @@ def load_resources(root: str | Path) -> GameResources:
     for entry in entries:
         spec = _spec(entry, cogs_json)
         if spec.key not in COG_BY_KEY:
-            raise ResourceError(
-                f"{cogs_json} lists an unknown Cog '{spec.key}': it must use the 32 ToonVision keys."
-            )
+            raise ResourceError(f"{cogs_json} lists an unknown Cog '{spec.key}': it must use the 32 ToonVision keys.")
         if COG_BY_KEY[spec.key].suit != spec.suit:
             raise ResourceError(f"{cogs_json} puts Cog '{spec.key}' in suit '{spec.suit}': fix its 'dept'.")
         by_key[spec.key] = spec
     missing_cogs = [k for k in COG_KEYS if k not in by_key]
     if missing_cogs:
-        raise ResourceError(
-            f"{cogs_json} lacks the Cog '{missing_cogs[0]}' ({len(missing_cogs)} missing): restore it."
-        )
+        raise ResourceError(f"{cogs_json} lacks the Cog '{missing_cogs[0]}' ({len(missing_cogs)} missing): restore it.")
     cogs = tuple(by_key[k] for k in COG_KEYS)
     for spec in cogs:
         for relative in spec.files():
@@ -220,7 +210,5 @@ def load_resources(root: str | Path) -> GameResources:
                     "restore it in the game resource folder."
                 )
     if not (root / badge.model).is_file():
-        raise ResourceError(
-            f"The resource file {root / badge.model} (the department badges) is missing: restore it."
-        )
+        raise ResourceError(f"The resource file {root / badge.model} (the department badges) is missing: restore it.")
     return GameResources(root=root, cogs=cogs, badge=badge, head_joint=head_joint)
