@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from toonvision_live.errors import CaptureError, ConfigError
@@ -152,9 +153,12 @@ def demo_command(args: argparse.Namespace) -> int:
     window.stop()
     window.close()
     counts = session.pipeline.counts()
+    started = session.pipeline.started_at
+    elapsed = time.perf_counter() - started if started is not None else 0.0
+    fps = counts["processed"] / elapsed if elapsed > 0 else 0.0
     print(
         f"Processed {counts['processed']} of {counts['captured']} captured frames "
-        f"({counts['dropped']} dropped, {counts['crops']} Cog crops).",
+        f"({counts['dropped']} dropped, {counts['crops']} Cog crops) in {elapsed:.1f} s: {fps:.1f} fps.",
         file=sys.stderr,
     )
     return 1 if reason else 0
