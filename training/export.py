@@ -56,6 +56,61 @@ class ExportResult:
     metrics: dict[str, Any]
 
 
+def pool_input_in_nhwc(proto: Any) -> bool:
+    """Rewrite the model's first ``Transpose(NHWC->NCHW) -> AveragePool(k x k, stride k)`` to pool in NHWC.
+
+    tf2onnx transposes the whole float32 [N, 600, 200, 3] input before the 4x4 average pool; on a
+    CPU those two ops cost most of the model's time.  The same average is a ReduceSum over each
+    block of k rows and a MatMul summing k pixels per channel (weights 1/k^2), then a transpose of
+    the k^2-times smaller result.  Returns whether the pattern was found and rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    nodes = list(graph.node)
+    users = lambda name: [n for n in nodes if name in n.input]  # noqa: E731
+    first = next((n for n in nodes if n.op_type == "Transpose" and list(n.input) == [INPUT_NAME]), None)
+    if first is None or len(users(INPUT_NAME)) != 1:
+        return False
+    attrs = {a.name: helper.get_attribute_value(a) for a in first.attribute}
+    pools = users(first.output[0])
+    if list(attrs.get("perm", [])) != [0, 3, 1, 2] or len(pools) != 1 or pools[0].op_type != "AveragePool":
+        return False
+    pool = pools[0]
+    p = {a.name: helper.get_attribute_value(a) for a in pool.attribute}
+    k = list(p.get("kernel_shape", []))
+    if len(k) != 2 or k[0] != k[1] or list(p.get("strides", [])) != k or any(p.get("pads", [0])) \
+            or p.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID") \
+            or p.get("ceil_mode", 0) or CROP_HEIGHT % k[0] or CROP_WIDTH % k[0]:
+        return False
+    k = int(k[0])
+    rows, cols = CROP_HEIGHT // k, CROP_WIDTH // k
+    weights = np.zeros((CROP_WIDTH * 3, cols * 3), np.float32)
+    for x in range(CROP_WIDTH):
+        for c in range(3):
+            weights[x * 3 + c, (x // k) * 3 + c] = 1.0 / (k * k)
+    prefix = "tv_nhwc_pool/"
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([-1, rows, k, CROP_WIDTH * 3], np.int64), prefix + "row_blocks"),
+        numpy_helper.from_array(np.array([2], np.int64), prefix + "block_axis"),
+        numpy_helper.from_array(weights, prefix + "column_weights"),
+        numpy_helper.from_array(np.array([-1, rows, cols, 3], np.int64), prefix + "nhwc"),
+    ])
+    replacement = [
+        helper.make_node("Reshape", [INPUT_NAME, prefix + "row_blocks"], [prefix + "blocks"]),
+        helper.make_node("ReduceSum", [prefix + "blocks", prefix + "block_axis"], [prefix + "row_sums"],
+                         keepdims=0),
+        helper.make_node("MatMul", [prefix + "row_sums", prefix + "column_weights"], [prefix + "pooled_flat"]),
+        helper.make_node("Reshape", [prefix + "pooled_flat", prefix + "nhwc"], [prefix + "pooled"]),
+        helper.make_node("Transpose", [prefix + "pooled"], [pool.output[0]], perm=[0, 3, 1, 2]),
+    ]
+    index = nodes.index(first)
+    kept = [n for n in nodes if n is not first and n is not pool]
+    del graph.node[:]
+    graph.node.extend(kept[:index] + replacement + kept[index:])
+    return True
+
+
 def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
     """Convert with tf2onnx: input ``image`` with a dynamic batch, outputs named ``suit`` and ``entity``."""
     import tensorflow as tf
@@ -69,6 +124,8 @@ def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
         return {SUIT_OUTPUT: out[SUIT_OUTPUT], ENTITY_OUTPUT: out[ENTITY_OUTPUT]}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET)
+    if pool_input_in_nhwc(proto):
+        log.debug("input average pool rewritten to pool in NHWC (no full-size transpose)")
     outputs = sorted(o.name for o in proto.graph.output)
     if [i.name for i in proto.graph.input] != [INPUT_NAME] or outputs != sorted(OUTPUT_NAMES):
         raise ModelError(
