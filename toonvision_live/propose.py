@@ -57,10 +57,10 @@ class Proposal:
     score: float
 
 
-def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Boxes [N, 4] xywh of runs of small dark strokes (text lines), the stroke mask, and the scale.
-
-    Both on the frame scaled to WORK_ROWS rows."""
+def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Runs of small dark strokes (text lines) as xywh boxes [N, 4], the stroke mask, the integral
+    image of light low-saturation (card-like) pixels, and the scale; all on the frame scaled to
+    WORK_ROWS rows."""
     h, w = frame_rgb.shape[:2]
     scale = max(1.0, h / WORK_ROWS)
     sw, sh = max(1, round(w / scale)), max(1, round(h / scale))
@@ -74,14 +74,16 @@ def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     # letters are short: drop long vertical strokes (window and door frames, posts) first
     tall = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _KERNEL_TALL)
     lines = cv2.morphologyEx(cv2.subtract(strokes, tall), cv2.MORPH_CLOSE, _KERNEL_LINE)
+    card = cv2.bitwise_and(cv2.compare(sat, CARD_MAX_SAT, cv2.CMP_LE), cv2.compare(val, CARD_MIN_VAL, cv2.CMP_GE))
+    card_sum = cv2.integral(card // 255)
     contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
-        return np.zeros((0, 4), np.int32), strokes, scale
+        return np.zeros((0, 4), np.int32), strokes, card_sum, scale
     rects = np.array([cv2.boundingRect(c) for c in contours], np.int32)
     max_line = 1.3 * MAX_LINE_FRAC * h / scale
     bw, bh = rects[:, 2], rects[:, 3]
     keep = (bh >= 2) & (bh <= max_line) & (bw >= np.maximum(4, bh)) & (bw <= 30 * bh)
-    return rects[keep], strokes, scale
+    return rects[keep], strokes, card_sum, scale
 
 
 def _block_candidates(strokes: np.ndarray, frame_h: int, scale: float) -> list[XYXY]:
@@ -101,10 +103,10 @@ def _block_candidates(strokes: np.ndarray, frame_h: int, scale: float) -> list[X
 
 def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
     """Stacks of three centred text lines with an even pitch, as full-resolution xyxy boxes."""
-    rects, strokes, scale = _line_rects(frame_rgb)
+    rects, strokes, card_sum, scale = _line_rects(frame_rgb)
     blocks = _block_candidates(strokes, frame_rgb.shape[0], scale)
     if len(rects) < 3:
-        return blocks, scale
+        return _on_cards(blocks, card_sum, scale), scale
     x, y, w, h = (rects[:, i].astype(np.float32) for i in range(4))
     cx, cy = x + w / 2, y + h / 2
     hmax = np.maximum(h[:, None], h[None, :])
@@ -122,7 +124,18 @@ def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
             x0, y0 = x[idx].min(), y[idx].min()
             x1, y1 = (x[idx] + w[idx]).max(), (y[idx] + h[idx]).max()
             out.append((int(x0 * scale), int(y0 * scale), int(np.ceil(x1 * scale)), int(np.ceil(y1 * scale))))
-    return out + blocks, scale
+    return _on_cards(out + blocks, card_sum, scale), scale
+
+
+def _on_cards(candidates: list[XYXY], card_sum: np.ndarray, scale: float) -> list[XYXY]:
+    """The candidates whose box is mostly light, low-saturation pixels (a tag is mostly card)."""
+    out = []
+    for x0, y0, x1, y1 in candidates:
+        a, b, c, d = int(x0 / scale), int(y0 / scale), int(x1 / scale), int(y1 / scale)
+        area = (c - a) * (d - b)
+        if area > 0 and card_sum[d, c] - card_sum[b, c] - card_sum[d, a] + card_sum[b, a] >= MIN_CARD_FRAC * area:
+            out.append((x0, y0, x1, y1))
+    return out
 
 
 _KERNEL_5 = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
@@ -130,6 +143,8 @@ _KERNEL_LINE = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 1))
 _KERNEL_TALL = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 12))
 #: black-hat response (0..255) of a letter stroke on the scaled frame
 STROKE_CONTRAST = 32
+#: least fraction of card-like pixels in a candidate's box
+MIN_CARD_FRAC = 0.4
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -267,10 +282,10 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     text_frac = float(box_text.mean())
     if not 0.06 <= text_frac <= 0.6:
         return "text fraction"
-    card = ~box_text
-    card_sat = float(np.median(sat[ty0:ty1, tx0:tx1][card]))
-    card_v = float(np.median(val[ty0:ty1, tx0:tx1][card]))
-    text_v = float(np.median(val[ty0:ty1, tx0:tx1][box_text]))
+    text_u8 = box_text.astype(np.uint8)
+    card_sat = cv2.mean(sat[ty0:ty1, tx0:tx1], mask=1 - text_u8)[0]
+    card_v = cv2.mean(val[ty0:ty1, tx0:tx1], mask=1 - text_u8)[0]
+    text_v = cv2.mean(val[ty0:ty1, tx0:tx1], mask=text_u8)[0]
     if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.6 * card_v:
         return "card colour"
     mx, my = 0.45 * pitch, 0.3 * pitch
@@ -476,15 +491,27 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 # --- the crop stage ------------------------------------------------------------------------------
 
+def _covered_fraction(box: XYXY, others: Sequence[XYXY]) -> float:
+    """The largest fraction of ``box`` that one of ``others`` covers."""
+    b = as_xyxy_array([box])[0]
+    o = as_xyxy_array(others)
+    w = np.clip(np.minimum(b[2], o[:, 2]) - np.maximum(b[0], o[:, 0]), 0, None)
+    h = np.clip(np.minimum(b[3], o[:, 3]) - np.maximum(b[1], o[:, 1]), 0, None)
+    return float((w * h).max() / max(1.0, box_area([box])[0]))
+
+
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
     _check_frame(frame_rgb)
     candidates, _ = _coarse_candidates(frame_rgb)
     tags: list[Nametag] = []
+    tried: list[XYXY] = []
     for cand in candidates:
-        cx, cy = (cand[0] + cand[2]) / 2, (cand[1] + cand[3]) / 2
-        if any(t.tag_xyxy[0] <= cx <= t.tag_xyxy[2] and t.tag_xyxy[1] <= cy <= t.tag_xyxy[3] for t in tags):
+        if tags and _covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
             continue  # another candidate of a tag already verified
+        if tried and iou_matrix([cand], tried).max() > 0.7:
+            continue  # nearly the same region was checked already
+        tried.append(cand)
         tag = verify_nametag(frame_rgb, cand)
         if tag is not None:
             tags.append(tag)
