@@ -223,8 +223,8 @@ def apply_photometric(rgb: np.ndarray, p: Photometric, noise_bank: np.ndarray, r
         h, w = out.shape[:2]
         y0 = int(rng.integers(0, noise_bank.shape[0] - h + 1))
         x0 = int(rng.integers(0, noise_bank.shape[1] - w + 1))
-        noise = noise_bank[y0 : y0 + h, x0 : x0 + w] * np.float32(p.noise_sigma)
-        out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        noise = noise_bank[y0 : y0 + h, x0 : x0 + w]
+        out = cv2.addWeighted(out, 1.0, noise, float(p.noise_sigma), 0.0, dtype=cv2.CV_8U)
     if p.jpeg_quality > 0:
         ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality])
         if ok:

@@ -523,12 +523,11 @@ def shade_rgba(rgba: np.ndarray, light: Light) -> np.ndarray:
     front = 0.5 * (1 + math.cos(heading))  # 1: light from the camera side, 0: from behind
     side = math.sin(heading)  # +1: from the image's left
     top = min(1.0, abs(math.sin(pitch)))
-    xs = np.linspace(-1, 1, w, dtype=np.float32)
-    ys = np.linspace(1, -1, h, dtype=np.float32)
-    ramp = np.clip(0.25 + 0.5 * front - 0.3 * side * xs[None, :] + 0.25 * top * ys[:, None], 0.0, 1.2)
-    ambient = np.asarray(light.ambient_rgb, np.float32)
-    directional = np.asarray(light.directional_rgb, np.float32)
-    factor = ambient[None, None, :] + directional[None, None, :] * ramp[:, :, None]
-    out = rgba.copy()
-    out[:, :, :3] = np.clip(rgba[:, :, :3] * factor, 0, 255).astype(np.uint8)
-    return out
+    cols = 0.25 + 0.5 * front - 0.3 * side * np.linspace(-1, 1, w, dtype=np.float32)
+    rows = 0.25 * top * np.linspace(1, -1, h, dtype=np.float32)
+    ramp = np.clip(rows[:, None] + cols[None, :], 0.0, 1.2)
+    factor = np.empty((h, w, 4), np.float32)
+    for c in range(3):
+        factor[:, :, c] = light.ambient_rgb[c] + light.directional_rgb[c] * ramp
+    factor[:, :, 3] = 1.0
+    return cv2.multiply(rgba, factor, dtype=cv2.CV_8U)
