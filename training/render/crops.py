@@ -42,6 +42,7 @@ from training.render.augment import (
     paste_rgba,
 )
 from training.render.cogs import CogRenderer, Light, View, alpha_box_xyxy
+from training.render.resources import GameResources, load_resources
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
 class CropMaker:
     """Renders crops in one process: one renderer, a background bank and distractor sprites (seeded)."""
 
-    def __init__(self, resources, seed: int) -> None:
+    def __init__(self, resources: CogRenderer | GameResources | str | Path, seed: int) -> None:
         self.renderer = resources if isinstance(resources, CogRenderer) else CogRenderer(resources, RENDER_SIZE_WH)
         self.seed = int(seed)
         bank_rng = np.random.default_rng([self.seed, 10_007])
@@ -321,7 +322,6 @@ def render_crops(
     progress: Callable[[int, int], None] | None = None,
 ) -> CropRun:
     """Render ``per_cog`` crops of each Cog into ``dataset`` (layout above); returns counts and timing."""
-    from training.render.resources import load_resources
 
     resources = load_resources(resources_root)  # fail early, in this process, on a bad root
     keys = list(cogs) if cogs else list(COG_KEYS)
