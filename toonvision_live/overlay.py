@@ -143,7 +143,7 @@ class OverlayWindow(QWidget):
         self._flash_ok = True
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
-        self.paint_records: deque[PaintRecord] = deque(maxlen=100_000)
+        self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
         self.on_painted: list[Callable[[PaintRecord], None]] = []
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
         self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
