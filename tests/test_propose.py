@@ -300,3 +300,53 @@ def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():
     c = propose.Nametag((200, 0, 300, 40), 12.0, 0.4)
     inner = propose.Nametag((10, 5, 60, 30), 8.0, 0.3)
     assert propose.merge_duplicate_tags([b, c, a, inner]) == [a, c]
+
+
+# --- rendered street scenes and the overlay's own drawings ----------------------------------------
+
+def scene_items(seeds, times):
+    from toonvision_live.scene import SpriteAtlas, StreetScene
+
+    atlas = SpriteAtlas.load()
+    for seed in seeds:
+        scene = StreetScene(atlas, (1280, 720), n_cogs=8, n_toons=2, seed=seed)
+        for t in times:
+            frame = scene.frame(t)
+            pairs = zip(frame.objects, frame.tags_xyxy, strict=True)
+            cogs = [(o, tag) for o, tag in pairs if o.name.startswith("cog_")]
+            truth = [o.xyxy for o, tag in cogs if tag is not None and not o.difficult]
+            ignore = [o.xyxy for o, tag in cogs if tag is None or o.difficult]
+            yield frame.rgb, truth, ignore
+
+
+def test_street_scenes_most_cogs_are_proposed():
+    """Crowded rendered streets (8 Cogs, 2 Toons, overlaps): a floor on precision and recall."""
+    report = evaluate_proposals(list(scene_items(seeds=(21, 22), times=(0.0, 3.0))))
+    assert report["tp"] + report["fn"] >= 20
+    assert report["recall"] >= 0.7 and report["precision"] >= 0.7
+    assert 0.8 <= report["height_ratio"] <= 1.2
+
+
+def overlay_drawn(rgb: np.ndarray, proposals: list[Proposal]) -> np.ndarray:
+    """The frame as the next capture sees it with the overlay on top (box just outside, card above the tag)."""
+    out = rgb.copy()
+    for p in proposals:
+        x0, y0, x1, y1 = p.body_xyxy
+        cv2.rectangle(out, (x0 - 3, y0 - 3), (x1 + 2, y1 + 2), (178, 34, 34), 2)
+        draw_overlay_label(out, max(0, (x0 + x1) // 2 - 70), max(0, p.tag_xyxy[1] - 30), ["Cold Caller sb 97%"],
+                           (178, 34, 34), (255, 255, 255), 16.0)
+    return out
+
+
+def test_boxes_do_not_creep_when_the_overlay_is_captured(real_frame):
+    """The overlay's box, drawn just outside a body, must not make the next box bigger (feedback)."""
+    rgb, truth = real_frame
+    first = propose_cog_boxes(rgb)
+    proposals = first
+    for _ in range(6):
+        proposals = propose_cog_boxes(overlay_drawn(rgb, proposals))
+        assert len(proposals) == len(first) == 2
+        for p, q in zip(proposals, first, strict=True):
+            assert abs((p.body_xyxy[3] - p.body_xyxy[1]) - (q.body_xyxy[3] - q.body_xyxy[1])) <= 8
+            assert abs((p.body_xyxy[2] - p.body_xyxy[0]) - (q.body_xyxy[2] - q.body_xyxy[0])) <= 8
+    assert match_boxes([p.body_xyxy for p in proposals], truth, 0.5) == (2, 0, 0)

@@ -336,6 +336,8 @@ class RowGround:
 
 #: width of the copy the body search works on
 GROUND_COLS = 320
+_KERNEL_V3 = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3))
+_KERNEL_H3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 1))
 #: body width as a fraction of its height: bounds (real boxes: 1:1.3 to 1:4) and the typical value
 WIDTH_MIN, WIDTH_MAX, WIDTH_TYPICAL = 0.25, 0.8, 0.4
 #: the body goes on across gaps of up to this many text lines without body pixels near the axis
@@ -372,7 +374,12 @@ def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
     ratio = zf / bf
     r_max, r_min = ratio.max(axis=2), ratio.min(axis=2)
     shadow = (r_max < 0.92) & (r_max - r_min < 0.2) & (r_min > 0.25)
-    body = (diff > ground.spread[y0:y1, None]) & ~shadow
+    body_u8 = ((diff > ground.spread[y0:y1, None]) & ~shadow).astype(np.uint8)
+    # thin straight lines are not bodies (the overlay's own box, seen in the next capture): rows are
+    # read without 1-2 pixel high lines, columns without 1-2 pixel wide ones
+    body = body_u8.astype(bool)
+    body_rows_only = cv2.morphologyEx(body_u8, cv2.MORPH_OPEN, _KERNEL_V3).astype(bool)
+    body_cols = cv2.morphologyEx(body_u8, cv2.MORPH_OPEN, _KERNEL_H3).astype(bool)
     near = slice(max(0, int(axis - 1.5 * lp) - x0), max(1, int(np.ceil(axis + 1.5 * lp)) + 1 - x0))
     row_frac = body[:, near].mean(axis=1)
     body_rows = row_frac >= 0.2
@@ -385,12 +392,16 @@ def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
             gap += 1
             if gap > max_gap and (bottom >= 0 or y > 3 * lp):
                 break
+    # the feet end the body: trim rows at the bottom that only a thin line reaches
+    thick = body_rows_only[:, near].mean(axis=1) >= 0.2
+    while bottom > 0 and not thick[bottom]:
+        bottom -= 1
     height = (bottom + 1) * k
     if bottom < 0 or height < BODY_H_MIN * line:
         return prior
     # width: the columns holding body in the torso rows, run out from the axis, centred on it
-    torso = body[int(0.12 * (bottom + 1)): max(int(0.55 * (bottom + 1)), 1)]
-    col_frac = torso.mean(axis=0) if len(torso) else body[: bottom + 1].mean(axis=0)
+    torso = body_cols[int(0.12 * (bottom + 1)): max(int(0.55 * (bottom + 1)), 1)]
+    col_frac = torso.mean(axis=0) if len(torso) else body_cols[: bottom + 1].mean(axis=0)
     cols = col_frac >= max(0.15, 0.35 * float(col_frac[near].max(initial=0.0)))
     c = int(np.clip(round(axis) - x0, 0, len(cols) - 1))
     a, b = c, c
