@@ -68,12 +68,12 @@ def test_frame_counts_are_consistent(short_run):
     f = report["frames"]
     assert f["processed"] > 0 and f["painted"] > 0
     assert f["painted"] <= f["processed"] <= f["captured"]
-    # every captured frame was either processed or replaced in the one-slot mailbox (one may be in flight)
-    assert f["processed"] + f["dropped"] <= f["captured"] + 1
-    assert f["captured"] <= f["processed"] + f["dropped"] + 2
-    assert f["processed_fps"] == pytest.approx(f["processed"] / f["seconds"], abs=0.01)
-    assert f["capture_fps"] == pytest.approx(f["captured"] / f["seconds"], abs=0.01)
-    assert f["crops_per_s"] == pytest.approx(f["crops"] / f["seconds"], abs=0.01)
+    # frames are counted by the start of their grab in the window: a grabbed frame is processed or dropped
+    assert f["processed"] + f["dropped"] == f["captured"]
+    assert f["dropped"] >= 0 and f["mailbox_replaced"] >= 0
+    assert f["processed_fps"] == pytest.approx(f["processed"] / f["seconds"], rel=1e-3, abs=0.01)
+    assert f["capture_fps"] == pytest.approx(f["captured"] / f["seconds"], rel=1e-3, abs=0.01)
+    assert f["crops_per_s"] == pytest.approx(f["crops"] / f["seconds"], rel=1e-3, abs=0.01)
     assert f["crops"] > 0  # the demo street shows Cogs with nametags
 
 

@@ -9,8 +9,9 @@ frames over ``--duration`` seconds.
 
 Figures:
 
-- capture / processed / painted FPS; dropped = frames replaced in the one-slot mailbox before
-  the worker took them (so ``processed + dropped <= captured <= processed + dropped + 1``);
+- capture / processed / painted FPS.  Frames are counted by the start of their grab inside the
+  measured window, so painted <= processed <= captured, and dropped = captured - processed (grabbed
+  but never processed: replaced unread in the one-slot mailbox, or still in flight at the end);
 - per-stage milliseconds p50/p95/p99 (grab, propose, preprocess, inference, track, paint);
 - end-to-end latency from the START of the grab to the end of the overlay's paint, so for
   every painted frame latency >= grab + propose + preprocess + inference + track + paint;
@@ -283,16 +284,19 @@ class FrameLog:
     and, once painted, paint (ms) and painted_at.
     """
 
+    SLOTS = 4096  # frames between a result and its paint, at most
     COLS = ("frame_id", "grab_start", "grab", "wait", "propose", "preprocess", "inference", "track",
             "crops", "paint", "painted_at", "worker_cpu")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(64, capacity)
         self.data = np.full((self.capacity, len(self.COLS)), np.nan)  # touched now: RSS counted up front
-        self._row_of: dict[int, int] = {}
+        # frame id -> row, in fixed arrays (a dict would grow by ~100 bytes a frame during a soak)
+        self._slot_frame = np.full(self.SLOTS, -1, np.int64)
+        self._slot_row = np.zeros(self.SLOTS, np.int64)
         self._next = 0
         self._lock = threading.Lock()
-        self.recent: deque = deque(maxlen=6)  # the last FrameResults with proposals (for comparison crops)
+        self.recent: deque = deque(maxlen=4)  # the last FrameResults with proposals (for comparison crops)
 
     def add_result(self, result: Any, worker_cpu_ms: float) -> None:
         t = result.times
@@ -302,26 +306,43 @@ class FrameLog:
                worker_cpu_ms)
         with self._lock:
             i = self._next % self.capacity
-            old = self.data[i, 0]
-            if np.isfinite(old):
-                self._row_of.pop(int(old), None)
             self.data[i] = row
-            self._row_of[frame.frame_id] = i
+            slot = frame.frame_id % self.SLOTS
+            self._slot_frame[slot], self._slot_row[slot] = frame.frame_id, i
             self._next += 1
         if result.proposals:
             self.recent.append(result)
 
     def add_paint(self, record: Any) -> None:
+        slot = record.frame_id % self.SLOTS
         with self._lock:
-            i = self._row_of.get(record.frame_id)
-            if i is not None:
-                self.data[i, 9] = record.paint_ms
-                self.data[i, 10] = record.painted_at
+            if self._slot_frame[slot] == record.frame_id:
+                i = int(self._slot_row[slot])
+                if self.data[i, 0] == record.frame_id:  # not overwritten since (ring)
+                    self.data[i, 9] = record.paint_ms
+                    self.data[i, 10] = record.painted_at
 
     def rows(self) -> np.ndarray:
         with self._lock:
             n = min(self._next, self.capacity)
             return self.data[:n].copy()
+
+
+class GrabLog:
+    """Start time of every grabbed frame (processed or not), in a preallocated ring."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(64, capacity)
+        self.start = np.full(self.capacity, np.nan)
+        self._next = 0
+
+    def add(self, frame: Any) -> None:
+        self.start[self._next % self.capacity] = frame.grab_time - frame.grab_s
+        self._next += 1
+
+    def count_between(self, t_from: float, t_to: float) -> int:
+        starts = self.start[: min(self._next, self.capacity)]
+        return int(np.count_nonzero((starts >= t_from) & (starts <= t_to)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,7 +525,7 @@ def _summarise(rows: np.ndarray, t_from: float, t_to: float) -> dict[str, Any]:
         "latency_minus_stage_sum_ms": percentiles(latency - stage_sum),
         "painted": int(len(painted)),
         "crops": int(np.nansum(in_window[:, col["crops"]])),
-        "frames_logged": int(len(in_window)),
+        "processed": int(len(in_window)),
     }
 
 
@@ -592,6 +613,17 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
         return result
 
     worker.process = recording_process  # type: ignore[method-assign]
+    grabs = GrabLog(log_rows.capacity)
+    source = session.pipeline.capture.source
+    grab_frame = source.grab
+
+    def recording_grab() -> Any:  # the source's own grab, with every frame's start logged
+        frame = grab_frame()
+        if frame is not None:
+            grabs.add(frame)
+        return frame
+
+    source.grab = recording_grab  # type: ignore[method-assign]
     session.overlay.on_painted.append(log_rows.add_paint)
 
     me = psutil.Process()
@@ -673,13 +705,17 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     start, stop = state["start"], state["end"]
     span = stop["t"] - start["t"]
     counts = {k: stop["counts"][k] - start["counts"][k] for k in stop["counts"]}
-    if counts["processed"] == 0:
+    summary = _summarise(log_rows.rows(), start["t"], stop["t"])
+    # frames counted by the start of their grab inside the window: processed ones are a subset of
+    # the grabbed ones, painted ones a subset of the processed ones
+    captured = grabs.count_between(start["t"], stop["t"])
+    processed = summary["processed"]
+    if processed == 0:
         waiting = session.pipeline.capture.waiting or "no frame reached the worker"
         raise CaptureError(
             f"The bench processed no frame from {settings.capture_target} ({waiting.rstrip('.')}); "
             "open that window or check --window."
         )
-    summary = _summarise(log_rows.rows(), start["t"], stop["t"])
     import resource
 
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
@@ -693,17 +729,18 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
         scene_percent = round(100.0 * (stop["scene_cpu"] - start["scene_cpu"]) / span, 1)
     frames = {
         "seconds": round(span, 3),
-        "captured": counts["captured"],
-        "processed": counts["processed"],
-        "dropped": counts["dropped"],
+        "captured": captured,
+        "processed": processed,
+        "dropped": captured - processed,
         "painted": summary["painted"],
-        "capture_fps": round(counts["captured"] / span, 2),
-        "processed_fps": round(counts["processed"] / span, 2),
+        "capture_fps": round(captured / span, 2),
+        "processed_fps": round(processed / span, 2),
         "painted_fps": round(summary["painted"] / span, 2),
-        "crops": counts["crops"],
-        "crops_per_s": round(counts["crops"] / span, 2),
-        "crops_per_frame": round(counts["crops"] / counts["processed"], 2) if counts["processed"] else 0.0,
-        "skipped_capture_slots": session.pipeline.capture.skipped_slots,
+        "crops": summary["crops"],
+        "crops_per_s": round(summary["crops"] / span, 2),
+        "crops_per_frame": round(summary["crops"] / processed, 2),
+        "mailbox_replaced": counts["dropped"],  # the pipeline's own counter (frames replaced unread)
+        "capture_mode": "on demand" if getattr(session.pipeline.capture, "on_demand", False) else "free-running",
     }
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -733,7 +770,7 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
         "cpu": {
             "process_percent_of_one_core": round(100.0 * (stop["cpu"] - start["cpu"]) / span, 1),
             "process_cpu_ms_per_processed_frame": round(
-                1000.0 * (stop["cpu"] - start["cpu"]) / max(1, counts["processed"]), 2),
+                1000.0 * (stop["cpu"] - start["cpu"]) / processed, 2),
             "machine_cores": cores,
             "machine_busy_percent": round(100.0 * (busy(sys_b) - busy(sys_a)) / sys_total, 1),
             "scene_process_percent_of_one_core": scene_percent,
