@@ -202,6 +202,11 @@ class Pipeline:
         return self.worker.classifier.provider
 
     def start(self) -> None:
+        import cv2
+
+        # the stages already run in parallel threads; OpenCV's own pool only adds hand-offs on the
+        # small regions of the crop stage (bench: ~5 % less CPU, ~20 % less wall time under load)
+        cv2.setNumThreads(1)
         self.started_at = time.perf_counter()
         self.worker.start()
         self.capture.start()
