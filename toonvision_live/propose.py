@@ -149,9 +149,8 @@ MIN_CARD_FRAC = 0.4
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of each run of True in a 1-D boolean array."""
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    edges = np.flatnonzero(np.diff(mask.astype(np.int8), prepend=0, append=0))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _text_extent(cols: np.ndarray, max_gap: float, centre: float) -> tuple[int, int] | None:
@@ -175,15 +174,17 @@ def _line_triples(bands: list[tuple[int, int]]) -> list[tuple[int, float]]:
     found = []
     for i in range(len(bands) - 2):
         (a1, e1), (a2, e2), (a3, e3) = bands[i:i + 3]
-        hs = np.array([e1 - a1, e2 - a2, e3 - a3], float)
-        med = float(np.median(hs))
-        if med < 3 or hs.min() < 0.5 * med or hs.max() > 1.8 * med:
+        hs = (e1 - a1, e2 - a2, e3 - a3)
+        med = sorted(hs)[1]
+        if med < 3 or min(hs) < 0.5 * med or max(hs) > 1.8 * med:
             continue
         p1, p2 = a2 - a1, a3 - a2
         pitch = (p1 + p2) / 2
         if abs(p1 - p2) > 0.3 * pitch + 1 or pitch > 2.2 * med or a2 - e1 < 1 or a3 - e2 < 1:
             continue
-        found.append((abs(p1 - p2) / pitch + float(hs.std() / med), i, pitch))
+        mean = sum(hs) / 3
+        spread = (sum((h - mean) ** 2 for h in hs) / 3) ** 0.5
+        found.append((abs(p1 - p2) / pitch + spread / med, i, pitch))
     return [(i, pitch) for _, i, pitch in sorted(found)]
 
 
@@ -235,7 +236,7 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     fh, fw = frame_rgb.shape[:2]
     x0, y0, x1, y1 = candidate_xyxy
     ch, cw = y1 - y0, x1 - x0
-    pad_y, pad_x = int(0.6 * ch) + 2, int(0.25 * cw + 0.5 * ch) + 2
+    pad_y, pad_x = int(0.4 * ch) + 2, int(0.2 * cw + 0.35 * ch) + 2
     rx0, ry0, rx1, ry1 = max(0, x0 - pad_x), max(0, y0 - pad_y), min(fw, x1 + pad_x), min(fh, y1 + pad_y)
     if rx1 - rx0 < 8 or ry1 - ry0 < 8:
         return "tiny"
@@ -249,14 +250,15 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     ix1, iy1 = max(ix0 + 1, int((x1 - rx0) / f)), max(iy0 + 1, int((y1 - ry0) / f))
     text = _text_mask(sat, val, (ix0, iy0, ix1, iy1))
     row_count = text[:, ix0:ix1].sum(axis=1)
-    row_min = max(2.0, 0.06 * float(np.percentile(row_count, 95)))
+    q = int(0.95 * (len(row_count) - 1))
+    row_min = max(2.0, 0.06 * float(np.partition(row_count, q)[q]))
     bands = []
     for a, b in _runs(row_count >= row_min):
         # a band may hold a line plus clutter touching it: split it at rows much emptier than its peak
         strong = row_count[a:b] >= max(row_min, 0.15 * float(row_count[a:b].max()))
         bands.extend((a + u, a + v) for u, v in _runs(strong) if v - u >= 2)
     if bands:  # descenders cut off below a line make thin bands of their own: drop them
-        tall = 0.4 * float(np.median([b[1] - b[0] for b in bands]))
+        tall = 0.4 * sorted(b[1] - b[0] for b in bands)[len(bands) // 2]
         bands = [b for b in bands if b[1] - b[0] >= tall]
     triples = _line_triples(bands)
     if not triples:
@@ -326,11 +328,14 @@ class RowGround:
         fh, fw = frame_rgb.shape[:2]
         scale = max(1.0, fw / GROUND_COLS)
         sw, sh = max(1, round(fw / scale)), max(1, round(fh / scale))
-        small = cv2.resize(frame_rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
-        sample = small[:, ::2]
-        median = np.median(sample, axis=1).astype(np.int16)
-        dev = np.abs(sample - median[:, None, :]).max(axis=2)
-        spread = np.clip(2.0 * np.median(dev, axis=1), 24, 60).astype(np.float32)
+        small_u8 = cv2.resize(frame_rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        sample = np.ascontiguousarray(small_u8[:, ::4])
+        mid = sample.shape[1] // 2
+        median = np.partition(sample, mid, axis=1)[:, mid].astype(np.int16)
+        dev = cv2.absdiff(sample, np.ascontiguousarray(np.broadcast_to(median[:, None, :], sample.shape), np.uint8))
+        dev_max = dev.max(axis=2)
+        spread = np.clip(2.0 * np.partition(dev_max, mid, axis=1)[:, mid], 24, 60).astype(np.float32)
+        small = small_u8.astype(np.int16)
         return cls(small, median, spread, scale)
 
 
