@@ -350,3 +350,54 @@ def test_boxes_do_not_creep_when_the_overlay_is_captured(real_frame):
             assert abs((p.body_xyxy[3] - p.body_xyxy[1]) - (q.body_xyxy[3] - q.body_xyxy[1])) <= 8
             assert abs((p.body_xyxy[2] - p.body_xyxy[0]) - (q.body_xyxy[2] - q.body_xyxy[0])) <= 8
     assert match_boxes([p.body_xyxy for p in proposals], truth, 0.5) == (2, 0, 0)
+
+
+# --- incremental proposals for a video ----------------------------------------------------------------
+
+def test_incremental_proposer_follows_tags_between_full_searches():
+    from toonvision_live.propose import IncrementalProposer
+    from toonvision_live.scene import SpriteAtlas, StreetScene
+
+    scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=6, n_toons=1, seed=31)
+    proposer = IncrementalProposer(full_every=4)
+    followed = agreeing = 0
+    for i in range(12):
+        rgb = scene.frame(i / 30).rgb
+        incremental = proposer(rgb)
+        full = propose_cog_boxes(rgb)
+        if i % 4:  # a followed frame: compare with a full search of the same frame
+            followed += len(full)
+            agreeing += match_boxes([p.body_xyxy for p in incremental], [p.body_xyxy for p in full], 0.5)[0]
+        else:
+            assert incremental == full
+    assert proposer.full_searches == 3
+    assert followed >= 10 and agreeing >= 0.8 * followed
+
+
+def test_incremental_proposer_drops_a_tag_that_is_gone_and_rescans_on_resize(real_frame):
+    from toonvision_live.propose import IncrementalProposer
+
+    rgb, truth = real_frame
+    proposer = IncrementalProposer(full_every=10)
+    assert len(proposer(rgb)) == 2
+    assert len(proposer(rgb)) == 2 and proposer.full_searches == 1
+    blanked = rgb.copy()
+    blanked[220:280, 160:260] = (90, 140, 200)  # the Cold Caller's tag is covered
+    after = proposer(blanked)
+    assert match_boxes([p.body_xyxy for p in after], truth[1:], 0.5) == (1, 0, 0)
+    bigger = cv2.resize(rgb, (1024, 768))
+    assert len(proposer(bigger)) == 2 and proposer.full_searches == 2
+    proposer.reset()
+    proposer(rgb)
+    assert proposer.full_searches == 3
+    with pytest.raises(ValueError):
+        IncrementalProposer(full_every=0)
+
+
+def test_incremental_proposer_with_full_every_one_is_the_plain_search(real_frame):
+    from toonvision_live.propose import IncrementalProposer
+
+    rgb, _ = real_frame
+    proposer = IncrementalProposer(full_every=1)
+    assert proposer(rgb) == proposer(rgb) == propose_cog_boxes(rgb)
+    assert proposer.full_searches == 2

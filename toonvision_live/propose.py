@@ -589,6 +589,70 @@ class CropBatcher:
         return self._batch[: len(proposals)]
 
 
+class IncrementalProposer:
+    """:func:`propose_cog_boxes` made cheaper for a video: a full search every ``full_every`` frames and,
+    in between, each known nametag followed by template matching in a small window around it.
+
+    A tag moves a few pixels per frame and hardly changes, so a normalised cross-correlation of its
+    last appearance (grey) finds it again; its body box moves with it.  A tag that no longer matches
+    at ``min_match`` is dropped until the next full search, which also finds new Cogs (so a Cog that
+    walks in is proposed at most ``full_every - 1`` frames late).  Callable like propose_cog_boxes;
+    not thread-safe (one per pipeline).
+    """
+
+    def __init__(self, full_every: int = 4, min_match: float = 0.6, search_lines: float = 2.0) -> None:
+        if full_every < 1:
+            raise ValueError("full_every must be at least 1")
+        self.full_every = full_every
+        self.min_match = min_match
+        self.search_lines = search_lines
+        self.full_searches = 0
+        self._since_full = 0
+        self._shape: tuple[int, ...] | None = None
+        self._tracked: list[tuple[Proposal, np.ndarray]] = []  # proposal, grey template of its tag
+
+    def reset(self) -> None:
+        self._tracked = []
+        self._shape = None
+
+    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
+        _check_frame(frame_rgb)
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
+            proposals = propose_cog_boxes(frame_rgb)
+            self._since_full = 0
+            self.full_searches += 1
+        else:
+            proposals = [p for p in (self._follow(grey, p, t) for p, t in self._tracked) if p is not None]
+            self._since_full += 1
+        self._shape = frame_rgb.shape
+        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
+                         for p in proposals]
+        return proposals
+
+    def _follow(self, grey: np.ndarray, last: Proposal, template: np.ndarray) -> Proposal | None:
+        fh, fw = grey.shape
+        tx0, ty0, tx1, ty1 = last.tag_xyxy
+        th, tw = template.shape[:2]
+        if th < 4 or tw < 4:
+            return None
+        m = max(4, int(self.search_lines * th / 3.4))  # a tag is about 3.4 lines high
+        wx0, wy0, wx1, wy1 = max(0, tx0 - m), max(0, ty0 - m), min(fw, tx1 + m), min(fh, ty1 + m)
+        if wx1 - wx0 < tw or wy1 - wy0 < th:
+            return None
+        scores = cv2.matchTemplate(grey[wy0:wy1, wx0:wx1], template, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+        if not best >= self.min_match:  # also rejects NaN from a flat template
+            return None
+        dx, dy = wx0 + bx - tx0, wy0 + by - ty0
+        bx0, by0, bx1, by1 = last.body_xyxy
+        body = clip_xyxy([(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy)], (fw, fh))[0].astype(int)
+        if body[2] - body[0] < 2 or body[3] - body[1] < 2:
+            return None
+        return Proposal(body_xyxy=tuple(int(v) for v in body), tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
+                        score=float(min(last.score, best)))
+
+
 # --- evaluation ----------------------------------------------------------------------------------
 
 def evaluate_proposals(frames_and_truth: Iterable[tuple], iou: float = 0.5) -> dict[str, float | int]:
