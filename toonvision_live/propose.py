@@ -333,7 +333,7 @@ class RowGround:
         mid = sample.shape[1] // 2
         median = np.partition(sample, mid, axis=1)[:, mid].astype(np.int16)
         dev = cv2.absdiff(sample, np.ascontiguousarray(np.broadcast_to(median[:, None, :], sample.shape), np.uint8))
-        dev_max = dev.max(axis=2)
+        dev_max = np.maximum(np.maximum(dev[..., 0], dev[..., 1]), dev[..., 2])
         spread = np.clip(2.0 * np.partition(dev_max, mid, axis=1)[:, mid], 24, 60).astype(np.float32)
         small = small_u8.astype(np.int16)
         return cls(small, median, spread, scale)
@@ -373,11 +373,14 @@ def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
     if y1 - y0 < 4 or x1 - x0 < 3 or y0 >= sh:
         return prior
     zone = small[y0:y1, x0:x1]
-    bg = ground.median[y0:y1, None, :]
-    diff = np.abs(zone - bg).max(axis=2)
-    zf, bf = zone.astype(np.float32) + 4, bg.astype(np.float32) + 4
-    ratio = zf / bf
-    r_max, r_min = ratio.max(axis=2), ratio.min(axis=2)
+    bg = ground.median[y0:y1]
+    # per channel (numpy reductions over a last axis of 3 are slow)
+    zc = [zone[..., c] for c in range(3)]
+    bc = [bg[:, c, None] for c in range(3)]
+    diff = np.maximum(np.maximum(np.abs(zc[0] - bc[0]), np.abs(zc[1] - bc[1])), np.abs(zc[2] - bc[2]))
+    ratio = [(zc[c] + 4).astype(np.float32) / (bc[c] + 4).astype(np.float32) for c in range(3)]
+    r_max = np.maximum(np.maximum(ratio[0], ratio[1]), ratio[2])
+    r_min = np.minimum(np.minimum(ratio[0], ratio[1]), ratio[2])
     shadow = (r_max < 0.92) & (r_max - r_min < 0.2) & (r_min > 0.25)
     body_u8 = ((diff > ground.spread[y0:y1, None]) & ~shadow).astype(np.uint8)
     # thin straight lines are not bodies (the overlay's own box, seen in the next capture): rows are
