@@ -123,6 +123,8 @@ def _coarse_candidates(frame_rgb: np.ndarray) -> tuple[list[XYXY], float]:
             idx = [i, j, k]
             x0, y0 = x[idx].min(), y[idx].min()
             x1, y1 = (x[idx] + w[idx]).max(), (y[idx] + h[idx]).max()
+            if x1 - x0 < 0.9 * (y1 - y0):
+                continue  # three lines of a tag are wider than tall; stacked window sills are not
             out.append((int(x0 * scale), int(y0 * scale), int(np.ceil(x1 * scale)), int(np.ceil(y1 * scale))))
     return _on_cards(out + blocks, card_sum, scale), scale
 
@@ -510,13 +512,25 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 # --- the crop stage ------------------------------------------------------------------------------
 
+def _overlap(a: XYXY, b: XYXY) -> float:
+    """Intersection area of two boxes (plain Python: called for every candidate pair)."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def _covered_fraction(box: XYXY, others: Sequence[XYXY]) -> float:
     """The largest fraction of ``box`` that one of ``others`` covers."""
-    b = as_xyxy_array([box])[0]
-    o = as_xyxy_array(others)
-    w = np.clip(np.minimum(b[2], o[:, 2]) - np.maximum(b[0], o[:, 0]), 0, None)
-    h = np.clip(np.minimum(b[3], o[:, 3]) - np.maximum(b[1], o[:, 1]), 0, None)
-    return float((w * h).max() / max(1.0, box_area([box])[0]))
+    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
+    return max((_overlap(box, o) for o in others), default=0) / area
+
+
+def _max_iou(box: XYXY, others: Sequence[XYXY]) -> float:
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    best = 0.0
+    for o in others:
+        inter = _overlap(box, o)
+        union = area + (o[2] - o[0]) * (o[3] - o[1]) - inter
+        best = max(best, inter / union if union > 0 else 0.0)
+    return best
 
 
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
@@ -528,7 +542,7 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     for cand in candidates:
         if tags and _covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
             continue  # another candidate of a tag already verified
-        if tried and iou_matrix([cand], tried).max() > 0.7:
+        if tried and _max_iou(cand, tried) > 0.7:
             continue  # nearly the same region was checked already
         tried.append(cand)
         tag = verify_nametag(frame_rgb, cand)
