@@ -208,14 +208,14 @@ def test_crop_batcher_stretches_each_box_into_one_reused_array(real_frame):
     assert first.shape == (2, CROP_HEIGHT, CROP_WIDTH, 3) and first.dtype == np.float32
     x0, y0, x1, y1 = truth[1]
     expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_array_equal(first[1], expected.astype(np.float32))
+    np.testing.assert_allclose(first[1], expected.astype(np.float32), atol=1.0)  # float resize, unrounded
     proposals = [Proposal(body_xyxy=truth[0], tag_xyxy=(0, 0, 1, 1), score=1.0)]
     second = batcher.crop(rgb, proposals)
     assert second.shape[0] == 1
     assert np.shares_memory(first, second)  # the same preallocated buffer
     x0, y0, x1, y1 = truth[0]
     expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_array_equal(second[0], expected.astype(np.float32))
+    np.testing.assert_allclose(second[0], expected.astype(np.float32), atol=1.0)
 
 
 def test_crop_batcher_shrinks_large_boxes_and_handles_empty_lists():
@@ -232,7 +232,7 @@ def test_crop_batcher_clips_boxes_and_refuses_empty_or_too_many(real_frame):
     batcher = CropBatcher(1)
     out = batcher.crop(rgb, [(-50, -50, 100, 200)])  # clipped to (0, 0, 100, 200)
     expected = cv2.resize(rgb[0:200, 0:100], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_array_equal(out[0], expected.astype(np.float32))
+    np.testing.assert_allclose(out[0], expected.astype(np.float32), atol=1.0)
     with pytest.raises(ValueError, match="empty"):
         batcher.crop(rgb, [(900, 10, 950, 60)])
     with pytest.raises(ValueError, match="exceed"):

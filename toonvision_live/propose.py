@@ -585,7 +585,6 @@ class CropBatcher:
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
         self._batch = np.zeros((max_batch, CROP_HEIGHT, CROP_WIDTH, 3), np.float32)
-        self._resized = np.zeros((CROP_HEIGHT, CROP_WIDTH, 3), np.uint8)
 
     def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal] | Sequence[XYXY]) -> np.ndarray:
         """The crops of ``proposals`` (Proposal objects or body xyxy tuples), float32 [N, 600, 200, 3]."""
@@ -600,9 +599,11 @@ class CropBatcher:
                 raise ValueError(f"box {tuple(box)} is empty inside a {fw}x{fh} frame")
             region = frame_rgb[y0:y1, x0:x1]
             shrink = (y1 - y0) > CROP_HEIGHT and (x1 - x0) > CROP_WIDTH
-            cv2.resize(region, (CROP_WIDTH, CROP_HEIGHT), dst=self._resized,
-                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            np.copyto(self._batch[i], self._resized, casting="unsafe")
+            # resizing the (small) region as float32 straight into the batch skips a full-size cast
+            out = cv2.resize(region.astype(np.float32), (CROP_WIDTH, CROP_HEIGHT), dst=self._batch[i],
+                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            if not np.shares_memory(out, self._batch):  # OpenCV made a new array after all
+                self._batch[i] = out
         return self._batch[: len(proposals)]
 
 
