@@ -501,6 +501,7 @@ class BenchOptions:
     compare: bool = True
     compare_seconds: float = 3.0
     progress: bool = True
+    full_search_every: int | None = None  # None: the pipeline's own proposer; N: IncrementalProposer(N)
 
     @property
     def measure_s(self) -> float:
@@ -604,6 +605,13 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     log_rows = FrameLog(int(total_s * min(options.fps_cap, 1000) * 1.1) + 256)
     session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
     worker = session.pipeline.worker
+    if options.full_search_every is not None:
+        from toonvision_live.propose import IncrementalProposer
+
+        worker.propose = IncrementalProposer(full_every=options.full_search_every)
+    proposer = getattr(worker.propose, "__qualname__", None) or type(worker.propose).__name__
+    if options.full_search_every is not None:
+        proposer = f"IncrementalProposer(full_every={options.full_search_every})"
     process_frame = worker.process
 
     def recording_process(frame: Any) -> Any:  # the worker's own method, with the result logged
@@ -757,6 +765,7 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
             "warmup_s": options.warmup_s,
             "duration_s": round(measure_s, 3),
             "cpu_load_processes": options.cpu_load,
+            "proposer": proposer,
             "soak_minutes": options.soak_minutes,
         },
         "provider": classifier.provider,
@@ -860,7 +869,7 @@ def render_report(report: dict[str, Any], console: Any) -> None:
     head.add_row("machine", f"{mc['cpu']}, {mc['logical_cores']} cores, {mc['os']}, Python {mc['python']}, "
                  f"onnxruntime {mc['onnxruntime']}, load {mc.get('load_average_1m_at_start')}")
     head.add_row("run", f"{f['seconds']:.1f} s measured after {cfg['warmup_s']:g} s warm-up, "
-                 f"batch {cfg['batch']}, "
+                 f"batch {cfg['batch']}, proposer {cfg['proposer']}, "
                  f"capture cap {cfg['fps_cap']:g} fps, CPU hogs {cfg['cpu_load_processes']}")
     head.add_row("frames", f"captured {f['captured']} ({f['capture_fps']:.1f}/s), processed {f['processed']} "
                  f"({f['processed_fps']:.1f}/s), dropped {f['dropped']}, painted {f['painted']} "
@@ -931,6 +940,8 @@ def bench_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--cogs {args.cogs} is out of range: use 0 to 64 Cogs.")
     if args.batch < 1:
         raise ConfigError(f"--batch {args.batch} must be 1 or more.")
+    if args.full_search_every is not None and args.full_search_every < 1:
+        raise ConfigError(f"--full-search-every {args.full_search_every} must be 1 or more frames.")
     if args.cpu_load < 0:
         raise ConfigError(f"--cpu-load {args.cpu_load} must be 0 or more processes.")
     options = BenchOptions(
@@ -939,6 +950,7 @@ def bench_command(args: argparse.Namespace) -> int:
         window=args.window, seed=args.seed, scene_fps=args.scene_fps, fps_cap=args.fps_cap,
         soak_minutes=args.soak, cpu_load=args.cpu_load, compare=not args.no_compare,
         compare_seconds=args.compare_seconds, progress=not args.no_progress,
+        full_search_every=args.full_search_every,
     )
     screen = None
     if args.xvfb:
@@ -991,6 +1003,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run this many minutes and report RSS and thread counts over time")
     p.add_argument("--cpu-load", type=int, default=0, metavar="N",
                    help="start N busy-looping processes during the run (latency under load)")
+    p.add_argument("--full-search-every", type=int, metavar="N",
+                   help="propose with IncrementalProposer: a full nametag search every N frames, tags "
+                   "followed by template matching in between (default: the pipeline's own proposer)")
     p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
                    help="seconds timed per comparison row (default 3)")
     p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")
