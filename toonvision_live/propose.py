@@ -390,7 +390,7 @@ def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
     body = body_u8.astype(bool)
     body_rows_only = cv2.morphologyEx(body_u8, cv2.MORPH_OPEN, _KERNEL_V3).astype(bool)
     body_cols = cv2.morphologyEx(body_u8, cv2.MORPH_OPEN, _KERNEL_H3).astype(bool)
-    near = slice(max(0, int(axis - 1.5 * lp) - x0), max(1, int(np.ceil(axis + 1.5 * lp)) + 1 - x0))
+    near = slice(max(0, int(axis - 2.5 * lp) - x0), max(1, int(np.ceil(axis + 2.5 * lp)) + 1 - x0))
     row_frac = body[:, near].mean(axis=1)
     body_rows = row_frac >= 0.2
     max_gap = max(1.0, BODY_GAP_LINES * lp)
