@@ -67,6 +67,7 @@ class Settings:
     fps_cap: float = 60.0  # most frames captured per second
     requery_every: int = 1  # re-read the window geometry every N frames (always on failure)
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
+    full_search_every: int = 4  # whole-frame nametag search every N frames, known tags followed between
 
     @property
     def capture_target(self) -> str:
@@ -241,6 +242,14 @@ FIELDS: tuple[SettingField, ...] = (
         _bool,
         "grab a frame only when the worker is ready for it (true) or at the fps cap (false)",
         "BOOL",
+    ),
+    SettingField(
+        "full_search_every",
+        "full_search_every",
+        _positive_int,
+        "search the whole frame for Cog nametags every N frames and follow the known ones in between "
+        "(1: search every frame)",
+        "N",
     ),
     SettingField(
         "requery_every",
