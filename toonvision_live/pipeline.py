@@ -173,6 +173,11 @@ class Pipeline:
         self.capture = CaptureThread(
             source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
         )
+        if propose is None and settings.full_search_every > 1:
+            from toonvision_live.propose import IncrementalProposer
+
+            # full searches cost ~4x a followed frame: this is what makes 60 fps on 2 cores (bench)
+            propose = IncrementalProposer(full_every=settings.full_search_every)
         self.worker = InferenceWorker(
             self.frames,
             self.results,
