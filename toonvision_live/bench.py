@@ -501,7 +501,7 @@ class BenchOptions:
     compare: bool = True
     compare_seconds: float = 3.0
     progress: bool = True
-    full_search_every: int | None = None  # None: the pipeline's own proposer; N: IncrementalProposer(N)
+    full_search_every: int | None = None  # None: the settings' default (Settings.full_search_every)
 
     @property
     def measure_s(self) -> float:
@@ -554,6 +554,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         "fps_cap": options.fps_cap,
         "dataset": tempfile.gettempdir(),
     }
+    if options.full_search_every is not None:
+        overrides["full_search_every"] = options.full_search_every
     settings = load_settings(overrides=overrides)
     classifier = CogClassifier(model_path, None if options.provider == "auto" else [options.provider])
     keras_path, keras_note = find_keras_model(model_path, classifier.card, options.keras_model)
@@ -605,13 +607,9 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     log_rows = FrameLog(int(total_s * min(options.fps_cap, 1000) * 1.1) + 256)
     session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
     worker = session.pipeline.worker
-    if options.full_search_every is not None:
-        from toonvision_live.propose import IncrementalProposer
-
-        worker.propose = IncrementalProposer(full_every=options.full_search_every)
-    proposer = getattr(worker.propose, "__qualname__", None) or type(worker.propose).__name__
-    if options.full_search_every is not None:
-        proposer = f"IncrementalProposer(full_every={options.full_search_every})"
+    proposer = getattr(worker.propose, "__name__", None) or type(worker.propose).__name__
+    if hasattr(worker.propose, "full_every"):
+        proposer = f"{proposer}(full_every={worker.propose.full_every})"
     process_frame = worker.process
 
     def recording_process(frame: Any) -> Any:  # the worker's own method, with the result logged
@@ -1004,8 +1002,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-load", type=int, default=0, metavar="N",
                    help="start N busy-looping processes during the run (latency under load)")
     p.add_argument("--full-search-every", type=int, metavar="N",
-                   help="propose with IncrementalProposer: a full nametag search every N frames, tags "
-                   "followed by template matching in between (default: the pipeline's own proposer)")
+                   help="a whole-frame nametag search every N frames, known tags followed in between "
+                   "(1: search every frame; default: the settings' default)")
     p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
                    help="seconds timed per comparison row (default 3)")
     p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")
