@@ -328,9 +328,12 @@ class RowGround:
     @classmethod
     def of(cls, frame_rgb: np.ndarray) -> RowGround:
         fh, fw = frame_rgb.shape[:2]
-        scale = max(1.0, fw / GROUND_COLS)
-        sw, sh = max(1, round(fw / scale)), max(1, round(fh / scale))
-        small_u8 = cv2.resize(frame_rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        # halvings by bilinear resize average 2x2 blocks, much faster than OpenCV's area resize
+        small_u8, scale = frame_rgb, 1.0
+        while small_u8.shape[1] > 1.5 * GROUND_COLS and min(small_u8.shape[:2]) >= 4:
+            small_u8 = cv2.resize(small_u8, (small_u8.shape[1] // 2, small_u8.shape[0] // 2),
+                                  interpolation=cv2.INTER_LINEAR)
+            scale *= 2.0
         sample = np.ascontiguousarray(small_u8[:, ::4])
         mid = sample.shape[1] // 2
         median = np.partition(sample, mid, axis=1)[:, mid].astype(np.int16)
