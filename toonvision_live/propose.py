@@ -4,17 +4,26 @@ Every Cog carries a nametag above its head: a light-grey, low-saturation, semi-t
 card with three lines of dark text (name, department, "Level N").  Toon tags are one line of
 coloured text; the overlay draws its labels on saturated suit-colour cards.  So:
 
-1. ``find_nametags``: on a frame scaled to about 360 rows, a black-hat filter marks small dark
-   strokes on a lighter ground; a small closing joins letters and lines into blobs.  Each blob
-   of a plausible size is checked at full resolution (:func:`verify_nametag`): exactly three
-   dark text rows of similar height, centred on one axis, on a light low-saturation card.
-2. ``body_box_below_tag``: the body hangs under the tag (the game puts the tag 0.5 units above
-   the head); its width and height are first guessed from the tag's line height, then refined
-   from the image: rows and columns under the tag that differ from the ground beside them.
-3. ``merge_proposals`` drops duplicates; boxes are clipped to the frame.
+1. Candidates (:func:`_coarse_candidates`), on the frame scaled to WORK_ROWS rows: a black-hat
+   filter marks small dark strokes with card-like (light, low-saturation) pixels close by; long
+   vertical strokes (window frames, posts) are dropped; a horizontal closing joins letters into
+   text lines; stacks of three centred lines with an even pitch are candidates, and so are
+   tag-shaped blobs (for lines merged with clutter).  Candidates that are mostly not card-like
+   are dropped.
+2. Verification (:func:`verify_nametag`) around each candidate at full resolution (large tags on
+   a 2x-4x smaller copy): dark letter strokes on a light low-saturation card, exactly three text
+   bands of similar height and even pitch, centred on one axis, plausible widths, a light card
+   under dark text.  Toon tags (one line) and the overlay's cards (saturated, white text) fail.
+3. The body (:func:`refine_body_xyxy`) hangs under the tag, its head about one text line below
+   the card: it runs down while the columns around the tag's axis differ from their row's ground
+   colour (:class:`RowGround`), the drop shadow and thin lines (the overlay's own box, captured
+   on X11) excluded; its width is measured and pulled towards the typical 1:2.5.
+4. Duplicates are merged and boxes clipped to the frame (:func:`propose_cog_boxes`, pure).
 
-:class:`CropBatcher` stretches each body box to 600x200 into one preallocated float32 array.
-``match_boxes`` / ``evaluate_proposals`` measure precision and recall against VOC truth.
+:class:`IncrementalProposer` is the same for video at about a third of the cost: a full search
+every few frames, known tags followed by template matching in between.  :class:`CropBatcher`
+stretches each body box to 600x200 into one preallocated float32 array.  :func:`match_boxes`
+and :func:`evaluate_proposals` measure precision and recall against VOC truth.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ XYXY = tuple[int, int, int, int]
 WORK_ROWS = 480
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
-#: candidate blobs taller than this are checked on a region scaled down to it
+#: candidates taller than this many times this are checked on a copy scaled down by that integer
 VERIFY_BLOB_ROWS = 36
 #: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV)
 CARD_MAX_SAT, CARD_MIN_VAL = 125, 110
