@@ -137,3 +137,29 @@ def test_smoothed_label_averages_probabilities():
     suit, cog, conf, agree = smoothed_label([s, s, s], [a, a, b])
     assert (suit, cog, agree) == ("bb", "flunky", True)  # a mean of 0.4 beats 0.333
     assert conf == pytest.approx(0.4)
+
+
+def test_track_ids_hold_on_a_rendered_street_video():
+    """Real proposals (with their frame-to-frame jitter) on walking Cogs keep their track ids."""
+    from toonvision_live.propose import greedy_matches, iou_matrix, propose_cog_boxes
+    from toonvision_live.scene import SpriteAtlas, StreetScene
+
+    scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=5, n_toons=1, seed=41)
+    smoother = LabelSmoother(window=5)
+    ids_by_cog: dict[str, list[int]] = {}
+    for i in range(15):
+        frame = scene.frame(i / 30)
+        cogs = [o for o, tag in zip(frame.objects, frame.tags_xyxy, strict=True)
+                if o.name.startswith("cog_") and tag is not None]
+        proposals = propose_cog_boxes(frame.rgb)
+        pairs = dict(greedy_matches(iou_matrix([p.body_xyxy for p in proposals], [o.xyxy for o in cogs]), 0.3))
+        # each proposal "classified" as the Cog it covers (the classifier is not under test here)
+        predictions = [predict(cogs[pairs[k]].name.split("_", 2)[2] if k in pairs else "flunky")
+                       for k in range(len(proposals))]
+        tracked = smoother.update(proposals, predictions, t=i / 30)
+        for k, c in pairs.items():
+            ids_by_cog.setdefault(cogs[c].name, []).append(tracked[k].track_id)
+    # the share of its frames each Cog spent under its most frequent track id
+    steady = [max(ids.count(i) for i in set(ids)) / len(ids) for ids in ids_by_cog.values() if len(ids) >= 5]
+    assert len(steady) >= 3
+    assert min(steady) >= 0.8
