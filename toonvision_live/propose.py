@@ -39,7 +39,7 @@ from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 XYXY = tuple[int, int, int, int]
 
 #: the coarse pass works on a frame scaled to about this many rows
-WORK_ROWS = 480
+WORK_ROWS = 540
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
 #: candidates taller than this many times this are checked on a copy scaled down by that integer
