@@ -23,6 +23,7 @@ from toonvision_live.overlay import (
     LiveSession,
     OverlayWindow,
     cog_caption,
+    place_label_cards,
     suit_color,
     x11_compositor_running,
 )
@@ -72,6 +73,32 @@ def test_captions():
     assert cog_caption(_Cog("coldcaller", "sb", 0.97), 0.5) == "Cold Caller · Sellbot 97%"
     assert cog_caption(_Cog("bigwig", "lb", 0.31), 0.5) == "Big Wig? · Lawbot 31%"
     assert cog_caption(_Cog("flunky", "lb", 0.8, agree=False), 0.5) == "Flunky · Lawbot 80% !"
+
+
+def test_label_cards_keep_clear_of_nametags():
+    size = (1280, 720)
+    # free sky above the tag: the card sits just above it
+    assert place_label_cards([(100, 300, 160, 480)], [(90, 250, 170, 290)], [(120, 20)], size) == [(70, 222, 190, 242)]
+    # another Cog's tag right above: the card moves below the feet instead of hiding that tag
+    cards = place_label_cards(
+        [(100, 300, 160, 480), (400, 100, 470, 400)],
+        [(90, 250, 170, 290), (60, 200, 180, 240)],
+        [(120, 20), (120, 20)],
+        size,
+    )
+    assert cards[0] == (70, 488, 190, 508)
+    # at the top edge the card is clamped into the frame; two neighbours' cards never overlap
+    cards = place_label_cards(
+        [(100, 40, 160, 200), (150, 40, 210, 200)], [(90, 5, 170, 30), (140, 5, 220, 30)], [(120, 20), (120, 20)], size
+    )
+    for card in cards:
+        assert card[0] >= 0 and card[2] <= 1280 and card[1] >= 0 and card[3] <= 720
+    a, b = cards
+    assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+    for card in cards:  # and neither covers a tag
+        for tag in ((90, 5, 170, 30), (140, 5, 220, 30)):
+            assert min(card[2], tag[2]) <= max(card[0], tag[0]) or min(card[3], tag[3]) <= max(card[1], tag[1])
+    assert place_label_cards([], [], [], size) == []
 
 
 def test_suit_colours_are_saturated():

@@ -2,10 +2,12 @@
 
 ``OverlayWindow`` is frameless, translucent, always on top, a tool window and
 transparent to input; it sits exactly on the captured rectangle (the game
-window's client area) and draws, per Cog, a box and a label card: Cog name,
-suit and confidence in white on a SATURATED suit-colour card floating a few
-pixels above the Cog's nametag, so the overlay hides neither the body nor the
-tag and never looks like a tag (a nametag is a light-grey card with dark text).  A status line shows FPS,
+window's client area) and draws, per Cog, corner brackets round its box and a label card: Cog name,
+suit and confidence in white on a SATURATED suit-colour card (never a
+light-grey, nametag-like one), placed by :func:`place_label_cards` clear of
+every nametag (above the Cog's tag, else below its feet or beside the tag): on
+X11 the overlay is captured with the game, and the crop stage must still see
+every tag and body.  A status line shows FPS,
 provider and pause state; a flash confirms a save (or says why it failed).  On
 Windows it excludes itself from capture (SetWindowDisplayAffinity); on X11
 translucency needs a compositor (:func:`x11_compositor_running`).
@@ -84,6 +86,57 @@ def cog_caption(cog, min_confidence: float) -> str:
         name = f"{name}?"
     flag = "" if cog.agree else " !"
     return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
+
+
+XYXY = tuple[int, int, int, int]
+
+
+def _overlap(a: XYXY, b: XYXY) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _grow(box: XYXY, by: int) -> XYXY:
+    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
+
+
+def place_label_cards(
+    bodies_xyxy: list[XYXY],
+    tags_xyxy: list[XYXY | None],
+    cards_wh: list[tuple[int, int]],
+    size_wh: tuple[int, int],
+    gap: int = 8,
+) -> list[XYXY]:
+    """Where to draw each Cog's label card (pure).
+
+    The overlay is captured with the game on X11, so a card must not hide what the crop stage
+    looks for: every card keeps clear of all nametags (the worst case: a hidden tag loses its Cog),
+    of the other cards, and as far as it can of the bodies.  Tried in order: above the Cog's own
+    tag, below its feet, left and right of its tag; the first with the least cover wins.
+    """
+    width, height = size_wh
+    tags = [_grow(t, 6) for t in tags_xyxy if t is not None]
+    placed: list[XYXY] = []
+    for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
+        x0, y0, x1, y1 = body
+        centre = (x0 + x1) // 2
+        top = tag[1] if tag is not None else y0
+        spots = [(centre - w // 2, top - gap - h), (centre - w // 2, y1 + gap)]
+        if tag is not None:
+            spots += [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])]
+        best: tuple[float, XYXY] | None = None
+        for left, upper in spots:
+            left = max(0, min(left, width - w))
+            upper = max(0, min(upper, height - h))
+            card = (left, upper, left + w, upper + h)
+            cost = (
+                100.0 * sum(_overlap(card, t) for t in tags)
+                + 10.0 * sum(_overlap(card, c) for c in placed)
+                + 1.0 * sum(_overlap(card, b) for b in bodies_xyxy)
+            )
+            if best is None or cost < best[0]:
+                best = (cost, card)
+        placed.append(best[1])
+    return placed
 
 
 def x11_compositor_running(display: str | None = None) -> bool | None:
@@ -224,6 +277,17 @@ class OverlayWindow(QWidget):
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         return rect
 
+    @staticmethod
+    def _corners(painter: QPainter, box: tuple, color: QColor) -> None:
+        """Corner brackets just outside the box: the Cog stays clean for the next crop, and short
+        strokes rarely cross another Cog's nametag."""
+        x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2
+        arm = max(4, min(16, (x1 - x0) // 3, (y1 - y0) // 3))
+        painter.setPen(QPen(color, 3))
+        for x, y, dx, dy in ((x0, y0, 1, 1), (x1, y0, -1, 1), (x0, y1, 1, -1), (x1, y1, -1, -1)):
+            painter.drawLine(x, y, x + dx * arm, y)
+            painter.drawLine(x, y, x, y + dy * arm)
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
         start = time.perf_counter()
         painter = QPainter(self)
@@ -232,21 +296,25 @@ class OverlayWindow(QWidget):
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         result = self.result
         ratio = self.devicePixelRatioF() or 1.0
-        if result is not None:
-            for cog in result.cogs:
+        if result is not None and result.cogs:
+            # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
+            bodies = [tuple(round(v / ratio) for v in cog.body_xyxy) for cog in result.cogs]
+            tags = [
+                None if getattr(cog, "tag_xyxy", None) is None else tuple(round(v / ratio) for v in cog.tag_xyxy)
+                for cog in result.cogs
+            ]
+            captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
+            metrics = QFontMetrics(self._label_font)
+            sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
+            cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP)
+            painter.setFont(self._label_font)
+            for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True):
                 color = suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG)
-                # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
-                x0, y0, x1, y1 = (round(v / ratio) for v in cog.body_xyxy)
-                painter.setPen(QPen(color, 2))
-                # drawn just outside the box, so the next capture's crop of this Cog stays clean
-                painter.drawRect(QRect(x0 - 3, y0 - 3, x1 - x0 + 5, y1 - y0 + 5))
-                # the card floats above the Cog's nametag (with a gap, so the two never merge into one
-                # blob for the crop stage), leaving the body and the tag itself visible
-                tag = getattr(cog, "tag_xyxy", None)
-                top = (round(tag[1] / ratio) if tag is not None else y0) - CARD_GAP
-                centre = (x0 + x1) // 2
-                caption = cog_caption(cog, self.min_confidence)
-                self._card(painter, centre, top, caption, color, self._label_font, anchor="bottom-centre")
+                self._corners(painter, body, color)
+                rect = QRect(card[0], card[1], card[2] - card[0], card[3] - card[1])
+                painter.fillRect(rect, color)
+                painter.setPen(QColor(255, 255, 255))
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, caption)
         status = self.message or self.status_text()
         self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
         flash = self.flash_text
