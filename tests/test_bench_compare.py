@@ -51,6 +51,9 @@ def test_onnxruntime_rows_and_ratios(classifier, street_result):
     assert batched["x_vs_onnx_batched"] == 1.0
     assert single["x_vs_onnx_batched"] == pytest.approx(single["per_crop_ms"] / batched["per_crop_ms"], rel=0.01)
     assert all(r["per_crop_ms"] > 0 and r["crops_timed"] >= len(crops) for r in comp["rows"])
+    assert all(r["cpu_ms_per_crop"] > 0 for r in comp["rows"]) and batched["cpu_x_vs_onnx_batched"] == 1.0
+    assert single["cpu_x_vs_onnx_batched"] == pytest.approx(
+        single["cpu_ms_per_crop"] / batched["cpu_ms_per_crop"], rel=0.01)
     assert comp["note"] == "no keras here" and comp["onnx_batched_speedup_vs_keras_predict"] is None
 
 
@@ -74,6 +77,8 @@ def test_keras_predict_row_from_a_real_keras_model(classifier, street_result, tm
     batched = comp["rows"][0]["per_crop_ms"]
     assert comp["onnx_batched_speedup_vs_keras_predict"] == pytest.approx(keras_row["per_crop_ms"] / batched, rel=0.02)
     assert comp["keras_file"] == str(keras_path) and comp["keras"] and comp["note"] == ""
+    assert comp["onnx_batched_cpu_speedup_vs_keras_predict"] == pytest.approx(
+        keras_row["cpu_ms_per_crop"] / comp["rows"][0]["cpu_ms_per_crop"], rel=0.02)
 
 
 def test_a_broken_keras_file_skips_the_row_with_a_note(classifier, street_result, tmp_path: Path):

@@ -385,19 +385,21 @@ model = load_keras_model(sys.argv[1])
 model.predict(crops[:1], verbose=0)
 model.predict(crops[:batch], verbose=0)
 def timed(fn, n_crops):
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         done += n_crops
         if time.perf_counter() - start >= seconds:
-            return 1000.0 * (time.perf_counter() - start) / done, done
+            return (1000.0 * (time.perf_counter() - start) / done, done,
+                    1000.0 * (time.process_time() - cpu) / done)
 one = lambda: [model.predict(c[None], verbose=0) for c in crops]
 chunks = [crops[i:i + batch] for i in range(0, len(crops), batch)]
 many = lambda: [model.predict(c, verbose=0) for c in chunks]
-per, n = timed(one, len(crops))
-per_b, n_b = timed(many, len(crops))
+per, n, cpu = timed(one, len(crops))
+per_b, n_b, cpu_b = timed(many, len(crops))
 import keras
 print(json.dumps({"per_crop": per, "crops": n, "batched": per_b, "batched_crops": n_b,
+                  "per_crop_cpu": cpu, "batched_cpu": cpu_b,
                   "keras": keras.__version__, "backend": keras.backend.backend()}))
 """
 
@@ -417,14 +419,16 @@ def comparison_crops(results: Any, max_crops: int = 32) -> np.ndarray:
     return np.stack(crops) if crops else np.zeros((0, 600, 200, 3), np.float32)
 
 
-def _time_per_crop(fn: Any, n_crops: int, seconds: float) -> tuple[float, int]:
+def _time_per_crop(fn: Any, n_crops: int, seconds: float) -> dict[str, Any]:
+    """Wall and CPU (process) milliseconds per crop of calling ``fn`` for about ``seconds``."""
     fn()  # warm-up
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         done += n_crops
         if time.perf_counter() - start >= seconds:
-            return 1000.0 * (time.perf_counter() - start) / done, done
+            return {"per_crop_ms": 1000.0 * (time.perf_counter() - start) / done,
+                    "cpu_ms_per_crop": 1000.0 * (time.process_time() - cpu) / done, "crops_timed": done}
 
 
 def run_comparison(classifier: Any, crops: np.ndarray, batch: int, keras_path: Path | None,
@@ -436,13 +440,14 @@ def run_comparison(classifier: Any, crops: np.ndarray, batch: int, keras_path: P
                 "note": "no Cog crops were proposed during the run: nothing to compare"}
     batch = max(1, min(batch, n))
     chunks = [np.ascontiguousarray(crops[i:i + batch]) for i in range(0, n, batch)]
-    batched_ms, batched_n = _time_per_crop(lambda: [classifier.run(c) for c in chunks], n, seconds)
+    batched = _time_per_crop(lambda: [classifier.run(c) for c in chunks], n, seconds)
     single = [np.ascontiguousarray(crops[i:i + 1]) for i in range(n)]
-    single_ms, single_n = _time_per_crop(lambda: [classifier.run(c) for c in single], n, seconds)
     rows = [
-        {"name": f"onnxruntime batched ({batch}/batch)", "per_crop_ms": batched_ms, "crops_timed": batched_n},
-        {"name": "onnxruntime batch=1", "per_crop_ms": single_ms, "crops_timed": single_n},
+        {"name": f"onnxruntime batched ({batch}/batch)", **batched},
+        {"name": "onnxruntime batch=1",
+         **_time_per_crop(lambda: [classifier.run(c) for c in single], n, seconds)},
     ]
+    batched_ms, batched_cpu = batched["per_crop_ms"], batched["cpu_ms_per_crop"]
     notes = [note] if note else []
     keras_info: dict[str, Any] = {}
     if keras_path is not None:
@@ -459,21 +464,28 @@ def run_comparison(classifier: Any, crops: np.ndarray, batch: int, keras_path: P
             got = json.loads(lines[-1])
             keras_info = {"keras_file": str(keras_path), "keras": got["keras"], "backend": got["backend"]}
             rows.append({"name": "Keras predict per crop (ToonVision)", "per_crop_ms": got["per_crop"],
-                         "crops_timed": got["crops"]})
+                         "cpu_ms_per_crop": got["per_crop_cpu"], "crops_timed": got["crops"]})
             rows.append({"name": f"Keras predict batched ({batch}/batch)", "per_crop_ms": got["batched"],
-                         "crops_timed": got["batched_crops"]})
+                         "cpu_ms_per_crop": got["batched_cpu"], "crops_timed": got["batched_crops"]})
         else:
             err = (proc.stderr or "").strip().splitlines()
             why = "TensorFlow/Keras is not installed (the [train] extra)" if "ModuleNotFoundError" in (
                 proc.stderr or "") else (err[-1] if err else f"exit {proc.returncode}")
             notes.append(f"Keras row skipped: {why}")
     for row in rows:
-        row["per_crop_ms"] = round(row["per_crop_ms"], 4)
         row["x_vs_onnx_batched"] = round(row["per_crop_ms"] / batched_ms, 2) if batched_ms > 0 else None
+        row["cpu_x_vs_onnx_batched"] = (
+            round(row["cpu_ms_per_crop"] / batched_cpu, 2) if batched_cpu > 0 else None
+        )
+        row["per_crop_ms"] = round(row["per_crop_ms"], 4)
+        row["cpu_ms_per_crop"] = round(row["cpu_ms_per_crop"], 4)
     out: dict[str, Any] = {"crops": n, "batch": batch, "seconds_per_row": seconds, "rows": rows, **keras_info}
     keras_row = next((r for r in rows if r["name"].startswith("Keras predict per crop")), None)
     out["onnx_batched_speedup_vs_keras_predict"] = (
         round(keras_row["per_crop_ms"] / batched_ms, 1) if keras_row and batched_ms > 0 else None
+    )
+    out["onnx_batched_cpu_speedup_vs_keras_predict"] = (
+        round(keras_row["cpu_ms_per_crop"] / batched_cpu, 1) if keras_row and batched_cpu > 0 else None
     )
     out["note"] = "; ".join(notes)
     return out
@@ -902,10 +914,11 @@ def render_report(report: dict[str, Any], console: Any) -> None:
     comp = report.get("comparison")
     if comp:
         table = Table(title=f"same {comp['crops']} crops, per crop", title_justify="left")
-        for col in ("classifier", "ms/crop", "x onnx batched"):
+        for col in ("classifier", "ms/crop", "x onnx batched", "CPU ms/crop", "CPU x onnx batched"):
             table.add_column(col, justify="left" if col == "classifier" else "right")
         for row in comp["rows"]:
-            table.add_row(row["name"], f"{row['per_crop_ms']:.3f}", f"{row['x_vs_onnx_batched']:.1f}")
+            table.add_row(row["name"], f"{row['per_crop_ms']:.3f}", f"{row['x_vs_onnx_batched']:.1f}",
+                          f"{row['cpu_ms_per_crop']:.3f}", f"{row['cpu_x_vs_onnx_batched']:.1f}")
         console.print(table)
         if comp.get("note"):
             console.print(f"note: {comp['note']}")
