@@ -401,3 +401,18 @@ def test_incremental_proposer_with_full_every_one_is_the_plain_search(real_frame
     proposer = IncrementalProposer(full_every=1)
     assert proposer(rgb) == proposer(rgb) == propose_cog_boxes(rgb)
     assert proposer.full_searches == 2
+
+
+@pytest.mark.parametrize("degrade", ["dark-0.3", "dark-0.15", "jpeg-40", "jpeg-25", "blur-0.6"])
+def test_tags_survive_dark_streets_compression_and_slight_blur(degrade):
+    """The card is drawn unlit (0.5 grey over the scene), so it stays light on a dark street."""
+    kind, amount = degrade.split("-")
+    rgb, _ = make_street_background((1280, 720), seed=3)
+    rgb = (rgb * float(amount)).astype(np.uint8) if kind == "dark" else rgb.copy()
+    truth = [draw_cog_nametag(rgb, cx, by, name, dept, lvl, em) for cx, by, name, dept, lvl, em in COG_TAGS]
+    if kind == "jpeg":
+        _, data = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, int(amount)])
+        rgb = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    elif kind == "blur":
+        rgb = cv2.GaussianBlur(rgb, (0, 0), float(amount))
+    assert match_boxes([t.tag_xyxy for t in find_nametags(rgb)], truth, 0.5) == (len(truth), 0, 0)

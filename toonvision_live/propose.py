@@ -299,7 +299,7 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     card_sat = cv2.mean(sat[ty0:ty1, tx0:tx1], mask=1 - text_u8)[0]
     card_v = cv2.mean(val[ty0:ty1, tx0:tx1], mask=1 - text_u8)[0]
     text_v = cv2.mean(val[ty0:ty1, tx0:tx1], mask=text_u8)[0]
-    if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.6 * card_v:
+    if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.7 * card_v:
         return "card colour"
     mx, my = 0.45 * pitch, 0.3 * pitch
     tag = (max(0, int(rx0 + (tx0 - mx) * f)), max(0, int(ry0 + (ty0 - my) * f)),
