@@ -416,3 +416,18 @@ def test_tags_survive_dark_streets_compression_and_slight_blur(degrade):
     elif kind == "blur":
         rgb = cv2.GaussianBlur(rgb, (0, 0), float(amount))
     assert match_boxes([t.tag_xyxy for t in find_nametags(rgb)], truth, 0.5) == (len(truth), 0, 0)
+
+
+@pytest.mark.parametrize("text_rgb", [(40, 70, 200), (200, 30, 30), (0, 140, 40), (170, 40, 170)])
+def test_three_coloured_lines_are_not_a_cog_tag(street, text_rgb):
+    """Even a Toon name wrapped onto three lines: Cog tags are dark text only."""
+    from toonvision_live.scene import blend_premultiplied, render_nametag
+
+    rgb = street.copy()
+    tag = render_nametag(("Lucky", "Bumble", "Doodlebee"), (text_rgb,) * 3, 16.0)
+    assert blend_premultiplied(rgb, tag.premul_rgb, tag.inv_alpha, 500, 300) is not None
+    dark = render_nametag(("Lucky", "Bumble", "Doodlebee"), ((25, 25, 25),) * 3, 16.0)
+    control = street.copy()
+    blend_premultiplied(control, dark.premul_rgb, dark.inv_alpha, 500, 300)
+    assert len(find_nametags(control)) == 1  # the same card in dark text is found
+    assert find_nametags(rgb) == []
