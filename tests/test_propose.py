@@ -431,3 +431,14 @@ def test_three_coloured_lines_are_not_a_cog_tag(street, text_rgb):
     blend_premultiplied(control, dark.premul_rgb, dark.inv_alpha, 500, 300)
     assert len(find_nametags(control)) == 1  # the same card in dark text is found
     assert find_nametags(rgb) == []
+
+
+@pytest.mark.parametrize("centre_x", [40, 25, 1240, 1255])
+def test_a_tag_cut_by_the_frame_side_is_still_found(street, centre_x):
+    """A Cog walking into view: its tag's lines are cut at the frame edge, so they no longer share a centre."""
+    rgb = street.copy()
+    truth = draw_cog_nametag(rgb, centre_x, 300, "Bloodsucker", "Lawbot", 3, 14.0)
+    assert truth[0] == 0 or truth[2] == 1280  # really cut
+    (proposal,) = propose_cog_boxes(rgb)
+    assert iou_matrix([proposal.tag_xyxy], [truth])[0, 0] >= 0.7
+    assert proposal.body_xyxy[1] >= truth[3]

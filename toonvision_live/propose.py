@@ -199,9 +199,13 @@ def _line_triples(bands: list[tuple[int, int]]) -> list[tuple[int, float]]:
     return [(i, pitch) for _, i, pitch in sorted(found)]
 
 
-def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float,
-                  centre: float) -> list[tuple[int, int]] | str:
-    """The x extent of each line's text, or why these bands are not a tag's three centred lines."""
+def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float, centre: float,
+                  frame_sides: tuple[bool, bool] = (False, False)) -> list[tuple[int, int]] | str:
+    """The x extent of each line's text, or why these bands are not a tag's three centred lines.
+
+    ``frame_sides``: whether the region's left / right edge is the frame's; a tag cut by the frame
+    edge is accepted without the centring and width checks its cut lines cannot pass.
+    """
     extents = []
     for a, b in lines:
         ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch, centre=centre)
@@ -210,6 +214,10 @@ def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float,
         extents.append(ext)
     widths = np.array([e[1] - e[0] for e in extents], float)
     centres = np.array([(e[0] + e[1]) / 2 for e in extents], float)
+    cut = (frame_sides[0] and min(e[0] for e in extents) <= 1) or \
+        (frame_sides[1] and max(e[1] for e in extents) >= text.shape[1] - 1)
+    if cut:
+        return extents if 1.0 * pitch <= widths.max() <= 16 * pitch else f"cut line widths {widths / pitch}"
     if widths.min() < 2.0 * pitch or widths.max() > 16 * pitch:
         return f"line widths {np.round(widths / pitch, 1)}"
     if np.ptp(centres) > 0.12 * widths.max() + 0.5 * pitch:
@@ -277,7 +285,7 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     why = ""
     for i, pitch in triples:
         lines = bands[i:i + 3]
-        found = _line_extents(text, lines, pitch, centre=(ix0 + ix1) / 2)
+        found = _line_extents(text, lines, pitch, centre=(ix0 + ix1) / 2, frame_sides=(rx0 == 0, rx1 == fw))
         if isinstance(found, str):
             why = why or found
             continue
