@@ -442,3 +442,17 @@ def test_a_tag_cut_by_the_frame_side_is_still_found(street, centre_x):
     (proposal,) = propose_cog_boxes(rgb)
     assert iou_matrix([proposal.tag_xyxy], [truth])[0, 0] >= 0.7
     assert proposal.body_xyxy[1] >= truth[3]
+
+
+def test_speech_balloons_are_not_cog_tags(street):
+    """The game's chat balloons: three centred dark lines, but on an opaque white card."""
+    rgb = street.copy()
+    draw_overlay_label(rgb, 400, 200, ["Hello there,", "want to go", "to the trolley?"], (255, 255, 255), (0, 0, 0),
+                       16.0, alpha=1.0)
+    draw_overlay_label(rgb, 800, 400, ["Cold Caller", "Sellbot", "Level 3"], (250, 250, 250), (10, 10, 10), 12.0,
+                       alpha=1.0)
+    assert find_nametags(rgb) == []
+    # the same text on the game's translucent grey card is a tag
+    draw_overlay_label(rgb, 800, 550, ["Cold Caller", "Sellbot", "Level 3"], (204, 204, 204), (25, 25, 25), 12.0,
+                       alpha=0.5)
+    assert len(find_nametags(rgb)) == 1

@@ -44,8 +44,10 @@ WORK_ROWS = 540
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
 #: candidates taller than this many times this are checked on a copy scaled down by that integer
 VERIFY_BLOB_ROWS = 36
-#: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV)
-CARD_MAX_SAT, CARD_MIN_VAL = 125, 110
+#: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV); the
+#: card is grey 204 at half opacity, so its mean value stays under CARD_MAX_VAL even over white,
+#: unlike the game's opaque white speech balloons
+CARD_MAX_SAT, CARD_MIN_VAL, CARD_MAX_VAL = 125, 110, 236
 #: text pixels are darker than this fraction of the card's value
 TEXT_REL_VAL = 0.65
 
@@ -309,6 +311,8 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     text_v = cv2.mean(val[ty0:ty1, tx0:tx1], mask=text_u8)[0]
     if card_sat > CARD_MAX_SAT or card_v < CARD_MIN_VAL or text_v > 0.7 * card_v:
         return "card colour"
+    if card_v > CARD_MAX_VAL:
+        return "opaque white card (a speech balloon)"
     mx, my = 0.45 * pitch, 0.3 * pitch
     tag = (max(0, int(rx0 + (tx0 - mx) * f)), max(0, int(ry0 + (ty0 - my) * f)),
            min(fw, int(np.ceil(rx0 + (tx1 + mx) * f))), min(fh, int(np.ceil(ry0 + (ty1 + my) * f))))
