@@ -175,9 +175,15 @@ def test_overlay_drawing_on_top_of_a_real_tag_does_not_add_proposals(real_frame)
     np.full((600, 800, 3), (204, 204, 204), np.uint8),
     np.zeros((4, 4, 3), np.uint8),
     np.zeros((1, 1280, 3), np.uint8),
-], ids=["black", "white", "grey", "tiny", "one-row"])
+    np.zeros((1, 1, 3), np.uint8),
+    np.zeros((0, 5, 3), np.uint8),
+    np.full((20, 20, 3), 200, np.uint8),
+], ids=["black", "white", "grey", "tiny", "one-row", "one-pixel", "empty", "20px"])
 def test_frames_without_tags_give_no_proposals(frame):
+    from toonvision_live.propose import IncrementalProposer
+
     assert propose_cog_boxes(frame) == []
+    assert IncrementalProposer()(frame) == []
 
 
 def test_random_noise_gives_no_proposals():

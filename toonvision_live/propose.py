@@ -38,6 +38,8 @@ from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 
 XYXY = tuple[int, int, int, int]
 
+#: frames smaller than this on a side hold no readable nametag
+MIN_FRAME_SIDE = 16
 #: the coarse pass works on a frame scaled to about this many rows
 WORK_ROWS = 540
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
@@ -560,6 +562,8 @@ def _max_iou(box: XYXY, others: Sequence[XYXY]) -> float:
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
     _check_frame(frame_rgb)
+    if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
+        return []  # no nametag fits
     candidates, _ = _coarse_candidates(frame_rgb)
     tags: list[Nametag] = []
     tried: list[XYXY] = []
@@ -659,6 +663,9 @@ class IncrementalProposer:
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
         _check_frame(frame_rgb)
+        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
+            self.reset()
+            return []
         grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
         if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
             proposals = propose_cog_boxes(frame_rgb)
