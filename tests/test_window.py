@@ -173,3 +173,75 @@ def test_prefers_a_visible_window_over_a_hidden_one(finder):
     finally:
         hidden.close()
         shown.close()
+
+
+# ---- the Windows backend's logic, against a fake user32 -----------------------------------------
+
+
+class FakeUser32:
+    """Stands in for user32.dll (Windows APIs cannot run here): a few windows with titles, client
+    rectangles and states; ``byref`` arguments are filled like the real functions do."""
+
+    def __init__(self, windows: dict[int, dict]) -> None:
+        self.windows = windows
+
+    def EnumWindows(self, proc, lparam):  # noqa: N802 - Win32 names
+        for hwnd in list(self.windows):
+            if not proc(hwnd, lparam):
+                break
+        return 1
+
+    def GetWindowTextLengthW(self, hwnd):  # noqa: N802
+        return len(self.windows[hwnd]["title"]) if hwnd in self.windows else 0
+
+    def GetWindowTextW(self, hwnd, buffer, size):  # noqa: N802
+        buffer.value = self.windows.get(hwnd, {}).get("title", "")[: size - 1]
+        return len(buffer.value)
+
+    def IsWindow(self, hwnd):  # noqa: N802
+        return hwnd in self.windows
+
+    def GetClientRect(self, hwnd, rect_ref):  # noqa: N802
+        if hwnd not in self.windows:
+            return 0
+        rect = rect_ref._obj
+        rect.left, rect.top = 0, 0
+        rect.right, rect.bottom = self.windows[hwnd]["client"][2:]
+        return 1
+
+    def ClientToScreen(self, hwnd, point_ref):  # noqa: N802
+        point = point_ref._obj
+        point.x, point.y = self.windows[hwnd]["client"][:2]
+        return 1
+
+    def IsWindowVisible(self, hwnd):  # noqa: N802
+        return self.windows[hwnd].get("visible", True)
+
+    def IsIconic(self, hwnd):  # noqa: N802
+        return self.windows[hwnd].get("minimised", False)
+
+    def GetSystemMetrics(self, index):  # noqa: N802
+        return {76: -1920, 77: 0, 78: 3840, 79: 1080}[index]
+
+
+def test_win32_finder_logic_with_a_fake_user32():
+    from toonvision_live.window import Win32WindowFinder
+
+    user32 = FakeUser32(
+        {
+            0x7FFF_0000_1234: {"title": "Toontown Rewritten", "client": (-1800, 40, 1280, 720), "minimised": True},
+            0x7FFF_0000_5678: {"title": "Toontown Rewritten", "client": (-1500, 100, 1280, 720)},
+            0x10: {"title": "Notepad", "client": (0, 0, 100, 100)},
+        }
+    )
+    finder = Win32WindowFinder(user32)
+    found = finder.find(_pattern())
+    # the visible window wins over the minimised one; negative coordinates (left monitor) are kept
+    assert found == GameWindow(0x7FFF_0000_5678, "Toontown Rewritten", ScreenRect(-1500, 100, 1280, 720), True)
+    assert finder.screens() == [ScreenRect(-1920, 0, 3840, 1080)]
+    assert visible_part(found.client, finder.screens()) == ScreenRect(-1500, 100, 1280, 720)
+    del user32.windows[0x7FFF_0000_5678]  # closed
+    assert finder.refresh(0x7FFF_0000_5678) is None
+    hidden = finder.find(_pattern())
+    assert hidden is not None and hidden.handle == 0x7FFF_0000_1234 and not hidden.visible
+    assert finder.find(_pattern("^Corporate Clash")) is None

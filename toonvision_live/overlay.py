@@ -48,8 +48,6 @@ SAVED_BG = QColor(20, 130, 40, 235)
 ERROR_BG = QColor(190, 20, 20, 235)
 UNKNOWN_BG = QColor(120, 40, 160, 235)  # a Cog whose confidence is below the threshold
 FLASH_SECONDS = 2.5
-#: the overlay appears in screen captures everywhere but on Windows (WDA_EXCLUDEFROMCAPTURE)
-OVERLAY_IN_CAPTURES = sys.platform != "win32"
 SAVE_CLEAN_DELAY_S = 0.1  # after hiding the overlay, for the compositor to repaint without it
 SAVE_TIMEOUT_S = 3.0
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
@@ -162,8 +160,11 @@ def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows
     if sys.platform != "win32":
         return False
     import ctypes
+    from ctypes import wintypes
 
-    return bool(ctypes.windll.user32.SetWindowDisplayAffinity(int(widget.winId()), WDA_EXCLUDEFROMCAPTURE))
+    set_affinity = ctypes.windll.user32.SetWindowDisplayAffinity
+    set_affinity.argtypes = [wintypes.HWND, wintypes.DWORD]
+    return bool(set_affinity(int(widget.winId()), WDA_EXCLUDEFROMCAPTURE))
 
 
 class OverlayWindow(QWidget):
@@ -188,6 +189,7 @@ class OverlayWindow(QWidget):
             self.setAttribute(attribute, True)
         self.provider = provider
         self.min_confidence = min_confidence
+        self.excluded_from_capture = False  # True once Windows keeps it out of screen captures
         self.result: FrameResult | None = None
         self.fps = 0.0
         self.paused = False
@@ -203,7 +205,7 @@ class OverlayWindow(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
-        exclude_from_capture(self)
+        self.excluded_from_capture = self.excluded_from_capture or exclude_from_capture(self)
 
     def follow(self, rect: ScreenRect) -> None:
         """Sit exactly on ``rect`` (screen pixels; Qt's logical pixels at a device ratio of 1)."""
@@ -465,7 +467,7 @@ class LiveSession(QObject):
         if self.pipeline.paused:
             self.overlay.flash("Paused: resume capture before saving, so a fresh frame is saved.", ok=False)
             return False
-        self._restore_overlay = self.overlay.isVisible() and OVERLAY_IN_CAPTURES
+        self._restore_overlay = self.overlay.isVisible() and not self.overlay.excluded_from_capture
         if self._restore_overlay:
             self.overlay.hide()
         self._save_after = time.perf_counter() + (SAVE_CLEAN_DELAY_S if self._restore_overlay else 0.0)

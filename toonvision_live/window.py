@@ -201,27 +201,51 @@ class X11WindowFinder:
             return None
 
 
-# ---- Windows (not testable on this machine) --------------------------------------------------
+# ---- Windows (the OS calls cannot run on this machine) ----------------------------------------
 
 
-class Win32WindowFinder:  # pragma: no cover - needs Windows
-    """ctypes user32 backend.  Untested here: this machine has no Windows APIs."""
+def _declare_user32(user32, ctypes, wintypes, enum_proc) -> None:  # pragma: no cover - Windows only
+    """Argument types, so 64-bit window handles are passed whole."""
+    hwnd = wintypes.HWND
+    for name, argtypes in (
+        ("GetWindowTextLengthW", [hwnd]),
+        ("GetWindowTextW", [hwnd, wintypes.LPWSTR, ctypes.c_int]),
+        ("IsWindow", [hwnd]),
+        ("IsWindowVisible", [hwnd]),
+        ("IsIconic", [hwnd]),
+        ("GetClientRect", [hwnd, ctypes.POINTER(wintypes.RECT)]),
+        ("ClientToScreen", [hwnd, ctypes.POINTER(wintypes.POINT)]),
+        ("EnumWindows", [enum_proc, wintypes.LPARAM]),
+        ("GetSystemMetrics", [ctypes.c_int]),
+    ):
+        getattr(user32, name).argtypes = argtypes
 
-    def __init__(self) -> None:
+
+class Win32WindowFinder:
+    """ctypes user32 backend.  On this (Linux) machine only its logic is tested, against a fake
+    user32 (tests/test_window.py); the real calls need Windows."""
+
+    def __init__(self, user32=None) -> None:
         import ctypes
         from ctypes import wintypes
 
         self._ctypes, self._wintypes = ctypes, wintypes
-        self._user32 = ctypes.WinDLL("user32", use_last_error=True)
-        with contextlib.suppress(AttributeError, OSError):  # per-monitor v2 DPI awareness: real pixels
-            self._user32.SetProcessDpiAwarenessContext(ctypes.c_void_p(-4))
+        self._enum_proc = getattr(ctypes, "WINFUNCTYPE", ctypes.CFUNCTYPE)(
+            wintypes.BOOL, wintypes.HWND, wintypes.LPARAM
+        )
+        if user32 is None:  # pragma: no cover - Windows only
+            user32 = ctypes.WinDLL("user32", use_last_error=True)
+            _declare_user32(user32, ctypes, wintypes, self._enum_proc)
+            with contextlib.suppress(AttributeError, OSError):  # per-monitor v2 DPI awareness: real pixels
+                user32.SetProcessDpiAwarenessContext(ctypes.c_void_p(-4))
+        self._user32 = user32
 
     def close(self) -> None:
         pass
 
     def screens(self) -> list[ScreenRect]:
         metrics = self._user32.GetSystemMetrics
-        # SM_XVIRTUALSCREEN, SM_YVIRTUALSCREEN, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN
+        # SM_XVIRTUALSCREEN, SM_YVIRTUALSCREEN, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN: all monitors
         return [ScreenRect(metrics(76), metrics(77), metrics(78), metrics(79))]
 
     def _title(self, hwnd: int) -> str:
@@ -238,20 +262,20 @@ class Win32WindowFinder:  # pragma: no cover - needs Windows
         point = wintypes.POINT(0, 0)
         if not self._user32.GetClientRect(hwnd, self._ctypes.byref(rect)):
             return None
-        self._user32.ClientToScreen(hwnd, self._ctypes.byref(point))
+        self._user32.ClientToScreen(hwnd, self._ctypes.byref(point))  # client (0, 0) on the virtual screen
         visible = bool(self._user32.IsWindowVisible(hwnd)) and not self._user32.IsIconic(hwnd)
-        return GameWindow(int(hwnd), self._title(hwnd), ScreenRect(point.x, point.y, rect.right, rect.bottom), visible)
+        client = ScreenRect(point.x, point.y, rect.right - rect.left, rect.bottom - rect.top)
+        return GameWindow(int(hwnd), self._title(hwnd), client, visible)
 
     def find(self, pattern: re.Pattern[str]) -> GameWindow | None:
         found: list[int] = []
-        proc = self._ctypes.WINFUNCTYPE(self._wintypes.BOOL, self._wintypes.HWND, self._wintypes.LPARAM)
 
         def collect(hwnd, _lparam):
-            if pattern.search(self._title(hwnd)):
-                found.append(hwnd)
+            if hwnd and pattern.search(self._title(hwnd)):
+                found.append(int(hwnd))
             return True
 
-        self._user32.EnumWindows(proc(collect), 0)
+        self._user32.EnumWindows(self._enum_proc(collect), 0)
         snapshots = [s for s in (self._snapshot(h) for h in found) if s is not None]
         visible = [s for s in snapshots if s.visible]
         return (visible or snapshots or [None])[0]
