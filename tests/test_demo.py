@@ -175,3 +175,12 @@ def test_ctrl_c_exits_cleanly(x_display, tiny_model):
     assert proc.returncode == 0, "".join(lines) + err
     assert "Traceback" not in err
     assert re.search(r"Processed [1-9]\d* of \d+ captured frames", err), err
+
+
+def test_a_monitor_that_does_not_exist_is_one_sentence(x_display, tiny_model):
+    done = toonvision("run", "--monitor", "3", "--model", str(tiny_model), "--seconds", "5", "--no-hotkeys")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "toonvision: error: Monitor 3 does not exist: this screen has 1 monitor(s); use --monitor 1..1."
+    )
+    assert "Traceback" not in done.stderr

@@ -98,7 +98,17 @@ def run_command(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     reason = run_until_finished(app, session, seconds=args.seconds)
-    return 1 if reason else 0
+    return _exit_code(session, reason)
+
+
+def _exit_code(session, reason: str) -> int:
+    """0 after a normal stop; a user error's code (2) or 1 when a stage died."""
+    if not reason:
+        return 0
+    from toonvision_live.errors import ToonVisionError
+
+    error = session.pipeline.error
+    return error.exit_code if isinstance(error, ToonVisionError) else 1
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -161,7 +171,7 @@ def demo_command(args: argparse.Namespace) -> int:
         f"({counts['dropped']} dropped, {counts['crops']} Cog crops) in {elapsed:.1f} s: {fps:.1f} fps.",
         file=sys.stderr,
     )
-    return 1 if reason else 0
+    return _exit_code(session, reason)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

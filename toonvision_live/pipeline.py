@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from toonvision_live.capture import CaptureThread
+from toonvision_live.errors import ToonVisionError
 from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread
 from toonvision_live.settings import Settings
 
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 
 #: frames smaller than this (pixels, either side) are not searched for Cogs
 MIN_FRAME_SIDE = 32
+
+
+def stop_reason(stage_name: str, error: BaseException) -> str:
+    """The sentence shown when a stage dies: a user error's own sentence, else what broke where."""
+    if isinstance(error, ToonVisionError):
+        return str(error)
+    return f"The {stage_name} stage stopped: {type(error).__name__}: {error}"
 
 
 class Classifier(Protocol):
@@ -176,7 +184,8 @@ class Pipeline:
         if propose is None and settings.full_search_every > 1:
             from toonvision_live.propose import IncrementalProposer
 
-            # full searches cost ~4x a followed frame: this is what makes 60 fps on 2 cores (bench)
+            # a full search costs ~5x a followed frame (bench: 61 vs 35 fps on the demo street), but
+            # followed boxes are not re-refined: ~3 points less Cog accuracy in test_e2e
             propose = IncrementalProposer(full_every=settings.full_search_every)
         self.worker = InferenceWorker(
             self.frames,
@@ -223,18 +232,15 @@ class Pipeline:
             self._ended = True
             if stage.error is not None:
                 self.error = stage.error
-                self.reason = f"The {stage.name} stage stopped: {type(stage.error).__name__}: {stage.error}"
-                log.error("%s", self.reason, exc_info=stage.error)
+                self.reason = stop_reason(stage.name, stage.error)
+                if not isinstance(stage.error, ToonVisionError):
+                    log.error("%s", self.reason, exc_info=stage.error)
             elif self._stop_requested:
                 self.reason = ""
             else:
                 other = next(s for s in self.stages if s is not stage)
                 self.error = other.error  # it may have failed and closed our mailbox first
-                self.reason = (
-                    ""
-                    if other.error is None
-                    else f"The {other.name} stage stopped: {type(other.error).__name__}: {other.error}"
-                )
+                self.reason = "" if other.error is None else stop_reason(other.name, other.error)
         for other in self.stages:
             other.stop()
         self.frames.close()
