@@ -215,28 +215,31 @@ def test_closing_and_reopening_the_game_window_recovers(x_display, qtbot, tmp_pa
 
 
 def test_trained_model_names_at_least_95_percent_of_the_cogs_with_or_without_the_overlay(x_display, qtbot, tmp_path):
+    """Two passes over the same 5 s of the street (the scene clock restarts): first with the overlay
+    hidden, then drawn on top, where the capture sees it too.  Both must name >= 95 % of the Cogs on
+    screen, and the overlay must not cost more than sampling noise (5 points)."""
     model = default_model_path()
     if not model.is_file():
         pytest.skip(f"the trained model {model} has not shipped yet")
     classifier = CogClassifier(model, ["cpu"])
     run = DemoRun(qtbot, classifier, tmp_path, n_cogs=8, seed=0)
     run.session.start()
+    scores = {}
     try:
         qtbot.waitUntil(lambda: len(run.pairs) >= 5, timeout=20000)
-        run.session.on_action("toggle_overlay")  # hidden: the capture sees the bare street
-        assert not run.session.overlay.isVisible()
-        qtbot.wait(300)
-        bare = run.run_for(4.0)
-        run.session.on_action("toggle_overlay")  # drawn on top: the capture sees the overlay too
-        qtbot.wait(300)
-        covered = run.run_for(4.0)
+        for label in ("without overlay", "with overlay"):
+            run.session.on_action("toggle_overlay")  # first hides it, then shows it again
+            assert run.session.overlay.isVisible() is (label == "with overlay")
+            run.window.start()  # the same street, from t = 0
+            qtbot.wait(200)
+            scores[label] = run.run_for(5.0)
     finally:
         run.close()
-    for label, score in (("without overlay", bare), ("with overlay", covered)):
+    for label, score in scores.items():
         assert score.cogs_on_screen >= 50, (label, score)
         top_misses = sorted(set(score.misses), key=score.misses.count, reverse=True)[:5]
         assert score.accuracy >= 0.95, (label, f"{score.accuracy:.3f}", f"recall {score.recall:.3f}", top_misses)
-    assert abs(bare.accuracy - covered.accuracy) <= 0.03
+    assert scores["with overlay"].accuracy >= scores["without overlay"].accuracy - 0.05
 
 
 def test_scores_count_right_wrong_and_missed_cogs():
