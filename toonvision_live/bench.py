@@ -951,6 +951,10 @@ def bench_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--cogs {args.cogs} is out of range: use 0 to 64 Cogs.")
     if args.batch < 1:
         raise ConfigError(f"--batch {args.batch} must be 1 or more.")
+    if args.warmup < 0:
+        raise ConfigError(f"--warmup {args.warmup} must be 0 or more seconds.")
+    if args.scene_fps <= 0 or args.compare_seconds <= 0:
+        raise ConfigError("--scene-fps and --compare-seconds must be more than 0.")
     if args.full_search_every is not None and args.full_search_every < 1:
         raise ConfigError(f"--full-search-every {args.full_search_every} must be 1 or more frames.")
     if args.cpu_load < 0:
