@@ -67,7 +67,7 @@ class Settings:
     fps_cap: float = 60.0  # most frames captured per second
     requery_every: int = 1  # re-read the window geometry every N frames (always on failure)
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
-    full_search_every: int = 1  # whole-frame nametag search every N frames, known tags followed between
+    full_search_every: int = 4  # whole-frame nametag search every N frames, known tags followed between
 
     @property
     def capture_target(self) -> str:
