@@ -184,8 +184,8 @@ class Pipeline:
         if propose is None and settings.full_search_every > 1:
             from toonvision_live.propose import IncrementalProposer
 
-            # a full search costs ~5x a followed frame (bench: 61 vs 35 fps on the demo street), but
-            # followed boxes are not re-refined: ~3 points less Cog accuracy in test_e2e
+            # a full search costs ~3x a followed frame (bench: ~1.5-1.75x the fps on the demo street);
+            # Cog accuracy in test_e2e's harness within noise (0.714 vs 0.721 over 2 runs of 2 passes)
             propose = IncrementalProposer(full_every=settings.full_search_every)
         self.worker = InferenceWorker(
             self.frames,
