@@ -60,7 +60,7 @@ def test_report_structure(short_run):
     assert machine["logical_cores"] >= 1 and machine["onnxruntime"] and machine["python"].startswith("3.")
     assert report["machine"]["compositor"] is True  # the x_display fixture runs xcompmgr
     assert report["soak"] is None
-    assert report["config"]["proposer"] == "propose_cog_boxes"  # the settings' default: every frame
+    assert report["config"]["proposer"] == "IncrementalProposer(full_every=4)"  # the settings' default
     assert report["frames"]["capture_mode"] in ("on demand", "free-running")
     assert {t["figure"] for t in report["targets"]} >= {
         "processed frames/s (1280x720, 8 Cogs)", "capture->overlay latency p95 (ms)"}
@@ -170,12 +170,12 @@ def test_xvfb_option_starts_its_own_screen(tiny_model, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     out = tmp_path / "r.json"
     proc = run_cli(["bench", "--xvfb", "--duration", "1.5", "--warmup", "1", "--model", str(tiny_model),
-                    "--no-compare", "--no-progress", "--cogs", "3", "--full-search-every", "4", "--json", str(out)],
+                    "--no-compare", "--no-progress", "--cogs", "3", "--full-search-every", "1", "--json", str(out)],
                    env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["frames"]["processed"] > 0 and report["config"]["cogs"] == 3
-    assert report["config"]["proposer"] == "IncrementalProposer(full_every=4)"  # --full-search-every 4
+    assert report["config"]["proposer"] == "propose_cog_boxes"  # --full-search-every 1: every frame
 
 
 def test_a_missing_window_is_one_sentence(x_display, tiny_model):
