@@ -387,7 +387,7 @@ def _wrong_grid(
 
     cols = min(8, len(idx))
     rows = (len(idx) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 5.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 4.0 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, idx, strict=False):
