@@ -41,8 +41,7 @@ def crop_entity_index(path: Path) -> int:
     head, sep, index = stem.rpartition("_")
     if not sep or not index.isdigit():
         raise DataError(
-            f"The crop {path} is not named 'cog_<suit>_<cog>_<index>.png' "
-            "(e.g. cog_sb_coldcaller_0.png); rename it."
+            f"The crop {path} is not named 'cog_<suit>_<cog>_<index>.png' (e.g. cog_sb_coldcaller_0.png); rename it."
         )
     try:
         label = parse_label(head)
@@ -80,14 +79,11 @@ def list_split(root: Path, split: str) -> SplitFiles:
     folder = split_folder(root, split)
     if not folder.is_dir():
         raise DataError(
-            f"The dataset folder {folder} does not exist: render crops and run "
-            f"'toonvision dataset split {root}'."
+            f"The dataset folder {folder} does not exist: render crops and run 'toonvision dataset split {root}'."
         )
     paths = tuple(sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png"))
     if not paths:
-        raise DataError(
-            f"The dataset folder {folder} holds no .png crops: run 'toonvision dataset split {root}'."
-        )
+        raise DataError(f"The dataset folder {folder} holds no .png crops: run 'toonvision dataset split {root}'.")
     entity = np.asarray([crop_entity_index(p) for p in paths], dtype=np.int32)
     return SplitFiles(split=split, paths=paths, entity=entity)
 
@@ -217,10 +213,7 @@ def augment_crop(rgb: np.ndarray, a: Augment, rng: np.random.Generator) -> np.nd
     # destination pixel (u, v) samples source (x0 + u * sw, y0 + v * sh), mirrored when flipped
     # (pixel centres: source x + 0.5 = x0 + sw * (u + 0.5))
     x0, y0 = (cx - sw / 2) * w, (cy - sh / 2) * h
-    if flip:
-        src_x = np.array([-sw, 0.0, x0 + sw * w - 0.5 * sw - 0.5])
-    else:
-        src_x = np.array([sw, 0.0, x0 + 0.5 * sw - 0.5])
+    src_x = np.array([-sw, 0.0, x0 + sw * w - 0.5 * sw - 0.5]) if flip else np.array([sw, 0.0, x0 + 0.5 * sw - 0.5])
     m = np.array([src_x, [0.0, sh, y0 + 0.5 * sh - 0.5]], dtype=np.float64)
     out = cv2.warpAffine(
         out, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
@@ -293,9 +286,7 @@ def make_dataset(
         return x, suit_t[idx], entity_t[idx]
 
     def fetch(idx: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        x, s, e = tf.numpy_function(
-            gather, [idx], [tf.uint8, tf.float32, tf.float32], stateful=augment is not None
-        )
+        x, s, e = tf.numpy_function(gather, [idx], [tf.uint8, tf.float32, tf.float32], stateful=augment is not None)
         x = tf.cast(tf.ensure_shape(x, [None, CROP_HEIGHT, CROP_WIDTH, 3]), tf.float32)
         s = tf.ensure_shape(s, [None, len(SUIT_CODES)])
         e = tf.ensure_shape(e, [None, len(COG_KEYS)])
