@@ -252,7 +252,7 @@ def export(
     onnx_info = {
         "opset": OPSET,
         "tf2onnx": _version("tf2onnx"),
-        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime": _onnxruntime_version(),
         "size_bytes": len(blob),
         "parity": {
             "images": int(len(images)),
@@ -341,6 +341,12 @@ def _read_history(path: Path) -> dict[str, Any]:
         return dict(json.loads(path.read_text("utf-8")))
     except (OSError, json.JSONDecodeError, TypeError, ValueError):
         return {}
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)  # the distribution may be onnxruntime or onnxruntime-gpu
 
 
 def _version(package: str) -> str:
