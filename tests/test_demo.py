@@ -184,3 +184,17 @@ def test_a_monitor_that_does_not_exist_is_one_sentence(x_display, tiny_model):
         "toonvision: error: Monitor 3 does not exist: this screen has 1 monitor(s); use --monitor 1..1."
     )
     assert "Traceback" not in done.stderr
+
+
+def test_demo_runs_headless_on_its_own_virtual_screen(tmp_path, tiny_model):
+    """What scripts/demo.sh does on a machine without a desktop: `demo --xvfb` starts Xvfb + xcompmgr,
+    runs the real pipeline on the demo window and writes the screenshot; DISPLAY is unset throughout."""
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    shot = tmp_path / "demo.png"
+    out = toonvision("demo", "--xvfb", "--seconds", "4", "--screenshot", str(shot), "--size", "640x360",
+                     "--cogs", "3", "--model", str(tiny_model), env=env)
+    assert out.returncode == 0, out.stderr
+    assert "Processed" in out.stderr
+    image = read_image_rgb(shot)
+    assert image.shape == (360, 640, 3)
+    assert image.std() > 10  # the street, not a blank screen

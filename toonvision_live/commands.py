@@ -122,7 +122,18 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    """The demo street window, the real pipeline on it, and the overlay on top."""
+    """The demo street window, the real pipeline on it, and the overlay on top (on a private Xvfb with --xvfb)."""
+    if not args.xvfb:
+        return _demo(args, hotkeys=not args.no_hotkeys)
+    from toonvision_live.xscreen import VirtualScreen
+
+    with VirtualScreen(args.size):
+        if args.position is None:
+            args.position = [0, 0]
+        return _demo(args, hotkeys=False)  # nobody types on a private screen
+
+
+def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     from toonvision_live.demo import DEMO_WINDOW_PATTERN
     from toonvision_live.settings import settings_from_args
 
@@ -144,7 +155,7 @@ def demo_command(args: argparse.Namespace) -> int:
     window.show()
     window.start()
     app.processEvents()
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys)
 
     def shoot() -> None:
         if args.screenshot is not None:
@@ -216,5 +227,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--position", type=int, nargs=2, metavar=("X", "Y"), help="where to put the window")
     demo.add_argument("--no-hotkeys", action="store_true", help="do not listen for the global hotkeys")
+    demo.add_argument(
+        "--xvfb",
+        action="store_true",
+        help="run on a private virtual screen (Xvfb + xcompmgr) for machines without a desktop; "
+        "use with --screenshot to see the result",
+    )
     add_settings_arguments(demo, capture=False)
     demo.set_defaults(handler=demo_command)
