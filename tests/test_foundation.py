@@ -17,12 +17,40 @@ from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, COGS, SUIT_CODES,
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DESIGN_ORDER = (
-    "flunky pencilpusher yesman micromanager downsizer headhunter corporateraider thebigcheese "
-    "bottomfeeder bloodsucker doubletalker ambulancechaser backstabber spindoctor legaleagle bigwig "
-    "shortchange pennypincher tightwad beancounter numbercruncher moneybags loanshark robberbaron "
-    "coldcaller telemarketer namedropper gladhander movershaker twoface themingler mrhollywood"
-).split()
+DESIGN_ORDER = [
+    "flunky",
+    "pencilpusher",
+    "yesman",
+    "micromanager",
+    "downsizer",
+    "headhunter",
+    "corporateraider",
+    "thebigcheese",
+    "bottomfeeder",
+    "bloodsucker",
+    "doubletalker",
+    "ambulancechaser",
+    "backstabber",
+    "spindoctor",
+    "legaleagle",
+    "bigwig",
+    "shortchange",
+    "pennypincher",
+    "tightwad",
+    "beancounter",
+    "numbercruncher",
+    "moneybags",
+    "loanshark",
+    "robberbaron",
+    "coldcaller",
+    "telemarketer",
+    "namedropper",
+    "gladhander",
+    "movershaker",
+    "twoface",
+    "themingler",
+    "mrhollywood",
+]
 
 
 def test_taxonomy_matches_the_model_contract():
@@ -40,8 +68,11 @@ def test_taxonomy_matches_the_model_contract():
 
 @pytest.mark.parametrize(
     ("name", "kind", "suit", "key"),
-    [("cog_sb_coldcaller", "cog", "sb", "coldcaller"), ("toon_dog", "toon", None, "dog"),
-     ("cog_bb_thebigcheese", "cog", "bb", "thebigcheese")],
+    [
+        ("cog_sb_coldcaller", "cog", "sb", "coldcaller"),
+        ("toon_dog", "toon", None, "dog"),
+        ("cog_bb_thebigcheese", "cog", "bb", "thebigcheese"),
+    ],
 )
 def test_parse_label_accepts_toonvision_names(name, kind, suit, key):
     label = parse_label(name)

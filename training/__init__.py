@@ -1,1 +1,4 @@
-"""ToonVision Live offline toolkit: render, dataset tools, train, tune, evaluate, export (needs the [train] extra for most of it)."""
+"""ToonVision Live offline toolkit: render, dataset tools, train, tune, evaluate, export.
+
+Most of it needs the [train] extra (TensorFlow, tf2onnx, keras-tuner, matplotlib, panda3d).
+"""
