@@ -16,6 +16,7 @@ from model_factory import make_tiny_model
 
 from toonvision_live import bench
 from toonvision_live.errors import CaptureError, ConfigError
+from toonvision_live.settings import parse_size_wh
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,11 +220,11 @@ def test_linear_slope():
     assert bench.linear_slope([1.0], [5.0]) == 0.0
 
 
-def test_parse_resolution():
-    assert bench.parse_resolution("1280x720") == (1280, 720)
+def test_parse_size_wh():
+    assert parse_size_wh("1280x720") == (1280, 720)
     for bad in ("big", "10x10", "1280"):
         with pytest.raises(Exception, match="1280x720|outside"):
-            bench.parse_resolution(bad)
+            parse_size_wh(bad)
 
 
 def test_keras_model_is_found_from_the_card(tmp_path, tiny_model):

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from toonvision_live.errors import CaptureError, ConfigError, ModelError
+from toonvision_live.settings import parse_size_wh
 from toonvision_live.xscreen import VirtualScreen
 
 log = logging.getLogger(__name__)
@@ -85,14 +86,6 @@ def linear_slope(t_s: Any, values: Any) -> float:
     return float(np.polyfit(t, v, 1)[0])
 
 
-def parse_resolution(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 1280x720") from None
-    if not (160 <= width <= 7680 and 120 <= height <= 4320):
-        raise argparse.ArgumentTypeError(f"'{text}' is outside 160x120 .. 7680x4320")
-    return width, height
 
 
 def machine_facts() -> dict[str, Any]:
@@ -950,7 +943,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds measured (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, metavar="S",
                    help="seconds run before measuring (default 2)")
-    p.add_argument("--resolution", type=parse_resolution, default=(1280, 720), metavar="WxH",
+    p.add_argument("--resolution", type=parse_size_wh, default=(1280, 720), metavar="WxH",
                    help="demo street size (default 1280x720)")
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs in the demo street (default 8)")
     p.add_argument("--batch", type=int, default=16, metavar="N",

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from toonvision_live.errors import CaptureError, ConfigError
+from toonvision_live.settings import parse_size_wh
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +112,6 @@ def _exit_code(session, reason: str) -> int:
     return error.exit_code if isinstance(error, ToonVisionError) else 1
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 1280x720") from None
-    if not (160 <= width <= 7680 and 120 <= height <= 4320):
-        raise argparse.ArgumentTypeError(f"'{text}' is outside 160x120 .. 7680x4320")
-    return width, height
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -215,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="after S seconds (default 8) write a PNG of the window with the overlay, then quit",
     )
     demo.add_argument(
-        "--size", type=_size, default=(1280, 720), metavar="WxH", help="demo window size (default 1280x720)"
+        "--size", type=parse_size_wh, default=(1280, 720), metavar="WxH", help="demo window size (default 1280x720)"
     )
     demo.add_argument("--seed", type=int, default=0, help="street and Cog choice (default 0)")
     demo.add_argument(

@@ -92,6 +92,17 @@ def _pattern(value: Any) -> str:
     return text
 
 
+def parse_size_wh(text: str) -> tuple[int, int]:
+    """argparse type for a frame or window size such as ``1280x720`` (160x120 .. 7680x4320)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 1280x720") from None
+    if not (160 <= width <= 7680 and 120 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"'{text}' is outside 160x120 .. 7680x4320")
+    return width, height
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("it is not a whole number")

@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from toonvision_live.settings import parse_size_wh
+
 log = logging.getLogger(__name__)
 
 #: frames taken from one scene (its background and Cogs) before a new scene is built
@@ -34,14 +36,6 @@ class SceneOptions:
     jpeg_quality: int = 0  # 0: exact frames; otherwise a JPEG round trip, as the game saves screenshots
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 1280x720") from None
-    if not (320 <= w <= 7680 and 240 <= h <= 4320):
-        raise argparse.ArgumentTypeError(f"size {text} is outside 320x240 .. 7680x4320")
-    return w, h
 
 
 def _non_negative(text: str) -> int:
@@ -216,7 +210,7 @@ def register_scenes(render_subparsers: argparse._SubParsersAction) -> None:
     scenes.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (created if needed)")
     scenes.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same frames")
     scenes.add_argument(
-        "--size", type=_size, default=(1280, 720), metavar="WxH", help="frame size (1280x720)"
+        "--size", type=parse_size_wh, default=(1280, 720), metavar="WxH", help="frame size (1280x720)"
     )
     scenes.add_argument("--cogs", type=_non_negative, default=8, metavar="N", help="Cogs per scene (8)")
     scenes.add_argument("--toons", type=_non_negative, default=2, metavar="N", help="Toons per scene (2)")
