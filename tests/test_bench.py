@@ -61,7 +61,7 @@ def test_report_structure(short_run):
     assert machine["logical_cores"] >= 1 and machine["onnxruntime"] and machine["python"].startswith("3.")
     assert report["machine"]["compositor"] is True  # the x_display fixture runs xcompmgr
     assert report["soak"] is None
-    assert report["config"]["proposer"] == "IncrementalProposer(full_every=4)"  # the settings' default
+    assert report["config"]["proposer"].startswith("BackgroundSearchProposer")  # the settings' default
     assert report["frames"]["capture_mode"] in ("on demand", "free-running")
     assert {t["figure"] for t in report["targets"]} >= {
         "processed frames/s (1280x720, 8 Cogs)", "capture->overlay latency p95 (ms)"}

@@ -462,3 +462,54 @@ def test_speech_balloons_are_not_cog_tags(street):
     draw_overlay_label(rgb, 800, 550, ["Cold Caller", "Sellbot", "Level 3"], (204, 204, 204), (25, 25, 25), 12.0,
                        alpha=0.5)
     assert len(find_nametags(rgb)) == 1
+
+
+def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
+    """The full search runs on a helper thread; the caller follows tags.  On a walking street it must
+    keep the Cogs the synchronous search finds, and close() must end its thread."""
+    import threading
+    import time
+
+    from toonvision_live.propose import BackgroundSearchProposer
+    from toonvision_live.scene import SpriteAtlas, StreetScene
+
+    scene = StreetScene(SpriteAtlas.load(), seed=2)
+    proposer = BackgroundSearchProposer()
+    found = expected = 0
+    try:
+        for i in range(40):
+            frame = scene.frame(i / 30).rgb
+            got = proposer(frame)
+            if i >= 10:  # after the first few searches
+                want = propose_cog_boxes(frame)
+                expected += len(want)
+                if want and got:
+                    found += int((iou_matrix(propose.as_xyxy_array([p.tag_xyxy for p in want]),
+                                             propose.as_xyxy_array([p.tag_xyxy for p in got])).max(axis=1) > 0.5).sum())
+            time.sleep(0.01)
+        assert proposer.full_searches >= 3
+    finally:
+        proposer.close()
+    assert expected > 50
+    assert found / expected > 0.85
+    assert not any(t.name == "nametag-search" and t.is_alive() for t in threading.enumerate())
+
+
+def test_background_search_proposer_raises_a_search_failure_in_the_caller(monkeypatch):
+    import time
+
+    from toonvision_live import propose as propose_module
+    from toonvision_live.propose import BackgroundSearchProposer
+
+    frame = np.full((120, 200, 3), 90, np.uint8)
+    proposer = BackgroundSearchProposer()
+    try:
+        proposer(frame)  # first frame: searched in the caller
+        monkeypatch.setattr(propose_module, "propose_cog_boxes", lambda rgb: 1 / 0)
+        proposer(frame)  # hands the frame to the thread, which fails
+        with pytest.raises(RuntimeError, match="search thread failed"):
+            for _ in range(100):
+                time.sleep(0.01)
+                proposer(frame)
+    finally:
+        proposer.close()

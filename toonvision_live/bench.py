@@ -511,8 +511,9 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         "fps_cap": options.fps_cap,
         "dataset": tempfile.gettempdir(),
     }
-    if options.full_search_every is not None:
+    if options.full_search_every is not None:  # in-turn searches instead of the background thread
         overrides["full_search_every"] = options.full_search_every
+        overrides["background_search"] = False
     settings = load_settings(overrides=overrides)
     classifier = CogClassifier(model_path, None if options.provider == "auto" else [options.provider])
     keras_path, keras_note = find_keras_model(model_path, classifier.card, options.keras_model)
@@ -565,7 +566,9 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
     worker = session.pipeline.worker
     proposer = getattr(worker.propose, "__name__", None) or type(worker.propose).__name__
-    if hasattr(worker.propose, "full_every"):
+    if hasattr(worker.propose, "min_period_s"):
+        proposer = f"{proposer}(searches on a helper thread, at most {1 / worker.propose.min_period_s:.0f}/s)"
+    elif hasattr(worker.propose, "full_every"):
         proposer = f"{proposer}(full_every={worker.propose.full_every})"
     process_frame = worker.process
 
@@ -964,8 +967,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-load", type=int, default=0, metavar="N",
                    help="start N busy-looping processes during the run (latency under load)")
     p.add_argument("--full-search-every", type=int, metavar="N",
-                   help="a whole-frame nametag search every N frames, known tags followed in between "
-                   "(1: search every frame; default: the settings' default)")
+                   help="search the whole frame for nametags in turn every N frames, known tags followed in "
+                   "between (1: every frame), instead of on a helper thread (the default)")
     p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
                    help="seconds timed per comparison row (default 3)")
     p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")

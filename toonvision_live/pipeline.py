@@ -154,6 +154,9 @@ class InferenceWorker(StageThread):
     def cleanup(self) -> None:
         self.frames.close()
         self.results.close()
+        close = getattr(self.propose, "close", None)
+        if callable(close):
+            close()
 
 
 class Pipeline:
@@ -181,7 +184,12 @@ class Pipeline:
         self.capture = CaptureThread(
             source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
         )
-        if propose is None and settings.full_search_every > 1:
+        if propose is None and settings.background_search:
+            from toonvision_live.propose import BackgroundSearchProposer
+
+            # full searches on the second core, off each frame's critical path (docs/bench.md)
+            propose = BackgroundSearchProposer()
+        elif propose is None and settings.full_search_every > 1:
             from toonvision_live.propose import IncrementalProposer
 
             # a full search costs ~3x a followed frame (bench: ~1.5-1.75x the fps on the demo street);

@@ -28,6 +28,8 @@ and :func:`evaluate_proposals` measure precision and recall against VOC truth.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -700,6 +702,99 @@ class IncrementalProposer:
             return None
         return Proposal(body_xyxy=tuple(int(v) for v in body), tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)))
+
+
+class BackgroundSearchProposer(IncrementalProposer):
+    """:class:`IncrementalProposer` whose full searches run on a helper thread (the second core).
+
+    The calling thread only follows known tags (template matching, ~1-2 ms) on every frame and
+    hands the newest frame to the searcher whenever it is idle; the searcher runs
+    :func:`propose_cog_boxes` on it, at most ``max_searches_per_s`` times a second.  A finished
+    search describes a frame one or two frames old, so its tags are followed from *that* frame's
+    pixels into the current one before they replace the known set (a Cog that walked in appears
+    one search later; one that left is dropped).  The slow full search is thus off the frame's
+    critical path: no latency spike every N frames.  The first frame is searched synchronously.
+    ``close()`` stops the thread; an exception in it is raised by the next call.
+    """
+
+    def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5) -> None:
+        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines)
+        self.min_period_s = 1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0
+        self._cond = threading.Condition()
+        self._pending: np.ndarray | None = None  # the frame handed to the searcher
+        self._result: tuple[list[Proposal], np.ndarray] | None = None  # proposals + grey of their frame
+        self._busy = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._search_loop, name="nametag-search", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._cond:
+            self._result = None
+
+    def _search_loop(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while self._pending is None and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    frame, self._pending, self._busy = self._pending, None, True
+                started = time.perf_counter()
+                proposals = propose_cog_boxes(frame)
+                grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+                with self._cond:
+                    self._result = (proposals, grey)
+                    self.full_searches += 1
+                rest = self.min_period_s - (time.perf_counter() - started)
+                with self._cond:
+                    if rest > 0 and not self._closed:
+                        self._cond.wait(rest)
+                    self._busy = False
+        except BaseException as exc:  # kept and raised in the caller's thread
+            with self._cond:
+                self._error, self._busy = exc, False
+
+    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
+        _check_frame(frame_rgb)
+        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
+            self.reset()
+            return []
+        with self._cond:
+            if self._error is not None:
+                raise RuntimeError(f"the nametag search thread failed: {self._error}") from self._error
+            if self._closed:
+                raise RuntimeError("BackgroundSearchProposer used after close()")
+            result, self._result = self._result, None
+            if not self._busy:
+                self._pending = frame_rgb  # frames are never written after the grab
+                self._cond.notify_all()
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        if self._shape != frame_rgb.shape:
+            proposals = propose_cog_boxes(frame_rgb)  # first frame, or a resized window
+        elif result is not None:
+            found, found_grey = result
+            if found_grey.shape != grey.shape:
+                found = []
+            templates = [found_grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]] for p in found]
+            proposals = [q for q in (self._follow(grey, p, t) for p, t in zip(found, templates, strict=True))
+                         if q is not None]
+        else:
+            proposals = [q for q in (self._follow(grey, p, t) for p, t in self._tracked) if q is not None]
+        self._shape = frame_rgb.shape
+        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
+                         for p in proposals]
+        return proposals
 
 
 # --- evaluation ----------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class Settings:
     requery_every: int = 1  # re-read the window geometry every N frames (always on failure)
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
     full_search_every: int = 4  # whole-frame nametag search every N frames, known tags followed between
+    background_search: bool = True  # full searches on a helper thread, known tags followed every frame
 
     @property
     def capture_target(self) -> str:
@@ -252,6 +253,14 @@ FIELDS: tuple[SettingField, ...] = (
         "capture_on_demand",
         _bool,
         "grab a frame only when the worker is ready for it (true) or at the fps cap (false)",
+        "BOOL",
+    ),
+    SettingField(
+        "background_search",
+        "background_search",
+        _bool,
+        "search the whole frame for nametags on a helper thread (the second core) while known tags are "
+        "followed on every frame (true), or in turn every N frames (false, see --full-search-every)",
         "BOOL",
     ),
     SettingField(
