@@ -290,15 +290,26 @@ class SpriteAtlas:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> SpriteAtlas:
-        png, meta_path = _asset_paths(folder, "demo_atlas")
-        sheet = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        base = Path(folder) if folder is not None else Path(str(resources.files("toonvision_assets")))
+        meta_path = base / "demo_atlas.json"
+        try:
+            meta = json.loads(meta_path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                f"The sprite atlas {meta_path} is missing or unreadable ({exc}); regenerate it with "
+                "'toonvision render atlas'."
+            ) from None
+        # "image" (the sheet's file name beside the JSON: lossless PNG or WebP) is optional; default PNG
+        image_name = Path(str(meta.get("image", "demo_atlas.png"))).name if isinstance(meta, dict) else ""
+        png = base / (image_name or "demo_atlas.png")
+        sheet = cv2.imread(str(png), cv2.IMREAD_UNCHANGED) if png.is_file() else None
         if sheet is None or sheet.ndim != 3 or sheet.shape[2] != 4:
             raise DataError(
-                f"The sprite atlas {png} is not an RGBA PNG; regenerate it with 'toonvision render atlas'."
+                f"The sprite atlas {png} is missing or not an RGBA image; regenerate it with "
+                "'toonvision render atlas'."
             )
         sheet = cv2.cvtColor(sheet, cv2.COLOR_BGRA2RGBA)
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
             sprites = []
             for s in meta["sprites"]:
                 x, y, w, h = int(s["x"]), int(s["y"]), int(s["w"]), int(s["h"])

@@ -2,7 +2,7 @@
 
 Layout of ``demo_atlas.json`` (CONTRACTS.md)::
 
-    {"version": 1, "source": "...", "px_per_unit": float,
+    {"version": 1, "image": "demo_atlas.png" | "demo_atlas.webp", "source": "...", "px_per_unit": float,
      "cogs": {"<key>": {"world_height": float,
                         "clips": {"walk_right": [ids], "walk_left": [ids], "neutral_front": [ids]}}},
      "sprites": [{"x", "y", "w", "h", "foot": [fx, fy]}]}
@@ -13,11 +13,11 @@ Every sprite is RGBA, tight to the Cog's alpha (no shadow, no nametag), rendered
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from toonvision_live.errors import ResourceError
@@ -25,14 +25,15 @@ from toonvision_live.fileio import atomic_write_bytes, ensure_dir
 from toonvision_live.taxonomy import COG_KEYS
 from training.render.cogs import CogRenderer
 
-TALLEST_PX = 260.0
+TALLEST_PX = 360.0
 WALK_FRAMES = 8
 NEUTRAL_FRAMES = 4
 #: yaw (degrees) of each clip: +45 turns the Cog to walk towards the camera and to the image's right
 CLIP_YAWS: dict[str, float] = {"walk_right": 45.0, "walk_left": -45.0, "neutral_front": 0.0}
 ATLAS_WIDTH = 2048
 ELEVATION_DEG = 10.0
-MAX_BYTES = 4_000_000
+MAX_BYTES = 4_000_000  # sheet + JSON
+JSON_RESERVE_BYTES = 120_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,24 +85,38 @@ def pack_shelves(sizes_wh: list[tuple[int, int]], width: int, pad: int = 1) -> t
     return corners, y + shelf_h
 
 
-def encode_palette_png(rgba: np.ndarray) -> bytes:
-    """A 256-colour palette PNG with alpha (Floyd-Steinberg dithered): a quarter of the RGBA size.
+def encode_sheet(rgba: np.ndarray, max_bytes: int = MAX_BYTES) -> tuple[str, bytes]:
+    """The sheet in full colour within ``max_bytes``: ``(file suffix, bytes)``.
 
-    cv2.imread(path, cv2.IMREAD_UNCHANGED) reads it back as 4-channel BGRA.
+    Lossless (PNG or WebP, the smaller) if it fits, else lossy WebP with lossless alpha at the highest
+    quality that fits. (An earlier atlas was a 256-colour dithered palette PNG: its posterised look
+    differed from the game's.) Transparent pixels are zeroed first so they cost nothing.
+    cv2.imread(path, cv2.IMREAD_UNCHANGED) reads any of them back as 4-channel BGRA.
     """
-    from PIL import Image
-
-    image = Image.fromarray(rgba, "RGBA").quantize(
-        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG
-    )
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    rgba = rgba.copy()
+    rgba[rgba[:, :, 3] == 0] = 0
+    bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
+    candidates = []
+    ok, png = cv2.imencode(".png", bgra, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if ok:
+        candidates.append((".png", png.tobytes()))
+    ok, webp = cv2.imencode(".webp", bgra, [cv2.IMWRITE_WEBP_QUALITY, 101])  # > 100: lossless
+    if ok:
+        candidates.append((".webp", webp.tobytes()))
+    best = min(candidates, key=lambda c: len(c[1]))
+    if len(best[1]) <= max_bytes:
+        return best
+    for quality in (95, 92, 90, 87, 84, 80, 75, 70):
+        ok, webp = cv2.imencode(".webp", bgra, [cv2.IMWRITE_WEBP_QUALITY, quality])
+        if ok and len(webp) <= max_bytes:
+            return ".webp", webp.tobytes()
+    return best
 
 
 def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
     """Render and write ``demo_atlas.png`` + ``demo_atlas.json`` into ``out_folder``."""
-    renderer = CogRenderer(resources_root, (360, 360))
+    side = int(TALLEST_PX / 0.7)
+    renderer = CogRenderer(resources_root, (side, side))
     try:
         px_per_unit, cogs, sprites = render_atlas_sprites(renderer)
     finally:
@@ -113,13 +128,15 @@ def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
     for sprite, (x, y), (w, h) in zip(sprites, corners, sizes, strict=True):
         sheet[y : y + h, x : x + w] = sprite.rgba
         entries.append({"x": x, "y": y, "w": w, "h": h, "foot": list(sprite.foot_xy)})
-    png = encode_palette_png(sheet)
-    if len(png) > MAX_BYTES:
+    suffix, image = encode_sheet(sheet, MAX_BYTES - JSON_RESERVE_BYTES)
+    if len(image) > MAX_BYTES - JSON_RESERVE_BYTES:
         raise ResourceError(
-            f"The demo atlas came out {len(png) / 1e6:.1f} MB, above the {MAX_BYTES / 1e6:.0f} MB limit."
+            f"The demo atlas came out {len(image) / 1e6:.1f} MB, above the {MAX_BYTES / 1e6:.0f} MB limit; "
+            "lower TALLEST_PX in training/render/atlas.py."
         )
     meta = {
         "version": 1,
+        "image": f"demo_atlas{suffix}",
         "source": (
             "rendered by 'toonvision render atlas' from the game's own Cog models (see "
             "../shared/game-resources/README.md), orthographic camera "
@@ -134,7 +151,10 @@ def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
         "sprites": entries,
     }
     folder = ensure_dir(Path(out_folder))
-    png_path = atomic_write_bytes(folder / "demo_atlas.png", png, overwrite=True)
+    for stale in ("demo_atlas.png", "demo_atlas.webp"):
+        if stale != meta["image"]:
+            (folder / stale).unlink(missing_ok=True)
+    png_path = atomic_write_bytes(folder / meta["image"], image, overwrite=True)
     json_path = atomic_write_bytes(
         folder / "demo_atlas.json", json.dumps(meta, indent=1).encode("utf-8"), overwrite=True
     )

@@ -190,7 +190,11 @@ class Photometric:
         temperature = rng.uniform(-1, 1)
         brightness = rng.uniform(0.8, 1.12)
         gamma = rng.uniform(0.85, 1.2)
-        if rng.random() < 0.15:  # a darker, browner look (unlit renders already match the real frame)
+        if rng.random() < 0.35:  # close to the plain unlit look of the game and the demo street
+            temperature = rng.uniform(-0.2, 0.2)
+            brightness = rng.uniform(0.96, 1.04)
+            gamma = rng.uniform(0.95, 1.05)
+        elif rng.random() < 0.15:  # a darker, browner look (unlit renders already match the real frame)
             gamma = rng.uniform(1.1, 1.35)
             temperature = rng.uniform(0.2, 1.0)
         gain = (brightness * (1 + 0.09 * temperature), brightness, brightness * (1 - 0.09 * temperature))

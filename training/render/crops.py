@@ -50,6 +50,9 @@ RENDER_SIZE_WH = (400, 560)
 BACKGROUNDS = 40
 DISTRACTOR_SPRITES = 16
 MIN_COG_PIXELS = 0.01  # share of the render buffer a Cog must cover
+UNLIT_SHARE = 0.5  # crops rendered without light, as the game draws Cogs
+PROPOSAL_BOX_SHARE = 0.5  # crops framed like the live crop stage's boxes (see sample_params)
+STREET_BACKGROUNDS = 14  # of BACKGROUNDS, windows of toonvision_live.scene's street generator
 YAW_CLASSES: tuple[tuple[str, float, float, float], ...] = (
     # name, centre, spread (uniform +-), weight; the sign of 3/4 and side views is random
     ("front", 0.0, 20.0, 0.28),
@@ -74,6 +77,21 @@ class CropParams:
     nametag: bool  # the bottom of a nametag card shows in a loose box's top margin
 
 
+def street_window(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.ndarray:
+    """A window of a demo-like street (toonvision_live.scene's generator, seeds far from the demo's),
+    its bottom on the ground, resized to ``size_hw``: backgrounds like the demo street's."""
+    from toonvision_live.scene import make_street_background
+
+    street, _ = make_street_background((1280, 720), int(rng.integers(100_000, 1_000_000)))
+    h, w = size_hw
+    win_h = int(rng.uniform(220, 520))
+    win_w = min(1280, int(win_h * w / h))
+    y1 = int(rng.uniform(0.62, 1.0) * 720)
+    y0 = max(0, y1 - win_h)
+    x0 = int(rng.integers(0, 1280 - win_w + 1))
+    return cv2.resize(np.ascontiguousarray(street[y0:y1, x0 : x0 + win_w]), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def crop_rng(seed: int, key: str, number: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), COG_KEYS.index(key), int(number)])
 
@@ -86,7 +104,7 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
     anim = "walk" if rng.random() < 0.55 else "neutral"
     frame = int(rng.integers(num_frames[anim]))
     light = None
-    if rng.random() > 0.2:
+    if rng.random() >= UNLIT_SHARE:  # lit; the game (and the demo street) draw Cogs unlit
         warm = rng.uniform(-1, 1)
         amb = rng.uniform(0.7, 0.95)  # the unlit textures already match real frames: stay near 1
         sun = rng.uniform(0.1, 0.35)
@@ -105,7 +123,13 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
         elevation_deg=round(float(rng.uniform(-5, 25)), 3),
         light=light,
     )
-    if rng.random() < 0.15:  # loose, like a box proposed from the nametag at run time
+    u = rng.random()
+    if u < PROPOSAL_BOX_SHARE:  # like the live crop stage's nametag-anchored boxes (measured on demo scenes)
+        side = rng.normal(0.01, 0.14, 2).clip(-0.3, 0.35)
+        top = float(np.clip(rng.normal(0.0, 0.025), -0.05, 0.1))
+        bottom = float(np.clip(rng.normal(-0.035, 0.09), -0.2, 0.25))
+        jitter = tuple(round(float(v), 4) for v in (side[0], top, side[1], bottom))
+    elif u < PROPOSAL_BOX_SHARE + 0.1:  # loose
         jitter = tuple(round(float(rng.uniform(0.0, 0.15)), 4) for _ in range(4))
     else:  # hand-drawn labelImg box: a few % loose or tight
         jitter = tuple(round(float(np.clip(rng.normal(0.008, 0.022), -0.04, 0.07)), 4) for _ in range(4))
@@ -140,7 +164,8 @@ class CropMaker:
         self.seed = int(seed)
         bank_rng = np.random.default_rng([self.seed, 10_007])
         w, h = self.renderer.size_wh
-        self.backgrounds = [make_background(bank_rng, (h, w)) for _ in range(BACKGROUNDS)]
+        self.backgrounds = [make_background(bank_rng, (h, w)) for _ in range(BACKGROUNDS - STREET_BACKGROUNDS)]
+        self.backgrounds += [street_window(bank_rng, (h, w)) for _ in range(STREET_BACKGROUNDS)]
         self.noise_bank = make_noise_bank(bank_rng, (CROP_HEIGHT + 64, CROP_WIDTH + 64))
         self.sprites: list[np.ndarray] = []
         for _ in range(DISTRACTOR_SPRITES):
