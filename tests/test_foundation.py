@@ -132,3 +132,13 @@ def test_every_package_is_listed_in_pyproject():
         for p in (ROOT / top).rglob("__init__.py")
     }
     assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"
+
+
+def test_every_shipped_data_file_is_package_data():
+    """A non-editable install must carry every asset and model file (pyproject package-data globs)."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package, folder in (("toonvision_assets", "assets"), ("toonvision_models", "models")):
+        globs = data[package]
+        for path in (ROOT / folder).iterdir():
+            if path.is_file() and path.suffix != ".py":
+                assert any(path.match(g) for g in globs), f"{path.name} is not in {package}'s package-data {globs}"
