@@ -75,8 +75,6 @@ class CropParams:
     other_cog: tuple[str, int, float] | None  # side, sprite number, overlap share
     shadow: float  # darkness of the drop shadow under the feet (0: none); the box never includes it
     nametag: bool  # the bottom of a nametag card shows in a loose box's top margin
-    tags_over: int  # other avatars' nametag cards drawn over the Cog (as on a crowded street)
-    front: str | None  # "toon" or "cog": an avatar drawn in front of the Cog, partly covering it
 
 
 def street_window(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.ndarray:
@@ -145,9 +143,6 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
             round(float(rng.uniform(0.05, 0.3)), 3),
         )
     shadow = round(float(rng.uniform(0.25, 0.55)), 3) if rng.random() < 0.7 else 0.0
-    tags_over = int(rng.choice(3, p=[0.7, 0.2, 0.1]))
-    v = rng.random()
-    front = "toon" if v < 0.12 else "cog" if v < 0.24 else None
     return CropParams(
         yaw_class=name,
         view=view,
@@ -158,8 +153,6 @@ def sample_params(rng: np.random.Generator, num_frames: dict[str, int]) -> CropP
         other_cog=other,
         shadow=shadow,
         nametag=nametag,
-        tags_over=tags_over,
-        front=front,
     )
 
 
@@ -232,20 +225,6 @@ class CropMaker:
         paste_rgba(canvas, rgba[cy0:cy1, cx0:cx1], 0, 0)
         if params.nametag:
             draw_nametag_edge(canvas, rng, (x0 + x1) / 2 - cx0, y0 - cy0 - 0.03 * bh, bh)
-        if params.front == "toon":  # a Toon walking in front (Toons are about half a Cog's height)
-            th = ch * rng.uniform(0.3, 0.6)
-            draw_toon_blob(canvas, rng, cw * rng.uniform(0.1, 0.9), ch * rng.uniform(0.95, 1.1), th)
-        elif params.front == "cog" and self.sprites:  # a nearer Cog covering one side
-            sprite = self.sprites[int(rng.integers(len(self.sprites)))]
-            scale = ch * rng.uniform(0.9, 1.4) / sprite.shape[0]
-            sprite = cv2.resize(sprite, (max(1, int(sprite.shape[1] * scale)), max(1, int(sprite.shape[0] * scale))))
-            overlap = rng.uniform(0.1, 0.35) * cw
-            sx = int(overlap - sprite.shape[1]) if rng.random() < 0.5 else int(cw - overlap)
-            paste_rgba(canvas, sprite, sx, int(ch * rng.uniform(1.0, 1.15) - sprite.shape[0]))
-        for _ in range(params.tags_over):  # nametags of other avatars, anywhere over the body
-            draw_nametag_edge(
-                canvas, rng, cw * rng.uniform(0.0, 1.0), ch * rng.uniform(0.1, 0.85), bh * rng.uniform(0.4, 1.1)
-            )
         sim_h = min(params.sim_height_px, ch)
         sim_w = max(8, int(round(cw * sim_h / ch)))
         small = cv2.resize(canvas, (sim_w, sim_h), interpolation=cv2.INTER_AREA) if sim_h < ch else canvas
@@ -269,8 +248,6 @@ class CropMaker:
             "other_cog": list(params.other_cog) if params.other_cog else None,
             "shadow": params.shadow,
             "nametag": params.nametag,
-            "tags_over": params.tags_over,
-            "front": params.front,
         }
         return crop, record
 
