@@ -282,7 +282,7 @@ class CogSprites:
 
 @dataclass(frozen=True, slots=True)
 class SpriteAtlas:
-    """The demo sprite atlas (assets/demo_atlas.png/.json, made by ``toonvision render atlas``)."""
+    """The demo sprite atlas (assets/demo_atlas.json + the sheet its "image" names, default demo_atlas.png)."""
 
     px_per_unit: float
     cogs: dict[str, CogSprites]

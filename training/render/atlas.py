@@ -114,7 +114,7 @@ def encode_sheet(rgba: np.ndarray, max_bytes: int = MAX_BYTES) -> tuple[str, byt
 
 
 def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
-    """Render and write ``demo_atlas.png`` + ``demo_atlas.json`` into ``out_folder``."""
+    """Render and write the sheet (``demo_atlas.webp`` or ``.png``, named in the JSON) + ``demo_atlas.json``."""
     side = int(TALLEST_PX / 0.7)
     renderer = CogRenderer(resources_root, (side, side))
     try:
