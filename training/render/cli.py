@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     atlas = render_sub.add_parser(
         "atlas",
         help="the demo sprite atlas (walk and neutral frames of every Cog)",
-        description="Render assets/demo_atlas.png + demo_atlas.json for the demo street.",
+        description="Render the demo sprite atlas (assets/demo_atlas.webp + demo_atlas.json) for the demo street.",
     )
     atlas.add_argument(
         "--out",

@@ -229,7 +229,7 @@ def register_scenes(render_subparsers: argparse._SubParsersAction) -> None:
         "of using the demo sprite atlas",
     )
     scenes.add_argument(
-        "--atlas", metavar="FOLDER", help="folder holding demo_atlas.png/.json (default: assets)"
+        "--atlas", metavar="FOLDER", help="folder holding the demo atlas (demo_atlas.json + its sheet; default: assets)"
     )
     scenes.add_argument("--resources", metavar="PATH", help=resources_help + "; used with --fresh")
     scenes.set_defaults(handler=_scenes)
