@@ -467,7 +467,6 @@ def test_speech_balloons_are_not_cog_tags(street):
 def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
     """The full search runs on a helper thread; the caller follows tags.  On a walking street it must
     keep the Cogs the synchronous search finds, and close() must end its thread."""
-    import threading
     import time
 
     from toonvision_live.propose import BackgroundSearchProposer
@@ -492,7 +491,7 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
         proposer.close()
     assert expected > 50
     assert found / expected > 0.85
-    assert not any(t.name == "nametag-search" and t.is_alive() for t in threading.enumerate())
+    assert not proposer._thread.is_alive()
 
 
 def test_background_search_proposer_raises_a_search_failure_in_the_caller(monkeypatch):

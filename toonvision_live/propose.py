@@ -727,13 +727,12 @@ class BackgroundSearchProposer(IncrementalProposer):
         self._closed = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._search_loop, name="nametag-search", daemon=True)
-        self._thread.start()
 
     def close(self, timeout: float = 2.0) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if self._thread is not threading.current_thread():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def reset(self) -> None:
@@ -776,6 +775,8 @@ class BackgroundSearchProposer(IncrementalProposer):
             if self._closed:
                 raise RuntimeError("BackgroundSearchProposer used after close()")
             result, self._result = self._result, None
+            if not self._thread.is_alive() and self._thread.ident is None:
+                self._thread.start()  # on first use, so a pipeline that never runs starts no thread
             if not self._busy:
                 self._pending = frame_rgb  # frames are never written after the grab
                 self._cond.notify_all()
