@@ -54,7 +54,7 @@ def test_crops_are_reproducible_under_a_seed(game_resources, maker):
             # leave depending on what this process rendered before (the CLI renders in fresh processes and
             # is byte-identical: test_two_worker_processes_match_one)
             assert ra == rb
-            assert (a != b).any(axis=2).mean() < 0.002
+            assert (a != b).any(axis=2).mean() < 0.01
     finally:
         other.close()
     c, _ = maker.make("twoface", 6)
