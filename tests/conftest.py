@@ -7,10 +7,7 @@ sets DISPLAY for this process and its children.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,45 +33,17 @@ def real_data() -> Path:
     return REAL_DATA
 
 
-def _start_xvfb(width: int = 1920, height: int = 1080) -> tuple[subprocess.Popen, str]:
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed: run scripts/setup.sh (it installs the Debian package xvfb)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24",
-         "-nolisten", "tcp", "+extension", "Composite", "+extension", "RANDR"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail("Xvfb did not start")
-    return proc, f":{number}"
-
-
 @pytest.fixture(scope="session")
 def x_display() -> Iterator[str]:
-    """A real X screen with a compositor for the whole session; DISPLAY is set."""
-    old = os.environ.get("DISPLAY")
-    xvfb, display = _start_xvfb()
-    os.environ["DISPLAY"] = display
-    compositor = None
-    if shutil.which("xcompmgr"):
-        compositor = subprocess.Popen(["xcompmgr", "-n"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.2)
+    """A real X screen (1920x1080) with the xcompmgr compositor for the whole session; DISPLAY is set.
+
+    The same VirtualScreen that `toonvision demo --xvfb` and `bench --xvfb` use."""
+    from toonvision_live.xscreen import VirtualScreen
+
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed: run scripts/setup.sh (it installs the Debian package xvfb)")
+    screen = VirtualScreen((1280, 720))  # at least 1920x1080
     try:
-        yield display
+        yield screen.display
     finally:
-        for proc in (compositor, xvfb):
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
+        screen.close()
