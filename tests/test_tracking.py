@@ -25,7 +25,7 @@ def predict(cog: str, p: float = 0.8, suit: str | None = None) -> CogPrediction:
 
 
 def test_boxes_keep_their_ids_while_they_move():
-    smoother = LabelSmoother(window=3)
+    smoother = LabelSmoother(window_s=0.07)
     ids = []
     for frame in range(6):
         cogs = smoother.update([proposal(100 + 5 * frame), proposal(600 - 5 * frame)],
@@ -39,7 +39,7 @@ def test_boxes_keep_their_ids_while_they_move():
 
 
 def test_a_single_wrong_frame_does_not_flip_the_label():
-    smoother = LabelSmoother(window=5)
+    smoother = LabelSmoother(window_s=0.13)
     labels = []
     for frame, cog in enumerate(["flunky", "flunky", "flunky", "coldcaller", "flunky"]):
         (tracked,) = smoother.update([proposal(300)], [predict(cog, 0.9)], t=frame * 0.03)
@@ -48,7 +48,7 @@ def test_a_single_wrong_frame_does_not_flip_the_label():
 
 
 def test_a_lasting_change_wins_once_it_fills_the_window():
-    smoother = LabelSmoother(window=3)
+    smoother = LabelSmoother(window_s=0.07)
     for frame in range(3):
         smoother.update([proposal(300)], [predict("flunky", 0.9)], t=frame * 0.03)
     labels = [smoother.update([proposal(300)], [predict("yesman", 0.9)], t=0.1 + k * 0.03)[0].cog
@@ -56,8 +56,8 @@ def test_a_lasting_change_wins_once_it_fills_the_window():
     assert labels[0] == "flunky" and labels[-1] == "yesman"
 
 
-def test_window_one_follows_each_frame():
-    smoother = LabelSmoother(window=1)
+def test_window_zero_follows_each_frame():
+    smoother = LabelSmoother(window_s=0)
     assert smoother.update([proposal(0)], [predict("flunky")], 0.0)[0].cog == "flunky"
     assert smoother.update([proposal(0)], [predict("yesman")], 0.03)[0].cog == "yesman"
 
@@ -85,7 +85,7 @@ def test_disagreement_survives_smoothing():
 
 
 def test_predictions_without_probabilities_vote_by_confidence():
-    smoother = LabelSmoother(window=3)
+    smoother = LabelSmoother(window_s=0.07)
     plain = [CogPrediction("sb", 0.9, "coldcaller", 0.9, True), CogPrediction("sb", 0.9, "coldcaller", 0.9, True),
              CogPrediction("bb", 0.6, "flunky", 0.6, True)]
     for k, p in enumerate(plain):
@@ -94,7 +94,7 @@ def test_predictions_without_probabilities_vote_by_confidence():
 
 
 def test_box_size_is_steadied_but_follows_the_position():
-    smoother = LabelSmoother(window=3)
+    smoother = LabelSmoother(window_s=0.07)
     heights = [180, 180, 240, 180]
     for k, h in enumerate(heights):
         (tracked,) = smoother.update([proposal(100 + 10 * k, h=h)], [predict("flunky")], k * 0.03)
@@ -109,7 +109,7 @@ def test_empty_frames_and_mismatched_inputs():
     with pytest.raises(ValueError, match="1 proposals but 0 predictions"):
         smoother.update([proposal(0)], [], 0.0)
     with pytest.raises(ValueError):
-        LabelSmoother(window=0)
+        LabelSmoother(window_s=-1)
 
 
 def test_tracked_cog_fields():
@@ -145,7 +145,7 @@ def test_track_ids_hold_on_a_rendered_street_video():
     from toonvision_live.scene import SpriteAtlas, StreetScene
 
     scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=5, n_toons=1, seed=41)
-    smoother = LabelSmoother(window=5)
+    smoother = LabelSmoother(window_s=0.13)
     ids_by_cog: dict[str, list[int]] = {}
     for i in range(15):
         frame = scene.frame(i / 30)

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,8 @@ FLASH_SECONDS = 2.5
 SAVE_CLEAN_DELAY_S = 0.1  # after hiding the overlay, for the compositor to repaint without it
 SAVE_TIMEOUT_S = 3.0
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
+#: tags seen this many seconds back are kept clear of label cards even when missing from the newest result
+RECENT_TAGS_S = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +105,21 @@ def place_label_cards(
     cards_wh: list[tuple[int, int]],
     size_wh: tuple[int, int],
     gap: int = 8,
+    avoid_xyxy: Sequence[XYXY] = (),
 ) -> list[XYXY]:
     """Where to draw each Cog's label card (pure).
 
     The overlay is captured with the game on X11, so a card must not hide what the crop stage
     looks for: every card keeps clear of all nametags (the worst case: a hidden tag loses its Cog),
-    of the other cards, and as far as it can of the bodies.  Tried in order: above the Cog's own
-    tag, below its feet, left and right of its tag; the first with the least cover wins.
+    also of ``avoid_xyxy`` (tags seen lately but missing from this frame: a card over a tag the
+    crop stage missed once would keep it missed), of the other cards, and as far as it can of the
+    bodies (a card over a Cog spoils its next crop).  Tried in order: above the Cog's own tag, below
+    its feet, left and right of its tag; the first with the least cover wins.
     """
     width, height = size_wh
     tags = [_grow(t, 6) for t in tags_xyxy if t is not None]
+    # a Cog's own earlier tags trail behind it as it walks: only tags of Cogs missing now count
+    lost = [_grow(t, 6) for t in avoid_xyxy if not any(_overlap(t, u) for u in tags)]
     placed: list[XYXY] = []
     for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
         x0, y0, x1, y1 = body
@@ -128,8 +135,9 @@ def place_label_cards(
             card = (left, upper, left + w, upper + h)
             cost = (
                 100.0 * sum(_overlap(card, t) for t in tags)
+                + 30.0 * sum(_overlap(card, t) for t in lost)
                 + 10.0 * sum(_overlap(card, c) for c in placed)
-                + 1.0 * sum(_overlap(card, b) for b in bodies_xyxy)
+                + 4.0 * sum(_overlap(card, b) for b in bodies_xyxy)
             )
             if best is None or cost < best[0]:
                 best = (cost, card)
@@ -198,6 +206,7 @@ class OverlayWindow(QWidget):
         self._flash_ok = True
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
+        self._recent_tags: deque[tuple[float, XYXY]] = deque(maxlen=256)  # (grab time, tag) of recent results
         self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
         self.on_painted: list[Callable[[PaintRecord], None]] = []
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
@@ -222,6 +231,10 @@ class OverlayWindow(QWidget):
     def show_result(self, result: FrameResult) -> None:
         self.result = result
         self.message = ""
+        now = result.frame.grab_time
+        self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if getattr(c, "tag_xyxy", None) is not None)
+        while self._recent_tags and self._recent_tags[0][0] < now - RECENT_TAGS_S:
+            self._recent_tags.popleft()
         self._done_times.append(result.done_time)
         if len(self._done_times) >= 2:
             span = self._done_times[-1] - self._done_times[0]
@@ -308,7 +321,8 @@ class OverlayWindow(QWidget):
             captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
             metrics = QFontMetrics(self._label_font)
             sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
-            cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP)
+            recent = [tuple(round(v / ratio) for v in tag) for _, tag in self._recent_tags]
+            cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
             painter.setFont(self._label_font)
             for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True):
                 color = suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG)

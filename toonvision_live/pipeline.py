@@ -89,7 +89,7 @@ class InferenceWorker(StageThread):
         *,
         batch_size: int = 16,
         min_proposal_score: float = 0.0,
-        smoothing_window: int = 5,
+        smoothing_s: float = 1.0,
         on_result_ready: Callable[[], None] | None = None,
         propose: Callable[[np.ndarray], Sequence] | None = None,
     ) -> None:
@@ -104,7 +104,7 @@ class InferenceWorker(StageThread):
         self.min_proposal_score = min_proposal_score
         self.propose = propose or propose_cog_boxes
         self.batcher = CropBatcher(batch_size)
-        self.smoother = LabelSmoother(smoothing_window)
+        self.smoother = LabelSmoother(smoothing_s)
         self.on_result_ready = on_result_ready or (lambda: None)
         self.processed = 0
         self.crops = 0
@@ -201,7 +201,7 @@ class Pipeline:
             classifier,
             batch_size=settings.batch_size,
             min_proposal_score=settings.min_proposal_score,
-            smoothing_window=settings.smoothing_window,
+            smoothing_s=settings.smoothing_s,
             on_result_ready=on_result_ready,
             propose=propose,
         )

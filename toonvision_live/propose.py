@@ -94,11 +94,31 @@ def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return np.zeros((0, 4), np.int32), strokes, card_sum, scale
-    rects = np.array([cv2.boundingRect(c) for c in contours], np.int32)
+    rects = _split_stacked(np.array([cv2.boundingRect(c) for c in contours], np.int32), lines)
     max_line = 1.3 * MAX_LINE_FRAC * h / scale
     bw, bh = rects[:, 2], rects[:, 3]
     keep = (bh >= 2) & (bh <= max_line) & (bw >= np.maximum(4, bh)) & (bw <= 30 * bh)
     return rects[keep], strokes, card_sum, scale
+
+
+def _split_stacked(rects: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Line boxes split where two text lines touch (a descender meeting the ascender below it):
+    at the rows of a box much emptier than its fullest row, each part kept if at least 2 rows high."""
+    out = []
+    for x, y, w, h in rects.tolist():
+        if h < 5:
+            out.append((x, y, w, h))
+            continue
+        profile = np.count_nonzero(lines[y:y + h, x:x + w], axis=1)
+        parts = _runs(profile > 0.2 * profile.max())
+        if len(parts) < 2:
+            out.append((x, y, w, h))
+            continue
+        for a, b in parts:
+            if b - a >= 2:
+                cols = np.flatnonzero(np.count_nonzero(lines[y + a:y + b, x:x + w], axis=0))
+                out.append((x + int(cols[0]), y + a, int(cols[-1] - cols[0] + 1), b - a))
+    return np.array(out, np.int32).reshape(-1, 4)
 
 
 def _block_candidates(strokes: np.ndarray, frame_h: int, scale: float) -> list[XYXY]:
@@ -584,17 +604,20 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
 def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
     _check_frame(frame_rgb)
-    fh, fw = frame_rgb.shape[:2]
     tags = find_nametags(frame_rgb)
     ground = RowGround.of(frame_rgb) if tags else None
-    proposals = []
-    for tag in tags:
-        body = clip_xyxy([refine_body_xyxy(frame_rgb, tag, ground)], (fw, fh))[0]
-        x0, y0, x1, y1 = (int(round(v)) for v in body)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        proposals.append(Proposal(body_xyxy=(x0, y0, x1, y1), tag_xyxy=tag.tag_xyxy, score=tag.score))
+    proposals = [p for p in (_proposal(frame_rgb, tag, ground) for tag in tags) if p is not None]
     return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+
+def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround) -> Proposal | None:
+    """The proposal of a verified tag: its body measured under it, clipped; None if nothing is left."""
+    fh, fw = frame_rgb.shape[:2]
+    body = clip_xyxy([refine_body_xyxy(frame_rgb, tag, ground)], (fw, fh))[0]
+    x0, y0, x1, y1 = (int(round(v)) for v in body)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return Proposal(body_xyxy=(x0, y0, x1, y1), tag_xyxy=tag.tag_xyxy, score=tag.score)
 
 
 def _check_frame(frame_rgb: np.ndarray) -> None:
@@ -648,12 +671,14 @@ class IncrementalProposer:
     not thread-safe (one per pipeline).
     """
 
-    def __init__(self, full_every: int = 4, min_match: float = 0.6, search_lines: float = 2.0) -> None:
+    def __init__(self, full_every: int = 4, min_match: float = 0.6, search_lines: float = 2.0, *,
+                 keep_missing: bool = True) -> None:
         if full_every < 1:
             raise ValueError("full_every must be at least 1")
         self.full_every = full_every
         self.min_match = min_match
         self.search_lines = search_lines
+        self.keep_missing = keep_missing
         self.full_searches = 0
         self._since_full = 0
         self._shape: tuple[int, ...] | None = None
@@ -670,16 +695,48 @@ class IncrementalProposer:
             return []
         grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
         if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
-            proposals = propose_cog_boxes(frame_rgb)
+            found = propose_cog_boxes(frame_rgb)
+            if self._shape == frame_rgb.shape:
+                found += self._kept_missing(frame_rgb, grey, found)
             self._since_full = 0
             self.full_searches += 1
         else:
-            proposals = [p for p in (self._follow(grey, p, t) for p, t in self._tracked) if p is not None]
+            found = self._followed(grey, self._tracked)
             self._since_full += 1
-        self._shape = frame_rgb.shape
+        return self._remember(frame_rgb.shape, grey, found)
+
+    def _followed(self, grey: np.ndarray, entries: Iterable[tuple[Proposal, np.ndarray]]) -> list[Proposal]:
+        """Each known tag found again in ``grey`` by template matching; lost ones dropped."""
+        return [q for q in (self._follow(grey, p, t) for p, t in entries) if q is not None]
+
+    def _kept_missing(self, frame_rgb: np.ndarray, grey: np.ndarray, found: Sequence[Proposal]) -> list[Proposal]:
+        """Known tags a full search just missed, followed into this frame and verified there again
+        (:func:`verify_nametag` at the followed box, body re-measured): the search's coarse pass is
+        its weak link (a tag over a busy wall or a dark body now and then yields no candidate), while
+        the verification at a known place rarely fails, so such a Cog keeps its box instead of
+        blinking out; a tag that is really gone fails the template match or the verification."""
+        if not self.keep_missing:
+            return []
+        fresh = [p.tag_xyxy for p in found]
+        kept: list[Proposal] = []
+        ground = None
+        missing = [e for e in self._tracked if not (fresh and _max_iou(e[0].tag_xyxy, fresh) > 0.2)]
+        for q in self._followed(grey, missing):
+            tag = verify_nametag(frame_rgb, q.tag_xyxy)
+            if tag is None or (fresh and _max_iou(tag.tag_xyxy, fresh) > 0.2):
+                continue
+            ground = ground or RowGround.of(frame_rgb)
+            proposal = _proposal(frame_rgb, tag, ground)
+            if proposal is not None:
+                kept.append(proposal)
+                fresh.append(tag.tag_xyxy)
+        return kept
+
+    def _remember(self, shape: tuple[int, ...], grey: np.ndarray, proposals: list[Proposal]) -> list[Proposal]:
+        self._shape = shape
         self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
                          for p in proposals]
-        return proposals
+        return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
     def _follow(self, grey: np.ndarray, last: Proposal, template: np.ndarray) -> Proposal | None:
         fh, fw = grey.shape
@@ -717,8 +774,9 @@ class BackgroundSearchProposer(IncrementalProposer):
     ``close()`` stops the thread; an exception in it is raised by the next call.
     """
 
-    def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5) -> None:
-        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines)
+    def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5, *,
+                 keep_missing: bool = True) -> None:
+        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing)
         self.min_period_s = 1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0
         self._cond = threading.Condition()
         self._pending: np.ndarray | None = None  # the frame handed to the searcher
@@ -788,14 +846,11 @@ class BackgroundSearchProposer(IncrementalProposer):
             if found_grey.shape != grey.shape:
                 found = []
             templates = [found_grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]] for p in found]
-            proposals = [q for q in (self._follow(grey, p, t) for p, t in zip(found, templates, strict=True))
-                         if q is not None]
+            proposals = self._followed(grey, zip(found, templates, strict=True))
+            proposals += self._kept_missing(frame_rgb, grey, proposals)
         else:
-            proposals = [q for q in (self._follow(grey, p, t) for p, t in self._tracked) if q is not None]
-        self._shape = frame_rgb.shape
-        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
-                         for p in proposals]
-        return proposals
+            proposals = self._followed(grey, self._tracked)
+        return self._remember(frame_rgb.shape, grey, proposals)
 
 
 # --- evaluation ----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class Settings:
     min_proposal_score: float = 0.0  # proposals scoring below this are ignored
     dataset_dir: Path = Path("toonvision-dataset")
     hotkeys: Hotkeys = field(default_factory=Hotkeys)
-    smoothing_window: int = 5  # frames over which labels are smoothed per tracked Cog
+    smoothing_s: float = 1.0  # seconds over which labels are smoothed per tracked Cog
     fps_cap: float = 60.0  # most frames captured per second
     requery_every: int = 1  # re-read the window geometry every N frames (always on failure)
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
@@ -150,6 +150,16 @@ def _fraction(value: Any) -> float:
         raise ValueError("it is not a number") from None
     if not 0.0 <= number <= 1.0:
         raise ValueError("it must be between 0 and 1")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("it is not a number") from None
+    if not 0.0 <= number <= 60.0:
+        raise ValueError("it must be between 0 and 60 seconds")
     return number
 
 
@@ -241,11 +251,11 @@ FIELDS: tuple[SettingField, ...] = (
         "DIR",
     ),
     SettingField(
-        "smoothing_window",
-        "smoothing_window",
-        _positive_int,
-        "frames over which each Cog's label is smoothed",
-        "N",
+        "smoothing",
+        "smoothing_s",
+        _seconds,
+        "seconds over which each Cog's label is smoothed (0: each frame on its own)",
+        "S",
     ),
     SettingField("fps_cap", "fps_cap", _fps, "most frames captured per second", "FPS"),
     SettingField(
