@@ -26,11 +26,11 @@ from toonvision_live.propose import greedy_matches, iou_matrix
 from toonvision_live.settings import load_settings
 
 SIZE = (1280, 720)
-#: Issue 6 asks for >= 0.95 of the Cogs on screen named right.  The shipped model reaches 0.85-0.88
-#: here (2026-11-23; one run: 1,068 Cogs, 987 found, 940 right): ~7.6 points are nametags the crop
-#: stage misses (mostly Money Bags over a yellow wall), ~4.4 classifier errors (an occluded Head Hunter).  Until that
-#: gap is closed this guards the level reached, so a regression fails; raise it back to 0.95 with the fix.
-E2E_ACCURACY_TARGET, E2E_ACCURACY_FLOOR = 0.95, 0.80
+#: Issue 6 asks for >= 0.95 of the Cogs on screen named right.  Measured 2026-12-01 (shipped model, 4 runs of
+#: both passes): 0.972-1.000 without the overlay, 0.972-0.977 with it (recall 0.979-1.000).
+E2E_ACCURACY_TARGET = 0.95
+#: seconds after a scene restart before scoring (> smoothing window + LabelSmoother's max track age)
+RESTART_SETTLE_S = 1.6
 #: frames painted this long before (and after: timestamps are taken after painting) a grab are candidates
 WINDOW_S, AFTER_S = 0.3, 0.05
 
@@ -244,8 +244,8 @@ def test_the_overlay_on_top_does_not_hide_cogs_from_the_crop_stage(x_display, qt
 def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtbot, tmp_path):
     """Two passes over the same 5 s of the street (the scene clock restarts): first with the overlay
     hidden, then drawn on top, where the capture sees it too.  Both must name at least
-    E2E_ACCURACY_FLOOR of the Cogs on screen (the target is E2E_ACCURACY_TARGET, not yet reached: see
-    the constants), and the overlay must not cost more than sampling noise (5 points)."""
+    E2E_ACCURACY_TARGET of the Cogs on screen, and the overlay must not cost more than sampling noise
+    (5 points)."""
     model = default_model_path()
     if not model.is_file():
         pytest.skip(f"the trained model {model} has not shipped yet")
@@ -259,7 +259,10 @@ def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtb
             run.session.on_action("toggle_overlay")  # first hides it, then shows it again
             assert run.session.overlay.isVisible() is (label == "with overlay")
             run.window.start()  # the same street, from t = 0
-            qtbot.wait(200)
+            # the restart teleports every Cog, which never happens in the game: a Cog now where another
+            # stood would inherit that one's label history, so the tracks of the street before the
+            # restart are left to expire (smoothing window + track age) before scoring starts
+            qtbot.wait(int(1000 * (RESTART_SETTLE_S)))
             scores[label] = run.run_for(5.0)
     finally:
         run.close()
@@ -267,8 +270,8 @@ def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtb
         assert score.cogs_on_screen >= 50, (label, score)
         top_misses = sorted(set(score.misses), key=score.misses.count, reverse=True)[:5]
         print(f"{label}: {score.accuracy:.3f} of {score.cogs_on_screen} Cogs named right "
-              f"(target {E2E_ACCURACY_TARGET}, floor {E2E_ACCURACY_FLOOR}), recall {score.recall:.3f}")
-        assert score.accuracy >= E2E_ACCURACY_FLOOR, (
+              f"(target {E2E_ACCURACY_TARGET}), recall {score.recall:.3f}")
+        assert score.accuracy >= E2E_ACCURACY_TARGET, (
             label, f"{score.accuracy:.3f}", f"recall {score.recall:.3f}", top_misses)
     assert scores["with overlay"].accuracy >= scores["without overlay"].accuracy - 0.05
 

@@ -207,10 +207,18 @@ class OverlayWindow(QWidget):
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
         self._recent_tags: deque[tuple[float, XYXY]] = deque(maxlen=256)  # (grab time, tag) of recent results
+        # label cards of the last two paints in frame pixels (read by the worker thread: replaced, never
+        # mutated); the capture may show either while the compositor catches up
+        self.drawn_cards: tuple[XYXY, ...] = ()
+        self._last_cards: tuple[XYXY, ...] = ()
         self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
         self.on_painted: list[Callable[[PaintRecord], None]] = []
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
         self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().hideEvent(event)
+        self.drawn_cards = self._last_cards = ()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
@@ -311,6 +319,7 @@ class OverlayWindow(QWidget):
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         result = self.result
         ratio = self.devicePixelRatioF() or 1.0
+        painted: tuple[XYXY, ...] = ()
         if result is not None and result.cogs:
             # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
             bodies = [tuple(round(v / ratio) for v in cog.body_xyxy) for cog in result.cogs]
@@ -323,6 +332,7 @@ class OverlayWindow(QWidget):
             sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
             recent = [tuple(round(v / ratio) for v in tag) for _, tag in self._recent_tags]
             cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
+            painted = tuple(tuple(round(v * ratio) for v in card) for card in cards)
             painter.setFont(self._label_font)
             for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True):
                 color = suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG)
@@ -331,6 +341,7 @@ class OverlayWindow(QWidget):
                 painter.fillRect(rect, color)
                 painter.setPen(QColor(255, 255, 255))
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, caption)
+        self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         status = self.message or self.status_text()
         self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
         flash = self.flash_text
@@ -389,6 +400,7 @@ class LiveSession(QObject):
             on_result_ready=self.result_ready.emit,
             on_status=self.status_changed.emit,
             on_stopped=self.pipeline_stopped.emit,
+            occluders=lambda: self.overlay.drawn_cards,
         )
         self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence)
         self.saver = FrameSaver(settings.dataset_dir)

@@ -38,6 +38,26 @@ def stop_reason(stage_name: str, error: BaseException) -> str:
     return f"The {stage_name} stage stopped: {type(error).__name__}: {error}"
 
 
+#: a crop with more than this share of its box under the overlay's own drawings does not vote on its label
+MAX_COVERED = 0.04
+
+
+def covered_proposals(proposals: Sequence, occluders: Sequence[tuple[int, int, int, int]]) -> set[int]:
+    """Indices of the proposals whose body box is more than MAX_COVERED under ``occluders`` (pure).
+
+    On X11 the capture sees the overlay: its label cards drawn over a Cog spoil that Cog's crop."""
+    if not occluders or not proposals:
+        return set()
+    from toonvision_live.propose import as_xyxy_array, box_area
+
+    bodies, cards = as_xyxy_array([p.body_xyxy for p in proposals]), as_xyxy_array(occluders)
+    b, c = bodies[:, None, :], cards[None, :, :]
+    w = np.clip(np.minimum(b[..., 2], c[..., 2]) - np.maximum(b[..., 0], c[..., 0]), 0, None)
+    h = np.clip(np.minimum(b[..., 3], c[..., 3]) - np.maximum(b[..., 1], c[..., 1]), 0, None)
+    covered = (w * h).sum(axis=1) / np.maximum(1.0, box_area(bodies))
+    return {int(i) for i in np.flatnonzero(covered > MAX_COVERED)}
+
+
 class Classifier(Protocol):
     """What the worker needs from toonvision_live.infer.CogClassifier."""
 
@@ -92,6 +112,7 @@ class InferenceWorker(StageThread):
         smoothing_s: float = 1.0,
         on_result_ready: Callable[[], None] | None = None,
         propose: Callable[[np.ndarray], Sequence] | None = None,
+        occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
     ) -> None:
         super().__init__()
         from toonvision_live.propose import CropBatcher, propose_cog_boxes
@@ -106,6 +127,7 @@ class InferenceWorker(StageThread):
         self.batcher = CropBatcher(batch_size)
         self.smoother = LabelSmoother(smoothing_s)
         self.on_result_ready = on_result_ready or (lambda: None)
+        self.occluders = occluders or (lambda: ())
         self.processed = 0
         self.crops = 0
 
@@ -130,7 +152,8 @@ class InferenceWorker(StageThread):
             preprocess_s += t1 - t0
             inference_s += t2 - t1
         t_classified = time.perf_counter()
-        cogs = self.smoother.update(proposals, predictions, frame.grab_time)
+        cogs = self.smoother.update(proposals, predictions, frame.grab_time,
+                                    covered_proposals(proposals, self.occluders()))
         done = time.perf_counter()
         self.processed += 1
         self.crops += len(proposals)
@@ -177,6 +200,7 @@ class Pipeline:
         on_status: Callable[[str], None] | None = None,
         on_stopped: Callable[[str], None] | None = None,
         propose: Callable[[np.ndarray], Sequence] | None = None,
+        occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
     ) -> None:
         self.settings = settings
         self.frames: LatestFrame[Frame] = LatestFrame()
@@ -204,6 +228,7 @@ class Pipeline:
             smoothing_s=settings.smoothing_s,
             on_result_ready=on_result_ready,
             propose=propose,
+            occluders=occluders,
         )
         self.on_stopped = on_stopped or (lambda reason: None)
         self._lock = threading.Lock()

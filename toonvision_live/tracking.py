@@ -15,7 +15,7 @@ centre, which steadies the body box without lagging behind a walking Cog.  Track
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,8 +108,11 @@ class LabelSmoother:
         self._tracks.clear()
 
     def update(self, proposals: Sequence[Proposal], predictions: Sequence[CogPrediction],
-               t: float) -> list[TrackedCog]:
-        """One TrackedCog per proposal (same order), after matching them with the live tracks."""
+               t: float, unreliable: Collection[int] = ()) -> list[TrackedCog]:
+        """One TrackedCog per proposal (same order), after matching them with the live tracks.
+
+        The predictions at the indices in ``unreliable`` (crops partly covered by the overlay's own
+        cards, say) move their track but do not vote on its label, unless the track has no vote yet."""
         if len(proposals) != len(predictions):
             raise ValueError(f"{len(proposals)} proposals but {len(predictions)} predictions")
         self._tracks = [tr for tr in self._tracks if t - tr.last_t <= self.max_age_s]
@@ -124,7 +127,7 @@ class LabelSmoother:
                 track = _Track(self._next_id, proposal.body_xyxy, proposal.tag_xyxy, t)
                 self._next_id += 1
                 self._tracks.append(track)
-            self._observe(track, proposal, prediction, t)
+            self._observe(track, proposal, prediction, t, vote=i not in unreliable or not track.entity)
             suit, cog, confidence, agree = smoothed_label(track.suit, track.entity)
             sizes = np.asarray(track.sizes, np.float64)
             box = resize_about_centre(proposal.body_xyxy, tuple(np.median(sizes, axis=0)))
@@ -132,12 +135,14 @@ class LabelSmoother:
                                   proposal.tag_xyxy))
         return out
 
-    def _observe(self, track: _Track, proposal: Proposal, prediction: CogPrediction, t: float) -> None:
+    def _observe(self, track: _Track, proposal: Proposal, prediction: CogPrediction, t: float,
+                 vote: bool = True) -> None:
         suit, entity = prediction_vectors(prediction)
         x0, y0, x1, y1 = proposal.body_xyxy
-        track.times.append(t)
-        track.suit.append(suit)
-        track.entity.append(entity)
+        if vote:
+            track.times.append(t)
+            track.suit.append(suit)
+            track.entity.append(entity)
         while len(track.times) > self.max_predictions or (len(track.times) > 1 and
                                                            track.times[0] <= t - self.window_s):
             for queue in (track.times, track.suit, track.entity):
