@@ -101,6 +101,15 @@ def test_label_cards_keep_clear_of_nametags():
     assert place_label_cards([], [], [], size) == []
 
 
+def test_label_cards_also_avoid_tags_seen_lately_but_missing_now():
+    size = (1280, 720)
+    body, tag, card = [(100, 300, 160, 480)], [(90, 250, 170, 290)], [(120, 20)]
+    lost = (60, 200, 180, 240)  # another Cog's tag, missing from this result only
+    assert place_label_cards(body, tag, card, size, avoid_xyxy=[lost]) == [(70, 488, 190, 508)]
+    # the Cog's own earlier tags (overlapping its tag now) do not push its card away
+    assert place_label_cards(body, tag, card, size, avoid_xyxy=[(94, 252, 174, 292)]) == [(70, 222, 190, 242)]
+
+
 def test_suit_colours_are_saturated():
     for code in ("bb", "lb", "cb", "sb"):
         color = suit_color(code)
@@ -170,6 +179,9 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     assert np.median(hsv[..., 1]) > 100
     record = overlay.paint_records[-1]
     assert record.result_index == 1 and record.latency_ms >= 0 and record.paint_ms >= 0
+    # the worker is told where the cards are (frame pixels), so crops under them do not vote
+    assert len(overlay.drawn_cards) >= 2
+    assert any(c[0] <= 85 <= c[2] and c[3] <= 60 for c in overlay.drawn_cards)
     # a waiting message clears the boxes; a flash shows
     overlay.set_message("The window 'Toontown Rewritten' is minimised or hidden: paused until it is shown.")
     overlay.flash("Saved x.png with 2 Cog crop(s)")

@@ -165,3 +165,16 @@ def test_the_worker_starts_from_a_model_file(tmp_path: Path):
     pipeline = Pipeline(RecordedSource([street_frame(2)]), CogClassifier(model, ["cpu"]), load_settings())
     assert pipeline.provider == "CPUExecutionProvider"
     pipeline.stop(timeout=1)  # never started: stops at once
+
+
+def test_covered_proposals_are_those_under_the_overlay_cards():
+    from toonvision_live.pipeline import covered_proposals
+    from toonvision_live.propose import Proposal
+
+    proposals = [Proposal((100, 100, 200, 400), (100, 60, 200, 90), 1.0),
+                 Proposal((400, 100, 500, 400), (400, 60, 500, 90), 1.0)]
+    assert covered_proposals(proposals, []) == set()
+    assert covered_proposals([], [(0, 0, 10, 10)]) == set()
+    assert covered_proposals(proposals, [(150, 380, 260, 400)]) == set()  # 1.7 % of the first body: noise
+    assert covered_proposals(proposals, [(150, 360, 260, 400)]) == {0}
+    assert covered_proposals(proposals, [(150, 360, 260, 400), (380, 100, 420, 400)]) == {0, 1}

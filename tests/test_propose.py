@@ -512,3 +512,35 @@ def test_background_search_proposer_raises_a_search_failure_in_the_caller(monkey
                 proposer(frame)
     finally:
         proposer.close()
+
+
+def test_text_lines_joined_by_a_descender_are_split_apart():
+    """A descender touching the ascender below merges two lines into one blob; it is cut at the
+    nearly empty row between them (the demo's Money Bags tag over a yellow wall was lost this way)."""
+    lines = np.zeros((40, 60), np.uint8)
+    lines[5:12, 5:55] = 255  # "Money Bags"
+    lines[14:21, 10:50] = 255  # "Cashbot"
+    lines[12:14, 40:42] = 255  # the y's descender meets the h's ascender
+    lines[30:33, 0:20] = 255  # an unrelated thin stroke stays whole
+    rects = propose._split_stacked(np.array([[5, 5, 50, 16], [0, 30, 20, 3]], np.int32), lines)
+    assert sorted(map(tuple, rects.tolist())) == [(0, 30, 20, 3), (5, 5, 50, 7), (10, 14, 40, 7)]
+
+
+def test_a_tag_the_full_search_misses_is_kept_where_it_verifies_again(real_frame, monkeypatch):
+    """Video proposers re-verify a known tag that a full search missed at the place template matching
+    follows it to: kept while it still verifies there, dropped once it is really gone."""
+    from toonvision_live.propose import IncrementalProposer
+
+    rgb, truth = real_frame
+    proposer = IncrementalProposer(full_every=1)
+    plain = IncrementalProposer(full_every=1, keep_missing=False)
+    assert len(proposer(rgb)) == len(plain(rgb)) == 2
+    monkeypatch.setattr(propose, "_coarse_candidates", lambda frame: ([], 1.0))  # the coarse pass finds nothing
+    assert plain(rgb) == []
+    kept = proposer(rgb)
+    assert match_boxes([p.body_xyxy for p in kept], truth, 0.5) == (2, 0, 0)
+    assert proposer.full_searches == 2
+    blanked = rgb.copy()
+    blanked[220:280, 160:260] = (90, 140, 200)  # the Cold Caller's tag is gone
+    after = proposer(blanked)
+    assert match_boxes([p.body_xyxy for p in after], truth[1:], 0.5) == (1, 0, 0)

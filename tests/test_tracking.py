@@ -163,3 +163,25 @@ def test_track_ids_hold_on_a_rendered_street_video():
     steady = [max(ids.count(i) for i in set(ids)) / len(ids) for ids in ids_by_cog.values() if len(ids) >= 5]
     assert len(steady) >= 3
     assert min(steady) >= 0.8
+
+
+def test_unreliable_predictions_move_the_track_but_do_not_vote():
+    """A crop under the overlay's own card (pipeline.covered_proposals) keeps its Cog's label."""
+    smoother = LabelSmoother(window_s=1.0)
+    for k in range(3):
+        smoother.update([proposal(300 + k)], [predict("flunky", 0.9)], t=k * 0.03)
+    for k in range(3, 8):
+        (tracked,) = smoother.update([proposal(300 + 4 * k)], [predict("yesman", 0.99)], t=k * 0.03, unreliable={0})
+        assert tracked.cog == "flunky"
+    assert (tracked.body_xyxy[0] + tracked.body_xyxy[2]) / 2 == pytest.approx(300 + 28 + 30, abs=1)
+    # a new track's first prediction counts even when unreliable: it has nothing else
+    (fresh,) = smoother.update([proposal(900)], [predict("yesman", 0.9)], t=0.3, unreliable={0})
+    assert fresh.cog == "yesman"
+
+
+def test_the_window_is_in_seconds_whatever_the_frame_rate():
+    smoother = LabelSmoother(window_s=0.5)
+    for k in range(100):  # 1 s of flunky at 100 fps, then 0.6 s of yesman at 10 fps
+        smoother.update([proposal(300)], [predict("flunky", 0.9)], t=k * 0.01)
+    labels = [smoother.update([proposal(300)], [predict("yesman", 0.9)], t=1.0 + k * 0.1)[0].cog for k in range(7)]
+    assert labels[0] == "flunky" and labels[-1] == "yesman"
