@@ -231,7 +231,7 @@ def test_the_overlay_on_top_does_not_hide_cogs_from_the_crop_stage(x_display, qt
         for label in ("without overlay", "with overlay"):
             run.session.on_action("toggle_overlay")
             run.window.start()
-            qtbot.wait(200)
+            qtbot.wait(int(1000 * RESTART_SETTLE_S))  # see test_trained_model_names_the_cogs...
             scores[label] = run.run_for(4.0)
     finally:
         run.close()
