@@ -48,13 +48,10 @@ def covered_proposals(proposals: Sequence, occluders: Sequence[tuple[int, int, i
     On X11 the capture sees the overlay: its label cards drawn over a Cog spoil that Cog's crop."""
     if not occluders or not proposals:
         return set()
-    from toonvision_live.propose import as_xyxy_array, box_area
+    from toonvision_live.propose import as_xyxy_array, box_area, intersection_matrix
 
-    bodies, cards = as_xyxy_array([p.body_xyxy for p in proposals]), as_xyxy_array(occluders)
-    b, c = bodies[:, None, :], cards[None, :, :]
-    w = np.clip(np.minimum(b[..., 2], c[..., 2]) - np.maximum(b[..., 0], c[..., 0]), 0, None)
-    h = np.clip(np.minimum(b[..., 3], c[..., 3]) - np.maximum(b[..., 1], c[..., 1]), 0, None)
-    covered = (w * h).sum(axis=1) / np.maximum(1.0, box_area(bodies))
+    bodies = as_xyxy_array([p.body_xyxy for p in proposals])
+    covered = intersection_matrix(bodies, occluders).sum(axis=1) / np.maximum(1.0, box_area(bodies))
     return {int(i) for i in np.flatnonzero(covered > MAX_COVERED)}
 
 

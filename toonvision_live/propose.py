@@ -501,15 +501,22 @@ def box_area(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     return np.clip(arr[:, 2] - arr[:, 0], 0, None) * np.clip(arr[:, 3] - arr[:, 1], 0, None)
 
 
-def iou_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
-               b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
+def intersection_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
+                        b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Intersection area of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
     a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])
     y0 = np.maximum(a[:, None, 1], b[None, :, 1])
     x1 = np.minimum(a[:, None, 2], b[None, :, 2])
     y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+
+
+def iou_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
+               b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
+    a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
+    inter = intersection_matrix(a, b)
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -719,13 +726,14 @@ class IncrementalProposer:
             return []
         fresh = [p.tag_xyxy for p in found]
         kept: list[Proposal] = []
-        ground = None
+        ground: RowGround | None = None
         missing = [e for e in self._tracked if not (fresh and _max_iou(e[0].tag_xyxy, fresh) > 0.2)]
         for q in self._followed(grey, missing):
             tag = verify_nametag(frame_rgb, q.tag_xyxy)
             if tag is None or (fresh and _max_iou(tag.tag_xyxy, fresh) > 0.2):
                 continue
-            ground = ground or RowGround.of(frame_rgb)
+            if ground is None:
+                ground = RowGround.of(frame_rgb)
             proposal = _proposal(frame_rgb, tag, ground)
             if proposal is not None:
                 kept.append(proposal)

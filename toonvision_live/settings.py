@@ -143,34 +143,24 @@ def _provider(value: Any) -> str:
     return text
 
 
-def _fraction(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("it is not a number") from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError("it must be between 0 and 1")
-    return number
+def _number_between(low: float, high: float, unit: str = "") -> Callable[[Any], float]:
+    """A converter to a float within [low, high] (NaN refused), its errors naming the range."""
+
+    def convert(value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("it is not a number") from None
+        if not low <= number <= high:
+            raise ValueError(f"it must be between {low:g} and {high:g}{unit}")
+        return number
+
+    return convert
 
 
-def _seconds(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("it is not a number") from None
-    if not 0.0 <= number <= 60.0:
-        raise ValueError("it must be between 0 and 60 seconds")
-    return number
-
-
-def _fps(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("it is not a number") from None
-    if not 0.5 <= number <= 1000:
-        raise ValueError("it must be between 0.5 and 1000")
-    return number
+_fraction = _number_between(0.0, 1.0)
+_seconds = _number_between(0.0, 60.0, " seconds")
+_fps = _number_between(0.5, 1000.0)
 
 
 def _bool(value: Any) -> bool:
