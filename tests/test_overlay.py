@@ -182,6 +182,20 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     # the worker is told where the cards are (frame pixels), so crops under them do not vote
     assert len(overlay.drawn_cards) >= 2
     assert any(c[0] <= 85 <= c[2] and c[3] <= 60 for c in overlay.drawn_cards)
+    # only the changed parts are repainted: a Cog that walked on leaves no trail behind
+    moved = (TrackedCog(1, (50 + 150, 60, 120 + 150, 260), "sb", "coldcaller", 0.97, True), cogs[1])
+    overlay.show_result(fake_result(rect, moved, index=2))
+
+    def moved_clean() -> bool:
+        image = grab(rect)
+        old_card = image[60 - 8 - 20 : 60 - 8, 85 - 30 : 85 + 30]
+        new_card = image[60 - 8 - 20 : 60 - 8, 235 - 30 : 235 + 30]
+        old_box = image[50:70, 40:60]  # the old top-left bracket
+        return (_pixels_near(old_card, (70, 110, 70), 20).mean() > 0.95
+                and _pixels_near(old_box, (70, 110, 70), 20).mean() > 0.95
+                and _pixels_near(new_card, sb_rgb, 60).mean() > 0.3)
+
+    qtbot.waitUntil(moved_clean, timeout=3000)
     # a waiting message clears the boxes; a flash shows
     overlay.set_message("The window 'Toontown Rewritten' is minimised or hidden: paused until it is shown.")
     overlay.flash("Saved x.png with 2 Cog crop(s)")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QRect, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
 from PyQt6.QtWidgets import QApplication, QWidget
 
 from toonvision_live.errors import SaveError
@@ -69,6 +69,23 @@ class PaintRecord:
     def latency_ms(self) -> float:
         """From the grab to the overlay painted."""
         return (self.painted_at - self.grab_time) * 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class CogDrawing:
+    """What the overlay draws for one Cog, in Qt logical pixels: its box brackets and its label card."""
+
+    body: XYXY
+    card: XYXY
+    caption: str
+    color: QColor
+
+    @property
+    def extent(self) -> QRect:
+        """Every pixel the drawing touches (the brackets sit a few pixels outside the box)."""
+        x0, y0, x1, y1 = self.body
+        box = QRect(x0 - 6, y0 - 6, x1 - x0 + 12, y1 - y0 + 12)
+        return box.united(QRect(self.card[0], self.card[1], self.card[2] - self.card[0], self.card[3] - self.card[1]))
 
 
 def suit_color(code: str, alpha: int = 235) -> QColor:
@@ -211,6 +228,7 @@ class OverlayWindow(QWidget):
         # mutated); the capture may show either while the compositor catches up
         self.drawn_cards: tuple[XYXY, ...] = ()
         self._last_cards: tuple[XYXY, ...] = ()
+        self._drawings: list[CogDrawing] = []  # the newest result laid out (show_result), drawn by paintEvent
         self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
         self.on_painted: list[Callable[[PaintRecord], None]] = []
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
@@ -223,6 +241,7 @@ class OverlayWindow(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
         self.excluded_from_capture = self.excluded_from_capture or exclude_from_capture(self)
+        self._lay_out(self.result)  # its cards are in the capture again
 
     def follow(self, rect: ScreenRect) -> None:
         """Sit exactly on ``rect`` (screen pixels; Qt's logical pixels at a device ratio of 1)."""
@@ -248,13 +267,55 @@ class OverlayWindow(QWidget):
             span = self._done_times[-1] - self._done_times[0]
             self.fps = (len(self._done_times) - 1) / span if span > 0 else 0.0
         self.follow(result.frame.rect)
-        self.update()
+        self._lay_out(result)
+
+    def _lay_out(self, result: FrameResult | None) -> None:
+        """Place the boxes and cards of ``result`` and repaint only what changed: the old drawings, the
+        new ones and the status line (a full-window repaint of a translucent window costs the X
+        server and the compositor a whole-window copy per frame, which the game would feel)."""
+        old = self._drawings
+        self._drawings = [] if result is None else self._drawings_of(result)
+        ratio = self.devicePixelRatioF() or 1.0
+        # a hidden overlay is not in the capture: its cards cover nothing
+        painted = tuple(tuple(round(v * ratio) for v in d.card) for d in self._drawings) if self.isVisible() else ()
+        self.drawn_cards, self._last_cards = self._last_cards + painted, painted
+        region = QRegion(self._status_rect())
+        for drawing in (*old, *self._drawings):
+            region = region.united(QRegion(drawing.extent))
+        self.update(region)
+
+    def _drawings_of(self, result: FrameResult) -> list[CogDrawing]:
+        if not result.cogs:
+            return []
+        ratio = self.devicePixelRatioF() or 1.0
+        # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
+        bodies = [tuple(round(v / ratio) for v in cog.body_xyxy) for cog in result.cogs]
+        tags = [
+            None if getattr(cog, "tag_xyxy", None) is None else tuple(round(v / ratio) for v in cog.tag_xyxy)
+            for cog in result.cogs
+        ]
+        captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
+        metrics = QFontMetrics(self._label_font)
+        sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
+        recent = [tuple(round(v / ratio) for v in tag) for _, tag in self._recent_tags]
+        cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
+        return [
+            CogDrawing(body, card, caption,
+                       suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG))
+            for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True)
+        ]
+
+    def _status_rect(self) -> QRect:
+        """Where the status line (and a flash under it) may be drawn: the top strip of the window."""
+        metrics = QFontMetrics(self._status_font)
+        return QRect(0, 0, self.width(), 2 * metrics.height() + 24)
 
     def set_message(self, message: str) -> None:
         """A waiting message (window gone, minimised): boxes are cleared while it shows."""
         self.message = message
         if message:
             self.result = None
+            self._lay_out(None)
         self.update()
 
     def set_paused(self, paused: bool) -> None:
@@ -318,30 +379,14 @@ class OverlayWindow(QWidget):
         painter.fillRect(self.rect(), QColor(0, 0, 0, 0))
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         result = self.result
-        ratio = self.devicePixelRatioF() or 1.0
-        painted: tuple[XYXY, ...] = ()
-        if result is not None and result.cogs:
-            # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
-            bodies = [tuple(round(v / ratio) for v in cog.body_xyxy) for cog in result.cogs]
-            tags = [
-                None if getattr(cog, "tag_xyxy", None) is None else tuple(round(v / ratio) for v in cog.tag_xyxy)
-                for cog in result.cogs
-            ]
-            captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
-            metrics = QFontMetrics(self._label_font)
-            sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
-            recent = [tuple(round(v / ratio) for v in tag) for _, tag in self._recent_tags]
-            cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
-            painted = tuple(tuple(round(v * ratio) for v in card) for card in cards)
-            painter.setFont(self._label_font)
-            for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True):
-                color = suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG)
-                self._corners(painter, body, color)
-                rect = QRect(card[0], card[1], card[2] - card[0], card[3] - card[1])
-                painter.fillRect(rect, color)
-                painter.setPen(QColor(255, 255, 255))
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, caption)
-        self.drawn_cards, self._last_cards = self._last_cards + painted, painted
+        painter.setFont(self._label_font)
+        for drawing in self._drawings:
+            self._corners(painter, drawing.body, drawing.color)
+            card = drawing.card
+            rect = QRect(card[0], card[1], card[2] - card[0], card[3] - card[1])
+            painter.fillRect(rect, drawing.color)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, drawing.caption)
         status = self.message or self.status_text()
         self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
         flash = self.flash_text
