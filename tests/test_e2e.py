@@ -272,7 +272,8 @@ def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtb
         assert score.cogs_on_screen >= 50, (label, score)
         top_misses = sorted(set(score.misses), key=score.misses.count, reverse=True)[:5]
         print(f"{label}: {score.accuracy:.3f} of {score.cogs_on_screen} Cogs named right "
-              f"(target {E2E_ACCURACY_TARGET}, floor {E2E_ACCURACY_FLOOR}), recall {score.recall:.3f}")
+              f"(target {E2E_ACCURACY_TARGET}, floor {E2E_ACCURACY_FLOOR}), recall {score.recall:.3f}; "
+              f"most missed: {[(m, score.misses.count(m)) for m in top_misses]}")
         assert score.accuracy >= E2E_ACCURACY_FLOOR, (
             label, f"{score.accuracy:.3f}", f"recall {score.recall:.3f}", top_misses)
     assert scores["with overlay"].accuracy >= scores["without overlay"].accuracy - 0.05

@@ -14,6 +14,7 @@ from toonvision_live.infer import (
     CUDA,
     CogClassifier,
     CogPrediction,
+    joint_labels,
     predictions_from_probs,
     resolve_providers,
 )
@@ -120,16 +121,41 @@ def one_hot_rows(suit_idx: int, cog_idx: int, suit_p: float = 0.9, cog_p: float 
 @pytest.mark.parametrize(("suit_idx", "cog_key", "agree"), [
     (3, "coldcaller", True),  # Sellbot + Cold Caller
     (1, "bloodsucker", True),  # Lawbot + Bloodsucker
-    (0, "coldcaller", False),  # Bossbot head, Sellbot Cog: reported, not hidden
+    (0, "coldcaller", False),  # Bossbot head, sure Sellbot Cog: reported, not hidden
     (2, "flunky", False),
 ])
 def test_predictions_report_head_agreement(suit_idx, cog_key, agree):
     suit, entity = one_hot_rows(suit_idx, COG_KEYS.index(cog_key))
     (p,) = predictions_from_probs(suit, entity)
-    assert (p.suit, p.cog, p.agree) == (SUIT_CODES[suit_idx], cog_key, agree)
     cog_suit = COG_SUIT_INDEX[COG_KEYS.index(cog_key)]
+    # the Cog head is surer (0.8 against 7e-3 for any other Cog) than the suit head (0.9 against 0.033):
+    # the label is the Cog with its own suit, never a Cog under another suit's name
+    assert (p.suit, p.cog, p.agree) == (SUIT_CODES[cog_suit], cog_key, agree)
     assert p.confidence == pytest.approx(0.8 * suit[0, cog_suit])
+    assert p.suit_conf == pytest.approx(suit[0, cog_suit]) and p.cog_conf == pytest.approx(0.8)
     assert len(p.entity_probs) == 32 and len(p.suit_probs) == 4
+
+
+def test_a_sure_suit_head_outweighs_an_unsure_cog_head():
+    """Name Dropper 0.40 / Flunky 0.35 from the Cog head, Bossbot 0.9 from the suit head: Flunky (Bossbot)."""
+    suit = np.array([[0.9, 0.03, 0.03, 0.04]])
+    entity = np.full((1, 32), 0.25 / 30)
+    entity[0, COG_KEYS.index("namedropper")], entity[0, COG_KEYS.index("flunky")] = 0.40, 0.35
+    (p,) = predictions_from_probs(suit, entity)
+    assert (p.suit, p.cog, p.agree) == ("bb", "flunky", False)
+    assert p.confidence == pytest.approx(0.35 * 0.9)
+
+
+def test_joint_labels_follow_the_heads_when_they_agree():
+    rng = np.random.default_rng(0)
+    suit = rng.dirichlet(np.ones(4), size=500)
+    entity = rng.dirichlet(np.ones(32) * 0.3, size=500)
+    cogs, confidences, agrees = joint_labels(suit, entity)
+    assert agrees.any() and not agrees.all()
+    assert np.array_equal(cogs[agrees], entity[agrees].argmax(axis=1))
+    assert np.allclose(confidences, entity[np.arange(500), cogs] * suit[np.arange(500), np.asarray(COG_SUIT_INDEX)[cogs]])
+    best_pair = (entity * suit[:, COG_SUIT_INDEX]).max(axis=1)
+    assert np.allclose(confidences, best_pair)
 
 
 def test_confidence_is_lower_when_the_heads_disagree():
@@ -141,7 +167,7 @@ def test_confidence_is_lower_when_the_heads_disagree():
 def test_prediction_without_probabilities_derives_its_confidence():
     p = CogPrediction(suit="sb", suit_conf=0.9, cog="coldcaller", cog_conf=0.5, agree=True)
     assert p.confidence == pytest.approx(0.45)
-    q = CogPrediction(suit="bb", suit_conf=0.9, cog="coldcaller", cog_conf=0.5, agree=False)
+    q = CogPrediction(suit="sb", suit_conf=0.1, cog="coldcaller", cog_conf=0.5, agree=False)
     assert q.confidence == pytest.approx(0.05)
 
 

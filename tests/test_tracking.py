@@ -80,7 +80,7 @@ def test_new_boxes_get_new_ids_and_stale_tracks_are_dropped():
 def test_disagreement_survives_smoothing():
     smoother = LabelSmoother()
     (tracked,) = smoother.update([proposal(0)], [predict("coldcaller", 0.9, suit="bb")], 0.0)
-    assert (tracked.suit, tracked.cog, tracked.agree) == ("bb", "coldcaller", False)
+    assert (tracked.suit, tracked.cog, tracked.agree) == ("sb", "coldcaller", False)
     assert tracked.confidence < 0.1
 
 

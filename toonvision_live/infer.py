@@ -4,8 +4,9 @@ The session prefers CUDA, then CPU, among the providers this onnxruntime build o
 reports the one actually in use (``session.get_providers()``): onnxruntime-gpu lists CUDA even
 on a machine without a GPU and silently falls back to CPU there.  The model and its card are
 checked against the contract (DESIGN.md "Model contract") before the first frame; any mismatch
-is a :class:`ModelError` with one sentence.  The suit head and the Cog head are compared: each
-Cog belongs to one suit, and a disagreement is reported in ``CogPrediction.agree``.
+is a :class:`ModelError` with one sentence.  Each Cog belongs to one suit, so a crop is labelled
+with the Cog (and its suit) that both heads together find most likely (:func:`joint_labels`), and a
+disagreement of the heads' own top picks is reported in ``CogPrediction.agree``.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ PROVIDER_ALIASES = {"cuda": CUDA, "gpu": CUDA, "cpu": CPU, "tensorrt": "Tensorrt
 
 @dataclass(frozen=True, slots=True)
 class CogPrediction:
-    """One crop's labels.  ``agree``: the predicted Cog belongs to the predicted suit.
+    """One crop's labels: the Cog and its own suit (never a Cog under another suit's name).
 
-    ``confidence`` combines both heads: the Cog's probability times the suit head's probability
-    of that Cog's suit (so a disagreement lowers it).  The probability vectors are kept for
-    smoothing over frames.
+    ``suit_conf`` is the suit head's probability of that suit, ``cog_conf`` the Cog head's
+    probability of that Cog and ``confidence`` their product.  ``agree``: the two heads' own top
+    picks agree (the suit head's best suit is the best Cog's suit); when they do not, the label is
+    the best consistent pair and ``agree`` is False, so the disagreement is shown, not hidden.
+    The probability vectors are kept for smoothing over frames.
     """
 
     suit: str
@@ -59,8 +62,23 @@ class CogPrediction:
 
     def __post_init__(self) -> None:
         if self.confidence is None:
-            combined = self.cog_conf * (self.suit_conf if self.agree else 1.0 - self.suit_conf)
-            object.__setattr__(self, "confidence", float(combined))
+            object.__setattr__(self, "confidence", float(self.cog_conf * self.suit_conf))
+
+
+_COG_SUIT = np.asarray(COG_SUIT_INDEX)
+
+
+def joint_labels(suit_probs: np.ndarray, entity_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Cog index [N], confidence [N], agree [N]) of [N, 4] suit and [N, 32] Cog probabilities (pure).
+
+    The Cog is the one maximising P(Cog) * P(its suit): the most likely consistent pair if the heads
+    are read as independent witnesses.  When both heads' top picks agree this is the Cog head's top
+    pick; when they disagree it weighs one head against the other instead of pairing a Cog with a
+    suit it does not belong to (which would also write a name no Cog has into saved datasets)."""
+    joint = entity_probs * suit_probs[:, _COG_SUIT]
+    e = joint.argmax(axis=1)
+    agree = suit_probs.argmax(axis=1) == _COG_SUIT[entity_probs.argmax(axis=1)]
+    return e, joint[np.arange(len(e)), e], agree
 
 
 def predictions_from_probs(suit_probs: np.ndarray, entity_probs: np.ndarray) -> list[CogPrediction]:
@@ -72,16 +90,13 @@ def predictions_from_probs(suit_probs: np.ndarray, entity_probs: np.ndarray) -> 
         raise ValueError(f"expected [N, {len(SUIT_CODES)}] and [N, {len(COG_KEYS)}] probabilities, "
                          f"got {suit_probs.shape} and {entity_probs.shape}")
     out = []
-    s_idx = suit_probs.argmax(axis=1)
-    e_idx = entity_probs.argmax(axis=1)
-    for i in range(len(suit_probs)):
-        s, e = int(s_idx[i]), int(e_idx[i])
-        cog_suit = COG_SUIT_INDEX[e]
+    cogs, confidences, agrees = joint_labels(suit_probs, entity_probs)
+    for i, (e, confidence, agree) in enumerate(zip(cogs.tolist(), confidences.tolist(), agrees.tolist())):
+        s = COG_SUIT_INDEX[e]
         out.append(CogPrediction(
             suit=SUIT_CODES[s], suit_conf=float(suit_probs[i, s]),
             cog=COG_KEYS[e], cog_conf=float(entity_probs[i, e]),
-            agree=cog_suit == s,
-            confidence=float(entity_probs[i, e] * suit_probs[i, cog_suit]),
+            agree=bool(agree), confidence=float(confidence),
             suit_probs=tuple(float(v) for v in suit_probs[i]),
             entity_probs=tuple(float(v) for v in entity_probs[i]),
         ))

@@ -6,8 +6,8 @@ overlap first.  Each track keeps its predictions of the last ``window_s`` second
 changes what it is, so a long window only costs a late change when two tracks swap; measured on
 the demo street, 1 s instead of 5 frames names 4 points more Cogs right, because a Cog briefly
 covered by another or caught mid-stride is outvoted by the frames around it); its label is the
-argmax of the averaged probabilities (or a confidence-weighted vote when a prediction carries
-none), and its box size is the median of the last ``size_frames`` sizes around the newest box's
+best consistent Cog and suit of the averaged probabilities (``infer.joint_labels``; a
+confidence-weighted vote when a prediction carries none), and its box size is the median of the last ``size_frames`` sizes around the newest box's
 centre, which steadies the body box without lagging behind a walking Cog.  Tracks unseen for
 ``max_age_s`` are dropped.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toonvision_live.infer import CogPrediction
+from toonvision_live.infer import CogPrediction, joint_labels
 from toonvision_live.propose import Proposal, greedy_matches, iou_matrix
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
 
@@ -67,12 +67,11 @@ def prediction_vectors(p: CogPrediction) -> tuple[np.ndarray, np.ndarray]:
 
 def smoothed_label(suits: Sequence[np.ndarray],
                    entities: Sequence[np.ndarray]) -> tuple[str, str, float, bool]:
-    """(suit, cog, confidence, agree) of averaged probability vectors (pure)."""
+    """(suit, cog, confidence, agree) of averaged probability vectors, as :func:`joint_labels` (pure)."""
     suit_mean = np.mean(np.asarray(suits), axis=0)
     entity_mean = np.mean(np.asarray(entities), axis=0)
-    s, e = int(suit_mean.argmax()), int(entity_mean.argmax())
-    cog_suit = COG_SUIT_INDEX[e]
-    return SUIT_CODES[s], COG_KEYS[e], float(entity_mean[e] * suit_mean[cog_suit]), cog_suit == s
+    (e,), (confidence,), (agree,) = joint_labels(suit_mean[None], entity_mean[None])
+    return SUIT_CODES[COG_SUIT_INDEX[e]], COG_KEYS[e], float(confidence), bool(agree)
 
 
 def resize_about_centre(box: XYXY, size_wh: tuple[float, float]) -> XYXY:
