@@ -153,7 +153,8 @@ def test_joint_labels_follow_the_heads_when_they_agree():
     cogs, confidences, agrees = joint_labels(suit, entity)
     assert agrees.any() and not agrees.all()
     assert np.array_equal(cogs[agrees], entity[agrees].argmax(axis=1))
-    assert np.allclose(confidences, entity[np.arange(500), cogs] * suit[np.arange(500), np.asarray(COG_SUIT_INDEX)[cogs]])
+    rows = np.arange(500)
+    assert np.allclose(confidences, entity[rows, cogs] * suit[rows, np.asarray(COG_SUIT_INDEX)[cogs]])
     best_pair = (entity * suit[:, COG_SUIT_INDEX]).max(axis=1)
     assert np.allclose(confidences, best_pair)
 

@@ -91,7 +91,7 @@ def predictions_from_probs(suit_probs: np.ndarray, entity_probs: np.ndarray) -> 
                          f"got {suit_probs.shape} and {entity_probs.shape}")
     out = []
     cogs, confidences, agrees = joint_labels(suit_probs, entity_probs)
-    for i, (e, confidence, agree) in enumerate(zip(cogs.tolist(), confidences.tolist(), agrees.tolist())):
+    for i, (e, confidence, agree) in enumerate(zip(cogs.tolist(), confidences.tolist(), agrees.tolist(), strict=True)):
         s = COG_SUIT_INDEX[e]
         out.append(CogPrediction(
             suit=SUIT_CODES[s], suit_conf=float(suit_probs[i, s]),

@@ -7,9 +7,9 @@ changes what it is, so a long window only costs a late change when two tracks sw
 the demo street, 1 s instead of 5 frames names 4 points more Cogs right, because a Cog briefly
 covered by another or caught mid-stride is outvoted by the frames around it); its label is the
 best consistent Cog and suit of the averaged probabilities (``infer.joint_labels``; a
-confidence-weighted vote when a prediction carries none), and its box size is the median of the last ``size_frames`` sizes around the newest box's
-centre, which steadies the body box without lagging behind a walking Cog.  Tracks unseen for
-``max_age_s`` are dropped.
+confidence-weighted vote when a prediction carries none), and its box size is the median of the
+last ``size_frames`` sizes around the newest box's centre, which steadies the body box without
+lagging behind a walking Cog.  Tracks unseen for ``max_age_s`` are dropped.
 """
 
 from __future__ import annotations
