@@ -13,7 +13,7 @@ from toonvision_live.capture import CaptureThread, ScreenSource, bgra_to_rgb
 from toonvision_live.errors import CaptureError
 from toonvision_live.frames import LatestFrame, MailboxClosed, RecordedSource
 from toonvision_live.settings import load_settings
-from toonvision_live.window import ScreenRect
+from toonvision_live.window import ScreenRect, X11WindowFinder
 
 RED = (220, 30, 30)
 GREEN = (30, 200, 60)
@@ -145,6 +145,50 @@ def test_hidden_closed_and_reopened_windows(window_source):
         assert frame.rect == ScreenRect(600, 300, 200, 150)
     finally:
         reopened.close()
+
+
+def _all(frame, rgb) -> bool:
+    return bool((np.abs(frame.rgb.astype(int) - rgb).sum(axis=2) < 30).all())
+
+
+class _NoCompositorFinder(X11WindowFinder):
+    """The real finder, telling the source that no compositor runs (the session's screen has one)."""
+
+    def composited(self) -> bool:
+        return False
+
+
+def test_the_game_window_is_grabbed_by_itself_without_the_windows_on_top(window_source):
+    """Under the compositor the game window's own pixels are grabbed: a window stacked on top of it
+    (where the overlay sits) is not in the frame, which says so (overlay_free); a region grab of the
+    same rectangle, or a window grab without a compositor, sees the window on top."""
+    where = ScreenRect(300, 200, 320, 200)
+    game = XTestWindow("Toontown Rewritten", where, RED)
+    try:
+        _grab_until(window_source, lambda f: _mostly(f, RED))
+        cover = XTestWindow("on top", ScreenRect(350, 250, 200, 100), GREEN)
+        try:
+            region = ScreenSource(region=where)
+            region.open()
+            try:
+                seen = _grab_until(region, lambda f: (f.rgb[100, 150] == GREEN).all())
+                assert not seen.overlay_free
+            finally:
+                region.close()
+            frame = _grab_until(window_source, lambda f: f.rect == where)
+            assert window_source.grabs_window_itself and frame.overlay_free
+            assert _all(frame, RED), frame.rgb[100, 150]
+            plain = ScreenSource(window_pattern="^Toontown Rewritten$", finder_factory=_NoCompositorFinder)
+            plain.open()
+            try:
+                frame = _grab_until(plain, lambda f: (f.rgb[100, 150] == GREEN).all())
+                assert not plain.grabs_window_itself and not frame.overlay_free
+            finally:
+                plain.close()
+        finally:
+            cover.close()
+    finally:
+        game.close()
 
 
 def test_monitor_and_region_fallbacks(x_display):

@@ -25,7 +25,6 @@ from toonvision_live.overlay import (
     cog_caption,
     place_label_cards,
     suit_color,
-    x11_compositor_running,
 )
 from toonvision_live.pipeline import FrameResult, StageTimes
 from toonvision_live.propose import propose_cog_boxes
@@ -33,6 +32,7 @@ from toonvision_live.saver import SavedFrame
 from toonvision_live.scene import SceneFrame
 from toonvision_live.settings import load_settings
 from toonvision_live.tracking import TrackedCog
+from toonvision_live.window import x11_compositor_running
 from toonvision_live.window import ScreenRect
 
 

@@ -7,11 +7,17 @@ followed; while the window is minimised, hidden, off screen or gone, grabs
 pause, the reason is reported once, and the search goes on until it is back.
 Frames are paced by deadline (missed slots are skipped, never queued) and
 converted BGRA -> RGB with one ``cv2.cvtColor`` (no other full-frame copy).
+
+On X11 with a compositing manager the game window is grabbed by itself
+(:class:`~toonvision_live.x11grab.X11WindowGrabber`): its own pixels, without the
+overlay or any other window on top; such frames are marked ``overlay_free``.  Without
+a compositor, on Windows, and for ``--monitor``/``--region`` the screen is grabbed.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -59,6 +65,8 @@ class ScreenSource:
         self._finder_factory = finder_factory
         self._finder: WindowFinder | None = None
         self._sct = None
+        self._window_grabber = None  # X11: grabs the game window by itself (None: grab the screen)
+        self._composited = False
         self._screen: ScreenRect | None = None
         self._window: GameWindow | None = None
         self._since_query = 0
@@ -105,8 +113,27 @@ class ScreenSource:
             )
         if self._pattern is not None:
             self._finder = self._finder_factory()
+            if sys.platform.startswith("linux"):
+                self._window_grabber = self._open_window_grabber()
+
+    def _open_window_grabber(self):
+        try:
+            from toonvision_live.x11grab import X11WindowGrabber
+
+            return X11WindowGrabber()
+        except Exception as exc:  # an mss without the XCB backend, an odd visual: the screen grab still works
+            log.warning("cannot grab the game window by itself (%s); grabbing the screen", exc)
+            return None
+
+    @property
+    def grabs_window_itself(self) -> bool:
+        """Whether frames hold the game window's own pixels (nothing stacked on top of it)."""
+        return self._window_grabber is not None and self._composited
 
     def close(self) -> None:
+        if self._window_grabber is not None:
+            self._window_grabber.close()
+            self._window_grabber = None
         if self._finder is not None:
             self._finder.close()
             self._finder = None
@@ -123,7 +150,9 @@ class ScreenSource:
             if seen is None or not self._pattern.search(seen.title):
                 seen = self._finder.find(self._pattern)
                 if seen is not None and (self._window is None or seen.handle != self._window.handle):
-                    log.info("found the game window '%s' at %s", seen.title, seen.client)
+                    self._composited = self._finder.composited()
+                    log.info("found the game window '%s' at %s (%s)", seen.title, seen.client,
+                             "grabbing it by itself" if self.grabs_window_itself else "grabbing the screen")
             self._window = seen
         window = self._window
         if window is None:
@@ -155,17 +184,23 @@ class ScreenSource:
         rect = self._target_rect()
         if rect is None:
             return None
+        own = self.grabs_window_itself and self._window is not None
         try:
-            shot = self._sct.grab(rect.as_mss())
+            if own:
+                client = self._window.client
+                inside = ScreenRect(rect.left - client.left, rect.top - client.top, rect.width, rect.height)
+                bgra = self._window_grabber.grab_window(self._window.handle, inside)
+            else:
+                bgra = np.asarray(self._sct.grab(rect.as_mss()))
         except self._mss_error as exc:  # the window moved or closed between query and grab
             self._reason = f"Capture of {rect} failed ({exc}); retrying."
             self._window = None if self._pattern is not None else self._window
             return None
-        rgb = bgra_to_rgb(np.asarray(shot))
+        rgb = bgra_to_rgb(bgra)
         now = time.perf_counter()
         self._reason = ""
         title = self._window.title if self._window is not None else self.description
-        return Frame(next_frame_id(), rgb, now, now - start, rect, title)
+        return Frame(next_frame_id(), rgb, now, now - start, rect, title, overlay_free=own)
 
 
 class CaptureThread(StageThread):

@@ -62,7 +62,7 @@ def _qt_app():
 
 
 def _warn_if_no_compositor() -> None:
-    from toonvision_live.overlay import x11_compositor_running
+    from toonvision_live.window import x11_compositor_running
 
     if x11_compositor_running() is False:
         log.warning(

@@ -120,6 +120,9 @@ class Frame:
     grab_s: float  # how long the grab and colour conversion took
     rect: ScreenRect
     title: str = ""
+    #: the pixels are the game window's own (X11 window grab under a compositor): the overlay,
+    #: stacked on top, cannot be in them, so nothing in the frame needs to be read around its drawings
+    overlay_free: bool = False
 
     @property
     def size_wh(self) -> tuple[int, int]:

@@ -5,12 +5,14 @@ transparent to input; it sits exactly on the captured rectangle (the game
 window's client area) and draws, per Cog, corner brackets round its box and a label card: Cog name,
 suit and confidence in white on a SATURATED suit-colour card (never a
 light-grey, nametag-like one), placed by :func:`place_label_cards` clear of
-every nametag (above the Cog's tag, else below its feet or beside the tag): on
-X11 the overlay is captured with the game, and the crop stage must still see
-every tag and body.  A status line shows FPS,
+every nametag (above the Cog's tag, else below its feet or beside the tag): the
+player keeps seeing the game's nametags, and where the overlay is captured with
+the game (X11 without a window grab) the crop stage must still see every tag and body.  A status line shows FPS,
 provider and pause state; a flash confirms a save (or says why it failed).  On
 Windows it excludes itself from capture (SetWindowDisplayAffinity); on X11
-translucency needs a compositor (:func:`x11_compositor_running`).
+translucency needs a compositor (:func:`~toonvision_live.window.x11_compositor_running`),
+and with one the game window is grabbed by itself (:mod:`toonvision_live.x11grab`), which
+leaves the overlay out too; monitor and region captures still see it.
 
 ``LiveSession`` wires a ``Pipeline`` (worker threads) to the overlay, the hotkeys
 and the saver through queued Qt signals; worker threads never touch widgets.
@@ -160,24 +162,6 @@ def place_label_cards(
                 best = (cost, card)
         placed.append(best[1])
     return placed
-
-
-def x11_compositor_running(display: str | None = None) -> bool | None:
-    """Whether an X11 compositing manager owns _NET_WM_CM_S0 (None when not on X11)."""
-    if sys.platform == "win32":
-        return None
-    try:
-        from Xlib import X
-        from Xlib import display as xdisplay
-
-        conn = xdisplay.Display(display)
-    except Exception:
-        return None
-    try:
-        atom = conn.intern_atom(f"_NET_WM_CM_S{conn.get_default_screen()}")
-        return conn.get_selection_owner(atom) != X.NONE
-    finally:
-        conn.close()
 
 
 def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows only

@@ -149,8 +149,8 @@ class InferenceWorker(StageThread):
             preprocess_s += t1 - t0
             inference_s += t2 - t1
         t_classified = time.perf_counter()
-        cogs = self.smoother.update(proposals, predictions, frame.grab_time,
-                                    covered_proposals(proposals, self.occluders()))
+        covered = set() if frame.overlay_free else covered_proposals(proposals, self.occluders())
+        cogs = self.smoother.update(proposals, predictions, frame.grab_time, covered)
         done = time.perf_counter()
         self.processed += 1
         self.crops += len(proposals)

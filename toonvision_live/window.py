@@ -94,6 +94,10 @@ class WindowFinder(Protocol):
     def screens(self) -> list[ScreenRect]:
         """The monitors' rectangles (for :func:`visible_part`)."""
 
+    def composited(self) -> bool:
+        """Whether grabbing the window itself yields its own pixels, without the windows on top
+        (X11 with a compositing manager running)."""
+
     def close(self) -> None: ...
 
 
@@ -105,6 +109,29 @@ def open_window_finder(display: str | None = None) -> WindowFinder:
 
 
 # ---- X11 -------------------------------------------------------------------------------------
+
+
+def _compositor_owns_selection(conn) -> bool:
+    from Xlib import X
+
+    atom = conn.intern_atom(f"_NET_WM_CM_S{conn.get_default_screen()}")
+    return conn.get_selection_owner(atom) != X.NONE
+
+
+def x11_compositor_running(display: str | None = None) -> bool | None:
+    """Whether an X11 compositing manager owns _NET_WM_CM_S0 (None when not on X11)."""
+    if sys.platform == "win32":
+        return None
+    try:
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display(display)
+    except Exception:
+        return None
+    try:
+        return _compositor_owns_selection(conn)
+    finally:
+        conn.close()
 
 
 class X11WindowFinder:
@@ -130,6 +157,9 @@ class X11WindowFinder:
 
     def close(self) -> None:
         self._display.close()
+
+    def composited(self) -> bool:
+        return _compositor_owns_selection(self._display)
 
     def screens(self) -> list[ScreenRect]:
         geometry = self._root.get_geometry()
@@ -242,6 +272,9 @@ class Win32WindowFinder:
 
     def close(self) -> None:
         pass
+
+    def composited(self) -> bool:
+        return False  # the screen is grabbed; the overlay keeps itself out with SetWindowDisplayAffinity
 
     def screens(self) -> list[ScreenRect]:
         metrics = self._user32.GetSystemMetrics
