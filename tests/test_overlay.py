@@ -32,8 +32,7 @@ from toonvision_live.saver import SavedFrame
 from toonvision_live.scene import SceneFrame
 from toonvision_live.settings import load_settings
 from toonvision_live.tracking import TrackedCog
-from toonvision_live.window import x11_compositor_running
-from toonvision_live.window import ScreenRect
+from toonvision_live.window import ScreenRect, x11_compositor_running
 
 
 class StaticScene:

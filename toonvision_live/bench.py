@@ -495,8 +495,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     from toonvision_live.demo import DEMO_WINDOW_PATTERN
     from toonvision_live.infer import CogClassifier
     from toonvision_live.model_card import default_model_path
-    from toonvision_live.window import x11_compositor_running
     from toonvision_live.settings import load_settings
+    from toonvision_live.window import x11_compositor_running
 
     model_path = Path(options.model) if options.model is not None else default_model_path()
     if not model_path.is_file():
