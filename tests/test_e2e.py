@@ -26,11 +26,10 @@ from toonvision_live.propose import greedy_matches, iou_matrix
 from toonvision_live.settings import load_settings
 
 SIZE = (1280, 720)
-#: Issue 6 asks for >= 0.95 of the Cogs on screen named right.  Measured 2026-12-01 (shipped model): alone,
-#: 0.972-1.000 without the overlay and 0.972-0.977 with it (4 runs); inside a full-suite run 0.945 with the
-#: overlay (recall 0.965: a Micromanager tag over a dark body, Head Hunter taken for Corporate Raider).  The
-#: floor guards that level so the suite does not flake at the target; raise it to the target once it holds.
-E2E_ACCURACY_TARGET, E2E_ACCURACY_FLOOR = 0.95, 0.92
+#: Issue 6 asks for >= 0.95 of the Cogs on screen named right, with and without the overlay.  Measured
+#: 2026-12-02 (shipped model, the game window grabbed by itself): 0.994-0.999 without the overlay and
+#: 0.985-1.000 with it, alone and with two busy-looping processes beside the test.
+E2E_ACCURACY = 0.95
 #: seconds after a scene restart before scoring (> smoothing window + LabelSmoother's max track age)
 RESTART_SETTLE_S = 1.6
 #: frames painted this long before (and after: timestamps are taken after painting) a grab are candidates
@@ -130,12 +129,17 @@ class DemoRun:
     """A demo window + live session in this process, scoring every processed frame."""
 
     def __init__(
-        self, qtbot, classifier, tmp_path: Path, *, n_cogs: int = 8, seed: int = 0, position: tuple[int, int] = (0, 0)
+        self, qtbot, classifier, tmp_path: Path, *, n_cogs: int = 8, seed: int = 0, position: tuple[int, int] = (0, 0),
+        region: bool = False,
     ) -> None:
+        """``region``: capture the window's rectangle of the screen (``--region``) instead of the window
+        found by its title: the screen is grabbed, the overlay on top included."""
         self.qtbot = qtbot
         self.scene = load_street_scene(SIZE, n_cogs=n_cogs, seed=seed)
         self.window = self.open_window(position)
-        settings = load_settings(overrides={"window": DEMO_WINDOW_PATTERN, "dataset": str(tmp_path)})
+        target = {"region": f"{position[0]},{position[1]},{SIZE[0]},{SIZE[1]}"} if region else {
+            "window": DEMO_WINDOW_PATTERN}
+        settings = load_settings(overrides={**target, "dataset": str(tmp_path)})
         self.session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
         self.session.result_ready.connect(self._collect)  # runs after the session took the result
         self.pairs: list[tuple[FrameResult, list[ShownFrame]]] = []
@@ -221,33 +225,47 @@ def test_closing_and_reopening_the_game_window_recovers(x_display, qtbot, tmp_pa
         run.close()
 
 
-def test_the_overlay_on_top_does_not_hide_cogs_from_the_crop_stage(x_display, qtbot, tmp_path, tiny_classifier):
-    """On X11 the capture sees the overlay.  Over the same 4 s of street (scene clock restarted), the
-    Cogs found with the overlay drawn on top are as many as without it (within sampling noise).
-    Model-independent: the tiny model's labels are not scored, only recall."""
-    run = DemoRun(qtbot, tiny_classifier, tmp_path, n_cogs=8, seed=1)
+@pytest.mark.parametrize("capture", ["window", "region"])
+def test_the_overlay_on_top_does_not_hide_cogs_from_the_crop_stage(x_display, qtbot, tmp_path, tiny_classifier,
+                                                                    capture):
+    """Over the same 4 s of street (scene clock restarted), the Cogs found with the overlay drawn on top
+    against those found without it.  Model-independent: the tiny model's labels are not scored, only recall.
+
+    window: the game window is grabbed by itself (X11 with a compositor, like the overlay's exclusion from
+    capture on Windows): the overlay is never in the frame, and as many Cogs are found (sampling noise).
+    region: the screen is grabbed, the overlay's boxes and label cards included; the cards keep clear of
+    the nametags and crops under them do not vote, so most Cogs are still found (the overlay lags the
+    Cogs by a frame or two, more on a slow machine, so a card can land on a tag that walked into it)."""
+    run = DemoRun(qtbot, tiny_classifier, tmp_path, n_cogs=8, seed=1, region=capture == "region")
     run.session.start()
-    scores = {}
+    scores, own_pixels = {}, {}
     try:
         qtbot.waitUntil(lambda: len(run.pairs) >= 5, timeout=15000)
         for label in ("without overlay", "with overlay"):
             run.session.on_action("toggle_overlay")
             run.window.start()
             qtbot.wait(int(1000 * RESTART_SETTLE_S))  # see test_trained_model_names_the_cogs...
+            start = len(run.pairs)
             scores[label] = run.run_for(4.0)
+            own_pixels[label] = {result.frame.overlay_free for result, _ in run.pairs[start:]}
     finally:
         run.close()
     bare, covered = scores["without overlay"], scores["with overlay"]
+    print(f"{capture} capture: recall {bare.recall:.3f} without the overlay, {covered.recall:.3f} with it")
     assert bare.cogs_on_screen >= 30 and covered.cogs_on_screen >= 30
     assert bare.recall >= 0.8, bare  # the crop stage itself works on this street
-    assert covered.recall >= bare.recall - 0.05, (bare.recall, covered.recall)
+    if capture == "window":
+        assert own_pixels == {"without overlay": {True}, "with overlay": {True}}
+        assert covered.recall >= bare.recall - 0.05, (bare.recall, covered.recall)
+    else:
+        assert own_pixels == {"without overlay": {False}, "with overlay": {False}}
+        assert covered.recall >= 0.8, (bare.recall, covered.recall)
 
 
 def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtbot, tmp_path):
     """Two passes over the same 5 s of the street (the scene clock restarts): first with the overlay
-    hidden, then drawn on top, where the capture sees it too.  Both must name at least
-    E2E_ACCURACY_FLOOR of the Cogs on screen (the target is E2E_ACCURACY_TARGET: see the constants), and
-    the overlay must not cost more than sampling noise (5 points)."""
+    hidden, then drawn on top.  Both must name at least E2E_ACCURACY of the Cogs on screen, and the
+    overlay must not cost more than sampling noise (5 points)."""
     model = default_model_path()
     if not model.is_file():
         pytest.skip(f"the trained model {model} has not shipped yet")
@@ -272,9 +290,9 @@ def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtb
         assert score.cogs_on_screen >= 50, (label, score)
         top_misses = sorted(set(score.misses), key=score.misses.count, reverse=True)[:5]
         print(f"{label}: {score.accuracy:.3f} of {score.cogs_on_screen} Cogs named right "
-              f"(target {E2E_ACCURACY_TARGET}, floor {E2E_ACCURACY_FLOOR}), recall {score.recall:.3f}; "
+              f"(at least {E2E_ACCURACY}), recall {score.recall:.3f}; "
               f"most missed: {[(m, score.misses.count(m)) for m in top_misses]}")
-        assert score.accuracy >= E2E_ACCURACY_FLOOR, (
+        assert score.accuracy >= E2E_ACCURACY, (
             label, f"{score.accuracy:.3f}", f"recall {score.recall:.3f}", top_misses)
     assert scores["with overlay"].accuracy >= scores["without overlay"].accuracy - 0.05
 

@@ -128,8 +128,9 @@ def place_label_cards(
 ) -> list[XYXY]:
     """Where to draw each Cog's label card (pure).
 
-    The overlay is captured with the game on X11, so a card must not hide what the crop stage
-    looks for: every card keeps clear of all nametags (the worst case: a hidden tag loses its Cog),
+    Where the overlay is captured with the game (X11 monitor and region grabs, or no compositor), a
+    card must not hide what the crop stage looks for: every card keeps clear of all nametags (the
+    worst case: a hidden tag loses its Cog),
     also of ``avoid_xyxy`` (tags seen lately but missing from this frame: a card over a tag the
     crop stage missed once would keep it missed), of the other cards, and as far as it can of the
     bodies (a card over a Cog spoils its next crop).  Tried in order: above the Cog's own tag, below

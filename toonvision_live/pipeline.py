@@ -45,7 +45,8 @@ MAX_COVERED = 0.04
 def covered_proposals(proposals: Sequence, occluders: Sequence[tuple[int, int, int, int]]) -> set[int]:
     """Indices of the proposals whose body box is more than MAX_COVERED under ``occluders`` (pure).
 
-    On X11 the capture sees the overlay: its label cards drawn over a Cog spoil that Cog's crop."""
+    Where the screen is grabbed on X11 the capture sees the overlay: its label cards drawn over a Cog spoil
+    that Cog's crop (frames of the game window grabbed by itself are ``overlay_free`` and skip this)."""
     if not occluders or not proposals:
         return set()
     from toonvision_live.propose import as_xyxy_array, box_area, intersection_matrix
