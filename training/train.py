@@ -97,6 +97,7 @@ def train(config: TrainConfig) -> TrainResult:
         validation_data=val_ds,
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
+        shuffle=False,  # make_dataset shuffles each epoch itself (Keras ignores shuffle for a tf.data.Dataset)
         callbacks=callbacks,
         verbose=config.verbose,
     )

@@ -97,6 +97,7 @@ def tune(config: TuneConfig) -> TuneResult:
         train_ds,
         validation_data=val_ds,
         steps_per_epoch=config.steps_per_epoch,
+        shuffle=False,  # make_dataset shuffles each epoch itself (Keras ignores shuffle for a tf.data.Dataset)
         verbose=1,
         callbacks=[
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True),
