@@ -1,6 +1,7 @@
 """End to end on the Xvfb screen with the xcompmgr compositor: the demo street window (StreetScene),
 the real pipeline (mss capture of that window found by its title, crop stage, onnxruntime, smoothing)
-and the real overlay on top, scored against the ground truth of the frames the window showed.
+and the real overlay on top, scored against the ground truth of the frames the window showed (with
+the scorer of ``toonvision replay``, toonvision_live/replay.py, tested in test_replay.py).
 
 The accuracy test needs the trained model (models/toonvision.onnx); until it ships it is skipped.
 The other tests use the tiny contract model from tests/model_factory.py, whose labels are random, so
@@ -9,7 +10,6 @@ they check where the boxes land, not what they say.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from toonvision_live.infer import CogClassifier
 from toonvision_live.model_card import default_model_path
 from toonvision_live.overlay import LiveSession
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.propose import greedy_matches, iou_matrix
+from toonvision_live.replay import Score, score_result
 from toonvision_live.settings import load_settings
 
 SIZE = (1280, 720)
@@ -34,49 +34,6 @@ E2E_ACCURACY = 0.95
 RESTART_SETTLE_S = 1.6
 #: frames painted this long before (and after: timestamps are taken after painting) a grab are candidates
 WINDOW_S, AFTER_S = 0.3, 0.05
-
-
-@dataclass
-class Score:
-    """Cogs on screen (fully in view, not mostly hidden, nametag in view) and how the pipeline did."""
-
-    frames: int = 0
-    cogs_on_screen: int = 0
-    found: int = 0  # matched by a box at IoU >= 0.5
-    right: int = 0  # ... and labelled with the right Cog
-    boxes: int = 0
-    boxes_on_cogs: int = 0  # pipeline boxes matching any avatar box at IoU >= 0.5 (body precision)
-    tags: int = 0
-    tags_on_tags: int = 0  # pipeline nametag boxes matching a nametag of the scene (tag precision)
-    misses: list[str] = field(default_factory=list)
-
-    @property
-    def accuracy(self) -> float:
-        return self.right / max(1, self.cogs_on_screen)
-
-    @property
-    def recall(self) -> float:
-        return self.found / max(1, self.cogs_on_screen)
-
-    @property
-    def precision(self) -> float:
-        return self.boxes_on_cogs / max(1, self.boxes)
-
-    @property
-    def tag_precision(self) -> float:
-        return self.tags_on_tags / max(1, self.tags)
-
-
-def on_screen_cogs(shown: ShownFrame) -> list:
-    width, height = SIZE
-    kept = []
-    for obj, tag in zip(shown.objects, shown.tags_xyxy, strict=True):
-        if not obj.name.startswith("cog_") or obj.truncated or obj.difficult or tag is None:
-            continue
-        if tag[0] <= 0 or tag[1] <= 0 or tag[2] >= width or tag[3] >= height:
-            continue
-        kept.append(obj)
-    return kept
 
 
 def shown_frame_grabbed(scene, result: FrameResult, candidates: list[ShownFrame]) -> ShownFrame | None:
@@ -93,36 +50,6 @@ def shown_frame_grabbed(scene, result: FrameResult, candidates: list[ShownFrame]
         return float(np.abs(scene.frame(shown.t_scene).rgb[::4, ::4].astype(np.int16) - captured).mean())
 
     return min(candidates, key=difference)
-
-
-def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
-    """A Cog on screen is found when a tracked Cog's body OR nametag box matches its own (IoU >= 0.5)."""
-    score.frames += 1
-    truth = [(o, t) for o, t in zip(shown.objects, shown.tags_xyxy, strict=True) if o in on_screen_cogs(shown)]
-    cogs = result.cogs
-    score.cogs_on_screen += len(truth)
-    score.boxes += len(cogs)
-    if cogs and shown.objects:
-        everything = iou_matrix([c.body_xyxy for c in cogs], [o.xyxy for o in shown.objects])
-        score.boxes_on_cogs += len(greedy_matches(everything, 0.5))
-        tags = [t for t in shown.tags_xyxy if t is not None]
-        with_tags = [c.tag_xyxy for c in cogs if c.tag_xyxy is not None]
-        score.tags += len(with_tags)
-        if tags and with_tags:
-            score.tags_on_tags += len(greedy_matches(iou_matrix(with_tags, tags), 0.5))
-    matched = set()
-    if truth and cogs:
-        body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
-        tag = iou_matrix([t for _, t in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
-        for r, c in greedy_matches(np.maximum(body, tag), 0.5):
-            matched.add(r)
-            score.found += 1
-            cog = cogs[c]
-            if f"cog_{cog.suit}_{cog.cog}" == truth[r][0].name:
-                score.right += 1
-            else:
-                score.misses.append(f"{truth[r][0].name} as cog_{cog.suit}_{cog.cog}")
-    score.misses.extend(f"{o.name} not found" for i, (o, _) in enumerate(truth) if i not in matched)
 
 
 class DemoRun:
@@ -295,50 +222,3 @@ def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtb
         assert score.accuracy >= E2E_ACCURACY, (
             label, f"{score.accuracy:.3f}", f"recall {score.recall:.3f}", top_misses)
     assert scores["with overlay"].accuracy >= scores["without overlay"].accuracy - 0.05
-
-
-def test_scores_count_right_wrong_and_missed_cogs():
-    """The scorer itself, on hand-made results (so the accuracy test cannot pass by miscounting)."""
-    from toonvision_live.frames import Frame
-    from toonvision_live.pipeline import StageTimes
-    from toonvision_live.tracking import TrackedCog
-    from toonvision_live.voc import VocObject
-    from toonvision_live.window import ScreenRect
-
-    shown = ShownFrame(
-        0.0,
-        0.0,
-        (
-            VocObject("cog_sb_coldcaller", (100, 300, 160, 480)),
-            VocObject("cog_lb_bigwig", (400, 300, 470, 500)),
-            VocObject("cog_cb_moneybags", (700, 300, 780, 520)),
-            VocObject("cog_bb_flunky", (1250, 300, 1280, 500), truncated=True),
-            VocObject("toon_dog", (900, 400, 950, 500)),
-        ),
-        (
-            (100, 250, 160, 290),
-            (400, 250, 470, 290),
-            (700, 250, 780, 290),
-            (1240, 250, 1280, 290),
-            (900, 370, 950, 390),
-        ),
-    )
-    cogs = (
-        TrackedCog(1, (102, 302, 160, 478), "sb", "coldcaller", 0.9, True),
-        TrackedCog(2, (400, 300, 470, 500), "lb", "backstabber", 0.9, True),
-        TrackedCog(3, (20, 20, 60, 100), "cb", "tightwad", 0.9, True),
-    )
-    frame = Frame(1, np.zeros((720, 1280, 3), np.uint8), 0.0, 0.0, ScreenRect(0, 0, 1280, 720))
-    result = FrameResult(frame, (), cogs, StageTimes(0, 0, 0, 0, 0, 0), 0.0, "cpu", 1)
-    score = Score()
-    score_result(score, result, shown)
-    assert (score.cogs_on_screen, score.found, score.right) == (3, 2, 1)
-    assert (score.tags, score.tags_on_tags) == (0, 0)
-    assert (score.boxes, score.boxes_on_cogs) == (3, 2)
-    assert sorted(score.misses) == ["cog_cb_moneybags not found", "cog_lb_bigwig as cog_lb_backstabber"]
-    assert score.accuracy == pytest.approx(1 / 3)
-    # a Cog whose body box is off but whose nametag matches still counts as found
-    tagged = (TrackedCog(4, (700, 380, 780, 520), "cb", "moneybags", 0.9, True, tag_xyxy=(701, 250, 780, 290)),)
-    score = Score()
-    score_result(score, FrameResult(frame, (), tagged, StageTimes(0, 0, 0, 0, 0, 0), 0.0, "cpu", 1), shown)
-    assert (score.found, score.right, score.tags_on_tags) == (1, 1, 1)

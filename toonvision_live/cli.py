@@ -25,6 +25,7 @@ from toonvision_live.errors import ToonVisionError
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "toonvision_live.commands",  # run, demo
     "toonvision_live.bench",  # bench
+    "toonvision_live.replay",  # replay
     "training.dataset.cli",  # dataset extract | split | report
     "training.render.cli",  # render crops | scenes | atlas | sheet
     "training.cli",  # train, tune, evaluate, export

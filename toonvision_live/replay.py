@@ -1,0 +1,243 @@
+"""``toonvision replay``: the live pipeline replayed on rendered demo streets, scored against their truth.
+
+The demo street (:class:`~toonvision_live.scene.StreetScene`, the shipped sprite atlas) is rendered
+frame by frame straight into the pipeline's worker (crop stage, onnxruntime, tracking and label
+smoothing: :meth:`InferenceWorker.process`, with the live settings' defaults) at a fixed frame rate of
+scene time, with no screen, window or overlay in between.  So it is deterministic, needs no display,
+and can cover many street seeds; ``tests/test_e2e.py`` scores the live run on the X screen the same
+way (:class:`Score`, :func:`score_result`).
+
+A Cog counts as on screen when it is fully in view, not mostly hidden and its nametag is inside
+the frame; it is found when a tracked Cog's body or nametag box matches its own at IoU >= 0.5, and
+named right when that Cog's label is its Cog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toonvision_live.errors import ConfigError
+from toonvision_live.settings import parse_size_wh
+
+DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
+
+
+@dataclass
+class Score:
+    """Cogs on screen (fully in view, not mostly hidden, nametag in view) and how the pipeline did."""
+
+    frames: int = 0
+    cogs_on_screen: int = 0
+    found: int = 0  # matched by a box at IoU >= 0.5
+    right: int = 0  # ... and labelled with the right Cog
+    boxes: int = 0
+    boxes_on_cogs: int = 0  # pipeline boxes matching any avatar box at IoU >= 0.5 (body precision)
+    tags: int = 0
+    tags_on_tags: int = 0  # pipeline nametag boxes matching a nametag of the scene (tag precision)
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / max(1, self.cogs_on_screen)
+
+    @property
+    def recall(self) -> float:
+        return self.found / max(1, self.cogs_on_screen)
+
+    @property
+    def precision(self) -> float:
+        return self.boxes_on_cogs / max(1, self.boxes)
+
+    @property
+    def tag_precision(self) -> float:
+        return self.tags_on_tags / max(1, self.tags)
+
+    def most_missed(self, n: int = 5) -> list[tuple[str, int]]:
+        return Counter(self.misses).most_common(n)
+
+    def add(self, other: Score) -> None:
+        for name in ("frames", "cogs_on_screen", "found", "right", "boxes", "boxes_on_cogs", "tags", "tags_on_tags"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.misses.extend(other.misses)
+
+    def as_dict(self) -> dict:
+        return {
+            "frames": self.frames, "cogs_on_screen": self.cogs_on_screen, "found": self.found, "right": self.right,
+            "accuracy": round(self.accuracy, 4), "recall": round(self.recall, 4),
+            "body_precision": round(self.precision, 4), "tag_precision": round(self.tag_precision, 4),
+            "most_missed": self.most_missed(10),
+        }
+
+
+def on_screen_cogs(shown, size_wh: tuple[int, int]) -> list:
+    """The Cogs of a shown frame that count: fully in view, not mostly hidden, nametag inside the frame."""
+    width, height = size_wh
+    kept = []
+    for obj, tag in zip(shown.objects, shown.tags_xyxy, strict=True):
+        if not obj.name.startswith("cog_") or obj.truncated or obj.difficult or tag is None:
+            continue
+        if tag[0] <= 0 or tag[1] <= 0 or tag[2] >= width or tag[3] >= height:
+            continue
+        kept.append(obj)
+    return kept
+
+
+def score_result(score: Score, result, shown) -> None:
+    """Add one processed frame (``FrameResult``) against the frame the scene showed (``ShownFrame``)."""
+    from toonvision_live.propose import greedy_matches, iou_matrix
+
+    score.frames += 1
+    counted = on_screen_cogs(shown, result.frame.size_wh)
+    truth = [(o, t) for o, t in zip(shown.objects, shown.tags_xyxy, strict=True) if o in counted]
+    cogs = result.cogs
+    score.cogs_on_screen += len(truth)
+    score.boxes += len(cogs)
+    if cogs and shown.objects:
+        everything = iou_matrix([c.body_xyxy for c in cogs], [o.xyxy for o in shown.objects])
+        score.boxes_on_cogs += len(greedy_matches(everything, 0.5))
+        tags = [t for t in shown.tags_xyxy if t is not None]
+        with_tags = [c.tag_xyxy for c in cogs if c.tag_xyxy is not None]
+        score.tags += len(with_tags)
+        if tags and with_tags:
+            score.tags_on_tags += len(greedy_matches(iou_matrix(with_tags, tags), 0.5))
+    matched = set()
+    if truth and cogs:
+        body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
+        tag = iou_matrix([t for _, t in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
+        for r, c in greedy_matches(np.maximum(body, tag), 0.5):
+            matched.add(r)
+            score.found += 1
+            cog = cogs[c]
+            if f"cog_{cog.suit}_{cog.cog}" == truth[r][0].name:
+                score.right += 1
+            else:
+                score.misses.append(f"{truth[r][0].name} as cog_{cog.suit}_{cog.cog}")
+    score.misses.extend(f"{o.name} not found" for i, (o, _) in enumerate(truth) if i not in matched)
+
+
+def replay_street(
+    classifier,
+    *,
+    seed: int,
+    size_wh: tuple[int, int] = (1280, 720),
+    n_cogs: int = 8,
+    seconds: float = 5.0,
+    fps: float = 20.0,
+    full_search_every: int = 1,
+    settings=None,
+) -> Score:
+    """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score."""
+    from toonvision_live.demo import ShownFrame, load_street_scene
+    from toonvision_live.frames import Frame, LatestFrame
+    from toonvision_live.pipeline import InferenceWorker
+    from toonvision_live.propose import IncrementalProposer
+    from toonvision_live.settings import load_settings
+    from toonvision_live.window import ScreenRect
+
+    settings = settings or load_settings()
+    scene = load_street_scene(size_wh, n_cogs=n_cogs, seed=seed)
+    worker = InferenceWorker(
+        LatestFrame(), LatestFrame(), classifier,
+        batch_size=settings.batch_size,
+        min_proposal_score=settings.min_proposal_score,
+        smoothing_s=settings.smoothing_s,
+        propose=IncrementalProposer(full_every=full_search_every),
+    )
+    rect = ScreenRect(0, 0, *size_wh)
+    score = Score()
+    for i in range(max(1, round(seconds * fps))):
+        t = i / fps
+        shown = scene.frame(t)
+        result = worker.process(Frame(i, shown.rgb, t, 0.0, rect, "replay", overlay_free=True))
+        score_result(score, result, ShownFrame(t, t, shown.objects, shown.tags_xyxy))
+    return score
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """'0,1,2' or '0-7' (or both, comma-separated) as seeds."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            seeds.extend(range(int(first), int(last) + 1) if last else [int(first)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of seeds like 0,1,2 or 0-7") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' holds no seeds >= 0")
+    return tuple(dict.fromkeys(seeds))
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from toonvision_live.commands import _providers
+    from toonvision_live.infer import CogClassifier
+    from toonvision_live.model_card import default_model_path
+    if args.seconds <= 0 or args.fps <= 0 or args.full_search_every < 1 or args.cogs < 1:
+        raise ConfigError("--seconds and --fps must be positive, --full-search-every and --cogs at least 1.")
+    size_wh = args.resolution
+    classifier = CogClassifier(Path(args.model or default_model_path()), _providers(args.provider))
+    console = Console(stderr=False)
+    table = Table(title=f"replayed streets: {args.seconds:g} s at {args.fps:g} fps, {size_wh[0]}x{size_wh[1]}, "
+                        f"{args.cogs} Cogs, full search every {args.full_search_every} frame(s)")
+    for column in ("seed", "frames", "Cogs on screen", "found", "named right", "most missed"):
+        table.add_column(column, justify="left" if column == "most missed" else "right")
+    total, per_seed = Score(), {}
+    started = time.perf_counter()
+    for seed in args.seeds:
+        score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
+                              fps=args.fps, full_search_every=args.full_search_every)
+        per_seed[seed] = score
+        total.add(score)
+        table.add_row(str(seed), str(score.frames), str(score.cogs_on_screen), f"{score.recall:.1%}",
+                      f"{score.accuracy:.1%}", ", ".join(f"{m} ({n})" for m, n in score.most_missed(2)))
+    table.add_row("all", str(total.frames), str(total.cogs_on_screen), f"{total.recall:.1%}",
+                  f"{total.accuracy:.1%}", ", ".join(f"{m} ({n})" for m, n in total.most_missed(2)), style="bold")
+    console.print(table)
+    console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}")
+    if args.json:
+        from toonvision_live.fileio import atomic_write_bytes
+
+        report = {
+            "model": str(classifier.model_path), "provider": classifier.provider, "resolution": list(size_wh),
+            "cogs": args.cogs, "seconds": args.seconds, "fps": args.fps,
+            "full_search_every": args.full_search_every,
+            "seeds": {str(seed): score.as_dict() for seed, score in per_seed.items()}, "all": total.as_dict(),
+        }
+        atomic_write_bytes(Path(args.json), (json.dumps(report, indent=2) + "\n").encode(), overwrite=True)
+        console.print(f"Wrote {args.json}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "replay",
+        help="score the pipeline on rendered demo streets (no display needed)",
+        description=(
+            "Render demo streets frame by frame straight into the live pipeline's worker (crop stage, "
+            "onnxruntime, tracking, label smoothing; no screen or overlay) and score each frame against "
+            "the street's ground truth: the share of the Cogs on screen found and named right, per seed."
+        ),
+    )
+    p.add_argument("--seeds", type=_seeds, default=DEFAULT_SEEDS, metavar="LIST",
+                   help="street seeds, e.g. 0,1,2 or 0-7 (default 0-7)")
+    p.add_argument("--seconds", type=float, default=5.0, metavar="S", help="scene seconds per street (default 5)")
+    p.add_argument("--fps", type=float, default=20.0, help="frames per scene second (default 20)")
+    p.add_argument("--resolution", type=parse_size_wh, default="1280x720", metavar="WxH",
+                   help="street size (default 1280x720)")
+    p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
+    p.add_argument("--full-search-every", type=int, default=1, metavar="N",
+                   help="search the whole frame every N frames, known tags followed in between (default 1)")
+    p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
+    p.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="onnxruntime execution provider (default cpu)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")
+    p.set_defaults(handler=replay_command)
