@@ -16,9 +16,10 @@ from toonvision_live.model_card import default_model_path
 from toonvision_live.pipeline import FrameResult
 from toonvision_live.replay import Score, replay_street, score_result
 
-#: the shipped model on streets 0-3 (5 s at 10 fps, full search every frame) measured 2026-12-02: 0.966
-#: of 861 Cogs named right (seeds 0.982, 0.911, 0.972, 0.987).  The replay is deterministic, so this is
-#: a regression guard at issue 6's 95 %, not a noisy sample.
+#: the shipped model on streets 0-7 (5 s at 10 fps, full search every frame) measured 2026-12-02: 0.962
+#: of the Cogs named right (streets 0.978, 0.946, 0.956, 0.919, 0.981, 0.967, 0.989, 0.950; the model
+#: before it: 0.963).  The replay is deterministic, so this is a regression guard at issue 6's 95 %, not
+#: a noisy sample.
 REPLAY_ACCURACY = 0.95
 
 
@@ -86,11 +87,11 @@ def test_the_shipped_model_names_the_cogs_of_replayed_streets():
         pytest.skip(f"the trained model {model} has not shipped yet")
     classifier = CogClassifier(model, ["cpu"])
     total = Score()
-    for seed in (0, 1, 2, 3):
+    for seed in range(8):
         total.add(replay_street(classifier, seed=seed, seconds=5.0, fps=10.0))
-    print(f"replayed streets 0-3: {total.accuracy:.3f} of {total.cogs_on_screen} Cogs named right, "
+    print(f"replayed streets 0-7: {total.accuracy:.3f} of {total.cogs_on_screen} Cogs named right, "
           f"recall {total.recall:.3f}; most missed {total.most_missed(3)}")
-    assert total.cogs_on_screen >= 500
+    assert total.cogs_on_screen >= 1500
     assert total.accuracy >= REPLAY_ACCURACY, (total.accuracy, total.most_missed(5))
 
 
