@@ -191,6 +191,32 @@ def test_the_game_window_is_grabbed_by_itself_without_the_windows_on_top(window_
         game.close()
 
 
+def test_a_compositor_started_or_stopped_mid_run_switches_the_grab(x_display, monkeypatch):
+    """The compositor check is repeated (every COMPOSITOR_CHECK_S; 0 here): the finder's answer
+    flips, and the source goes from window grabs to screen grabs and back without a re-find."""
+    import toonvision_live.capture as capture
+
+    monkeypatch.setattr(capture, "COMPOSITOR_CHECK_S", 0.0)
+    answers = [True]
+
+    class Switching(X11WindowFinder):
+        def composited(self) -> bool:
+            return answers[-1]
+
+    game = XTestWindow("Toontown Rewritten", ScreenRect(300, 200, 320, 200), RED)
+    source = ScreenSource(window_pattern="^Toontown Rewritten$", finder_factory=Switching)
+    source.open()
+    try:
+        assert _grab_until(source, lambda f: _mostly(f, RED)).overlay_free
+        answers.append(False)
+        assert not source.grab().overlay_free and not source.grabs_window_itself
+        answers.append(True)
+        assert source.grab().overlay_free
+    finally:
+        source.close()
+        game.close()
+
+
 def test_monitor_and_region_fallbacks(x_display):
     game = XTestWindow("anything", ScreenRect(0, 0, 64, 48), GREEN)
     try:

@@ -38,6 +38,9 @@ from toonvision_live.window import (
 
 log = logging.getLogger(__name__)
 
+#: seconds between checks whether a compositor runs (window grabs need one to leave the overlay out)
+COMPOSITOR_CHECK_S = 2.0
+
 
 def bgra_to_rgb(bgra: np.ndarray) -> np.ndarray:
     """A new contiguous HxWx3 RGB array from an HxWx4 BGRA view (one pass, no extra copy)."""
@@ -67,6 +70,7 @@ class ScreenSource:
         self._sct = None
         self._window_grabber = None  # X11: grabs the game window by itself (None: grab the screen)
         self._composited = False
+        self._composited_checked = float("-inf")  # perf_counter() of the last compositor check
         self._screen: ScreenRect | None = None
         self._window: GameWindow | None = None
         self._since_query = 0
@@ -125,6 +129,17 @@ class ScreenSource:
             log.warning("cannot grab the game window by itself (%s); grabbing the screen", exc)
             return None
 
+    def _check_compositor(self, force: bool = False) -> None:
+        """Whether a compositor runs, asked again every COMPOSITOR_CHECK_S (one X round trip), so a
+        compositor started or stopped mid-run switches between window and screen grabs."""
+        now = time.perf_counter()
+        if force or now - self._composited_checked >= COMPOSITOR_CHECK_S:
+            self._composited_checked = now
+            was, self._composited = self.grabs_window_itself, self._finder.composited()
+            if self.grabs_window_itself != was and not force:
+                log.info("compositor %s: %s", "started" if self._composited else "gone",
+                         "grabbing the game window by itself" if self._composited else "grabbing the screen")
+
     @property
     def grabs_window_itself(self) -> bool:
         """Whether frames hold the game window's own pixels (nothing stacked on top of it)."""
@@ -150,11 +165,13 @@ class ScreenSource:
             if seen is None or not self._pattern.search(seen.title):
                 seen = self._finder.find(self._pattern)
                 if seen is not None and (self._window is None or seen.handle != self._window.handle):
-                    self._composited = self._finder.composited()
+                    self._check_compositor(force=True)
                     log.info("found the game window '%s' at %s (%s)", seen.title, seen.client,
                              "grabbing it by itself" if self.grabs_window_itself else "grabbing the screen")
             self._window = seen
         window = self._window
+        if window is not None:
+            self._check_compositor()
         if window is None:
             self._reason = f"No window titled like /{self._pattern.pattern}/ is open: start the game (still looking)."
             return None
