@@ -493,7 +493,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     from PyQt6.QtWidgets import QApplication
 
     from toonvision_live.demo import DEMO_WINDOW_PATTERN
-    from toonvision_live.infer import CogClassifier
+    from toonvision_live.infer import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
     from toonvision_live.settings import load_settings
     from toonvision_live.window import x11_compositor_running
@@ -515,7 +515,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         overrides["full_search_every"] = options.full_search_every
         overrides["background_search"] = False
     settings = load_settings(overrides=overrides)
-    classifier = CogClassifier(model_path, None if options.provider == "auto" else [options.provider])
+    classifier = CogClassifier(model_path, providers_for(options.provider))
     keras_path, keras_note = find_keras_model(model_path, classifier.card, options.keras_model)
     if not options.compare:
         keras_path, keras_note = None, ""

@@ -43,16 +43,12 @@ def require_display(environ: dict[str, str] | None = None) -> None:
         ) from None
 
 
-def _providers(setting: str) -> list[str] | None:
-    return None if setting == "auto" else [setting]
-
-
 def _classifier(settings):
-    from toonvision_live.infer import CogClassifier
+    from toonvision_live.infer import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
 
     model = settings.model_path or default_model_path()
-    return CogClassifier(Path(model), _providers(settings.provider))
+    return CogClassifier(Path(model), providers_for(settings.provider))
 
 
 def _qt_app():

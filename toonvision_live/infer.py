@@ -116,6 +116,11 @@ def cuda_driver_present() -> bool:
     return False
 
 
+def providers_for(setting: str) -> list[str] | None:
+    """The providers a ``--provider`` value asks for: None for "auto" (CUDA when present, else CPU)."""
+    return None if setting == "auto" else [setting]
+
+
 def resolve_providers(requested: Sequence[str] | None, available: Sequence[str],
                       gpu_present: bool = True) -> list[str]:
     """The requested providers (aliases like 'cpu' allowed) that this build offers, in order (pure).

@@ -18,7 +18,7 @@ import argparse
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +63,10 @@ class Score:
         return Counter(self.misses).most_common(n)
 
     def add(self, other: Score) -> None:
-        for name in ("frames", "cogs_on_screen", "found", "right", "boxes", "boxes_on_cogs", "tags", "tags_on_tags"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for f in fields(self):
+            mine = getattr(self, f.name)
+            if isinstance(mine, int):
+                setattr(self, f.name, mine + getattr(other, f.name))
         self.misses.extend(other.misses)
 
     def as_dict(self) -> dict:
@@ -178,13 +180,12 @@ def replay_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from toonvision_live.commands import _providers
-    from toonvision_live.infer import CogClassifier
+    from toonvision_live.infer import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
     if args.seconds <= 0 or args.fps <= 0 or args.full_search_every < 1 or args.cogs < 1:
         raise ConfigError("--seconds and --fps must be positive, --full-search-every and --cogs at least 1.")
     size_wh = args.resolution
-    classifier = CogClassifier(Path(args.model or default_model_path()), _providers(args.provider))
+    classifier = CogClassifier(Path(args.model or default_model_path()), providers_for(args.provider))
     console = Console(stderr=False)
     table = Table(title=f"replayed streets: {args.seconds:g} s at {args.fps:g} fps, {size_wh[0]}x{size_wh[1]}, "
                         f"{args.cogs} Cogs, full search every {args.full_search_every} frame(s)")
