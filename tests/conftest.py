@@ -38,7 +38,7 @@ def x_display() -> Iterator[str]:
     """A real X screen (1920x1080) with the xcompmgr compositor for the whole session; DISPLAY is set.
 
     The same VirtualScreen that `toonvision demo --xvfb` and `bench --xvfb` use."""
-    from toonvision_live.xscreen import VirtualScreen
+    from toonvision_live.demo.xscreen import VirtualScreen
 
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is not installed: run scripts/setup.sh (it installs the Debian package xvfb)")

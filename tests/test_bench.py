@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from model_factory import make_tiny_model
 
-from toonvision_live import bench
 from toonvision_live.errors import CaptureError, ConfigError
 from toonvision_live.settings import parse_size_wh
+from toonvision_live.tools import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 

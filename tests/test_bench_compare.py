@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from model_factory import make_tiny_model
 
-from toonvision_live import bench
+from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.find.nametags import CropBatcher
 from toonvision_live.frames import LatestFrame, RecordedSource
-from toonvision_live.infer import CogClassifier
 from toonvision_live.pipeline import InferenceWorker
-from toonvision_live.propose import CropBatcher
+from toonvision_live.tools import bench
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def classifier(tmp_path_factory) -> CogClassifier:
 
 @pytest.fixture(scope="module")
 def street_result(classifier):
-    from toonvision_live.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
 
     scene = StreetScene(SpriteAtlas.load(), size_wh=(1280, 720), n_cogs=8, seed=0)
     worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, batch_size=16)

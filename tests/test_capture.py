@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from test_window import XTestWindow
 
-from toonvision_live.capture import CaptureThread, ScreenSource, bgra_to_rgb
+from toonvision_live.capture.stage import CaptureThread, ScreenSource, bgra_to_rgb
+from toonvision_live.capture.window import ScreenRect, X11WindowFinder
 from toonvision_live.errors import CaptureError
 from toonvision_live.frames import LatestFrame, MailboxClosed, RecordedSource
 from toonvision_live.settings import load_settings
-from toonvision_live.window import ScreenRect, X11WindowFinder
 
 RED = (220, 30, 30)
 GREEN = (30, 200, 60)
@@ -194,7 +194,7 @@ def test_the_game_window_is_grabbed_by_itself_without_the_windows_on_top(window_
 def test_a_compositor_started_or_stopped_mid_run_switches_the_grab(x_display, monkeypatch):
     """The compositor check is repeated (every COMPOSITOR_CHECK_S; 0 here): the finder's answer
     flips, and the source goes from window grabs to screen grabs and back without a re-find."""
-    import toonvision_live.capture as capture
+    import toonvision_live.capture.stage as capture
 
     monkeypatch.setattr(capture, "COMPOSITOR_CHECK_S", 0.0)
     answers = [True]

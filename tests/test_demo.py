@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from model_factory import make_mismatched_model, make_tiny_model, write_corrupt_model
 
+from toonvision_live.capture.window import X11WindowFinder
 from toonvision_live.commands import require_display
-from toonvision_live.demo import DEMO_TITLE, DEMO_WINDOW_PATTERN, DemoWindow, load_street_scene
+from toonvision_live.demo.window import DEMO_TITLE, DEMO_WINDOW_PATTERN, DemoWindow, load_street_scene
 from toonvision_live.errors import CaptureError
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.settings import DEFAULT_WINDOW_PATTERN
-from toonvision_live.window import X11WindowFinder
 
 ROOT = Path(__file__).resolve().parents[1]
 

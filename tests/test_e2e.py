@@ -1,7 +1,7 @@
 """End to end on the Xvfb screen with the xcompmgr compositor: the demo street window (StreetScene),
 the real pipeline (mss capture of that window found by its title, crop stage, onnxruntime, smoothing)
 and the real overlay on top, scored against the ground truth of the frames the window showed (with
-the scorer of ``toonvision replay``, toonvision_live/replay.py, tested in test_replay.py).
+the scorer of ``toonvision replay``, toonvision_live/tools/replay.py, tested in test_replay.py).
 
 The accuracy test needs the trained model (models/toonvision.onnx); until it ships it is skipped.
 The other tests use the tiny contract model from tests/model_factory.py, whose labels are random, so
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from model_factory import make_tiny_model
 
-from toonvision_live.capture import ScreenSource
-from toonvision_live.demo import DEMO_WINDOW_PATTERN, DemoWindow, ShownFrame, load_street_scene
-from toonvision_live.infer import CogClassifier
+from toonvision_live.capture.stage import ScreenSource
+from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.demo.window import DEMO_WINDOW_PATTERN, DemoWindow, ShownFrame, load_street_scene
 from toonvision_live.model_card import default_model_path
-from toonvision_live.overlay import LiveSession
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.replay import Score, score_result
 from toonvision_live.settings import load_settings
+from toonvision_live.tools.replay import Score, score_result
+from toonvision_live.ui.overlay import LiveSession
 
 SIZE = (1280, 720)
 #: Issue 6 asks for >= 0.95 of the Cogs on screen named right, with and without the overlay.  Measured

@@ -14,14 +14,14 @@ from model_factory import make_tiny_model
 from test_overlay import StaticScene
 from test_pipeline import street_frame
 
-from toonvision_live.capture import ScreenSource
-from toonvision_live.demo import DEMO_WINDOW_PATTERN, DemoWindow
+from toonvision_live.capture.stage import ScreenSource
+from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.demo.window import DEMO_WINDOW_PATTERN, DemoWindow
 from toonvision_live.errors import ConfigError
-from toonvision_live.hotkeys import HotkeyListener
-from toonvision_live.infer import CogClassifier
-from toonvision_live.overlay import LiveSession
 from toonvision_live.saver import SavedFrame
 from toonvision_live.settings import Hotkeys, load_settings
+from toonvision_live.ui.hotkeys import HotkeyListener
+from toonvision_live.ui.overlay import LiveSession
 from toonvision_live.voc import read_voc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_pynput_is_only_imported_when_hotkeys_start():
     """`import pynput` fails without a display, so nothing else may import it."""
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     code = (
-        "import sys; import toonvision_live.hotkeys, toonvision_live.overlay, toonvision_live.commands; "
+        "import sys; import toonvision_live.ui.hotkeys, toonvision_live.ui.overlay, toonvision_live.commands; "
         "from toonvision_live.cli import build_parser; build_parser(); "
         "print('pynput' in sys.modules)"
     )
@@ -48,7 +48,7 @@ def test_pynput_is_only_imported_when_hotkeys_start():
 def test_hotkeys_without_a_display_are_one_sentence():
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     code = (
-        "from toonvision_live.hotkeys import HotkeyListener; from toonvision_live.settings import Hotkeys\n"
+        "from toonvision_live.ui.hotkeys import HotkeyListener; from toonvision_live.settings import Hotkeys\n"
         "try:\n    HotkeyListener(Hotkeys(), print).start()\n"
         "except Exception as exc:\n    print(type(exc).__name__, exc)"
     )

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from model_factory import MISMATCH_KINDS, make_mismatched_model, make_tiny_model, write_corrupt_model
 
-from toonvision_live.errors import ConfigError, ModelError
-from toonvision_live.infer import (
+from toonvision_live.classify.classifier import (
     CPU,
     CUDA,
     CogClassifier,
@@ -18,8 +17,9 @@ from toonvision_live.infer import (
     predictions_from_probs,
     resolve_providers,
 )
+from toonvision_live.errors import ConfigError, ModelError
+from toonvision_live.find.nametags import CropBatcher
 from toonvision_live.model_card import card_path_for
-from toonvision_live.propose import CropBatcher
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
 
 
@@ -93,7 +93,7 @@ def test_different_crops_get_different_outputs(classifier):
 
 def test_crop_batch_from_the_real_frame_classifies(classifier, real_data):
     from toonvision_live.fileio import read_image_rgb
-    from toonvision_live.propose import propose_cog_boxes
+    from toonvision_live.find.nametags import propose_cog_boxes
 
     rgb = read_image_rgb(real_data / "sample_img0.png")
     proposals = propose_cog_boxes(rgb)

@@ -13,26 +13,26 @@ import pytest
 from model_factory import make_tiny_model
 from test_pipeline import street_frame
 
-from toonvision_live.capture import ScreenSource, bgra_to_rgb
-from toonvision_live.demo import DEMO_WINDOW_PATTERN, DemoWindow
+from toonvision_live.capture.stage import ScreenSource, bgra_to_rgb
+from toonvision_live.capture.window import ScreenRect, x11_compositor_running
+from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.demo.scene import SceneFrame
+from toonvision_live.demo.window import DEMO_WINDOW_PATTERN, DemoWindow
 from toonvision_live.errors import SaveError
 from toonvision_live.fileio import read_image_rgb
+from toonvision_live.find.nametags import propose_cog_boxes
 from toonvision_live.frames import Frame
-from toonvision_live.infer import CogClassifier
-from toonvision_live.overlay import (
+from toonvision_live.pipeline import FrameResult, StageTimes
+from toonvision_live.saver import SavedFrame
+from toonvision_live.settings import load_settings
+from toonvision_live.track import TrackedCog
+from toonvision_live.ui.overlay import (
     LiveSession,
     OverlayWindow,
     cog_caption,
     place_label_cards,
     suit_color,
 )
-from toonvision_live.pipeline import FrameResult, StageTimes
-from toonvision_live.propose import propose_cog_boxes
-from toonvision_live.saver import SavedFrame
-from toonvision_live.scene import SceneFrame
-from toonvision_live.settings import load_settings
-from toonvision_live.tracking import TrackedCog
-from toonvision_live.window import ScreenRect, x11_compositor_running
 
 
 class StaticScene:
@@ -338,7 +338,7 @@ def test_a_dead_stage_ends_the_session_with_its_reason(demo_window, qtbot, tmp_p
 
 
 def test_a_save_with_no_new_frame_times_out_and_says_so(demo_window, qtbot, tmp_path, tiny_classifier, monkeypatch):
-    monkeypatch.setattr("toonvision_live.overlay.SAVE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("toonvision_live.ui.overlay.SAVE_TIMEOUT_S", 0.5)
     session = _session(tmp_path, tiny_classifier)
     session.start()
     try:

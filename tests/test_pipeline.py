@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from model_factory import make_tiny_model
 
+from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.demo.scene import draw_cog_nametag
 from toonvision_live.frames import LatestFrame, RecordedSource
-from toonvision_live.infer import CogClassifier
 from toonvision_live.pipeline import FrameResult, InferenceWorker, Pipeline
-from toonvision_live.scene import draw_cog_nametag
 from toonvision_live.settings import load_settings
 
 #: (centre x, foot y) of the grey-purple "Cogs" drawn by street_frame
@@ -168,8 +168,8 @@ def test_the_worker_starts_from_a_model_file(tmp_path: Path):
 
 
 def test_covered_proposals_are_those_under_the_overlay_cards():
+    from toonvision_live.find.nametags import Proposal
     from toonvision_live.pipeline import covered_proposals
-    from toonvision_live.propose import Proposal
 
     proposals = [Proposal((100, 100, 200, 400), (100, 60, 200, 90), 1.0),
                  Proposal((400, 100, 500, 400), (400, 60, 500, 90), 1.0)]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from model_factory import make_tiny_model
 
+from toonvision_live.classify.classifier import CogClassifier
 from toonvision_live.cli import main
-from toonvision_live.demo import ShownFrame
-from toonvision_live.infer import CogClassifier
+from toonvision_live.demo.window import ShownFrame
 from toonvision_live.model_card import default_model_path
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.replay import Score, replay_street, score_result
+from toonvision_live.tools.replay import Score, replay_street, score_result
 
 #: the shipped model on streets 0-7 (5 s at 10 fps, full search every frame) measured 2026-12-02: 0.962
 #: of the Cogs named right (streets 0.978, 0.946, 0.956, 0.919, 0.981, 0.967, 0.989, 0.950; the model
@@ -25,11 +25,11 @@ REPLAY_ACCURACY = 0.95
 
 def test_scores_count_right_wrong_and_missed_cogs():
     """The scorer itself, on hand-made results (so the accuracy test cannot pass by miscounting)."""
+    from toonvision_live.capture.window import ScreenRect
     from toonvision_live.frames import Frame
     from toonvision_live.pipeline import StageTimes
-    from toonvision_live.tracking import TrackedCog
+    from toonvision_live.track import TrackedCog
     from toonvision_live.voc import VocObject
-    from toonvision_live.window import ScreenRect
 
     shown = ShownFrame(
         0.0,

@@ -8,9 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from toonvision_live import scene
-from toonvision_live.fileio import read_image_rgb
-from toonvision_live.scene import (
+from toonvision_live.demo import scene
+from toonvision_live.demo.scene import (
     TAG_CARD_ALPHA,
     TAG_CARD_RGB,
     draw_cog_nametag,
@@ -19,6 +18,7 @@ from toonvision_live.scene import (
     render_nametag,
     suit_font,
 )
+from toonvision_live.fileio import read_image_rgb
 from training.render.glyphs import GLYPH_CHARS, render_glyph_atlas, suit_font_path, write_glyph_atlas
 
 #: card boxes (exclusive ends) and em of the two nametags in ../shared/data/real/sample_img0.png, measured

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from toonvision_live import scene as sc
+from toonvision_live.demo import scene as sc
+from toonvision_live.demo.scene import SpriteAtlas, StreetScene, scale_sprite
 from toonvision_live.errors import DataError
-from toonvision_live.scene import SpriteAtlas, StreetScene, scale_sprite
 from toonvision_live.taxonomy import COG_BY_KEY, COG_KEYS, parse_label
 
 MAGENTA = (255, 0, 255)

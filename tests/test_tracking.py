@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toonvision_live.infer import CogPrediction, predictions_from_probs
-from toonvision_live.propose import Proposal
+from toonvision_live.classify.classifier import CogPrediction, predictions_from_probs
+from toonvision_live.find.nametags import Proposal
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
-from toonvision_live.tracking import LabelSmoother, TrackedCog, resize_about_centre, smoothed_label
+from toonvision_live.track import LabelSmoother, TrackedCog, resize_about_centre, smoothed_label
 
 
 def proposal(x: int, y: int = 100, w: int = 60, h: int = 180) -> Proposal:
@@ -141,8 +141,8 @@ def test_smoothed_label_averages_probabilities():
 
 def test_track_ids_hold_on_a_rendered_street_video():
     """Real proposals (with their frame-to-frame jitter) on walking Cogs keep their track ids."""
-    from toonvision_live.propose import greedy_matches, iou_matrix, propose_cog_boxes
-    from toonvision_live.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.find.nametags import greedy_matches, iou_matrix, propose_cog_boxes
 
     scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=5, n_toons=1, seed=41)
     smoother = LabelSmoother(window_s=0.13)

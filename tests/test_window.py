@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from toonvision_live.capture.window import GameWindow, ScreenRect, X11WindowFinder, visible_part
 from toonvision_live.settings import DEFAULT_WINDOW_PATTERN
-from toonvision_live.window import GameWindow, ScreenRect, X11WindowFinder, visible_part
 
 SCREEN = ScreenRect(0, 0, 1920, 1080)
 
@@ -225,7 +225,7 @@ class FakeUser32:
 
 
 def test_win32_finder_logic_with_a_fake_user32():
-    from toonvision_live.window import Win32WindowFinder
+    from toonvision_live.capture.window import Win32WindowFinder
 
     user32 = FakeUser32(
         {

@@ -24,8 +24,8 @@ from toonvision_live.errors import ToonVisionError
 #: modules that register subcommands, in the order they appear in --help
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "toonvision_live.commands",  # run, demo
-    "toonvision_live.bench",  # bench
-    "toonvision_live.replay",  # replay
+    "toonvision_live.tools.bench",  # bench
+    "toonvision_live.tools.replay",  # replay
     "training.dataset.cli",  # dataset extract | split | report
     "training.render.cli",  # render crops | scenes | atlas | sheet
     "training.cli",  # train, tune, evaluate, export

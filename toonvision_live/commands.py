@@ -44,7 +44,7 @@ def require_display(environ: dict[str, str] | None = None) -> None:
 
 
 def _classifier(settings):
-    from toonvision_live.infer import CogClassifier, providers_for
+    from toonvision_live.classify.classifier import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
 
     model = settings.model_path or default_model_path()
@@ -58,7 +58,7 @@ def _qt_app():
 
 
 def _warn_if_no_compositor() -> None:
-    from toonvision_live.window import x11_compositor_running
+    from toonvision_live.capture.window import x11_compositor_running
 
     if x11_compositor_running() is False:
         log.warning(
@@ -82,8 +82,8 @@ def run_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     require_display()
     classifier = _classifier(settings)
-    from toonvision_live.capture import ScreenSource
-    from toonvision_live.overlay import LiveSession, run_until_finished
+    from toonvision_live.capture.stage import ScreenSource
+    from toonvision_live.ui.overlay import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()
@@ -114,7 +114,7 @@ def demo_command(args: argparse.Namespace) -> int:
     """The demo street window, the real pipeline on it, and the overlay on top (on a private Xvfb with --xvfb)."""
     if not args.xvfb:
         return _demo(args, hotkeys=not args.no_hotkeys)
-    from toonvision_live.xscreen import VirtualScreen
+    from toonvision_live.demo.xscreen import VirtualScreen
 
     with VirtualScreen(args.size):
         if args.position is None:
@@ -123,7 +123,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
-    from toonvision_live.demo import DEMO_WINDOW_PATTERN
+    from toonvision_live.demo.window import DEMO_WINDOW_PATTERN
     from toonvision_live.settings import settings_from_args
 
     if args.cogs < 0 or args.cogs > 64:
@@ -131,9 +131,9 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     settings = settings_from_args(args, window=DEMO_WINDOW_PATTERN)
     require_display()
     classifier = _classifier(settings)
-    from toonvision_live.capture import ScreenSource
-    from toonvision_live.demo import DemoWindow, grab_screen_png, load_street_scene
-    from toonvision_live.overlay import LiveSession, run_until_finished
+    from toonvision_live.capture.stage import ScreenSource
+    from toonvision_live.demo.window import DemoWindow, grab_screen_png, load_street_scene
+    from toonvision_live.ui.overlay import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()

@@ -9,7 +9,7 @@ Frames are paced by deadline (missed slots are skipped, never queued) and
 converted BGRA -> RGB with one ``cv2.cvtColor`` (no other full-frame copy).
 
 On X11 with a compositing manager the game window is grabbed by itself
-(:class:`~toonvision_live.x11grab.X11WindowGrabber`): its own pixels, without the
+(:class:`~toonvision_live.capture.x11grab.X11WindowGrabber`): its own pixels, without the
 overlay or any other window on top; such frames are marked ``overlay_free``.  Without
 a compositor, on Windows, and for ``--monitor``/``--region`` the screen is grabbed.
 """
@@ -24,10 +24,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from toonvision_live.errors import CaptureError
-from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread, next_frame_id
-from toonvision_live.settings import Settings
-from toonvision_live.window import (
+from toonvision_live.capture.window import (
     GameWindow,
     ScreenRect,
     WindowFinder,
@@ -35,6 +32,9 @@ from toonvision_live.window import (
     title_matcher,
     visible_part,
 )
+from toonvision_live.errors import CaptureError
+from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread, next_frame_id
+from toonvision_live.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class ScreenSource:
 
     def _open_window_grabber(self):
         try:
-            from toonvision_live.x11grab import X11WindowGrabber
+            from toonvision_live.capture.x11grab import X11WindowGrabber
 
             return X11WindowGrabber()
         except Exception as exc:  # an mss without the XCB backend, an odd visual: the screen grab still works

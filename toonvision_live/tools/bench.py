@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from toonvision_live.demo.xscreen import VirtualScreen
 from toonvision_live.errors import CaptureError, ConfigError, ModelError
 from toonvision_live.settings import parse_size_wh
-from toonvision_live.xscreen import VirtualScreen
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def find_keras_model(model_path: Path, card: Any | None, given: Path | None) -> 
     )
 
 
-# ---- the screen: an X display, or our own Xvfb (toonvision_live.xscreen) ---------------------
+# ---- the screen: an X display, or our own Xvfb (toonvision_live.demo.xscreen) ---------------------
 
 
 def require_bench_display(environ: dict[str, str] | None = None) -> None:
@@ -180,7 +180,7 @@ def require_bench_display(environ: dict[str, str] | None = None) -> None:
 _SCENE_CHILD = r"""
 import sys
 from PyQt6.QtWidgets import QApplication
-from toonvision_live.demo import DemoWindow, load_street_scene
+from toonvision_live.demo.window import DemoWindow, load_street_scene
 w, h, cogs, seed, fps, x, y = (float(v) for v in sys.argv[1:8])
 app = QApplication(["toonvision-bench-scene"])
 window = DemoWindow(load_street_scene((int(w), int(h)), int(cogs), int(seed)), fps=fps)
@@ -351,7 +351,7 @@ print(json.dumps({"per_crop": per, "crops": n, "batched": per_b, "batched_crops"
 
 def comparison_crops(results: Any, max_crops: int = 32) -> np.ndarray:
     """The 600x200 crops the pipeline classified in its last frames (float32 [N, 600, 200, 3])."""
-    from toonvision_live.propose import CropBatcher
+    from toonvision_live.find.nametags import CropBatcher
 
     batcher = CropBatcher(max(1, max_crops))
     crops: list[np.ndarray] = []
@@ -492,11 +492,11 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     import psutil
     from PyQt6.QtWidgets import QApplication
 
-    from toonvision_live.demo import DEMO_WINDOW_PATTERN
-    from toonvision_live.infer import CogClassifier, providers_for
+    from toonvision_live.capture.window import x11_compositor_running
+    from toonvision_live.classify.classifier import CogClassifier, providers_for
+    from toonvision_live.demo.window import DEMO_WINDOW_PATTERN
     from toonvision_live.model_card import default_model_path
     from toonvision_live.settings import load_settings
-    from toonvision_live.window import x11_compositor_running
 
     model_path = Path(options.model) if options.model is not None else default_model_path()
     if not model_path.is_file():
@@ -557,8 +557,8 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     import psutil
     from PyQt6.QtCore import QTimer
 
-    from toonvision_live.capture import ScreenSource
-    from toonvision_live.overlay import LiveSession, run_until_finished
+    from toonvision_live.capture.stage import ScreenSource
+    from toonvision_live.ui.overlay import LiveSession, run_until_finished
 
     measure_s = options.measure_s
     total_s = options.warmup_s + measure_s

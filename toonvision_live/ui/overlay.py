@@ -10,8 +10,8 @@ player keeps seeing the game's nametags, and where the overlay is captured with
 the game (X11 without a window grab) the crop stage must still see every tag and body.  A status line shows FPS,
 provider and pause state; a flash confirms a save (or says why it failed).  On
 Windows it excludes itself from capture (SetWindowDisplayAffinity); on X11
-translucency needs a compositor (:func:`~toonvision_live.window.x11_compositor_running`),
-and with one the game window is grabbed by itself (:mod:`toonvision_live.x11grab`), which
+translucency needs a compositor (:func:`~toonvision_live.capture.window.x11_compositor_running`),
+and with one the game window is grabbed by itself (:mod:`toonvision_live.capture.x11grab`), which
 leaves the overlay out too; monitor and region captures still see it.
 
 ``LiveSession`` wires a ``Pipeline`` (worker threads) to the overlay, the hotkeys
@@ -33,13 +33,13 @@ from PyQt6.QtCore import QObject, QRect, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
 from PyQt6.QtWidgets import QApplication, QWidget
 
+from toonvision_live.capture.window import ScreenRect
 from toonvision_live.errors import SaveError
 from toonvision_live.frames import FrameSource
 from toonvision_live.pipeline import FrameResult, Pipeline
 from toonvision_live.saver import FrameSaver, SavedFrame
 from toonvision_live.settings import Settings
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
-from toonvision_live.window import ScreenRect
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +454,7 @@ class LiveSession(QObject):
     # ---- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         if self._want_hotkeys:
-            from toonvision_live.hotkeys import HotkeyListener
+            from toonvision_live.ui.hotkeys import HotkeyListener
 
             self._hotkeys = HotkeyListener(self.settings.hotkeys, self.hotkey_pressed.emit)
             self._hotkeys.start()

@@ -1,6 +1,6 @@
 """``toonvision replay``: the live pipeline replayed on rendered demo streets, scored against their truth.
 
-The demo street (:class:`~toonvision_live.scene.StreetScene`, the shipped sprite atlas) is rendered
+The demo street (:class:`~toonvision_live.demo.scene.StreetScene`, the shipped sprite atlas) is rendered
 frame by frame straight into the pipeline's worker (crop stage, onnxruntime, tracking and label
 smoothing: :meth:`InferenceWorker.process`, with the live settings' defaults) at a fixed frame rate of
 scene time, with no screen, window or overlay in between.  So it is deterministic, needs no display,
@@ -93,7 +93,7 @@ def on_screen_cogs(shown, size_wh: tuple[int, int]) -> list:
 
 def score_result(score: Score, result, shown) -> None:
     """Add one processed frame (``FrameResult``) against the frame the scene showed (``ShownFrame``)."""
-    from toonvision_live.propose import greedy_matches, iou_matrix
+    from toonvision_live.find.nametags import greedy_matches, iou_matrix
 
     score.frames += 1
     counted = on_screen_cogs(shown, result.frame.size_wh)
@@ -136,12 +136,12 @@ def replay_street(
     settings=None,
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score."""
-    from toonvision_live.demo import ShownFrame, load_street_scene
+    from toonvision_live.capture.window import ScreenRect
+    from toonvision_live.demo.window import ShownFrame, load_street_scene
+    from toonvision_live.find.nametags import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
     from toonvision_live.pipeline import InferenceWorker
-    from toonvision_live.propose import IncrementalProposer
     from toonvision_live.settings import load_settings
-    from toonvision_live.window import ScreenRect
 
     settings = settings or load_settings()
     scene = load_street_scene(size_wh, n_cogs=n_cogs, seed=seed)
@@ -180,7 +180,7 @@ def replay_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from toonvision_live.infer import CogClassifier, providers_for
+    from toonvision_live.classify.classifier import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
     if args.seconds <= 0 or args.fps <= 0 or args.full_search_every < 1 or args.cogs < 1:
         raise ConfigError("--seconds and --fps must be positive, --full-search-every and --cogs at least 1.")

@@ -34,7 +34,7 @@ DEMO_WINDOW_PATTERN = "^" + re.escape(DEMO_TITLE) + "$"
 
 
 class DemoScene(Protocol):
-    """What the window needs from toonvision_live.scene.StreetScene."""
+    """What the window needs from toonvision_live.demo.scene.StreetScene."""
 
     size_wh: tuple[int, int]
 
@@ -129,7 +129,7 @@ class DemoWindow(QWidget):
 
 def load_street_scene(size_wh: tuple[int, int], n_cogs: int, seed: int, n_toons: int = 2) -> DemoScene:
     """The StreetScene of the shipped sprite atlas (DataError when the atlas is missing)."""
-    from toonvision_live.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
 
     return StreetScene(SpriteAtlas.load(), size_wh=size_wh, n_cogs=n_cogs, n_toons=n_toons, seed=seed)
 
@@ -138,7 +138,7 @@ def grab_screen_png(rect_xywh: tuple[int, int, int, int], path: Path) -> Path:
     """Write what is on screen in ``rect`` (the demo window with the overlay composited on it) as PNG."""
     import mss
 
-    from toonvision_live.capture import bgra_to_rgb
+    from toonvision_live.capture.stage import bgra_to_rgb
     from toonvision_live.fileio import ensure_dir, write_png
 
     left, top, width, height = rect_xywh

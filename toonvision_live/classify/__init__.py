@@ -1,0 +1,1 @@
+"""Naming the Cogs: the onnxruntime classifier."""

@@ -1,0 +1,1 @@
+"""Measuring tools: bench (speed) and replay (accuracy on rendered streets)."""

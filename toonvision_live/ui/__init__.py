@@ -1,0 +1,1 @@
+"""The user interface: the click-through overlay, the live session, hotkeys."""
