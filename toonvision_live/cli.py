@@ -29,6 +29,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "training.dataset.cli",  # dataset extract | split | report
     "training.render.cli",  # render crops | scenes | atlas | sheet
     "training.cli",  # train, tune, evaluate, export
+    "toonvision_live.tools.predict",  # predict
+    "training.detector.cli",  # detscenes, train-detector, hardset
 )
 
 

@@ -206,6 +206,10 @@ class Pipeline:
         self.capture = CaptureThread(
             source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
         )
+        if propose is None and settings.crop_stage == "detector":
+            from toonvision_live.find.detector import CogDetector
+
+            propose = CogDetector()  # one ONNX run per frame (see find/detector.py)
         if propose is None and settings.background_search:
             from toonvision_live.find.nametags import BackgroundSearchProposer
 

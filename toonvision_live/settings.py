@@ -32,6 +32,7 @@ from toonvision_live.errors import ConfigError
 #: titles such as "Corporate Clash [1.4.2]" or "Toontown Rewritten [ToonVision demo]".
 DEFAULT_WINDOW_PATTERN = r"^(Toontown Rewritten|Corporate Clash)\b"
 PROVIDERS = ("auto", "cuda", "cpu")
+CROP_STAGES = ("nametags", "detector")
 HOTKEY_ACTIONS = ("save", "toggle_overlay", "pause", "quit")
 _HOTKEY_TOKEN = re.compile(r"^(<[a-z][a-z0-9_]*>|[^<>+\s])$")
 
@@ -69,6 +70,7 @@ class Settings:
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
     full_search_every: int = 4  # whole-frame nametag search every N frames, known tags followed between
     background_search: bool = True  # full searches on a helper thread, known tags followed every frame
+    crop_stage: str = "nametags"  # nametags (the nametag search) or detector (models/detector.onnx, opt-in)
 
     @property
     def capture_target(self) -> str:
@@ -140,6 +142,13 @@ def _provider(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in PROVIDERS:
         raise ValueError(f"it must be one of {', '.join(PROVIDERS)}")
+    return text
+
+
+def _crop_stage(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in CROP_STAGES:
+        raise ValueError(f"it must be one of {', '.join(CROP_STAGES)}")
     return text
 
 
@@ -270,6 +279,14 @@ FIELDS: tuple[SettingField, ...] = (
         "search the whole frame for Cog nametags every N frames and follow the known ones in between "
         "(1: search every frame)",
         "N",
+    ),
+    SettingField(
+        "crop_stage",
+        "crop_stage",
+        _crop_stage,
+        "how Cogs are found: nametags (the nametag search) or detector (the learned detector, "
+        "models/detector.onnx)",
+        "NAME",
     ),
     SettingField(
         "requery_every",

@@ -1,0 +1,1 @@
+"""The learned Cog detector: rendered scenes, training, ONNX export (issue 13)."""
