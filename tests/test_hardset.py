@@ -46,3 +46,9 @@ def test_score_groups_buckets_and_table() -> None:
     text = table(result)
     assert "degradation:jpeg" in text and "kind:empty" in text and "24+" in text
     assert json.loads(to_json(result))["overall"]["found"] == 2
+
+
+def test_cogs_mostly_outside_the_frame_are_difficult() -> None:
+    truths = (TrueCog((0, 0, 10, 40), 9.0, 0.0, 0.4), TrueCog((50, 0, 60, 40), 9.0, 0.0, 0.6))
+    scored, false_boxes = score_frame(HardFrame(("g",), truths, ((0, 0, 10, 40),)))
+    assert [s[1] for s in scored] == [None] and false_boxes == 0

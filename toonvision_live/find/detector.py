@@ -123,7 +123,9 @@ class CogDetector:
             self.session = ort.InferenceSession(str(self.model_path), sess_options=options,
                                                 providers=list(providers) if providers else ["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
-            raise ModelError(f"The detector model {self.model_path} cannot be loaded ({exc}).") from None
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"The detector model {self.model_path} cannot be loaded ({reason}); "
+                             "re-export it with 'toonvision train-detector'.") from None
         names = [o.name for o in self.session.get_outputs()]
         if names != ["peaks", "box"] or [i.name for i in self.session.get_inputs()] != ["image"]:
             raise ModelError(f"The detector model {self.model_path} has inputs/outputs "

@@ -3,7 +3,8 @@ per degradation and per window size (recall, false boxes per frame, median body 
 
 Pure scoring (no rendering): each frame is a :class:`HardFrame` (its group labels, the true Cogs and the
 stage's predicted body boxes).  A prediction matches a true Cog one-to-one, highest IoU first, when their
-body boxes overlap with IoU >= MATCH_IOU.  Cogs more than half covered by nearer avatars are "difficult":
+body boxes overlap with IoU >= MATCH_IOU.  Cogs more than half covered by nearer avatars, or with less
+than half of their body inside the frame, are "difficult":
 they count neither as found nor as missed, and a prediction matched to one is not a false box.  Rendering
 the held-out scenes is training/detector/hardset.py (``toonvision hardset``).
 """
@@ -42,6 +43,11 @@ class TrueCog:
     body_xyxy: XYXYF
     line_px: float
     covered: float = 0.0
+    visible: float = 1.0  # share of the whole body inside the frame
+
+    @property
+    def difficult(self) -> bool:
+        return self.covered > DIFFICULT_COVERED or self.visible < 1 - DIFFICULT_COVERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,7 @@ def score_frame(frame: HardFrame) -> tuple[list[tuple[TrueCog, float | None]], i
     matched_p = {c for _, c in pairs}
     scored: list[tuple[TrueCog, float | None]] = []
     for i, t in enumerate(truths):
-        if t.covered > DIFFICULT_COVERED:
+        if t.difficult:
             continue
         scored.append((t, float(iou[i, matched_t[i]]) if i in matched_t and iou is not None else None))
     false_boxes = len(preds) - len(matched_p)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class Predictor:
         from toonvision_live.find.nametags import CropBatcher, propose_cog_boxes
         from toonvision_live.model_card import default_model_path
 
+        self.propose: Callable[[Any], Sequence[Any]]
         if stage == "detector":
             from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
 

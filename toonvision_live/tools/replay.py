@@ -134,6 +134,7 @@ def replay_street(
     fps: float = 20.0,
     full_search_every: int = 1,
     settings=None,
+    propose=None,
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score."""
     from toonvision_live.capture.window import ScreenRect
@@ -150,7 +151,7 @@ def replay_street(
         batch_size=settings.batch_size,
         min_proposal_score=settings.min_proposal_score,
         smoothing_s=settings.smoothing_s,
-        propose=IncrementalProposer(full_every=full_search_every),
+        propose=propose or IncrementalProposer(full_every=full_search_every),
     )
     rect = ScreenRect(0, 0, *size_wh)
     score = Score()
@@ -193,9 +194,14 @@ def replay_command(args: argparse.Namespace) -> int:
         table.add_column(column, justify="left" if column == "most missed" else "right")
     total, per_seed = Score(), {}
     started = time.perf_counter()
+    detector = None
+    if args.crop_stage == "detector":
+        from toonvision_live.find.detector import CogDetector
+
+        detector = CogDetector()
     for seed in args.seeds:
         score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
-                              fps=args.fps, full_search_every=args.full_search_every)
+                              fps=args.fps, full_search_every=args.full_search_every, propose=detector)
         per_seed[seed] = score
         total.add(score)
         table.add_row(str(seed), str(score.frames), str(score.cogs_on_screen), f"{score.recall:.1%}",
@@ -210,7 +216,7 @@ def replay_command(args: argparse.Namespace) -> int:
         report = {
             "model": str(classifier.model_path), "provider": classifier.provider, "resolution": list(size_wh),
             "cogs": args.cogs, "seconds": args.seconds, "fps": args.fps,
-            "full_search_every": args.full_search_every,
+            "full_search_every": args.full_search_every, "crop_stage": args.crop_stage,
             "seeds": {str(seed): score.as_dict() for seed, score in per_seed.items()}, "all": total.as_dict(),
         }
         atomic_write_bytes(Path(args.json), (json.dumps(report, indent=2) + "\n").encode(), overwrite=True)
@@ -237,6 +243,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
     p.add_argument("--full-search-every", type=int, default=1, metavar="N",
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
+    p.add_argument("--crop-stage", choices=("nametags", "detector"), default="nametags",
+                   help="crop stage: the nametag search (default) or the learned detector on every frame")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
     p.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="onnxruntime execution provider (default cpu)")

@@ -46,14 +46,20 @@ def _train(args: argparse.Namespace) -> int:
     from training.detector.export import export_detector
     from training.detector.train import TrainConfig, train_detector
 
-    data = Path(args.data)
-    if not (data / "images.u8").is_file():
-        raise DataError(f"{data} holds no rendered scenes; make them with 'toonvision detscenes --out {data}'.")
+    folders = [Path(d) for d in args.data]
+    for data in folders:
+        if not (data / "images.u8").is_file():
+            raise DataError(f"{data} holds no rendered scenes; make them with 'toonvision detscenes --out {data}'.")
+    init = Path(args.init) if args.init else None
+    if init is not None and not init.is_file():
+        raise DataError(f"The starting weights {init} do not exist; train without --init first.")
     keras_path = Path(args.keras)
     config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, max_minutes=args.minutes, seed=args.seed)
-    summary = train_detector(data, keras_path, config, progress=lambda s: print(s, flush=True))
+    summary = train_detector(folders, keras_path, config, progress=lambda s: print(s, flush=True), init=init)
     print(f"Trained {summary['steps']} steps in {summary['minutes']} min.")
-    images, meta = load_dataset(data)
+    if args.previous_minutes:
+        summary["minutes_with_init_run"] = round(summary["minutes"] + args.previous_minutes, 1)
+    images, meta = load_dataset(folders[0])
     parity = images[: min(8, len(images))]
     card = export_detector(keras_path, Path(args.out), parity, {"training": {**summary, "data": meta.get("seed"),
                                                                            "scenes_per_s": meta.get("scenes_per_s")}})
@@ -107,7 +113,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train-detector", help="train the Cog detector on rendered scenes and export it to ONNX",
         description="Train (bounded by --minutes), export with tf2onnx after a Keras-vs-ONNX parity check, "
                     "and write the model card.")
-    t.add_argument("--data", required=True, metavar="FOLDER", help="folder written by 'toonvision detscenes'")
+    t.add_argument("--data", required=True, nargs="+", metavar="FOLDER",
+                   help="folder(s) written by 'toonvision detscenes'")
+    t.add_argument("--init", metavar="KERAS", help="start from these weights (a previous run) instead of scratch")
+    t.add_argument("--previous-minutes", type=float, default=0.0, metavar="M",
+                   help="minutes the --init run took, recorded in the card with this run's")
     t.add_argument("--out", default=str(_REPO / "models" / "detector.onnx"), metavar="ONNX")
     t.add_argument("--keras", default=str(DEFAULT_CACHE / "detector.keras"), metavar="PATH")
     t.add_argument("--steps", type=_positive, default=2400)

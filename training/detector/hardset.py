@@ -54,7 +54,7 @@ def run_hardset(stage: Callable[[np.ndarray], list], sprites: list, per_group: i
         took = (time.process_time() - t0) * 1000
         h, w = scene.rgb.shape[:2]
         ms.setdefault(f"{w}x{h}", []).append(took)
-        truths = tuple(TrueCog(o.body_xyxy, o.line_px, o.covered) for o in scene.objects)
+        truths = tuple(TrueCog(o.body_xyxy, o.line_px, o.covered, o.visible) for o in scene.objects)
         preds = tuple(tuple(float(v) for v in p.body_xyxy) for p in props)
         frames.append(HardFrame(groups, truths, preds))  # type: ignore[arg-type]
         if progress is not None:

@@ -50,6 +50,7 @@ class DetObject:
     line_px: float  # nametag line height (em) in frame pixels
     covered: float  # share of the body box under nearer avatars' boxes
     truncated: bool
+    visible: float = 1.0  # share of the whole body box inside the frame
 
 
 @dataclass(slots=True)
@@ -346,8 +347,12 @@ def compose(rng: np.random.Generator, sprites: list[CogSprite], pool: Background
         objects.append(DetObject(
             a["sprite"].key, tuple(float(v) for v in clipped),  # type: ignore[arg-type]
             None if tag_box is None else tuple(float(v) for v in tag_box),  # type: ignore[arg-type]
-            em, _covered(clipped, nearer), clipped != box))
+            em, _covered(clipped, nearer), clipped != box, _area(clipped) / max(_area(box), 1)))
     return DetScene(rgb, objects, background, "none", kind, toon_boxes)
+
+
+def _area(b: tuple[int, int, int, int]) -> float:
+    return float(max(0, b[2] - b[0]) * max(0, b[3] - b[1]))
 
 
 def _covered(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> float:

@@ -124,8 +124,10 @@ def box_loss(box_true, box_pred, mask):
     return (body + tag) / ops.maximum(ops.sum(body_m), 1.0)
 
 
-def train_detector(data: Path, out_keras: Path, config: TrainConfig = TrainConfig(), progress=print) -> dict:
-    """Train on the dataset folder ``data``; saves ``out_keras``; returns a summary (steps, minutes, losses)."""
+def train_detector(data: Path | list[Path], out_keras: Path, config: TrainConfig = TrainConfig(), progress=print,
+                   init: Path | None = None) -> dict:
+    """Train on the dataset folder(s) ``data`` (from scratch, or on from the weights of ``init``); saves
+    ``out_keras``; returns a summary (steps, minutes, losses)."""
     import keras
     import tensorflow as tf
 
@@ -133,9 +135,13 @@ def train_detector(data: Path, out_keras: Path, config: TrainConfig = TrainConfi
     from training.detector.model import build_detector
 
     keras.utils.set_random_seed(config.seed)
-    images, meta = load_dataset(data)
-    frames = meta["frames"]
+    folders = [data] if isinstance(data, Path) else list(data)
+    parts = [load_dataset(f) for f in folders]
+    images = parts[0][0] if len(parts) == 1 else np.concatenate([np.asarray(p[0]) for p in parts])
+    frames = [fr for p in parts for fr in p[1]["frames"]]
     model = build_detector()
+    if init is not None:
+        model.load_weights(init)
     opt = keras.optimizers.Adam(config.lr)
 
     @tf.function(reduce_retracing=True)
@@ -155,11 +161,11 @@ def train_detector(data: Path, out_keras: Path, config: TrainConfig = TrainConfi
     done = 0
     for s in range(config.steps):
         # cosine decay over whichever runs out first, the steps or the minutes; a short warm-up
-        progress = max(s / config.steps, (time.perf_counter() - start) / 60 / config.max_minutes)
-        if progress >= 1.0:
+        done_frac = max(s / config.steps, (time.perf_counter() - start) / 60 / config.max_minutes)
+        if done_frac >= 1.0:
             log.info("stopping at step %d: %.1f minutes used", s, config.max_minutes)
             break
-        lr = config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))) * min(1.0, (s + 1) / 50)
+        lr = config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done_frac))) * min(1.0, (s + 1) / 50)
         opt.learning_rate.assign(lr)
         lh, lb = step(*make_batch(images, frames, rng, config.batch, config.crop))
         hist.append((float(lh), float(lb)))
@@ -173,6 +179,7 @@ def train_detector(data: Path, out_keras: Path, config: TrainConfig = TrainConfi
     model.save(out_keras)
     summary = {"steps": done, "planned_steps": config.steps, "batch": config.batch, "crop": config.crop,
                "lr": config.lr, "minutes": round(minutes, 1), "frames": len(frames),
+               "init": None if init is None else str(init),
                "final_heat_loss": round(float(np.mean([h[0] for h in hist[-100:]])), 4) if hist else None,
                "final_box_loss": round(float(np.mean([h[1] for h in hist[-100:]])), 4) if hist else None}
     out_keras.with_suffix(".train.json").write_text(json.dumps(summary, indent=1))

@@ -1,0 +1,62 @@
+"""``toonvision predict``: files and folders in, VOC XML + annotated PNG out, one-sentence errors for bad
+paths and unreadable images while the good ones are still done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from toonvision_live.cli import main
+from toonvision_live.find.nametags import iou_matrix
+from toonvision_live.voc import read_voc
+
+
+@pytest.fixture(scope="module")
+def street_png(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    from toonvision_live.demo.window import load_street_scene
+
+    folder = tmp_path_factory.mktemp("frames")
+    frame = load_street_scene((1280, 720), n_cogs=6, seed=2).frame(1.0)
+    cv2.imwrite(str(folder / "street.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    truth = [o.xyxy for o in frame.objects if o.name.startswith("cog_") and not o.difficult and not o.truncated]
+    return folder, truth
+
+
+def test_predict_folder_with_a_bad_file_and_a_missing_path(street_png, tmp_path: Path, capsys) -> None:
+    folder, truth = street_png
+    (folder / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    rc = main(["predict", str(folder), str(tmp_path / "nowhere.png"), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    errors = [line for line in captured.err.splitlines() if line.startswith("toonvision: error:")]
+    assert len(errors) == 2 and "nowhere.png does not exist" in errors[0] and "broken.png" in errors[1]
+    assert "Traceback" not in captured.err
+    ann = read_voc(out / "street.xml")
+    assert (ann.width, ann.height) == (1280, 720) and ann.filename == "street.png"
+    names = [o.name for o in ann.objects]
+    assert names and all(n.startswith("cog_") for n in names)
+    iou = iou_matrix([o.xyxy for o in ann.objects], truth)
+    assert len(truth) >= 3 and (iou.max(axis=0) >= 0.4).all()  # every Cog in full view is found
+    png = cv2.imread(str(out / "street.png"))
+    assert png.shape == (720, 1280, 3)
+    assert "street.png" in captured.out and "cog_" in captured.out
+    assert not (out / "broken.xml").exists()
+
+
+def test_predict_scale_and_nametag_stage(street_png, tmp_path: Path) -> None:
+    folder, _ = street_png
+    assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path), "--scale", "0.5"]) == 0
+    assert cv2.imread(str(tmp_path / "street.png")).shape == (360, 640, 3)
+    assert read_voc(tmp_path / "street.xml").width == 640
+    assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path / "n"), "--stage", "nametags"]) == 0
+    assert read_voc(tmp_path / "n" / "street.xml").objects
+
+
+def test_predict_user_errors(tmp_path: Path, capsys) -> None:
+    assert main(["predict", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["predict", str(tmp_path), "--out", str(tmp_path / "o"), "--scale", "0"]) != 0
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "--scale" in err and "Traceback" not in err
