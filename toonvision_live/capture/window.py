@@ -21,7 +21,7 @@ import contextlib
 import re
 import sys
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from toonvision_live.errors import CaptureError
 
@@ -111,7 +111,7 @@ def open_window_finder(display: str | None = None) -> WindowFinder:
 # ---- X11 -------------------------------------------------------------------------------------
 
 
-def _compositor_owns_selection(conn) -> bool:
+def _compositor_owns_selection(conn: Any) -> bool:
     from Xlib import X
 
     atom = conn.intern_atom(f"_NET_WM_CM_S{conn.get_default_screen()}")
@@ -180,7 +180,7 @@ class X11WindowFinder:
                 continue
         return found
 
-    def _title(self, window) -> str:
+    def _title(self, window: Any) -> str:
         prop = window.get_full_property(self._atoms["_NET_WM_NAME"], self._atoms["UTF8_STRING"])
         if prop is not None and prop.value:
             value = prop.value
@@ -190,7 +190,7 @@ class X11WindowFinder:
             return name.decode("latin-1")
         return name or ""
 
-    def _snapshot(self, window, title: str | None = None) -> GameWindow:
+    def _snapshot(self, window: Any, title: str | None = None) -> GameWindow:
         attrs = window.get_attributes()
         geometry = window.get_geometry()
         origin = self._root.translate_coords(window, 0, 0)  # the client's (0, 0) in root coordinates
@@ -234,7 +234,7 @@ class X11WindowFinder:
 # ---- Windows (the OS calls cannot run on this machine) ----------------------------------------
 
 
-def _declare_user32(user32, ctypes, wintypes, enum_proc) -> None:  # pragma: no cover - Windows only
+def _declare_user32(user32: Any, ctypes: Any, wintypes: Any, enum_proc: Any) -> None:  # pragma: no cover - Windows only
     """Argument types, so 64-bit window handles are passed whole."""
     hwnd = wintypes.HWND
     for name, argtypes in (
@@ -255,7 +255,7 @@ class Win32WindowFinder:
     """ctypes user32 backend.  On this (Linux) machine only its logic is tested, against a fake
     user32 (tests/test_window.py); the real calls need Windows."""
 
-    def __init__(self, user32=None) -> None:
+    def __init__(self, user32: Any = None) -> None:
         import ctypes
         from ctypes import wintypes
 
@@ -264,7 +264,7 @@ class Win32WindowFinder:
             wintypes.BOOL, wintypes.HWND, wintypes.LPARAM
         )
         if user32 is None:  # pragma: no cover - Windows only
-            user32 = ctypes.WinDLL("user32", use_last_error=True)
+            user32 = ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
             _declare_user32(user32, ctypes, wintypes, self._enum_proc)
             with contextlib.suppress(AttributeError, OSError):  # per-monitor v2 DPI awareness: real pixels
                 user32.SetProcessDpiAwarenessContext(ctypes.c_void_p(-4))
@@ -311,7 +311,8 @@ class Win32WindowFinder:
         self._user32.EnumWindows(self._enum_proc(collect), 0)
         snapshots = [s for s in (self._snapshot(h) for h in found) if s is not None]
         visible = [s for s in snapshots if s.visible]
-        return (visible or snapshots or [None])[0]
+        best = visible or snapshots
+        return best[0] if best else None
 
     def refresh(self, handle: int) -> GameWindow | None:
         return self._snapshot(handle)

@@ -72,6 +72,11 @@ class Proposal:
     score: float
 
 
+def _compare(image: np.ndarray, value: float, op: int) -> np.ndarray:
+    """cv2.compare against a scalar: 255 where ``image op value`` holds, else 0 (uint8)."""
+    return cv2.compare(image, value, op)  # type: ignore[call-overload]  # the stubs lack the scalar form
+
+
 def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Runs of small dark strokes (text lines) as xywh boxes [N, 4], the stroke mask, the integral
     image of light low-saturation (card-like) pixels, and the scale; all on the frame scaled to
@@ -84,12 +89,12 @@ def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, _KERNEL_5)
     # dark strokes on a lighter ground with some low-saturation (card) pixels close by
     strokes = cv2.bitwise_and(
-        cv2.bitwise_and(cv2.compare(blackhat, STROKE_CONTRAST, cv2.CMP_GT), cv2.compare(val, 170, cv2.CMP_LT)),
-        cv2.compare(cv2.erode(sat, _KERNEL_5), CARD_MAX_SAT, cv2.CMP_LE))
+        cv2.bitwise_and(_compare(blackhat, STROKE_CONTRAST, cv2.CMP_GT), _compare(val, 170, cv2.CMP_LT)),
+        _compare(cv2.erode(sat, _KERNEL_5), CARD_MAX_SAT, cv2.CMP_LE))
     # letters are short: drop long vertical strokes (window and door frames, posts) first
     tall = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _KERNEL_TALL)
     lines = cv2.morphologyEx(cv2.subtract(strokes, tall), cv2.MORPH_CLOSE, _KERNEL_LINE)
-    card = cv2.bitwise_and(cv2.compare(sat, CARD_MAX_SAT, cv2.CMP_LE), cv2.compare(val, CARD_MIN_VAL, cv2.CMP_GE))
+    card = cv2.bitwise_and(_compare(sat, CARD_MAX_SAT, cv2.CMP_LE), _compare(val, CARD_MIN_VAL, cv2.CMP_GE))
     card_sum = cv2.integral(card // 255)
     contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -234,7 +239,7 @@ def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float, 
     """
     extents = []
     for a, b in lines:
-        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch, centre=centre)
+        ext = _text_extent(np.asarray(text[a:b].any(axis=0)), max_gap=1.2 * pitch, centre=centre)
         if ext is None:
             return "empty line"
         extents.append(ext)
@@ -297,7 +302,7 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     row_count = text[:, ix0:ix1].sum(axis=1)
     q = int(0.95 * (len(row_count) - 1))
     row_min = max(2.0, 0.06 * float(np.partition(row_count, q)[q]))
-    bands = []
+    bands: list[tuple[int, int]] = []
     for a, b in _runs(row_count >= row_min):
         # a band may hold a line plus clutter touching it: split it at rows much emptier than its peak
         strong = row_count[a:b] >= max(row_min, 0.15 * float(row_count[a:b].max()))
@@ -617,7 +622,7 @@ def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
 
-def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround) -> Proposal | None:
+def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -> Proposal | None:
     """The proposal of a verified tag: its body measured under it, clipped; None if nothing is left."""
     fh, fw = frame_rgb.shape[:2]
     body = clip_xyxy([refine_body_xyxy(frame_rgb, tag, ground)], (fw, fh))[0]
@@ -646,7 +651,7 @@ class CropBatcher:
         self.max_batch = max_batch
         self._batch = np.zeros((max_batch, CROP_HEIGHT, CROP_WIDTH, 3), np.float32)
 
-    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal] | Sequence[XYXY]) -> np.ndarray:
+    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal | XYXY]) -> np.ndarray:
         """The crops of ``proposals`` (Proposal objects or body xyxy tuples), float32 [N, 600, 200, 3]."""
         _check_frame(frame_rgb)
         if len(proposals) > self.max_batch:
@@ -765,7 +770,8 @@ class IncrementalProposer:
         body = clip_xyxy([(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy)], (fw, fh))[0].astype(int)
         if body[2] - body[0] < 2 or body[3] - body[1] < 2:
             return None
-        return Proposal(body_xyxy=tuple(int(v) for v in body), tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
+        return Proposal(body_xyxy=(int(body[0]), int(body[1]), int(body[2]), int(body[3])),
+                        tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)))
 
 
@@ -815,6 +821,7 @@ class BackgroundSearchProposer(IncrementalProposer):
                     if self._closed:
                         return
                     frame, self._pending, self._busy = self._pending, None, True
+                    assert frame is not None
                 started = time.perf_counter()
                 proposals = propose_cog_boxes(frame)
                 grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
