@@ -25,16 +25,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from toonvision_live.capture.window import (
-    GameWindow,
-    ScreenRect,
-    WindowFinder,
-    open_window_finder,
-    title_matcher,
-    visible_part,
-)
+from toonvision_live.capture.window import GameWindow, WindowFinder, open_window_finder, title_matcher
 from toonvision_live.errors import CaptureError
 from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread, next_frame_id
+from toonvision_live.geometry import ScreenRect, visible_part
 from toonvision_live.settings import Settings
 
 if TYPE_CHECKING:

@@ -1,8 +1,7 @@
 """Find the game window by title and read its client area in screen coordinates.
 
-``ScreenRect`` and :func:`visible_part` are pure geometry (negative coordinates
-and several monitors are fine).  A ``WindowFinder`` backend per platform does the
-OS calls:
+Window geometry (``ScreenRect``, ``visible_part``) is in toonvision_live.geometry.  A
+``WindowFinder`` backend per platform does the OS calls:
 
 - X11 (python-xlib): the clients listed in ``_NET_CLIENT_LIST`` (or a walk of the
   window tree when no window manager is running), titles from ``_NET_WM_NAME`` or
@@ -24,47 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from toonvision_live.errors import CaptureError
-
-
-@dataclass(frozen=True, slots=True)
-class ScreenRect:
-    """A rectangle in virtual-screen pixels; left/top may be negative."""
-
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def xyxy(self) -> tuple[int, int, int, int]:
-        return (self.left, self.top, self.left + self.width, self.top + self.height)
-
-    @property
-    def is_empty(self) -> bool:
-        return self.width <= 0 or self.height <= 0
-
-    def as_mss(self) -> dict[str, int]:
-        return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
-
-    @classmethod
-    def from_xyxy(cls, x0: int, y0: int, x1: int, y1: int) -> ScreenRect:
-        return cls(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
-
-
-def visible_part(window: ScreenRect, screens: tuple[ScreenRect, ...] | list[ScreenRect]) -> ScreenRect | None:
-    """The part of ``window`` that can be captured: its intersection with the bounding box of
-    ``screens`` (the virtual screen).  ``None`` when nothing of it is on screen."""
-    if window.is_empty or not screens:
-        return None
-    sx0 = min(s.left for s in screens)
-    sy0 = min(s.top for s in screens)
-    sx1 = max(s.left + s.width for s in screens)
-    sy1 = max(s.top + s.height for s in screens)
-    x0, y0, x1, y1 = window.xyxy
-    cx0, cy0, cx1, cy1 = max(x0, sx0), max(y0, sy0), min(x1, sx1), min(y1, sy1)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return None
-    return ScreenRect.from_xyxy(cx0, cy0, cx1, cy1)
+from toonvision_live.geometry import ScreenRect
 
 
 @dataclass(frozen=True, slots=True)

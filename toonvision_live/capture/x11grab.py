@@ -19,7 +19,7 @@ from mss.linux import xcb
 from mss.linux.base import ALL_PLANES, SUPPORTED_DEPTHS
 from mss.linux.xshmgetimage import MSSImplXShmGetImage
 
-from toonvision_live.capture.window import ScreenRect
+from toonvision_live.geometry import ScreenRect
 
 
 class X11WindowGrabber(MSSImplXShmGetImage):

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from toonvision_live.errors import DataError
+from toonvision_live.geometry import XYXY, union_covered_fraction
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
 from toonvision_live.voc import VocObject
 
@@ -58,7 +59,6 @@ TOON_TAG_TEXT_RGBS = (
 #: seconds per walk cycle (the game's 24-frame walk at 24 fps); the atlas samples the cycle evenly
 WALK_CYCLE_S = 1.0
 
-XYXY = tuple[int, int, int, int]
 ALPHA_BOX_THRESHOLD = 32  # as the renderer crops its sprites: alpha > 32 counts as body
 
 
@@ -1151,7 +1151,7 @@ class StreetScene:
         """The frame at ``t`` seconds: RGB uint8 (H, W, 3) and ground truth."""
         rgb = self.background.copy()
         fw, fh = self.size_wh
-        placed: dict[int, tuple[float, XYXY | None, tuple[int, int, int, int]]] = {}
+        placed: dict[int, tuple[float, XYXY | None, XYXY]] = {}
         xs = {i: self.walker_state(i, t) for i in self._order}
         for i in self._order:
             sh = self._walkers[i].shadow
@@ -1182,7 +1182,7 @@ class StreetScene:
             full = placed[i][2]
             truncated = box != full
             nearer = [b for j in self._order[rank + 1 :] if (b := placed[j][1]) is not None]
-            objects.append(VocObject(self._walkers[i].label, box, truncated, _covered(box, nearer) > 0.5))
+            objects.append(VocObject(self._walkers[i].label, box, truncated, union_covered_fraction(box, nearer) > 0.5))
             tag_boxes.append(tags[i])
         return SceneFrame(rgb, tuple(objects), tuple(tag_boxes))
 
@@ -1210,16 +1210,3 @@ def _mirror(s: ScaledSprite) -> ScaledSprite:
     return ScaledSprite(
         s.premul_rgb[:, ::-1].copy(), s.inv_alpha[:, ::-1].copy(), (w - s.foot_xy[0], s.foot_xy[1])
     )
-
-
-def _covered(box: XYXY, others: list[XYXY]) -> float:
-    """Share of ``box`` covered by the union of ``others``."""
-    if not others:
-        return 0.0
-    x0, y0, x1, y1 = box
-    mask = np.zeros((y1 - y0, x1 - x0), bool)
-    for ox0, oy0, ox1, oy1 in others:
-        a, b, c, d = max(ox0, x0) - x0, max(oy0, y0) - y0, min(ox1, x1) - x0, min(oy1, y1) - y0
-        if a < c and b < d:
-            mask[b:d, a:c] = True
-    return float(mask.mean())

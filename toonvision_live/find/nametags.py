@@ -36,12 +36,19 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from toonvision_live.geometry import (
+    MIN_FRAME_SIDE,
+    XYXY,
+    as_xyxy_array,
+    box_area,
+    clip_xyxy,
+    covered_fraction,
+    greedy_matches,
+    iou_matrix,
+    max_iou,
+)
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 
-XYXY = tuple[int, int, int, int]
-
-#: frames smaller than this on a side hold no readable nametag
-MIN_FRAME_SIDE = 16
 #: the coarse pass works on a frame scaled to about this many rows
 WORK_ROWS = 540
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
@@ -480,80 +487,6 @@ def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
     return (cx - width / 2, prior[1], cx + width / 2, prior[1] + height)
 
 
-# --- pure geometry -------------------------------------------------------------------------------
-
-def as_xyxy_array(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Boxes as a float64 [N, 4] array (an empty input gives shape [0, 4])."""
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 4), np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"boxes must be [N, 4] xyxy, got shape {arr.shape}")
-    return arr
-
-
-def clip_xyxy(boxes: Sequence[Sequence[float]] | np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
-    """Boxes clipped to a frame of ``frame_wh`` (width, height); a box outside it becomes empty."""
-    arr = as_xyxy_array(boxes).copy()
-    w, h = frame_wh
-    arr[:, [0, 2]] = np.clip(arr[:, [0, 2]], 0, w)
-    arr[:, [1, 3]] = np.clip(arr[:, [1, 3]], 0, h)
-    return arr
-
-
-def box_area(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    arr = as_xyxy_array(boxes)
-    return np.clip(arr[:, 2] - arr[:, 0], 0, None) * np.clip(arr[:, 3] - arr[:, 1], 0, None)
-
-
-def intersection_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
-                        b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Intersection area of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
-    a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-
-
-def iou_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
-               b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
-    a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
-    inter = intersection_matrix(a, b)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def greedy_matches(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """(row, col) pairs matched one-to-one, highest IoU first, each with IoU >= ``min_iou``."""
-    if iou.size == 0:
-        return []
-    order = np.argsort(-iou, axis=None, kind="stable")
-    used_r: set[int] = set()
-    used_c: set[int] = set()
-    pairs = []
-    for flat in order:
-        r, c = divmod(int(flat), iou.shape[1])
-        if iou[r, c] < min_iou:
-            break
-        if r in used_r or c in used_c:
-            continue
-        used_r.add(r)
-        used_c.add(c)
-        pairs.append((r, c))
-    return pairs
-
-
-def match_boxes(pred_xyxy: Sequence[Sequence[float]] | np.ndarray,
-                truth_xyxy: Sequence[Sequence[float]] | np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of a one-to-one match at IoU >= ``iou``."""
-    pred, truth = as_xyxy_array(pred_xyxy), as_xyxy_array(truth_xyxy)
-    tp = len(greedy_matches(iou_matrix(pred, truth), iou))
-    return tp, len(pred) - tp, len(truth) - tp
-
-
 def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[Nametag]:
     """One tag per card: of tags overlapping by IoU >= ``min_iou`` (or nested), keep the best scored."""
     kept: list[Nametag] = []
@@ -572,27 +505,6 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 # --- the crop stage ------------------------------------------------------------------------------
 
-def _overlap(a: XYXY, b: XYXY) -> float:
-    """Intersection area of two boxes (plain Python: called for every candidate pair)."""
-    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def _covered_fraction(box: XYXY, others: Sequence[XYXY]) -> float:
-    """The largest fraction of ``box`` that one of ``others`` covers."""
-    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
-    return max((_overlap(box, o) for o in others), default=0) / area
-
-
-def _max_iou(box: XYXY, others: Sequence[XYXY]) -> float:
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    best = 0.0
-    for o in others:
-        inter = _overlap(box, o)
-        union = area + (o[2] - o[0]) * (o[3] - o[1]) - inter
-        best = max(best, inter / union if union > 0 else 0.0)
-    return best
-
-
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
     _check_frame(frame_rgb)
@@ -602,9 +514,9 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     tags: list[Nametag] = []
     tried: list[XYXY] = []
     for cand in candidates:
-        if tags and _covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
+        if tags and covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
             continue  # another candidate of a tag already verified
-        if tried and _max_iou(cand, tried) > 0.7:
+        if tried and max_iou(cand, tried) > 0.7:
             continue  # nearly the same region was checked already
         tried.append(cand)
         tag = verify_nametag(frame_rgb, cand)
@@ -732,10 +644,10 @@ class IncrementalProposer:
         fresh = [p.tag_xyxy for p in found]
         kept: list[Proposal] = []
         ground: RowGround | None = None
-        missing = [e for e in self._tracked if not (fresh and _max_iou(e[0].tag_xyxy, fresh) > 0.2)]
+        missing = [e for e in self._tracked if not (fresh and max_iou(e[0].tag_xyxy, fresh) > 0.2)]
         for q in self._followed(grey, missing):
             tag = verify_nametag(frame_rgb, q.tag_xyxy)
-            if tag is None or (fresh and _max_iou(tag.tag_xyxy, fresh) > 0.2):
+            if tag is None or (fresh and max_iou(tag.tag_xyxy, fresh) > 0.2):
                 continue
             if ground is None:
                 ground = RowGround.of(frame_rgb)

@@ -100,7 +100,7 @@ def on_screen_cogs(shown: ShownFrame, size_wh: tuple[int, int]) -> list[VocObjec
 
 def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
     """Add one processed frame (``FrameResult``) against the frame the scene showed (``ShownFrame``)."""
-    from toonvision_live.find.nametags import greedy_matches, iou_matrix
+    from toonvision_live.geometry import greedy_matches, iou_matrix
 
     score.frames += 1
     counted = on_screen_cogs(shown, result.frame.size_wh)
@@ -143,10 +143,10 @@ def replay_street(
     settings: Settings | None = None,
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score."""
-    from toonvision_live.capture.window import ScreenRect
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.find.nametags import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
+    from toonvision_live.geometry import ScreenRect
     from toonvision_live.pipeline import InferenceWorker
     from toonvision_live.settings import load_settings
 

@@ -45,9 +45,9 @@ from PyQt6.QtGui import (
 )
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from toonvision_live.capture.window import ScreenRect
 from toonvision_live.errors import SaveError
 from toonvision_live.frames import FrameSource
+from toonvision_live.geometry import XYXY, ScreenRect, grow, overlap
 from toonvision_live.pipeline import FrameResult, Pipeline
 from toonvision_live.saver import FrameSaver, SavedFrame
 from toonvision_live.settings import Settings
@@ -124,17 +124,6 @@ def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
     return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
 
 
-XYXY = tuple[int, int, int, int]
-
-
-def _overlap(a: XYXY, b: XYXY) -> int:
-    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def _grow(box: XYXY, by: int) -> XYXY:
-    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
-
-
 def place_label_cards(
     bodies_xyxy: list[XYXY],
     tags_xyxy: list[XYXY | None],
@@ -154,9 +143,9 @@ def place_label_cards(
     its feet, left and right of its tag; the first with the least cover wins.
     """
     width, height = size_wh
-    tags = [_grow(t, 6) for t in tags_xyxy if t is not None]
+    tags = [grow(t, 6) for t in tags_xyxy if t is not None]
     # a Cog's own earlier tags trail behind it as it walks: only tags of Cogs missing now count
-    lost = [_grow(t, 6) for t in avoid_xyxy if not any(_overlap(t, u) for u in tags)]
+    lost = [grow(t, 6) for t in avoid_xyxy if not any(overlap(t, u) for u in tags)]
     placed: list[XYXY] = []
     for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
         x0, y0, x1, y1 = body
@@ -171,10 +160,10 @@ def place_label_cards(
             upper = max(0, min(upper, height - h))
             card = (left, upper, left + w, upper + h)
             cost = (
-                100.0 * sum(_overlap(card, t) for t in tags)
-                + 30.0 * sum(_overlap(card, t) for t in lost)
-                + 10.0 * sum(_overlap(card, c) for c in placed)
-                + 4.0 * sum(_overlap(card, b) for b in bodies_xyxy)
+                100.0 * sum(overlap(card, t) for t in tags)
+                + 30.0 * sum(overlap(card, t) for t in lost)
+                + 10.0 * sum(overlap(card, c) for c in placed)
+                + 4.0 * sum(overlap(card, b) for b in bodies_xyxy)
             )
             if best is None or cost < best[0]:
                 best = (cost, card)
