@@ -19,7 +19,7 @@ Cut every labelled box of DATASET/raw/screenshots/*.png|jpg (with NAME.xml besid
 each) into a 600 high x 200 wide crop (stretched) and save it as
 DATASET/unsorted/{cog,toon}/<label>_<N>.png, N being the next free number.
 Existing files are never overwritten, and boxes extracted by an earlier run are
-not cut again (ledger: unsorted/.extracted.json).  A bad file or box (malformed
+not cut again (the ledger DATASET/ledger.json, shared with the save hotkey).  A bad file or box (malformed
 XML, unreadable image, unknown label, box outside the image) is reported in one
 line and skipped; the rest is extracted and the exit status is 1.
 
