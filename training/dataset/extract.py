@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -47,7 +47,7 @@ from training.dataset.layout import (
     list_screenshots,
     street_of_screenshot,
 )
-from training.dataset.progress import track
+from training.dataset.progress import MessageLog, track
 
 #: extract holds the dataset lock for batches of about this long, then rewrites the ledger
 LEDGER_SAVE_EVERY_S = 1.0
@@ -153,7 +153,7 @@ def extract_dataset(
     for kind in KINDS:
         _probe_writable(paths.unsorted_dir(kind))
     Ledger.load(paths.root)  # an unreadable ledger stops the run before any work
-    log = _Log(on_message)
+    log = MessageLog(on_message)
     for xml_path in orphans:
         log.problem(f"{xml_path} has no screenshot beside it (same name, .png or .jpg): add the image or "
                     "remove the annotation.")
@@ -168,25 +168,8 @@ def extract_dataset(
     )
 
 
-@dataclass(slots=True)
-class _Log:
-    on_message: Callable[[str], None] | None
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-        if self.on_message:
-            self.on_message(f"problem: {text}")
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        if self.on_message:
-            self.on_message(f"note: {text}")
-
-
 def _extract_batch(todo: Iterator[Path], paths: DatasetPaths, crops: list[Path], outcomes: list[int | None],
-                   log: _Log) -> None:
+                   log: MessageLog) -> None:
     """Extract screenshots from ``todo`` for about LEDGER_SAVE_EVERY_S under the lock, then save the ledger."""
     started = time.monotonic()
     with locked_ledger(paths.root) as ledger:
@@ -229,7 +212,7 @@ class _Shot:
     annotation: VocAnnotation
 
 
-def _read_shot(shot: Path, paths: DatasetPaths, log: _Log) -> _Shot | None:
+def _read_shot(shot: Path, paths: DatasetPaths, log: MessageLog) -> _Shot | None:
     xml_path = shot.with_suffix(".xml")
     if not xml_path.is_file():
         log.problem(f"{shot} has no annotation {xml_path.name} beside it: label it in labelImg (or move it "
@@ -253,7 +236,7 @@ def _read_shot(shot: Path, paths: DatasetPaths, log: _Log) -> _Shot | None:
     return _Shot(shot, rel, xml_path, _sha256(image_bytes), _sha256(xml_bytes), annotation)
 
 
-def _boxes_to_cut(shot: _Shot, previous: Entry | None, log: _Log) -> list[tuple[int, VocObject]]:
+def _boxes_to_cut(shot: _Shot, previous: Entry | None, log: MessageLog) -> list[tuple[int, VocObject]]:
     """The boxes of ``shot`` the ledger has no crop for (numbered from 1); notes stale crops."""
     done = Counter(o["key"] for o in previous["objects"]) if previous else Counter()
     todo: list[tuple[int, VocObject]] = []
@@ -275,7 +258,9 @@ def _boxes_to_cut(shot: _Shot, previous: Entry | None, log: _Log) -> list[tuple[
     return todo
 
 
-def _extract_one(shot_path: Path, paths: DatasetPaths, ledger: Ledger, crops: list[Path], log: _Log) -> int | None:
+def _extract_one(
+    shot_path: Path, paths: DatasetPaths, ledger: Ledger, crops: list[Path], log: MessageLog
+) -> int | None:
     """Extract one screenshot; the number of new crops, or None when it was skipped."""
     shot = _read_shot(shot_path, paths, log)
     if shot is None:
@@ -322,7 +307,7 @@ def _extract_one(shot_path: Path, paths: DatasetPaths, ledger: Ledger, crops: li
     return None if skipped and not written else written
 
 
-def _cut_box(rgb: np.ndarray, obj: VocObject, where: str, log: _Log) -> tuple[str, str, np.ndarray] | None:
+def _cut_box(rgb: np.ndarray, obj: VocObject, where: str, log: MessageLog) -> tuple[str, str, np.ndarray] | None:
     """(kind, label, 600x200 crop) of one box, or None (and a problem) when it cannot be cut."""
     height, width = rgb.shape[:2]
     try:
