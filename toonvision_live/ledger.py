@@ -87,8 +87,9 @@ class Ledger:
         return None
 
     def crop_sources(self) -> dict[str, str]:
-        """``'cog/<crop name>' -> screenshot path`` for every crop the ledger knows."""
-        return {obj["crop"]: rel for rel, entry in self.screenshots.items() for obj in entry.get("objects", ())}
+        """``'cog/<crop name>' -> screenshot path`` for every crop the ledger knows (``"crop": null`` = removed)."""
+        return {obj["crop"]: rel for rel, entry in self.screenshots.items() for obj in entry.get("objects", ())
+                if obj.get("crop")}
 
     def save(self) -> None:
         """Rewrite the ledger atomically (SaveError says why it cannot be written)."""

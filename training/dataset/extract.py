@@ -251,7 +251,7 @@ def _boxes_to_cut(shot: _Shot, previous: Entry | None, log: MessageLog) -> list[
         for old in previous["objects"]:
             if done[old["key"]] > 0:
                 done[old["key"]] -= 1
-                stale.append(old["crop"])
+                stale.append(old["crop"] or "(removed)")
         if stale:
             log.note(f"{shot.xml_path} changed since it was extracted: the crops {', '.join(stale)} no longer "
                      "match a box in it; delete them from unsorted/ if they are wrong.")
@@ -269,8 +269,8 @@ def _extract_one(
     replaced = ledger.screenshots.get(shot.rel)
     if previous is None and replaced is not None and replaced.get("objects"):
         log.note(f"{shot.path} is a different image than when it was extracted: its boxes are cut again, and "
-                 f"the old crops {', '.join(o['crop'] for o in replaced['objects'])} are kept; delete them if "
-                 "they are wrong.")
+                 f"the old crops {', '.join(o['crop'] or '(removed)' for o in replaced['objects'])} are kept; "
+                 "delete them if they are wrong.")
     todo = _boxes_to_cut(shot, previous, log)
     entry: Entry = {"source": "extract", "captured": None, **(previous or {})}
     entry.update(image_sha256=shot.image_sha, xml_sha256=shot.xml_sha,

@@ -72,7 +72,8 @@ def _street_of_crops(paths: DatasetPaths) -> dict[str, str]:
     for entry in Ledger.load(paths.root).screenshots.values():
         if entry.get("street") in STREETS:
             for obj in entry.get("objects", []):
-                streets[Path(obj["crop"]).name] = entry["street"]
+                if obj.get("crop"):
+                    streets[Path(obj["crop"]).name] = entry["street"]
     if paths.manifest.is_file():
         with paths.manifest.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
