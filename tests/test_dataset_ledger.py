@@ -230,3 +230,29 @@ def test_check_fix_on_a_full_disk_is_one_sentence_and_moves_nothing(tmp_path):
     files = result.stdout.split("rc=2\n", 1)[1].split()
     assert not [f for f in files if "quarantine" in f or ".tmp-" in f]
     assert sorted(f[2:] for f in files) == sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_an_unreadable_ledger_is_quarantined_and_rebuilt_from_the_files(tmp_path, capsys):
+    root = tmp_path / "ds"
+    root.mkdir()
+    save_labelled_frame(frame(0), COGS, root, when=WHEN)
+    save_labelled_frame(frame(1), COGS, root, when=WHEN + timedelta(seconds=30))
+    good = Ledger.load(root).screenshots
+    (root / "unsorted" / "cog" / "cog_lb_bigwig_1.png").unlink()  # a crop the user deleted
+    (root / "ledger.json").write_text("{ half")
+    code, out, err = run(capsys, "extract", str(root), "--no-progress")
+    assert code == 2 and "ledger.json is unreadable" in err and "check --fix" in err
+    code, out, err = run(capsys, "check", str(root), "--no-progress")
+    assert code == 1 and "unreadable ledger: " in err and "crop without source" not in err
+    assert run(capsys, "check", str(root), "--no-progress", "--fix")[0] == 0
+    assert (root / "quarantine" / "ledger.json").read_text() == "{ half"
+    rebuilt = Ledger.load(root).screenshots
+    assert set(rebuilt) == set(good)
+    for rel, entry in good.items():  # same boxes, same crops; the deleted one recorded as removed
+        crops = [o["crop"] if o["crop"] != "cog/cog_lb_bigwig_1.png" else None for o in entry["objects"]]
+        assert [o["crop"] for o in rebuilt[rel]["objects"]] == crops
+        assert rebuilt[rel]["captured"] == entry["captured"]
+    code, out, err = run(capsys, "check", str(root), "--no-progress")
+    assert code == 0 and "The dataset is consistent." in out
+    code, out, _ = run(capsys, "extract", str(root), "--no-progress")
+    assert code == 0 and "Extracted 0 crops" in out  # nothing cut twice, the deleted crop not cut again

@@ -13,7 +13,8 @@ copies) move to ``DATASET/quarantine/`` under the same relative path, the first 
 identical crops stays, the data/ copies of a leaking group outside the split holding most of it
 move too, and the ledger is rewritten first (a crop it names that is gone or quarantined is kept
 as ``"crop": null``, so extract does not cut it again).  If the ledger cannot be written,
-nothing is moved.
+nothing is moved.  An unreadable ledger is moved to quarantine/ and rebuilt from the files:
+every screenshot's boxes are cut again in memory and matched to the crops by their pixels.
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ from pathlib import Path
 
 from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import ensure_dir, read_image_rgb
-from toonvision_live.ledger import Ledger, locked_ledger
+from toonvision_live.ledger import LEGACY_LEDGER, Ledger, locked_ledger
 from toonvision_live.taxonomy import parse_label
 from toonvision_live.voc import parse_voc
+from training.dataset.extract import rebuild_ledger
 from training.dataset.groups import Grouping
-from training.dataset.layout import KINDS, SPLITS, DatasetPaths, crop_sort_key, dataset_paths, list_screenshots
+from training.dataset.layout import (
+    KINDS,
+    SPLITS,
+    DatasetPaths,
+    crop_sort_key,
+    dataset_paths,
+    find_badly_named_crops,
+    list_screenshots,
+)
 from training.dataset.progress import MessageLog
 from training.dataset.split import _collect_crops, group_dataset_crops
 
@@ -55,6 +65,7 @@ class CheckResult:
     groups: int = 0
     near: int = 0
     moved: list[Path] = field(default_factory=list)  # where --fix put things
+    rebuilt: Ledger | None = None  # the ledger rebuilt from the files when the one on disk is unreadable
 
     @property
     def ok(self) -> bool:
@@ -116,18 +127,21 @@ def check_dataset(root: Path | str, *, fix: bool = False, progress: bool = True,
         ledger = Ledger.load(paths.root)
     except DataError as exc:
         result.findings.append(Finding("unreadable ledger", _ledger_file(paths), str(exc)))
-        ledger = Ledger(paths.root)
-    names, unreadable = MessageLog(), MessageLog()
+        ledger = result.rebuilt = rebuild_ledger(paths)
     try:
-        sources, names_by_label = _collect_crops(paths, names)
+        sources, names_by_label = _collect_crops(paths, MessageLog())
     except DataError:  # no crops at all
         sources, names_by_label = {}, {}
+    for kind in KINDS:
+        for bad in find_badly_named_crops(paths.unsorted_dir(kind)):
+            result.findings.append(Finding("bad crop", bad, f"{bad} is not named '<label>_<index>.png' with a "
+                                           "known label."))
+    readable = dict(sources)
     grouping = Grouping((), (), 0)
     if sources:
-        grouping = group_dataset_crops(paths, sources, names_by_label, unreadable, progress=progress)
-    for text, sep in [(t, " is not named") for t in names.problems] + [(t, " cannot be read")
-                                                                       for t in unreadable.problems]:
-        result.findings.append(Finding("bad crop", Path(text.split(sep)[0]), text))
+        grouping = group_dataset_crops(paths, sources, names_by_label, MessageLog(), progress=progress, ledger=ledger)
+    for key in sorted(set(readable) - set(sources)):
+        result.findings.append(Finding("bad crop", readable[key], f"{readable[key]} cannot be read as an image."))
     result.crops, result.groups, result.near = len(sources), len(grouping.groups), grouping.near
     _check_sources(paths, ledger, sources, result)
     _check_groups(paths, grouping, sources, result)
@@ -140,8 +154,6 @@ def check_dataset(root: Path | str, *, fix: bool = False, progress: bool = True,
 
 
 def _ledger_file(paths: DatasetPaths) -> Path:
-    from toonvision_live.ledger import LEGACY_LEDGER
-
     return paths.ledger if paths.ledger.exists() else paths.root / LEGACY_LEDGER
 
 
@@ -211,6 +223,8 @@ def _fix(paths: DatasetPaths, result: CheckResult) -> None:
     gone = {f"{f.path.parent.name}/{f.path.name}" for f in result.findings
             if f.kind in ("bad crop", "crop without source", "duplicate crop", "missing crop")}
     with locked_ledger(paths.root) as ledger:
+        if result.rebuilt is not None:
+            ledger.screenshots = result.rebuilt.screenshots
         for entry in ledger.screenshots.values():
             for obj in entry.get("objects", ()):
                 if obj.get("crop") in gone:

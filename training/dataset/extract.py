@@ -21,6 +21,7 @@ XML gained new boxes; a crop you deleted stays deleted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -44,6 +46,7 @@ from training.dataset.layout import (
     KINDS,
     DatasetPaths,
     dataset_paths,
+    list_labelled_crops,
     list_screenshots,
     street_of_screenshot,
 )
@@ -272,7 +275,7 @@ def _extract_one(
                  f"the old crops {', '.join(o['crop'] or '(removed)' for o in replaced['objects'])} are kept; "
                  "delete them if they are wrong.")
     todo = _boxes_to_cut(shot, previous, log)
-    entry: Entry = {"source": "extract", "captured": None, **(previous or {})}
+    entry: Entry = {"source": "extract", "captured": captured_from_name(shot.path), **(previous or {})}
     entry.update(image_sha256=shot.image_sha, xml_sha256=shot.xml_sha,
                  street=street_of_screenshot(shot.path, paths.screenshots),
                  objects=list(previous["objects"]) if previous else [])
@@ -326,3 +329,46 @@ def _cut_box(rgb: np.ndarray, obj: VocObject, where: str, log: MessageLog) -> tu
     if clipped != obj.xyxy:
         log.note(f"{where} reaches outside the {width}x{height} image; clipped to {list(clipped)}.")
     return label.kind, label.name, crop_to_model_input(rgb, clipped)
+
+
+def captured_from_name(shot: Path) -> str | None:
+    """The capture time in a hotkey save's name (``2026-12-02_06-58-30-620.png``), ISO; None for other names."""
+    try:
+        return datetime.strptime(shot.stem[:23], "%Y-%m-%d_%H-%M-%S-%f").isoformat(timespec="milliseconds")
+    except ValueError:
+        return None
+
+
+def rebuild_ledger(paths: DatasetPaths) -> Ledger:
+    """A ledger rebuilt from the files: each screenshot's boxes cut again in memory and matched by pixels.
+
+    A box whose crop is in ``unsorted/`` (same pixels) is recorded with it; one whose crop is gone is
+    recorded as removed (``"crop": null``), so extract does not cut it again.  Nothing is written.
+    """
+    by_pixels: dict[str, str] = {}
+    for kind in KINDS:
+        for path, _ in list_labelled_crops(paths.unsorted_dir(kind), strict=False) \
+                if paths.unsorted_dir(kind).is_dir() else []:
+            with contextlib.suppress(DataError):
+                by_pixels.setdefault(_sha256(_read_quietly(path).tobytes()), f"{kind}/{path.name}")
+    ledger = Ledger(paths.root)
+    log = MessageLog()
+    for path in list_screenshots(paths.screenshots) if paths.screenshots.is_dir() else []:
+        shot = _read_shot(path, paths, log)
+        if shot is None:
+            continue
+        try:
+            rgb = _read_quietly(path)
+        except DataError:
+            continue
+        objects = []
+        for obj in shot.annotation.objects:
+            crop = _cut_box(rgb, obj, "", log)
+            found = by_pixels.get(_sha256(crop[2].tobytes())) if crop else None
+            objects.append({"key": object_key(obj.name, obj.xyxy), "crop": found})
+        ledger.screenshots[shot.rel] = {
+            "image_sha256": shot.image_sha, "xml_sha256": shot.xml_sha,
+            "street": street_of_screenshot(path, paths.screenshots), "source": "rebuilt",
+            "captured": captured_from_name(path), "objects": objects,
+        }
+    return ledger

@@ -7,7 +7,8 @@ rendered demo street ``dt`` seconds apart (0.1 s = two hotkey saves 100 ms apart
 pairs: two different 3D renders of the same Cog (``toonvision render crops``, random pose, view,
 light, background), and crops of two different Cogs.  For each perceptual hash (imagehash
 phash / dhash / whash, 64 bits) it prints the Hamming distances and, per threshold, the share of
-near-identical pairs caught and of independent same-Cog pairs wrongly joined.
+near-identical pairs caught and of independent same-Cog pairs wrongly joined, and how long a
+Cog stays on screen in the demo streets (what a capture-time window has to cover).
 """
 
 from __future__ import annotations
@@ -46,6 +47,24 @@ def _street_pairs(n_streets: int) -> dict[float, list[tuple[np.ndarray, np.ndarr
     return pairs
 
 
+def _stays(n_streets: int, seconds: float = 60.0, step: float = 0.25) -> list[float]:
+    """How long each Cog stays on screen in the demo streets (runs of its label being in the frame)."""
+    from toonvision_live.demo.window import load_street_scene
+
+    stays: list[float] = []
+    for seed in range(n_streets):
+        scene = load_street_scene((1280, 720), n_cogs=8, seed=seed)
+        runs: dict[str, float] = {}
+        for i in range(int(seconds / step)):
+            shown = {o.name for o in scene.frame(i * step).objects if o.name.startswith("cog_")}
+            for name in list(runs):
+                if name not in shown:
+                    stays.append(runs.pop(name))
+            for name in shown:
+                runs[name] = runs.get(name, 0.0) + step
+    return stays
+
+
 def _rendered(root: Path) -> dict[str, list[np.ndarray]]:
     by_label: dict[str, list[np.ndarray]] = defaultdict(list)
     for path in sorted((root / "unsorted" / "cog").glob("*.png")):
@@ -58,6 +77,9 @@ def main() -> None:
     parser.add_argument("rendered", type=Path, help="a dataset made by 'toonvision render crops'")
     parser.add_argument("--streets", type=int, default=8)
     args = parser.parse_args()
+    stays = np.array(_stays(args.streets))
+    print(f"a Cog stays on screen (demo streets, runs ended within 60 s, {len(stays)} runs): median "
+          f"{np.median(stays):.1f} s, 10th percentile {np.percentile(stays, 10):.1f} s, max {stays.max():.1f} s")
     near = _street_pairs(args.streets)
     rendered = _rendered(args.rendered)
     for name, fn in HASHES.items():

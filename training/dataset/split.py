@@ -249,9 +249,9 @@ def _collect_crops(paths: DatasetPaths, log: MessageLog) -> tuple[dict[str, Path
 
 
 def group_dataset_crops(paths: DatasetPaths, sources: dict[str, Path], names_by_label: dict[str, list[str]],
-                        log: MessageLog, *, progress: bool = True) -> Grouping:
+                        log: MessageLog, *, progress: bool = True, ledger: Ledger | None = None) -> Grouping:
     """Fingerprint and group the crops; unreadable ones are named and left out of both mappings."""
-    captured = captured_times(Ledger.load(paths.root).screenshots)
+    captured = captured_times((ledger or Ledger.load(paths.root)).screenshots)
     label_of = {key: label for label, keys in names_by_label.items() for key in keys}
     prints = []
     for key in track(sorted(sources), total=len(sources), description="group", enabled=progress):
