@@ -18,6 +18,7 @@ import itertools
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import imagehash
 import numpy as np
 from PIL import Image
@@ -26,6 +27,7 @@ from toonvision_live.fileio import read_image_rgb
 from toonvision_live.saver import crop_600x200
 
 HASHES = {"phash": imagehash.phash, "dhash": imagehash.dhash, "whash": imagehash.whash}
+SHRINK = {"phash": 32, "dhash": 9, "whash": 8}  # each hash's own input size (dhash: 9x8)
 DTS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -83,8 +85,11 @@ def main() -> None:
     near = _street_pairs(args.streets)
     rendered = _rendered(args.rendered)
     for name, fn in HASHES.items():
-        def h(rgb: np.ndarray, fn=fn) -> imagehash.ImageHash:
-            return fn(Image.fromarray(rgb))
+        def h(rgb: np.ndarray, fn=fn, size=SHRINK[name]) -> imagehash.ImageHash:
+            # shrunk by OpenCV first, as training.dataset.groups does
+            gray = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (size, size if size != 9 else 8),
+                              interpolation=cv2.INTER_AREA)
+            return fn(Image.fromarray(gray))
 
         dist_near = {dt: np.array([h(a) - h(b) for a, b in near[dt]]) for dt in DTS}
         hashes = {label: [h(c) for c in crops] for label, crops in rendered.items()}
