@@ -256,3 +256,29 @@ def test_an_unreadable_ledger_is_quarantined_and_rebuilt_from_the_files(tmp_path
     assert code == 0 and "The dataset is consistent." in out
     code, out, _ = run(capsys, "extract", str(root), "--no-progress")
     assert code == 0 and "Extracted 0 crops" in out  # nothing cut twice, the deleted crop not cut again
+
+
+def test_split_on_a_full_disk_is_one_sentence_loses_nothing_and_finishes_once_there_is_room(tmp_path):
+    root = tmp_path / "ds"
+    _planted(root)
+    script = (
+        'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=2m tmpfs "$1" || exit 99\n'
+        'cp -a "$1.copy/." "$1/" && (dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; true)\n'
+        '"$2" dataset split "$1" --no-progress; echo "rc=$?"\n'
+        'cd "$1" && find unsorted raw -type f | sort | xargs md5sum; echo FREED; rm filler\n'
+        '"$2" dataset split "$1" --no-progress; echo "rc=$?"\n'
+    )
+    result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh",
+                             str(root), str(Path(sys.executable).with_name("toonvision"))],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode == 99:
+        pytest.skip(f"this kernel does not allow a tmpfs mount in a user namespace: {result.stderr}")
+    full, freed = result.stdout.split("FREED\n")
+    assert "rc=2" in full, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("toonvision: error:")]
+    assert len(errors) == 1 and errors[0].endswith("the disk is full: free some space and try again.")
+    assert "Traceback" not in result.stderr
+    sums = subprocess.run(["sh", "-c", 'cd "$1" && find unsorted raw -type f | sort | xargs md5sum', "sh",
+                           str(root)], capture_output=True, text=True).stdout
+    assert full.split("rc=2\n", 1)[1] == sums  # every crop, screenshot and XML as it was
+    assert "rc=0" in freed and "Split 25 crops" in freed

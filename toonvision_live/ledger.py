@@ -5,12 +5,14 @@ SHA-256 of the image and of its VOC XML, who wrote the crops (``hotkey`` for the
 saver, ``extract`` for ``toonvision dataset extract``, ``label``), when the frame was
 captured when that is known, and one ``{"key", "crop"}`` per box: the box (``name@x0,y0,x1,y1``)
 and the crop it gave (``cog/cog_sb_coldcaller_3.png``, under ``unsorted/``).  A box recorded
-there is never cut again, so every crop is made exactly once whoever makes it.
+there is never cut again, so every crop is made exactly once whoever makes it.  Write ``"crop": null``
+for a box deliberately left without a crop (a crop the user deleted).
 
-Writers hold the dataset's lock (``DATASET/.ledger.lock``, the ``filelock`` library: one
-process at a time, also across processes) from before they read the ledger until after
-they placed their files and rewrote it, so two writers never record the same screenshot
-twice nor lose each other's records.  Readers need no lock: the file is only ever replaced
+Writers (the saver, extract, ``toonvision label``) build entries with :func:`screenshot_entry` and
+hold the dataset's lock (``DATASET/.ledger.lock``, the ``filelock`` library: one process at a time,
+also across processes; :func:`locked_ledger`) from before they read the ledger until after they
+placed their files and rewrote it, so two writers never record the same screenshot twice nor lose
+each other's records.  Readers need no lock: the file is only ever replaced
 whole (temporary file + rename).  A ledger written by older versions of extract
 (``unsorted/.extracted.json``) is read when there is no ``ledger.json`` yet.
 """
@@ -18,9 +20,11 @@ whole (temporary file + rename).  A ledger written by older versions of extract
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,30 @@ Entry = dict[str, Any]
 def object_key(name: str, xyxy: tuple[int, int, int, int]) -> str:
     """The ledger key of one box: ``cog_sb_coldcaller@10,20,110,320``."""
     return f"{name}@{','.join(str(v) for v in xyxy)}"
+
+
+def screenshot_entry(
+    image: bytes,
+    xml: bytes,
+    crops: Sequence[tuple[str, tuple[int, int, int, int], str | None]],
+    *,
+    source: str,
+    captured: datetime | None = None,
+    street: str | None = None,
+) -> Entry:
+    """The ledger entry of one screenshot: its image and XML bytes, and ``(name, box, crop)`` per box.
+
+    ``crop`` is the crop's path under ``unsorted/`` (``cog/cog_sb_coldcaller_3.png``), or None for a box
+    deliberately left without one; ``source`` says who cut them (``hotkey``, ``extract``, ``label``).
+    """
+    return {
+        "image_sha256": hashlib.sha256(image).hexdigest(),
+        "xml_sha256": hashlib.sha256(xml).hexdigest(),
+        "street": street,
+        "source": source,
+        "captured": captured.isoformat(timespec="milliseconds") if captured else None,
+        "objects": [{"key": object_key(name, xyxy), "crop": crop} for name, xyxy, crop in crops],
+    }
 
 
 @dataclass(slots=True)

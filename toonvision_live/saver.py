@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +28,7 @@ import numpy as np
 
 from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import encode_png, next_free_index
-from toonvision_live.ledger import Ledger, locked_ledger, object_key
+from toonvision_live.ledger import Ledger, locked_ledger, screenshot_entry
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.voc import VocAnnotation, VocObject, voc_to_xml
 
@@ -175,15 +174,8 @@ def _save_locked(frame_rgb: np.ndarray, objects: list[VocObject], root: Path, wh
 def _record(ledger: Ledger, files: Sequence[tuple[Path, bytes]], objects: Sequence[VocObject], when: datetime) -> None:
     """Record the saved screenshot and its crops in the dataset ledger; on failure remove the saved files."""
     (png_path, png), (_, xml) = files[0], files[1]
-    ledger.screenshots[png_path.name] = {
-        "image_sha256": hashlib.sha256(png).hexdigest(),
-        "xml_sha256": hashlib.sha256(xml).hexdigest(),
-        "street": None,
-        "source": "hotkey",
-        "captured": when.isoformat(timespec="milliseconds"),
-        "objects": [{"key": object_key(obj.name, obj.xyxy), "crop": f"cog/{path.name}"}
-                    for obj, (path, _) in zip(objects, files[2:], strict=True)],
-    }
+    crops = [(obj.name, obj.xyxy, f"cog/{path.name}") for obj, (path, _) in zip(objects, files[2:], strict=True)]
+    ledger.screenshots[png_path.name] = screenshot_entry(png, xml, crops, source="hotkey", captured=when)
     try:
         ledger.save()
     except SaveError:
