@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dataset_factory import make_crop_files, read_only_run
+from dataset_factory import make_crop_files, make_screenshot_dataset, read_only_run
 
 from toonvision_live.cli import main
 from toonvision_live.fileio import read_image_rgb, write_png
@@ -88,28 +89,36 @@ start = datetime(2026, 1, 1)
 for i in range(int(sys.argv[2])):
     rgb = np.random.default_rng(i).integers(0, 255, (240, 400, 3), dtype=np.uint8)
     save_labelled_frame(rgb, COGS, sys.argv[1], when=start + timedelta(minutes=i))
+    print(time.monotonic(), flush=True)
+    time.sleep(0.1)
 """
 
 
 def test_saver_and_extract_in_two_processes_record_every_crop_once(tmp_path):
+    """The live saver saves 25 frames while extract runs again and again over 30 labelled screenshots."""
     root = tmp_path / "ds"
-    root.mkdir()
+    shots = make_screenshot_dataset(root, 30, seed=4, toon_every=0)
+    boxes = sum(len(s.objects) for s in shots)
     saver = subprocess.Popen([sys.executable, "-c", SAVER, str(root), "25"], cwd=ROOT / "tests",
-                             stderr=subprocess.PIPE, text=True)
-    extracts = 0
-    while saver.poll() is None or extracts < 2:
-        if (root / "raw" / "screenshots").is_dir():
-            done = subprocess.run([sys.executable, "-m", "toonvision_live", "dataset", "extract", str(root),
-                                   "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-            assert done.returncode == 0, done.stderr
-            assert "Extracted 0 crops" in done.stdout, done.stdout
-            extracts += 1
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs, started = [], []
+    while saver.poll() is None or len(outputs) < 2:
+        started.append(time.monotonic())
+        done = subprocess.run([sys.executable, "-m", "toonvision_live", "dataset", "extract", str(root),
+                               "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
     assert saver.wait() == 0, saver.stderr.read() if saver.stderr else ""
+    saved_at = [float(line) for line in saver.stdout.read().split()] if saver.stdout else []
+    assert started[0] < saved_at[-1] and saved_at[0] < started[-1]  # the two really ran at once
+    assert sum(int(out.split("Extracted ")[1].split()[0]) for out in outputs) == boxes  # each box cut once
     crops = sorted(f"cog/{p.name}" for p in (root / "unsorted" / "cog").glob("*.png"))
-    assert len(crops) == 50
-    recorded = [o["crop"] for e in Ledger.load(root).screenshots.values() for o in e["objects"]]
-    assert sorted(recorded) == crops  # every crop recorded, none twice, none cut again by extract
-    assert len(Ledger.load(root).screenshots) == 25
+    assert len(crops) == boxes + 50
+    ledger = Ledger.load(root)
+    recorded = [o["crop"] for e in ledger.screenshots.values() for o in e["objects"]]
+    assert sorted(recorded) == crops  # every crop recorded, none twice, no hotkey crop cut again
+    assert sum(e["source"] == "hotkey" for e in ledger.screenshots.values()) == 25
+    assert len(ledger.screenshots) == 55
 
 
 def _planted(root: Path) -> dict[str, list[str]]:
