@@ -124,6 +124,8 @@ def save_labelled_frame(
     ``cogs`` are tracked Cogs (``body_xyxy``, ``suit``, ``cog``) in frame pixels.
     The dataset folder must exist (its sub-folders are created); a SaveError
     sentence explains a missing, read-only or full folder, and then no file is left behind.
+    Under the dataset's lock the files are placed and recorded in the dataset ledger
+    (:mod:`toonvision_live.ledger`), so ``toonvision dataset extract`` never cuts them again.
     """
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
