@@ -10,7 +10,7 @@ import pytest
 from model_factory import make_tiny_model
 
 from toonvision_live.classify.classifier import CogClassifier
-from toonvision_live.find.nametags import CropBatcher
+from toonvision_live.crops import CropBatcher
 from toonvision_live.frames import LatestFrame, RecordedSource
 from toonvision_live.pipeline import InferenceWorker
 from toonvision_live.tools import bench

@@ -10,14 +10,12 @@ from toonvision_live.demo.scene import draw_cog_nametag, draw_toon_nametag, make
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.find import nametags as propose
 from toonvision_live.find.nametags import (
-    CropBatcher,
     Proposal,
     evaluate_proposals,
     find_nametags,
     propose_cog_boxes,
 )
 from toonvision_live.geometry import as_xyxy_array, greedy_matches, iou_matrix, match_boxes
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import SUITS
 from toonvision_live.voc import read_voc
 
@@ -200,48 +198,6 @@ def test_a_tag_at_the_bottom_edge_gives_a_clipped_body(street):
 def test_bad_frames_are_refused(bad):
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         propose_cog_boxes(bad)
-
-
-# --- crop batches --------------------------------------------------------------------------------
-
-def test_crop_batcher_stretches_each_box_into_one_reused_array(real_frame):
-    rgb, truth = real_frame
-    batcher = CropBatcher(4)
-    first = batcher.crop(rgb, truth)
-    assert first.shape == (2, CROP_HEIGHT, CROP_WIDTH, 3) and first.dtype == np.float32
-    x0, y0, x1, y1 = truth[1]
-    expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(first[1], expected.astype(np.float32), atol=1.0)  # float resize, unrounded
-    proposals = [Proposal(body_xyxy=truth[0], tag_xyxy=(0, 0, 1, 1), score=1.0)]
-    second = batcher.crop(rgb, proposals)
-    assert second.shape[0] == 1
-    assert np.shares_memory(first, second)  # the same preallocated buffer
-    x0, y0, x1, y1 = truth[0]
-    expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(second[0], expected.astype(np.float32), atol=1.0)
-
-
-def test_crop_batcher_shrinks_large_boxes_and_handles_empty_lists():
-    rgb = np.zeros((1400, 800, 3), np.uint8)
-    rgb[:, :400] = 200
-    batcher = CropBatcher(2)
-    assert batcher.crop(rgb, []).shape == (0, CROP_HEIGHT, CROP_WIDTH, 3)
-    out = batcher.crop(rgb, [(0, 0, 800, 1400)])
-    assert out[0, :, :90].min() == 200 and out[0, :, 110:].max() == 0
-
-
-def test_crop_batcher_clips_boxes_and_refuses_empty_or_too_many(real_frame):
-    rgb, _ = real_frame
-    batcher = CropBatcher(1)
-    out = batcher.crop(rgb, [(-50, -50, 100, 200)])  # clipped to (0, 0, 100, 200)
-    expected = cv2.resize(rgb[0:200, 0:100], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(out[0], expected.astype(np.float32), atol=1.0)
-    with pytest.raises(ValueError, match="empty"):
-        batcher.crop(rgb, [(900, 10, 950, 60)])
-    with pytest.raises(ValueError, match="exceed"):
-        batcher.crop(rgb, [(0, 0, 10, 10), (0, 0, 10, 10)])
-    with pytest.raises(ValueError):
-        CropBatcher(0)
 
 
 def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():

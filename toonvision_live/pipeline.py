@@ -111,7 +111,8 @@ class InferenceWorker(StageThread):
         occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
     ) -> None:
         super().__init__()
-        from toonvision_live.find.nametags import CropBatcher, propose_cog_boxes
+        from toonvision_live.crops import CropBatcher
+        from toonvision_live.find.nametags import propose_cog_boxes
         from toonvision_live.track import LabelSmoother
 
         self.frames = frames

@@ -21,9 +21,8 @@ coloured text; the overlay draws its labels on saturated suit-colour cards.  So:
 4. Duplicates are merged and boxes clipped to the frame (:func:`propose_cog_boxes`, pure).
 
 :class:`IncrementalProposer` is the same for video at about a third of the cost: a full search
-every few frames, known tags followed by template matching in between.  :class:`CropBatcher`
-stretches each body box to 600x200 into one preallocated float32 array.  :func:`match_boxes`
-and :func:`evaluate_proposals` measure precision and recall against VOC truth.
+every few frames, known tags followed by template matching in between.  :func:`evaluate_proposals`
+measures precision and recall against VOC truth.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from toonvision_live.crops import check_frame
 from toonvision_live.geometry import (
     MIN_FRAME_SIDE,
     XYXY,
@@ -47,7 +47,6 @@ from toonvision_live.geometry import (
     iou_matrix,
     max_iou,
 )
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 
 #: the coarse pass works on a frame scaled to about this many rows
 WORK_ROWS = 540
@@ -507,7 +506,7 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
-    _check_frame(frame_rgb)
+    check_frame(frame_rgb)
     if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
         return []  # no nametag fits
     candidates, _ = _coarse_candidates(frame_rgb)
@@ -527,7 +526,7 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
 
 def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
-    _check_frame(frame_rgb)
+    check_frame(frame_rgb)
     tags = find_nametags(frame_rgb)
     ground = RowGround.of(frame_rgb) if tags else None
     proposals = [p for p in (_proposal(frame_rgb, tag, ground) for tag in tags) if p is not None]
@@ -542,46 +541,6 @@ def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -> 
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return Proposal(body_xyxy=(x0, y0, x1, y1), tag_xyxy=tag.tag_xyxy, score=tag.score)
-
-
-def _check_frame(frame_rgb: np.ndarray) -> None:
-    if not isinstance(frame_rgb, np.ndarray) or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 \
-            or frame_rgb.dtype != np.uint8:
-        shape = getattr(frame_rgb, "shape", None)
-        raise ValueError(f"frame_rgb must be an HxWx3 uint8 array, got {type(frame_rgb).__name__} {shape}")
-
-
-class CropBatcher:
-    """Stretches body boxes to 600x200 into one preallocated float32 [max_batch, 600, 200, 3] array.
-
-    ``crop`` returns a view of that array, overwritten by the next call: classify it first.
-    """
-
-    def __init__(self, max_batch: int) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
-        self.max_batch = max_batch
-        self._batch = np.zeros((max_batch, CROP_HEIGHT, CROP_WIDTH, 3), np.float32)
-
-    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal | XYXY]) -> np.ndarray:
-        """The crops of ``proposals`` (Proposal objects or body xyxy tuples), float32 [N, 600, 200, 3]."""
-        _check_frame(frame_rgb)
-        if len(proposals) > self.max_batch:
-            raise ValueError(f"{len(proposals)} proposals exceed the batch of {self.max_batch}; split them")
-        fh, fw = frame_rgb.shape[:2]
-        for i, p in enumerate(proposals):
-            box = p.body_xyxy if isinstance(p, Proposal) else p
-            x0, y0, x1, y1 = (int(v) for v in clip_xyxy([box], (fw, fh))[0])
-            if x1 <= x0 or y1 <= y0:
-                raise ValueError(f"box {tuple(box)} is empty inside a {fw}x{fh} frame")
-            region = frame_rgb[y0:y1, x0:x1]
-            shrink = (y1 - y0) > CROP_HEIGHT and (x1 - x0) > CROP_WIDTH
-            # resizing the (small) region as float32 straight into the batch skips a full-size cast
-            out = cv2.resize(region.astype(np.float32), (CROP_WIDTH, CROP_HEIGHT), dst=self._batch[i],
-                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            if not np.shares_memory(out, self._batch):  # OpenCV made a new array after all
-                self._batch[i] = out
-        return self._batch[: len(proposals)]
 
 
 class IncrementalProposer:
@@ -613,7 +572,7 @@ class IncrementalProposer:
         self._shape = None
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
-        _check_frame(frame_rgb)
+        check_frame(frame_rgb)
         if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
             self.reset()
             return []
@@ -750,7 +709,7 @@ class BackgroundSearchProposer(IncrementalProposer):
                 self._error, self._busy = exc, False
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
-        _check_frame(frame_rgb)
+        check_frame(frame_rgb)
         if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
             self.reset()
             return []

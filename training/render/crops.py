@@ -13,11 +13,9 @@ overwrite) and one JSON line per crop in ``DATASET/manifest.jsonl``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -26,8 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toonvision_live.crops import stretch_to_crop
 from toonvision_live.errors import ResourceError, SaveError
-from toonvision_live.fileio import ensure_dir, next_free_index
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir, next_free_index
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import COG_KEYS
 from toonvision_live.taxonomy import cog as taxonomy_cog
@@ -228,7 +227,7 @@ class CropMaker:
         sim_h = min(params.sim_height_px, ch)
         sim_w = max(8, int(round(cw * sim_h / ch)))
         small = cv2.resize(canvas, (sim_w, sim_h), interpolation=cv2.INTER_AREA) if sim_h < ch else canvas
-        crop = cv2.resize(small, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        crop = stretch_to_crop(small)  # as the runtime stretches a Cog of sim_h pixels
         crop = apply_photometric(crop, params.photometric, self.noise_bank, rng)
         record = {
             "cog": key,
@@ -277,22 +276,6 @@ def encode_png_fast(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_new_file(path: Path, data: bytes) -> None:
-    """Write via a temp file then hard-link into place: atomic, and never replaces an existing file."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.link(tmp, path)
-    except FileExistsError:
-        raise SaveError(f"Refusing to overwrite {path}: another writer took that number; run again.") from None
-    except OSError as exc:
-        raise SaveError(f"Could not write {path}: {exc.strerror or exc}; check the dataset folder.") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
 # -- multiprocessing ---------------------------------------------------------------------------------------
 _worker: CropMaker | None = None
 _worker_error: BaseException | None = None
@@ -318,7 +301,7 @@ def _run_task(task: tuple[str, int, int, int, str]) -> list[dict]:
     for offset in range(count):
         crop, record = _worker.make(key, first + offset)
         name = f"{prefix}_{first_index + offset}.png"
-        write_new_file(Path(folder) / name, encode_png_fast(crop))
+        atomic_write_bytes(Path(folder) / name, encode_png_fast(crop))  # never replaces a crop
         record["file"] = f"unsorted/cog/{name}"
         records.append(record)
     return records
