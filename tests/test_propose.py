@@ -1,4 +1,4 @@
-"""Crop stage: nametag-anchored proposals on real and drawn frames, crop batches, box geometry."""
+"""Crop stage: nametag-anchored proposals on real and drawn frames; the video proposers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from toonvision_live.demo.scene import draw_cog_nametag, draw_toon_nametag, make_street_background
+from toonvision_live.demo.nametag import draw_cog_nametag, draw_toon_nametag
+from toonvision_live.demo.street import make_street_background
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.find import nametags as propose
 from toonvision_live.find.nametags import (
@@ -175,7 +176,7 @@ def test_overlay_drawing_on_top_of_a_real_tag_does_not_add_proposals(real_frame)
     np.full((20, 20, 3), 200, np.uint8),
 ], ids=["black", "white", "grey", "tiny", "one-row", "one-pixel", "empty", "20px"])
 def test_frames_without_tags_give_no_proposals(frame):
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     assert propose_cog_boxes(frame) == []
     assert IncrementalProposer()(frame) == []
@@ -211,7 +212,8 @@ def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():
 # --- rendered street scenes and the overlay's own drawings ----------------------------------------
 
 def scene_items(seeds, times):
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
 
     atlas = SpriteAtlas.load()
     for seed in seeds:
@@ -261,8 +263,9 @@ def test_boxes_do_not_creep_when_the_overlay_is_captured(real_frame):
 # --- incremental proposals for a video ----------------------------------------------------------------
 
 def test_incremental_proposer_follows_tags_between_full_searches():
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
+    from toonvision_live.find.proposers import IncrementalProposer
 
     scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=6, n_toons=1, seed=31)
     proposer = IncrementalProposer(full_every=4)
@@ -281,7 +284,7 @@ def test_incremental_proposer_follows_tags_between_full_searches():
 
 
 def test_incremental_proposer_drops_a_tag_that_is_gone_and_rescans_on_resize(real_frame):
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     rgb, truth = real_frame
     proposer = IncrementalProposer(full_every=10)
@@ -301,7 +304,7 @@ def test_incremental_proposer_drops_a_tag_that_is_gone_and_rescans_on_resize(rea
 
 
 def test_incremental_proposer_with_full_every_one_is_the_plain_search(real_frame):
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     rgb, _ = real_frame
     proposer = IncrementalProposer(full_every=1)
@@ -327,7 +330,8 @@ def test_tags_survive_dark_streets_compression_and_slight_blur(degrade):
 @pytest.mark.parametrize("text_rgb", [(40, 70, 200), (200, 30, 30), (0, 140, 40), (170, 40, 170)])
 def test_three_coloured_lines_are_not_a_cog_tag(street, text_rgb):
     """Even a Toon name wrapped onto three lines: Cog tags are dark text only."""
-    from toonvision_live.demo.scene import blend_premultiplied, render_nametag
+    from toonvision_live.demo.nametag import render_nametag
+    from toonvision_live.demo.sprites import blend_premultiplied
 
     rgb = street.copy()
     tag = render_nametag(("Lucky", "Bumble", "Doodlebee"), (text_rgb,) * 3, 16.0)
@@ -369,8 +373,9 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
     keep the Cogs the synchronous search finds, and close() must end its thread."""
     import time
 
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
-    from toonvision_live.find.nametags import BackgroundSearchProposer
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
+    from toonvision_live.find.proposers import BackgroundSearchProposer
 
     scene = StreetScene(SpriteAtlas.load(), seed=2)
     proposer = BackgroundSearchProposer()
@@ -391,21 +396,21 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
         proposer.close()
     assert expected > 50
     assert found / expected > 0.85
-    assert not proposer._thread.is_alive()
+    assert not proposer.searching
 
 
 def test_background_search_proposer_raises_a_search_failure_in_the_caller(monkeypatch):
     import time
 
-    from toonvision_live.find import nametags as propose_module
-    from toonvision_live.find.nametags import BackgroundSearchProposer
+    from toonvision_live.find import proposers as propose_module
+    from toonvision_live.find.proposers import BackgroundSearchProposer
 
     frame = np.full((120, 200, 3), 90, np.uint8)
     proposer = BackgroundSearchProposer()
     try:
         proposer(frame)  # first frame: searched in the caller
         monkeypatch.setattr(propose_module, "propose_cog_boxes", lambda rgb: 1 / 0)
-        proposer(frame)  # hands the frame to the thread, which fails
+        proposer(frame)  # hands the frame to the search stage, which fails
         with pytest.raises(RuntimeError, match="search thread failed"):
             for _ in range(100):
                 time.sleep(0.01)
@@ -429,7 +434,7 @@ def test_text_lines_joined_by_a_descender_are_split_apart():
 def test_a_tag_the_full_search_misses_is_kept_where_it_verifies_again(real_frame, monkeypatch):
     """Video proposers re-verify a known tag that a full search missed at the place template matching
     follows it to: kept while it still verifies there, dropped once it is really gone."""
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     rgb, truth = real_frame
     proposer = IncrementalProposer(full_every=1)

@@ -51,7 +51,7 @@ DISTRACTOR_SPRITES = 16
 MIN_COG_PIXELS = 0.01  # share of the render buffer a Cog must cover
 UNLIT_SHARE = 0.5  # crops rendered without light, as the game draws Cogs
 PROPOSAL_BOX_SHARE = 0.5  # crops framed like the live crop stage's boxes (see sample_params)
-STREET_BACKGROUNDS = 14  # of BACKGROUNDS, windows of toonvision_live.demo.scene's street generator
+STREET_BACKGROUNDS = 14  # of BACKGROUNDS, windows of toonvision_live.demo.street's generator
 YAW_CLASSES: tuple[tuple[str, float, float, float], ...] = (
     # name, centre, spread (uniform +-), weight; the sign of 3/4 and side views is random
     ("front", 0.0, 20.0, 0.28),
@@ -77,9 +77,9 @@ class CropParams:
 
 
 def street_window(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.ndarray:
-    """A window of a demo-like street (toonvision_live.demo.scene's generator, seeds far from the demo's),
+    """A window of a demo-like street (toonvision_live.demo.street's generator, seeds far from the demo's),
     its bottom on the ground, resized to ``size_hw``: backgrounds like the demo street's."""
-    from toonvision_live.demo.scene import make_street_background
+    from toonvision_live.demo.street import make_street_background
 
     street, _ = make_street_background((1280, 720), int(rng.integers(100_000, 1_000_000)))
     h, w = size_hw
