@@ -9,10 +9,12 @@ of a Qt abort.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,14 +40,27 @@ def require_display(environ: dict[str, str] | None = None) -> None:
             "No display found: ToonVision Live draws over the game on screen, so run it in a "
             f"desktop session{wayland}; DISPLAY is not set."
         )
-    try:
-        from Xlib import display as xdisplay
-
-        xdisplay.Display(display).close()
-    except Exception:
+    if not _display_answers(display):
         raise CaptureError(
             f"Cannot open the display '{display}': no X server answers there; start the desktop session or fix DISPLAY."
-        ) from None
+        )
+
+
+def _display_answers(display: str) -> bool:
+    """Whether an X server answers at ``display``.  python-xlib leaves the sockets of a failed connection
+    to the garbage collector: they are released here, where their ResourceWarning is expected, instead
+    of wherever the collector happens to run next."""
+    from Xlib import display as xdisplay
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            xdisplay.Display(display).close()
+            return True
+        except Exception:
+            pass  # the traceback, and the sockets its frames hold, go at the end of this block
+        gc.collect()
+    return False
 
 
 def _classifier(settings: Settings) -> CogClassifier:

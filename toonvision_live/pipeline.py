@@ -111,7 +111,8 @@ class InferenceWorker(StageThread):
         occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
     ) -> None:
         super().__init__()
-        from toonvision_live.find.nametags import CropBatcher, propose_cog_boxes
+        from toonvision_live.crops import CropBatcher
+        from toonvision_live.find.nametags import propose_cog_boxes
         from toonvision_live.track import LabelSmoother
 
         self.frames = frames
@@ -205,12 +206,12 @@ class Pipeline:
             source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
         )
         if propose is None and settings.background_search:
-            from toonvision_live.find.nametags import BackgroundSearchProposer
+            from toonvision_live.find.proposers import BackgroundSearchProposer
 
             # full searches on the second core, off each frame's critical path (docs/bench.md)
             propose = BackgroundSearchProposer()
         elif propose is None and settings.full_search_every > 1:
-            from toonvision_live.find.nametags import IncrementalProposer
+            from toonvision_live.find.proposers import IncrementalProposer
 
             # a full search costs ~3x a followed frame (bench: ~1.5-1.75x the fps on the demo street);
             # Cog accuracy in test_e2e's harness within noise (0.714 vs 0.721 over 2 runs of 2 passes)

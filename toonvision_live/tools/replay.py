@@ -144,7 +144,7 @@ def replay_street(
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
     from toonvision_live.geometry import ScreenRect
     from toonvision_live.pipeline import InferenceWorker
