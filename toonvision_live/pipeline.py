@@ -23,12 +23,10 @@ import numpy as np
 from toonvision_live.capture.stage import CaptureThread
 from toonvision_live.errors import ToonVisionError
 from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread
+from toonvision_live.geometry import MIN_FRAME_SIDE
 from toonvision_live.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: frames smaller than this (pixels, either side) are not searched for Cogs
-MIN_FRAME_SIDE = 32
 
 
 def stop_reason(stage_name: str, error: BaseException) -> str:
@@ -49,7 +47,7 @@ def covered_proposals(proposals: Sequence, occluders: Sequence[tuple[int, int, i
     that Cog's crop (frames of the game window grabbed by itself are ``overlay_free`` and skip this)."""
     if not occluders or not proposals:
         return set()
-    from toonvision_live.find.nametags import as_xyxy_array, box_area, intersection_matrix
+    from toonvision_live.geometry import as_xyxy_array, box_area, intersection_matrix
 
     bodies = as_xyxy_array([p.body_xyxy for p in proposals])
     covered = intersection_matrix(bodies, occluders).sum(axis=1) / np.maximum(1.0, box_area(bodies))

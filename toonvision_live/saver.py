@@ -28,6 +28,7 @@ import numpy as np
 
 from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import encode_png, next_free_index
+from toonvision_live.geometry import XYXY, clip_box
 from toonvision_live.ledger import Ledger, locked_ledger, screenshot_entry
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.voc import VocAnnotation, VocObject, voc_to_xml
@@ -55,17 +56,15 @@ def _why(exc: OSError) -> str:
 
 def cog_objects(cogs: Iterable, size_wh: tuple[int, int]) -> list[VocObject]:
     """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped)."""
-    width, height = size_wh
     objects = []
     for cog in cogs:
-        x0, y0, x1, y1 = (int(v) for v in cog.body_xyxy)
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-        if x1 > x0 and y1 > y0:
-            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", (x0, y0, x1, y1)))
+        box = clip_box(cog.body_xyxy, size_wh)
+        if box is not None:
+            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", box))
     return objects
 
 
-def crop_600x200(frame_rgb: np.ndarray, xyxy: tuple[int, int, int, int]) -> np.ndarray:
+def crop_600x200(frame_rgb: np.ndarray, xyxy: XYXY) -> np.ndarray:
     """The box stretched to 600 high x 200 wide (aspect not kept, as ToonVision crops are)."""
     x0, y0, x1, y1 = xyxy
     return cv2.resize(frame_rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
