@@ -19,7 +19,7 @@ from toonvision_live.cli import main
 from toonvision_live.fileio import read_image_rgb, write_png
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
 from toonvision_live.voc import VocAnnotation, VocObject, read_voc, write_voc
-from training.dataset.extract import clip_xyxy, extract_dataset
+from training.dataset.extract import extract_dataset
 from training.dataset.layout import dataset_paths
 
 TOONVISION = Path(sys.executable).with_name("toonvision")
@@ -45,22 +45,6 @@ def crop_names(folder: Path) -> list[str]:
 
 def no_temp_files(root: Path) -> bool:
     return not [p for p in root.rglob(".tmp-*")] and not [p for p in root.rglob(".probe-*")]
-
-
-@pytest.mark.parametrize(
-    ("xyxy", "size_wh", "expected"),
-    [
-        ((10, 20, 30, 40), (100, 100), (10, 20, 30, 40)),  # inside
-        ((-5, -5, 30, 40), (100, 100), (0, 0, 30, 40)),  # top-left outside
-        ((90, 90, 130, 140), (100, 100), (90, 90, 100, 100)),  # bottom-right outside
-        ((0, 0, 100, 100), (100, 100), (0, 0, 100, 100)),  # the whole image
-        ((100, 10, 120, 20), (100, 100), None),  # right of the image
-        ((-30, 10, 0, 20), (100, 100), None),  # left of it, touching
-        ((10, 10, 10, 20), (100, 100), None),  # empty
-    ],
-)
-def test_clip_xyxy(xyxy, size_wh, expected):
-    assert clip_xyxy(xyxy, size_wh) == expected
 
 
 def test_extract_real_screenshot(real_data, tmp_path, capsys):

@@ -38,6 +38,7 @@ import numpy as np
 
 from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import ensure_dir, read_image_rgb, write_indexed_png
+from toonvision_live.geometry import XYXY, clip_box
 from toonvision_live.ledger import Entry, Ledger, locked_ledger, object_key
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import parse_label
@@ -55,24 +56,8 @@ from training.dataset.progress import MessageLog, track
 #: extract holds the dataset lock for batches of about this long, then rewrites the ledger
 LEDGER_SAVE_EVERY_S = 1.0
 
-XyXy = tuple[int, int, int, int]
 
-
-def clip_xyxy(xyxy: XyXy, size_wh: tuple[int, int]) -> XyXy | None:
-    """Clip a pixel box (xmin, ymin inclusive; xmax, ymax exclusive) to an image of ``size_wh``.
-
-    Returns None when nothing of the box is inside the image (or the box is empty).
-    """
-    width, height = size_wh
-    x0, y0, x1, y1 = xyxy
-    x0, y0 = max(0, x0), max(0, y0)
-    x1, y1 = min(width, x1), min(height, y1)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return (x0, y0, x1, y1)
-
-
-def crop_to_model_input(rgb: np.ndarray, xyxy: XyXy) -> np.ndarray:
+def crop_to_model_input(rgb: np.ndarray, xyxy: XYXY) -> np.ndarray:
     """Cut ``xyxy`` out of ``rgb`` and stretch it to CROP_HEIGHT x CROP_WIDTH (INTER_AREA)."""
     x0, y0, x1, y1 = xyxy
     patch = rgb[y0:y1, x0:x1]
@@ -322,7 +307,7 @@ def _cut_box(rgb: np.ndarray, obj: VocObject, where: str, log: MessageLog) -> tu
     if x1 <= x0 or y1 <= y0:
         log.problem(f"{where} skipped: the box is empty (xmax <= xmin or ymax <= ymin); redraw it in labelImg.")
         return None
-    clipped = clip_xyxy(obj.xyxy, (width, height))
+    clipped = clip_box(obj.xyxy, (width, height))
     if clipped is None:
         log.problem(f"{where} skipped: the box lies outside the {width}x{height} image; redraw it in labelImg.")
         return None
