@@ -1,9 +1,9 @@
 """``toonvision dataset extract``: cut every labelled box of the raw screenshots into 600x200 crops.
 
 For each ``raw/screenshots/**/<name>.png|jpg`` with its ``<name>.xml`` (Pascal VOC,
-labelImg), every box is cut out, stretched to 600 high x 200 wide (no aspect
-keeping, ``cv2.INTER_AREA``) and written as ``unsorted/<kind>/<label>_<N>.png``
-with N the next free number: nothing is ever overwritten.
+labelImg), every box is cut out, stretched to 600 high x 200 wide (no aspect keeping;
+``toonvision_live.crops``, the runtime's own stretch) and written as
+``unsorted/<kind>/<label>_<N>.png`` with N the next free number: nothing is ever overwritten.
 
 Images are read by content (the game writes JPEG data into ``.png`` files).
 A bad file (malformed XML, unreadable image, missing XML, unknown label, box
@@ -36,11 +36,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toonvision_live.crops import crop_box
 from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import ensure_dir, read_image_rgb, write_indexed_png
-from toonvision_live.geometry import XYXY, clip_box
+from toonvision_live.geometry import clip_box
 from toonvision_live.ledger import Entry, Ledger, locked_ledger, object_key
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import parse_label
 from toonvision_live.voc import VocAnnotation, VocObject, parse_voc
 from training.dataset.layout import (
@@ -55,13 +55,6 @@ from training.dataset.progress import MessageLog, track
 
 #: extract holds the dataset lock for batches of about this long, then rewrites the ledger
 LEDGER_SAVE_EVERY_S = 1.0
-
-
-def crop_to_model_input(rgb: np.ndarray, xyxy: XYXY) -> np.ndarray:
-    """Cut ``xyxy`` out of ``rgb`` and stretch it to CROP_HEIGHT x CROP_WIDTH (INTER_AREA)."""
-    x0, y0, x1, y1 = xyxy
-    patch = rgb[y0:y1, x0:x1]
-    return cv2.resize(patch, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +306,7 @@ def _cut_box(rgb: np.ndarray, obj: VocObject, where: str, log: MessageLog) -> tu
         return None
     if clipped != obj.xyxy:
         log.note(f"{where} reaches outside the {width}x{height} image; clipped to {list(clipped)}.")
-    return label.kind, label.name, crop_to_model_input(rgb, clipped)
+    return label.kind, label.name, crop_box(rgb, clipped)
 
 
 def captured_from_name(shot: Path) -> str | None:
