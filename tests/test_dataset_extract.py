@@ -15,7 +15,7 @@ import pytest
 from dataset_factory import make_screenshot_dataset, read_only_run, synthetic_frame
 
 from toonvision_live.cli import main
-from toonvision_live.crops import stretch_to_crop
+from toonvision_live.crops import crop_box
 from toonvision_live.fileio import read_image_rgb, write_png
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
 from toonvision_live.voc import VocAnnotation, VocObject, read_voc, write_voc
@@ -60,7 +60,8 @@ def test_extract_real_screenshot(real_data, tmp_path, capsys):
                                    ("cog_lb_bloodsucker_0.png", (631, 174, 720, 510))):
         crop = read_image_rgb(cog_dir / name)
         assert crop.shape == (600, 200, 3)
-        assert np.array_equal(crop, stretch_to_crop(frame[y0:y1, x0:x1]))  # the project's one stretch
+        expected = crop_box(frame, (x0, y0, x1, y1))  # the runtime's own stretch
+        assert np.array_equal(crop, expected)
     # the Cold Caller's head (top of the crop) is blue
     head = read_image_rgb(cog_dir / "cog_sb_coldcaller_0.png")[20:120, 80:120].reshape(-1, 3).mean(0)
     assert head[2] > head[0] + 50

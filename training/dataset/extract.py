@@ -1,10 +1,9 @@
 """``toonvision dataset extract``: cut every labelled box of the raw screenshots into 600x200 crops.
 
 For each ``raw/screenshots/**/<name>.png|jpg`` with its ``<name>.xml`` (Pascal VOC,
-labelImg), every box is cut out and stretched to 600 high x 200 wide by
-:func:`toonvision_live.crops.crop_box` (the one stretch the saver and the live
-pipeline use too) and written as ``unsorted/<kind>/<label>_<N>.png``
-with N the next free number: nothing is ever overwritten.
+labelImg), every box is cut out, stretched to 600 high x 200 wide (no aspect keeping;
+``toonvision_live.crops``, the runtime's own stretch) and written as
+``unsorted/<kind>/<label>_<N>.png`` with N the next free number: nothing is ever overwritten.
 
 Images are read by content (the game writes JPEG data into ``.png`` files).
 A bad file (malformed XML, unreadable image, missing XML, unknown label, box
