@@ -9,7 +9,7 @@ import cv2
 import pytest
 
 from toonvision_live.cli import main
-from toonvision_live.find.nametags import iou_matrix
+from toonvision_live.geometry import iou_matrix
 from toonvision_live.voc import read_voc
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toonvision_live.find.nametags import greedy_matches, iou_matrix
+from toonvision_live.geometry import greedy_matches, iou_matrix
 
 MATCH_IOU = 0.5
 DIFFICULT_COVERED = 0.5

@@ -16,7 +16,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def collect_images(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
-def _draw(rgb, cogs: list[PredictedCog]):
+def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
     import cv2
 
     from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
@@ -80,7 +83,8 @@ class Predictor:
     def __init__(self, stage: str = "detector", detector_model: Path | None = None,
                  classifier_model: Path | None = None, threshold: float | None = None) -> None:
         from toonvision_live.classify.classifier import CogClassifier
-        from toonvision_live.find.nametags import CropBatcher, propose_cog_boxes
+        from toonvision_live.crops import CropBatcher
+        from toonvision_live.find.nametags import propose_cog_boxes
         from toonvision_live.model_card import default_model_path
 
         self.propose: Callable[[Any], Sequence[Any]]
@@ -93,7 +97,7 @@ class Predictor:
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
         self.batcher = CropBatcher(16)
 
-    def __call__(self, rgb) -> list[PredictedCog]:
+    def __call__(self, rgb: np.ndarray) -> list[PredictedCog]:
         from toonvision_live.taxonomy import COG_BY_KEY
 
         proposals = list(self.propose(rgb))[:16]

@@ -18,19 +18,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from toonvision_live.demo.scene import (
-    _FACADE_RGBS,
+from toonvision_live.demo.nametag import (
     COG_TAG_TEXT_RGB,
     TAG_GAP_EM,
-    TOON_ANIMALS,
     TOON_TAG_TEXT_RGBS,
-    blend_premultiplied,
-    make_street_background,
-    make_toon_sprite,
     nametag_em_px,
     render_nametag,
-    toon_name,
 )
+from toonvision_live.demo.sprites import TOON_ANIMALS, blend_premultiplied, make_toon_sprite, toon_name
+from toonvision_live.demo.street import _FACADE_RGBS, make_street_background
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
 from training.detector.sprites import SPRITE_PX, CogSprite
 
