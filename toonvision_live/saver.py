@@ -14,6 +14,7 @@ never waits for the disk.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from toonvision_live.crops import crop_box
-from toonvision_live.errors import SaveError
+from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import encode_png, next_free_index, why_not_written, write_all_or_nothing
 from toonvision_live.geometry import clip_box
+from toonvision_live.ledger import Ledger, locked_ledger, screenshot_entry
 from toonvision_live.voc import VocAnnotation, VocObject, voc_to_xml
 
 SCREENSHOTS = Path("raw") / "screenshots"
@@ -80,6 +82,8 @@ def save_labelled_frame(
     ``cogs`` are tracked Cogs (``body_xyxy``, ``suit``, ``cog``) in frame pixels.
     The dataset folder must exist (its sub-folders are created); a SaveError
     sentence explains a missing, read-only or full folder, and then no file is left behind.
+    Under the dataset's lock the files are placed and recorded in the dataset ledger
+    (:mod:`toonvision_live.ledger`), so ``toonvision dataset extract`` never cuts them again.
     """
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
@@ -94,27 +98,52 @@ def save_labelled_frame(
 
     height, width = frame_rgb.shape[:2]
     objects = cog_objects(cogs, (width, height))
-    stamp = (when or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
-    stem = _unique_stem(shots, stamp)
-    png_path, xml_path = shots / f"{stem}.png", shots / f"{stem}.xml"
-    annotation = VocAnnotation(
-        filename=png_path.name,
-        width=width,
-        height=height,
-        objects=tuple(objects),
-        folder="screenshots",
-        path=str(png_path),
-    )
-    files: list[tuple[Path, bytes]] = [(png_path, encode_png(frame_rgb)), (xml_path, voc_to_xml(annotation))]
-    used: dict[str, int] = {}
-    for obj in objects:
-        index = used.get(obj.name)
-        if index is None:
-            index = next_free_index(crops_dir, obj.name)
-        used[obj.name] = index + 1
-        files.append((crops_dir / f"{obj.name}_{index}.png", encode_png(crop_box(frame_rgb, obj.xyxy))))
-    _place_all(files)
+    when = when or datetime.now()
+    try:
+        return _save_locked(frame_rgb, objects, root, when)
+    except DataError as exc:  # an unreadable ledger
+        raise SaveError(str(exc)) from None
+
+
+def _save_locked(frame_rgb: np.ndarray, objects: list[VocObject], root: Path, when: datetime) -> SavedFrame:
+    height, width = frame_rgb.shape[:2]
+    shots, crops_dir = root / SCREENSHOTS, root / COG_CROPS
+    with locked_ledger(root) as ledger:  # names, files and the ledger record change together
+        stem = _unique_stem(shots, when.strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3])
+        png_path, xml_path = shots / f"{stem}.png", shots / f"{stem}.xml"
+        annotation = VocAnnotation(
+            filename=png_path.name,
+            width=width,
+            height=height,
+            objects=tuple(objects),
+            folder="screenshots",
+            path=str(png_path),
+        )
+        files: list[tuple[Path, bytes]] = [(png_path, encode_png(frame_rgb)), (xml_path, voc_to_xml(annotation))]
+        used: dict[str, int] = {}
+        for obj in objects:
+            index = used.get(obj.name)
+            if index is None:
+                index = next_free_index(crops_dir, obj.name)
+            used[obj.name] = index + 1
+            files.append((crops_dir / f"{obj.name}_{index}.png", encode_png(crop_box(frame_rgb, obj.xyxy))))
+        _place_all(files)
+        _record(ledger, files, objects, when)
     return SavedFrame(png_path, xml_path, tuple(path for path, _ in files[2:]))
+
+
+def _record(ledger: Ledger, files: Sequence[tuple[Path, bytes]], objects: Sequence[VocObject], when: datetime) -> None:
+    """Record the saved screenshot and its crops in the dataset ledger; on failure remove the saved files."""
+    (png_path, png), (_, xml) = files[0], files[1]
+    crops = [(obj.name, obj.xyxy, f"cog/{path.name}") for obj, (path, _) in zip(objects, files[2:], strict=True)]
+    ledger.screenshots[png_path.name] = screenshot_entry(png, xml, crops, source="hotkey", captured=when)
+    try:
+        ledger.save()
+    except SaveError:
+        for path, _ in files:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
 
 
 class FrameSaver:
