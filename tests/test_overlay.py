@@ -28,12 +28,12 @@ from toonvision_live.saver import SavedFrame
 from toonvision_live.settings import load_settings
 from toonvision_live.track import TrackedCog
 from toonvision_live.ui.overlay import (
-    LiveSession,
     OverlayWindow,
     cog_caption,
     place_label_cards,
     suit_color,
 )
+from toonvision_live.ui.session import CardHandOver, LiveSession
 
 
 class StaticScene:
@@ -147,6 +147,8 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     qtbot.waitExposed(window)
     overlay = OverlayWindow(provider="CPUExecutionProvider")
     qtbot.addWidget(overlay)
+    cards = CardHandOver()
+    overlay.on_cards_drawn.append(cards.put)
     rect = ScreenRect(300, 200, 600, 400)
     cogs = (
         TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True),
@@ -182,6 +184,7 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     # the worker is told where the cards are (frame pixels), so crops under them do not vote
     assert len(overlay.drawn_cards) >= 2
     assert any(c[0] <= 85 <= c[2] and c[3] <= 60 for c in overlay.drawn_cards)
+    assert cards.get() == overlay.drawn_cards  # handed over, so no other thread reads the widget
     # only the changed parts are repainted: a Cog that walked on leaves no trail behind
     moved = (TrackedCog(1, (50 + 150, 60, 120 + 150, 260), "sb", "coldcaller", 0.97, True), cogs[1])
     overlay.show_result(fake_result(rect, moved, index=2))
@@ -339,7 +342,7 @@ def test_a_dead_stage_ends_the_session_with_its_reason(demo_window, qtbot, tmp_p
 
 
 def test_a_save_with_no_new_frame_times_out_and_says_so(demo_window, qtbot, tmp_path, tiny_classifier, monkeypatch):
-    monkeypatch.setattr("toonvision_live.ui.overlay.SAVE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("toonvision_live.ui.session.SAVE_TIMEOUT_S", 0.5)
     session = _session(tmp_path, tiny_classifier)
     session.start()
     try:

@@ -23,7 +23,7 @@ from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
     from toonvision_live.classify.classifier import CogClassifier
-    from toonvision_live.ui.overlay import LiveSession
+    from toonvision_live.ui.session import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def run_command(args: argparse.Namespace) -> int:
     require_display()
     classifier = _classifier(settings)
     from toonvision_live.capture.stage import ScreenSource
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()
@@ -153,7 +153,7 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     classifier = _classifier(settings)
     from toonvision_live.capture.stage import ScreenSource
     from toonvision_live.demo.window import DemoWindow, grab_screen_png, load_street_scene
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()

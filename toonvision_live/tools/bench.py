@@ -558,7 +558,7 @@ def _run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions
     from PyQt6.QtCore import QTimer
 
     from toonvision_live.capture.stage import ScreenSource
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     measure_s = options.measure_s
     total_s = options.warmup_s + measure_s
