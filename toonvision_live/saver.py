@@ -7,8 +7,9 @@ All or nothing: every file is first written to a temporary file beside its
 target (``fileio.write_temp``, the single place that writes bytes, files 0644
 like every other), then all are linked into place; if anything fails, what was
 already placed and every temporary file are removed and one ``SaveError``
-sentence says why.  Nothing is
-ever overwritten.  ``FrameSaver`` runs saves on its own thread so the overlay
+sentence says why.  Nothing is ever overwritten.  Each save is recorded in the dataset ledger
+(``toonvision_live.ledger``) under the dataset's lock, in the same step that places its files, so
+``dataset extract`` never cuts it again.  ``FrameSaver`` runs saves on its own thread so the overlay
 never waits for the disk.
 """
 
@@ -82,8 +83,6 @@ def save_labelled_frame(
     ``cogs`` are tracked Cogs (``body_xyxy``, ``suit``, ``cog``) in frame pixels.
     The dataset folder must exist (its sub-folders are created); a SaveError
     sentence explains a missing, read-only or full folder, and then no file is left behind.
-    Under the dataset's lock the files are placed and recorded in the dataset ledger
-    (:mod:`toonvision_live.ledger`), so ``toonvision dataset extract`` never cuts them again.
     """
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
