@@ -22,6 +22,8 @@ from toonvision_live.errors import CaptureError, ConfigError
 from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
+    from PyQt6.QtWidgets import QApplication
+
     from toonvision_live.classify.classifier import CogClassifier
     from toonvision_live.ui.session import LiveSession
 
@@ -71,10 +73,11 @@ def _classifier(settings: Settings) -> CogClassifier:
     return CogClassifier(Path(model), providers_for(settings.provider))
 
 
-def _qt_app():
+def _qt_app() -> QApplication:
     from PyQt6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(["toonvision"])
+    app = QApplication.instance()
+    return app if isinstance(app, QApplication) else QApplication(["toonvision"])
 
 
 def _warn_if_no_compositor() -> None:
@@ -194,7 +197,7 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     return _exit_code(session, reason)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from toonvision_live.settings import add_settings_arguments
 
     run = subparsers.add_parser(

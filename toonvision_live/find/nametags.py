@@ -37,6 +37,7 @@ from toonvision_live.find.body import RowGround, refine_body_xyxy
 from toonvision_live.geometry import (
     MIN_FRAME_SIDE,
     XYXY,
+    Boxes,
     as_xyxy_array,
     box_area,
     clip_xyxy,
@@ -412,7 +413,8 @@ def proposal_of(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -
 
 # --- evaluation ----------------------------------------------------------------------------------
 
-def evaluate_proposals(frames_and_truth: Iterable[tuple], iou: float = 0.5) -> dict[str, float | int]:
+def evaluate_proposals(frames_and_truth: Iterable[tuple[np.ndarray, Boxes] | tuple[np.ndarray, Boxes, Boxes]],
+                       iou: float = 0.5) -> dict[str, float | int]:
     """Precision/recall of :func:`propose_cog_boxes` at IoU >= ``iou``.
 
     Items are ``(frame_rgb, truth_xyxy)`` or ``(frame_rgb, truth_xyxy, ignore_xyxy)``; as in Pascal

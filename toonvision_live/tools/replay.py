@@ -119,7 +119,7 @@ def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
     matched = set()
     if truth and cogs:
         body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
-        tag = iou_matrix([t for _, t in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
+        tag = iou_matrix([t for _, t in truth if t is not None], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
         for r, c in greedy_matches(np.maximum(body, tag), 0.5):
             matched.add(r)
             score.found += 1

@@ -354,7 +354,7 @@ class OverlayWindow(QWidget):
         return rect
 
     @staticmethod
-    def _corners(painter: QPainter, box: tuple, color: QColor) -> None:
+    def _corners(painter: QPainter, box: XYXY, color: QColor) -> None:
         """Corner brackets just outside the box: the Cog stays clean for the next crop, and short
         strokes rarely cross another Cog's nametag."""
         x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2
