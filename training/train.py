@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from toonvision_live.errors import SaveError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir, why_not_written
-from training.data import Augment, check_splits, load_images, make_dataset, summarize
+from training.data import Augment, check_splits, summarize, training_datasets
 from training.model import ModelSpec, build_model
 
 if TYPE_CHECKING:
     import keras
-    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,10 @@ def train(config: TrainConfig) -> TrainResult:
         len(found["validate"].paths),
         config.data,
     )
-    train_ds, val_ds = _datasets(config, found)
+    train_ds, val_ds = training_datasets(
+        found, batch_size=config.batch_size, augment=config.augment, seed=config.seed,
+        repeat=bool(config.steps_per_epoch),
+    )
     model = build_model(config.spec, seed=config.seed)
     log.info("Model: %d parameters, spec %s", model.count_params(), config.spec.to_json())
     start = time.monotonic()
@@ -85,7 +87,7 @@ def train(config: TrainConfig) -> TrainResult:
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     val_loss = hist.get("val_loss", [0.0])
     best = int(min(range(len(val_loss)), key=val_loss.__getitem__))
-    _save_model(model, model_path)
+    save_model(model, model_path)
     history_path = out / "history.json"
     val_metrics = {k: v[best] for k, v in hist.items() if k.startswith("val_")}
     write_json(
@@ -124,22 +126,6 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
 
-def _datasets(config: TrainConfig, found: dict[str, Any]) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The training (augmented, shuffled; repeated when steps per epoch are fixed) and validation datasets."""
-    train_x = load_images(found["train"].paths)
-    val_x = load_images(found["validate"].paths)
-    train_ds = make_dataset(
-        train_x,
-        found["train"].entity,
-        batch_size=config.batch_size,
-        shuffle=True,
-        augment=config.augment,
-        seed=config.seed,
-    )
-    val_ds = make_dataset(val_x, found["validate"].entity, batch_size=64, shuffle=False, augment=None)
-    return (train_ds.repeat() if config.steps_per_epoch else train_ds), val_ds
-
-
 def _callbacks(config: TrainConfig, out: Path) -> list[keras.callbacks.Callback]:
     """Early stopping on the validation loss, learning-rate decay, TensorBoard logs, the time budget."""
     import keras
@@ -156,7 +142,8 @@ def _callbacks(config: TrainConfig, out: Path) -> list[keras.callbacks.Callback]
     return callbacks
 
 
-def _save_model(model: keras.Model, model_path: Path) -> None:
+def save_model(model: keras.Model, model_path: Path) -> None:
+    """Save ``model`` at ``model_path`` (replacing an older one); SaveError with the reason."""
     try:
         if model_path.exists():
             model_path.unlink()
