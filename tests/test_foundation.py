@@ -223,3 +223,16 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         fileio.write_all_or_nothing([(tmp_path / f"{i}.txt", b"x") for i in range(4)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_layout_names_every_runtime_module_and_only_real_ones():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    package = ROOT / "toonvision_live"
+    for path in package.iterdir():
+        name = path.name
+        if name.startswith("_") or name == "__pycache__" or not (path.is_dir() or name.endswith(".py")):
+            continue
+        assert (f"{name}/" if path.is_dir() else name) in block, f"README's Layout misses toonvision_live/{name}"
+    for name in set(re.findall(r"\b([a-z_]+\.py)\b", block)):
+        assert list(package.rglob(name)), f"README's Layout names {name}, which toonvision_live does not have"
