@@ -16,6 +16,7 @@ Cog's own range (tier..tier+4, up to +8 for HQs), so the reader reads digits, no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -55,6 +56,7 @@ class TagLabel:
     v2: bool
     lines: tuple[str, ...]
     em: float  # line height in frame pixels
+    hidden: bool = False  # partly covered by another tag or cut by the screen edge
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class TagSet:
     v2: np.ndarray  # [N] 0/1
     em: np.ndarray  # [N] float32 line height in pixels
     texts: tuple[str, ...]  # the tag's lines joined by " / "
+    hidden: np.ndarray | None = None  # [N] bool: partly covered or cut (None: not recorded)
 
 
 def _word(rng: np.random.Generator, lo: int = 4, hi: int = 11) -> str:
@@ -169,6 +172,11 @@ class _Backgrounds:
         return np.clip(base + rng.normal(0, rng.uniform(0, 0.15), (h, w, 3)).astype(np.float32), 0, 1)
 
 
+@lru_cache(maxsize=1)
+def _backgrounds() -> _Backgrounds:
+    return _Backgrounds()
+
+
 def _blend(dst: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     h, w = rgba.shape[:2]
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, dst.shape[1]), min(y + h, dst.shape[0])
@@ -206,7 +214,7 @@ class TagRenderer:
 
     def __init__(self) -> None:
         self.font = suit_font()
-        self.backgrounds = _Backgrounds()
+        self.backgrounds = _backgrounds()
 
     def sample(self, rng: np.random.Generator, label: TagLabel | None = None,
                em: float | None = None, degrade: bool = True) -> tuple[np.ndarray, tuple[int, int, int, int], TagLabel]:
@@ -219,7 +227,9 @@ class TagRenderer:
         bg = self.backgrounds.patch(tw + 2 * margin, th + 2 * margin, rng)
         _blend(bg, tag, margin, margin)
         box = [margin, margin, margin + tw, margin + th]
+        hidden = False
         if rng.random() < 0.10:  # covered by a nearer Cog's tag
+            hidden = True
             other = draw_tag(self.font, sample_label(rng).lines, em * rng.uniform(0.9, 1.5), rng)
             oh, ow = other.shape[:2]
             side = int(rng.integers(4))
@@ -239,6 +249,7 @@ class TagRenderer:
         j = rng.uniform(-0.12, 0.3, 4) * em  # the crop stage's box is a little loose or tight
         x0, y0, x1, y1 = box[0] - j[0], box[1] - j[1], box[2] + j[2], box[3] + j[3]
         if rng.random() < 0.08:  # cut by the screen edge
+            hidden = True
             cut = rng.uniform(0.05, 0.2)
             side = int(rng.integers(4))
             if side == 0:
@@ -250,7 +261,7 @@ class TagRenderer:
             else:
                 y1 -= cut * th * 0.5
         out_box = (int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
-        return patch, out_box, TagLabel(label.name, label.dept, label.level, label.v2, label.lines, em)
+        return patch, out_box, TagLabel(label.name, label.dept, label.level, label.v2, label.lines, em, hidden)
 
 
 def iter_tag_samples(n: int, seed: int, renderer: TagRenderer | None = None,
@@ -267,7 +278,7 @@ def render_tag_set(n: int, seed: int, renderer: TagRenderer | None = None,
                    em_range: tuple[float, float] | None = None) -> TagSet:
     """``n`` prepared reader inputs with labels; the same ``seed`` gives the same set."""
     images = np.empty((n, INPUT_H, INPUT_W), np.float16)
-    cols: dict[str, list] = {k: [] for k in ("name", "dept", "level", "v2", "em")}
+    cols: dict[str, list] = {k: [] for k in ("name", "dept", "level", "v2", "em", "hidden")}
     texts = []
     buf = np.empty((INPUT_H, INPUT_W), np.float32)
     for i, (patch, box, label) in enumerate(iter_tag_samples(n, seed, renderer, em_range)):
@@ -277,7 +288,7 @@ def render_tag_set(n: int, seed: int, renderer: TagRenderer | None = None,
         texts.append(" / ".join(label.lines))
     return TagSet(images, np.array(cols["name"], np.int32), np.array(cols["dept"], np.int32),
                   np.array(cols["level"], np.int32), np.array(cols["v2"], np.int32),
-                  np.array(cols["em"], np.float32), tuple(texts))
+                  np.array(cols["em"], np.float32), tuple(texts), np.array(cols["hidden"], bool))
 
 
 def save_tag_set(path, tags: TagSet) -> None:
@@ -289,13 +300,15 @@ def save_tag_set(path, tags: TagSet) -> None:
 
     buf = io.BytesIO()
     np.savez(buf, images=tags.images, name=tags.name, dept=tags.dept, level=tags.level, v2=tags.v2,
-             em=tags.em, texts=np.array(tags.texts))
+             em=tags.em, texts=np.array(tags.texts),
+             hidden=tags.hidden if tags.hidden is not None else np.zeros(len(tags.name), bool))
     atomic_write_bytes(Path(path), buf.getvalue(), overwrite=True)
 
 
 def load_tag_set(path) -> TagSet:
     with np.load(path) as z:
-        return TagSet(z["images"], z["name"], z["dept"], z["level"], z["v2"], z["em"], tuple(z["texts"].tolist()))
+        hidden = z["hidden"] if "hidden" in z.files else None
+        return TagSet(z["images"], z["name"], z["dept"], z["level"], z["v2"], z["em"], tuple(z["texts"].tolist()), hidden)
 
 
 def shard_seed(split: str, index: int) -> int:

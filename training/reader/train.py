@@ -53,7 +53,7 @@ class Recipe:
     learning_rate: float = 2e-3
     max_minutes: float = 25.0
     seed: int = 0
-    init: str | None = None  # continue from this .keras model (a second, shorter stage)
+    init: str | None = None  # warm start from this .keras model (layers of the same name and shape)
 
 
 def shard_path(data: Path, split: str, index: int) -> Path:
@@ -89,12 +89,15 @@ def train_reader(data: Path, recipe: Recipe) -> keras.Model:
     import keras
     import tensorflow as tf
 
-    from training.reader.model import build_reader
+    from training.reader.model import build_reader, transfer_weights
 
     keras.utils.set_random_seed(recipe.seed)
     train = concat([load_tag_set(p) for p in ensure_shards(data, "train", recipe.train_shards)])
     val = load_tag_set(ensure_shards(data, "val", 1)[0])
-    model = keras.models.load_model(recipe.init) if recipe.init else build_reader()
+    model = build_reader()
+    if recipe.init:  # warm start: every layer the earlier model shares by name and shape
+        copied = transfer_weights(keras.models.load_model(recipe.init), model)
+        log.info("warm start from %s: %d layers copied", recipe.init, len(copied))
     steps = int(np.ceil(len(train.name) / recipe.batch_size)) * recipe.epochs
     lr = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(lr),
@@ -129,14 +132,22 @@ def exact_reads(probs: dict[str, np.ndarray], tags: TagSet) -> dict[str, np.ndar
 
 
 def bucket_metrics(probs: dict[str, np.ndarray], tags: TagSet) -> dict[str, Any]:
-    """Accuracy of each field and of the exact read, overall and per line-height bucket."""
+    """Accuracy of each field and of the exact read per line-height bucket, on the tags that are
+    whole (neither covered by another tag nor cut by the screen edge: their text is not all there),
+    plus the whole set and the covered/cut tags on their own."""
     ok = exact_reads(probs, tags)
-    out: dict[str, Any] = {"n": len(tags.name), **{k: round(float(v.mean()), 5) for k, v in ok.items()}}
+    hidden = tags.hidden if tags.hidden is not None else np.zeros(len(tags.name), bool)
+
+    def figures(sel: np.ndarray) -> dict[str, Any]:
+        return {"n": int(sel.sum()), **{k: round(float(v[sel].mean()), 5) if sel.any() else None for k, v in ok.items()}}
+
+    whole = ~hidden
+    out: dict[str, Any] = {**figures(whole), "all_samples": figures(np.ones_like(whole)), "covered_or_cut": figures(hidden)}
     for lo, hi in EM_BUCKETS:
-        sel = (tags.em >= lo) & (tags.em < hi)
-        out[f"em_{lo:g}_{hi:g}"] = {"n": int(sel.sum()), **{k: round(float(v[sel].mean()), 5) for k, v in ok.items()}}
-    for name, sel in (("em_ge_8", tags.em >= 8), ("em_5_8", (tags.em >= 5) & (tags.em < 8)), ("em_ge_6", tags.em >= 6)):
-        out[name] = {"n": int(sel.sum()), **{k: round(float(v[sel].mean()), 5) for k, v in ok.items()}}
+        out[f"em_{lo:g}_{hi:g}"] = figures(whole & (tags.em >= lo) & (tags.em < hi))
+    out["em_ge_8"] = figures(whole & (tags.em >= 8))
+    out["em_5_8"] = figures(whole & (tags.em >= 5) & (tags.em < 8))
+    out["em_ge_6"] = figures(whole & (tags.em >= 6))
     return out
 
 
