@@ -10,16 +10,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from dataset_factory import make_screenshot_dataset, read_only_run, synthetic_frame
 
 from toonvision_live.cli import main
+from toonvision_live.crops import crop_box
 from toonvision_live.fileio import read_image_rgb, write_png
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
 from toonvision_live.voc import VocAnnotation, VocObject, read_voc, write_voc
-from training.dataset.extract import clip_xyxy, extract_dataset
+from training.dataset.extract import extract_dataset
 from training.dataset.layout import dataset_paths
 
 TOONVISION = Path(sys.executable).with_name("toonvision")
@@ -47,22 +47,6 @@ def no_temp_files(root: Path) -> bool:
     return not [p for p in root.rglob(".tmp-*")] and not [p for p in root.rglob(".probe-*")]
 
 
-@pytest.mark.parametrize(
-    ("xyxy", "size_wh", "expected"),
-    [
-        ((10, 20, 30, 40), (100, 100), (10, 20, 30, 40)),  # inside
-        ((-5, -5, 30, 40), (100, 100), (0, 0, 30, 40)),  # top-left outside
-        ((90, 90, 130, 140), (100, 100), (90, 90, 100, 100)),  # bottom-right outside
-        ((0, 0, 100, 100), (100, 100), (0, 0, 100, 100)),  # the whole image
-        ((100, 10, 120, 20), (100, 100), None),  # right of the image
-        ((-30, 10, 0, 20), (100, 100), None),  # left of it, touching
-        ((10, 10, 10, 20), (100, 100), None),  # empty
-    ],
-)
-def test_clip_xyxy(xyxy, size_wh, expected):
-    assert clip_xyxy(xyxy, size_wh) == expected
-
-
 def test_extract_real_screenshot(real_data, tmp_path, capsys):
     root = real_dataset(real_data, tmp_path / "ds")
     code, out, err = run(capsys, "extract", str(root), "--no-progress")
@@ -76,7 +60,7 @@ def test_extract_real_screenshot(real_data, tmp_path, capsys):
                                    ("cog_lb_bloodsucker_0.png", (631, 174, 720, 510))):
         crop = read_image_rgb(cog_dir / name)
         assert crop.shape == (600, 200, 3)
-        expected = cv2.resize(frame[y0:y1, x0:x1], (200, 600), interpolation=cv2.INTER_AREA)
+        expected = crop_box(frame, (x0, y0, x1, y1))  # the runtime's own stretch
         assert np.array_equal(crop, expected)
     # the Cold Caller's head (top of the crop) is blue
     head = read_image_rgb(cog_dir / "cog_sb_coldcaller_0.png")[20:120, 80:120].reshape(-1, 3).mean(0)
@@ -119,7 +103,7 @@ def test_extract_generated_dataset(tmp_path, capsys):
         rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
         assert np.abs(crop[300, 100].astype(int) - rgb).max() < 40, path.name
     # the ledger knows the street of named and foldered screenshots
-    ledger = json.loads((root / "unsorted" / ".extracted.json").read_text())
+    ledger = json.loads((root / "ledger.json").read_text())
     streets = {rel: entry["street"] for rel, entry in ledger["screenshots"].items()}
     assert len(streets) == 150
     for shot in shots:
@@ -347,7 +331,7 @@ def test_unreadable_ledger_stops_with_a_sentence(real_data, tmp_path, capsys):
     paths.unsorted_cog.mkdir(parents=True)
     paths.ledger.write_text("{ half")
     code, _, err = run(capsys, "extract", str(root))
-    assert code == 2 and ".extracted.json is unreadable" in err
+    assert code == 2 and "ledger.json is unreadable" in err
     assert crop_names(paths.unsorted_cog) == []
 
 
@@ -399,7 +383,7 @@ def test_full_disk_stops_cleanly_and_the_ledger_matches_the_crops(tmp_path):
         'mount -t tmpfs -o size=40k tmpfs "$1/unsorted" || exit 99\n'
         '"$2" dataset extract "$1" --no-progress; echo "rc=$?"\n'
         'echo "FILES"; cd "$1/unsorted" && find . -type f | sort\n'
-        'echo "LEDGER"; cat .extracted.json 2>/dev/null; echo\n'
+        'echo "LEDGER"; cat "$1/ledger.json" 2>/dev/null; echo\n'
     )
     result = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(root),

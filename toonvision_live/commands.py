@@ -9,14 +9,21 @@ of a Qt abort.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toonvision_live.errors import CaptureError, ConfigError
-from toonvision_live.settings import parse_size_wh
+from toonvision_live.settings import Settings, parse_size_wh
+
+if TYPE_CHECKING:
+    from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.ui.overlay import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +40,30 @@ def require_display(environ: dict[str, str] | None = None) -> None:
             "No display found: ToonVision Live draws over the game on screen, so run it in a "
             f"desktop session{wayland}; DISPLAY is not set."
         )
-    try:
-        from Xlib import display as xdisplay
-
-        xdisplay.Display(display).close()
-    except Exception:
+    if not _display_answers(display):
         raise CaptureError(
             f"Cannot open the display '{display}': no X server answers there; start the desktop session or fix DISPLAY."
-        ) from None
+        )
 
 
-def _classifier(settings):
+def _display_answers(display: str) -> bool:
+    """Whether an X server answers at ``display``.  python-xlib leaves the sockets of a failed connection
+    to the garbage collector: they are released here, where their ResourceWarning is expected, instead
+    of wherever the collector happens to run next."""
+    from Xlib import display as xdisplay
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            xdisplay.Display(display).close()
+            return True
+        except Exception:
+            pass  # the traceback, and the sockets its frames hold, go at the end of this block
+        gc.collect()
+    return False
+
+
+def _classifier(settings: Settings) -> CogClassifier:
     from toonvision_live.classify.classifier import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
 
@@ -67,7 +87,7 @@ def _warn_if_no_compositor() -> None:
         )
 
 
-def _check_dataset(settings) -> None:
+def _check_dataset(settings: Settings) -> None:
     if not settings.dataset_dir.is_dir():
         log.warning(
             "the save hotkey writes into %s, which does not exist yet: create it (or pass --dataset) before saving.",
@@ -98,7 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     return _exit_code(session, reason)
 
 
-def _exit_code(session, reason: str) -> int:
+def _exit_code(session: LiveSession, reason: str) -> int:
     """0 after a normal stop; a user error's code (2) or 1 when a stage died."""
     if not reason:
         return 0

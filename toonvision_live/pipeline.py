@@ -23,12 +23,10 @@ import numpy as np
 from toonvision_live.capture.stage import CaptureThread
 from toonvision_live.errors import ToonVisionError
 from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread
+from toonvision_live.geometry import MIN_FRAME_SIDE
 from toonvision_live.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: frames smaller than this (pixels, either side) are not searched for Cogs
-MIN_FRAME_SIDE = 32
 
 
 def stop_reason(stage_name: str, error: BaseException) -> str:
@@ -49,7 +47,7 @@ def covered_proposals(proposals: Sequence, occluders: Sequence[tuple[int, int, i
     that Cog's crop (frames of the game window grabbed by itself are ``overlay_free`` and skip this)."""
     if not occluders or not proposals:
         return set()
-    from toonvision_live.find.nametags import as_xyxy_array, box_area, intersection_matrix
+    from toonvision_live.geometry import as_xyxy_array, box_area, intersection_matrix
 
     bodies = as_xyxy_array([p.body_xyxy for p in proposals])
     covered = intersection_matrix(bodies, occluders).sum(axis=1) / np.maximum(1.0, box_area(bodies))
@@ -113,7 +111,8 @@ class InferenceWorker(StageThread):
         occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
     ) -> None:
         super().__init__()
-        from toonvision_live.find.nametags import CropBatcher, propose_cog_boxes
+        from toonvision_live.crops import CropBatcher
+        from toonvision_live.find.nametags import propose_cog_boxes
         from toonvision_live.track import LabelSmoother
 
         self.frames = frames
@@ -207,12 +206,12 @@ class Pipeline:
             source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
         )
         if propose is None and settings.background_search:
-            from toonvision_live.find.nametags import BackgroundSearchProposer
+            from toonvision_live.find.proposers import BackgroundSearchProposer
 
             # full searches on the second core, off each frame's critical path (docs/bench.md)
             propose = BackgroundSearchProposer()
         elif propose is None and settings.full_search_every > 1:
-            from toonvision_live.find.nametags import IncrementalProposer
+            from toonvision_live.find.proposers import IncrementalProposer
 
             # a full search costs ~3x a followed frame (bench: ~1.5-1.75x the fps on the demo street);
             # Cog accuracy in test_e2e's harness within noise (0.714 vs 0.721 over 2 runs of 2 passes)
