@@ -13,10 +13,11 @@ from dataset_factory import read_only_run
 from toonvision_live.classify.classifier import CogClassifier
 from toonvision_live.classify.reader import TagReader
 from toonvision_live.cli import main
-from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+from toonvision_live.demo.scene import StreetScene
+from toonvision_live.demo.sprites import SpriteAtlas
 from toonvision_live.errors import ConfigError, SaveError
 from toonvision_live.fileio import write_png
-from toonvision_live.find.nametags import match_boxes
+from toonvision_live.geometry import match_boxes
 from toonvision_live.model_card import default_model_path
 from toonvision_live.tools.label import FolderLabeller, images_to_label, label_folder
 from toonvision_live.voc import read_voc
@@ -67,7 +68,8 @@ def test_labels_real_screenshot_and_keeps_existing_xml(shots: Path, labeller: Fo
 
 
 def test_review_sheet_lists_uncertain_cogs(tmp_path: Path, labeller: FolderLabeller) -> None:
-    from toonvision_live.demo.scene import draw_cog_nametag, make_street_background
+    from toonvision_live.demo.nametag import draw_cog_nametag
+    from toonvision_live.demo.street import make_street_background
 
     frame = make_street_background((640, 400), 4)[0].copy()
     # a Skelecog's tag over plain street: never forced into the 32, so it goes to review

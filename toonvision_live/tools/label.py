@@ -77,7 +77,7 @@ class FolderLabeller:
     """The crop stage, the classifier and the reader, applied to one frame at a time."""
 
     def __init__(self, classifier: Any, reader: Any, max_batch: int = 32) -> None:
-        from toonvision_live.find.nametags import CropBatcher
+        from toonvision_live.crops import CropBatcher
 
         self.classifier, self.reader = classifier, reader
         self.batcher = CropBatcher(max_batch)

@@ -23,8 +23,11 @@ import numpy as np
 from toonvision_live.classify.classifier import CogClassifier
 from toonvision_live.classify.fusion import fuse
 from toonvision_live.classify.reader import TagReader
-from toonvision_live.demo.scene import SpriteAtlas, StreetScene
-from toonvision_live.find.nametags import CropBatcher, greedy_matches, iou_matrix, propose_cog_boxes
+from toonvision_live.crops import CropBatcher
+from toonvision_live.demo.scene import StreetScene
+from toonvision_live.demo.sprites import SpriteAtlas
+from toonvision_live.find.nametags import propose_cog_boxes
+from toonvision_live.geometry import greedy_matches, iou_matrix
 from toonvision_live.model_card import default_model_path
 from toonvision_live.tools.replay import on_screen_cogs
 

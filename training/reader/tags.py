@@ -29,7 +29,8 @@ from toonvision_live.classify.reader import (
     NAME_CLASSES,
     tag_input,
 )
-from toonvision_live.demo.scene import GlyphFont, make_street_background, suit_font
+from toonvision_live.demo.nametag import GlyphFont, suit_font
+from toonvision_live.demo.street import make_street_background
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
 
 #: Corporate Clash's own Cogs and Boardbots (names that are none of the 32): read as ``other``
