@@ -70,9 +70,9 @@ class Track:
     entity: deque[np.ndarray] = field(default_factory=deque)
     sizes: deque[tuple[int, int]] = field(default_factory=deque)
     checked_t: float = -math.inf  # when it was last classified
-    checked_xy: tuple[float, float] = (0.0, 0.0)  # its tag centre then
     crossing: bool = False  # its box overlaps another track's now
     crossed: bool = False  # it crossed since its last check
+    jumped: bool = False  # its tag landed away from where its velocity put it since its last check
     label: tuple[str, str, float, bool] | None = None  # (suit, cog, confidence, agree) of its votes
 
     @property
@@ -175,6 +175,9 @@ class CogTracker:
         for i, proposal in enumerate(proposals):
             if i in matches:
                 track = self._tracks[matches[i]]
+                (px, py), (cx, cy) = _centre(predicted[matches[i]][1]), _centre(proposal.tag_xyxy)
+                tag_h = max(1.0, proposal.tag_xyxy[3] - proposal.tag_xyxy[1])
+                track.jumped = track.jumped or math.hypot(cx - px, cy - py) > self.jump_lines * tag_h
                 self._move(track, proposal, t)
             else:
                 track = Track(self._next_id, proposal.body_xyxy, proposal.tag_xyxy, t, t)
@@ -245,11 +248,7 @@ class CogTracker:
         if since < self.min_recheck_s:
             return None
         assert track.label is not None
-        tag_h = max(1.0, track.tag_xyxy[3] - track.tag_xyxy[1])
-        ex = track.checked_xy[0] + track.velocity[0] * since
-        ey = track.checked_xy[1] + track.velocity[1] * since
-        cx, cy = _centre(track.tag_xyxy)
-        if track.crossing or track.crossed or math.hypot(cx - ex, cy - ey) > self.jump_lines * tag_h:
+        if track.crossing or track.crossed or track.jumped:
             return 0.0 - 1.0 / (1.0 + since)  # after a crossing or a jump (in [-1, 0): after new tracks)
         if len(track.times) < self.settle_votes:
             return 0.5 - since  # a young track: a few quick votes before the modest rate
@@ -264,11 +263,11 @@ class CogTracker:
     def vote(self, track: Track, prediction: CogPrediction, t: float, *, counts: bool = True) -> None:
         """Add ``prediction`` (of the crop of ``track`` at ``t``) to the track's votes.  With
         ``counts=False`` it only labels a track that has no vote yet (an unreliable crop)."""
-        if track.crossed and not track.crossing and track.times and self.swap_confidence < 1.0:
-            # the first look after a crossing: a confident other Cog means the tracks swapped there
-            if prediction.cog != track.label[1] and prediction.cog_conf >= self.swap_confidence:
-                for queue in (track.times, track.suit, track.entity):
-                    queue.clear()
+        # the first look after a crossing: a confident other Cog means the tracks swapped there
+        if track.crossed and not track.crossing and track.label is not None and track.times \
+                and prediction.cog != track.label[1] and prediction.cog_conf >= self.swap_confidence:
+            for queue in (track.times, track.suit, track.entity):
+                queue.clear()
         if counts or not track.times:
             suit, entity = prediction_vectors(prediction)
             track.times.append(t)
@@ -280,8 +279,7 @@ class CogTracker:
                     queue.popleft()
             track.label = smoothed_label(track.suit, track.entity)
         track.checked_t = t
-        track.checked_xy = _centre(track.tag_xyxy)
-        track.crossed = track.crossing
+        track.crossed, track.jumped = track.crossing, False
 
     # ---- 4. what the overlay shows ------------------------------------------------------------
 
