@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to ../shared, a real X screen (Xvfb + xcompmgr), temp datasets.
+"""Shared fixtures: paths to ../shared, a real X screen (Xvfb + xcompmgr), temp datasets, and a
+guard that fails a test on any warning raised by the project's own code.
 
 Tests that need a screen take the ``x_display`` fixture: it starts one Xvfb
 for the whole session (1920x1080, 24-bit) with the xcompmgr compositor, and
@@ -8,6 +9,7 @@ sets DISPLAY for this process and its children.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,29 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 GAME_RESOURCES = SHARED / "game-resources"
 REAL_DATA = SHARED / "data" / "real"
+
+
+#: modules that are ours: a warning attributed to one of them (raised there, or by a library called
+#: from there with the usual stacklevel) is an error.  Test helpers are plain top-level modules.
+OUR_MODULES = r"(toonvision_live|training|toonvision_assets|toonvision_models)(\.|$)|(test_|conftest|\w+_factory)"
+#: third-party libraries whose own deprecation notices (about their internals and their dependencies)
+#: are not ours to fix: silenced by module name so the summary shows what matters
+THIRD_PARTY_DEPRECATIONS = (
+    "keras", "keras_tuner", "tf2onnx", "tensorflow", "tensorboard", "onnx", "google.protobuf",
+    "flatbuffers", "h5py", "absl", "matplotlib", "panda3d", "direct", "pynput", "Xlib", "jax", "ml_dtypes",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_warnings_from_our_code() -> Iterator[None]:
+    """Every warning raised by our code (any category, in any thread of the test) is an error; third-party
+    deprecations are ignored by module name."""
+    with warnings.catch_warnings():
+        for module in THIRD_PARTY_DEPRECATIONS:
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category, module=rf"{module}(\.|$)")
+        warnings.filterwarnings("error", module=OUR_MODULES)
+        yield
 
 
 @pytest.fixture(scope="session")

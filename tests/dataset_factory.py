@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,16 +120,17 @@ def make_crop_files(
 ) -> list[Path]:
     """Write ``counts[label]`` tiny PNG crops named ``<label>_<i>.png`` into ``folder``.
 
-    ``order`` ("sorted" or "reversed") only changes the order the files are created in.
+    Each crop is noise drawn from ``(seed, label, i)``, so its pixels do not depend on ``order``
+    ("sorted" or "reversed"), which only changes the order the files are created in.
     """
     folder.mkdir(parents=True, exist_ok=True)
     names = [(label, i) for label in sorted(counts) for i in range(counts[label])]
     if order == "reversed":
         names.reverse()
-    rng = np.random.default_rng(seed)
     made = []
     for label, i in names:
-        rgb = rng.integers(0, 256, size=(6, 2, 3), dtype=np.uint8)
+        rng = np.random.default_rng([seed, zlib.crc32(label.encode()), i])
+        rgb = rng.integers(0, 256, size=(30, 10, 3), dtype=np.uint8)
         made.append(write_png(folder / f"{label}_{i}.png", rgb))
     return made
 

@@ -10,9 +10,10 @@ import pytest
 from test_window import XTestWindow
 
 from toonvision_live.capture.stage import CaptureThread, ScreenSource, bgra_to_rgb
-from toonvision_live.capture.window import ScreenRect, X11WindowFinder
+from toonvision_live.capture.window import X11WindowFinder
 from toonvision_live.errors import CaptureError
 from toonvision_live.frames import LatestFrame, MailboxClosed, RecordedSource
+from toonvision_live.geometry import ScreenRect
 from toonvision_live.settings import load_settings
 
 RED = (220, 30, 30)

@@ -119,7 +119,7 @@ def test_extract_generated_dataset(tmp_path, capsys):
         rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
         assert np.abs(crop[300, 100].astype(int) - rgb).max() < 40, path.name
     # the ledger knows the street of named and foldered screenshots
-    ledger = json.loads((root / "unsorted" / ".extracted.json").read_text())
+    ledger = json.loads((root / "ledger.json").read_text())
     streets = {rel: entry["street"] for rel, entry in ledger["screenshots"].items()}
     assert len(streets) == 150
     for shot in shots:
@@ -347,7 +347,7 @@ def test_unreadable_ledger_stops_with_a_sentence(real_data, tmp_path, capsys):
     paths.unsorted_cog.mkdir(parents=True)
     paths.ledger.write_text("{ half")
     code, _, err = run(capsys, "extract", str(root))
-    assert code == 2 and ".extracted.json is unreadable" in err
+    assert code == 2 and "ledger.json is unreadable" in err
     assert crop_names(paths.unsorted_cog) == []
 
 
@@ -399,7 +399,7 @@ def test_full_disk_stops_cleanly_and_the_ledger_matches_the_crops(tmp_path):
         'mount -t tmpfs -o size=40k tmpfs "$1/unsorted" || exit 99\n'
         '"$2" dataset extract "$1" --no-progress; echo "rc=$?"\n'
         'echo "FILES"; cd "$1/unsorted" && find . -type f | sort\n'
-        'echo "LEDGER"; cat .extracted.json 2>/dev/null; echo\n'
+        'echo "LEDGER"; cat "$1/ledger.json" 2>/dev/null; echo\n'
     )
     result = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(root),

@@ -6,8 +6,8 @@ the scorer of ``toonvision replay``, toonvision_live/tools/replay.py, tested in 
 Live runs share the machine with whatever else runs, so they assert behaviour with bounds that hold
 beside two busy processes (found, labelled, no queue, latency bounded); the accuracy figure itself is
 asserted on deterministic replays (test_replay.py, >= 0.95 on 8 streets).  The accuracy test needs
-the shipped model and fails without it.  The other tests use the tiny contract model from tests/model_factory.py, whose labels are random, so
-they check where the boxes land, not what they say.
+the shipped model and fails without it.  The other tests use the tiny contract model from
+tests/model_factory.py, whose labels are random, so they check where the boxes land, not what they say.
 """
 
 from __future__ import annotations

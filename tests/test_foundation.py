@@ -142,3 +142,22 @@ def test_every_shipped_data_file_is_package_data():
         for path in (ROOT / folder).iterdir():
             if path.is_file() and path.suffix != ".py":
                 assert any(path.match(g) for g in globs), f"{path.name} is not in {package}'s package-data {globs}"
+
+
+def test_a_warning_from_our_code_fails_the_test():
+    """conftest's guard: a warning attributed to our code (here, this test module) is raised as an error,
+    also when a library raises it on our behalf (numpy's floating-point warnings point at the caller)."""
+    import warnings
+
+    with pytest.raises(UserWarning, match="ours"):
+        warnings.warn("ours", UserWarning, stacklevel=1)
+    with pytest.raises(RuntimeWarning), np.errstate(divide="warn"):
+        _ = np.float32(1.0) / np.float32(0.0)
+
+
+def test_third_party_deprecations_are_ignored_by_module_name():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn_explicit("old api", DeprecationWarning, "keras/src/x.py", 1, module="keras.src.x")
+    assert caught == []

@@ -14,7 +14,7 @@ from model_factory import make_tiny_model
 from test_pipeline import street_frame
 
 from toonvision_live.capture.stage import ScreenSource, bgra_to_rgb
-from toonvision_live.capture.window import ScreenRect, x11_compositor_running
+from toonvision_live.capture.window import x11_compositor_running
 from toonvision_live.classify.classifier import CogClassifier
 from toonvision_live.demo.scene import SceneFrame
 from toonvision_live.demo.window import DEMO_WINDOW_PATTERN, DemoWindow
@@ -22,6 +22,7 @@ from toonvision_live.errors import SaveError
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.find.nametags import propose_cog_boxes
 from toonvision_live.frames import Frame
+from toonvision_live.geometry import ScreenRect
 from toonvision_live.pipeline import FrameResult, StageTimes
 from toonvision_live.saver import SavedFrame
 from toonvision_live.settings import load_settings

@@ -12,14 +12,11 @@ from toonvision_live.find import nametags as propose
 from toonvision_live.find.nametags import (
     CropBatcher,
     Proposal,
-    clip_xyxy,
     evaluate_proposals,
     find_nametags,
-    greedy_matches,
-    iou_matrix,
-    match_boxes,
     propose_cog_boxes,
 )
+from toonvision_live.geometry import as_xyxy_array, greedy_matches, iou_matrix, match_boxes
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import SUITS
 from toonvision_live.voc import read_voc
@@ -247,59 +244,6 @@ def test_crop_batcher_clips_boxes_and_refuses_empty_or_too_many(real_frame):
         CropBatcher(0)
 
 
-# --- geometry tables -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("boxes", "wh", "expected"), [
-    ([], (100, 50), np.zeros((0, 4))),
-    ([(10, 5, 20, 15)], (100, 50), [(10, 5, 20, 15)]),
-    ([(-10, -5, 20, 60)], (100, 50), [(0, 0, 20, 50)]),
-    ([(90, 40, 130, 70)], (100, 50), [(90, 40, 100, 50)]),
-    ([(150, 60, 170, 80)], (100, 50), [(100, 50, 100, 50)]),  # wholly outside: empty
-    ([(-30, -30, -10, -10), (0, 0, 100, 50)], (100, 50), [(0, 0, 0, 0), (0, 0, 100, 50)]),
-])
-def test_clip_xyxy(boxes, wh, expected):
-    np.testing.assert_array_equal(clip_xyxy(boxes, wh), np.asarray(expected, float).reshape(-1, 4))
-
-
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ([(0, 0, 10, 10)], [(0, 0, 10, 10)], [[1.0]]),
-    ([(0, 0, 10, 10)], [(10, 0, 20, 10)], [[0.0]]),
-    ([(0, 0, 10, 10)], [(5, 0, 15, 10)], [[50 / 150]]),
-    ([(0, 0, 10, 10)], [(2, 2, 4, 4)], [[4 / 100]]),
-    ([(0, 0, 10, 10)], [(5, 5, 5, 5)], [[0.0]]),  # empty box
-    ([], [(0, 0, 1, 1)], np.zeros((0, 1))),
-    ([(0, 0, 1, 1), (0, 0, 2, 2)], [], np.zeros((2, 0))),
-])
-def test_iou_matrix(a, b, expected):
-    np.testing.assert_allclose(iou_matrix(a, b), np.asarray(expected, float))
-
-
-@pytest.mark.parametrize(("pred", "truth", "iou", "expected"), [
-    ([], [], 0.5, (0, 0, 0)),
-    ([(0, 0, 10, 10)], [], 0.5, (0, 1, 0)),
-    ([], [(0, 0, 10, 10)], 0.5, (0, 0, 1)),
-    ([(0, 0, 10, 10)], [(1, 1, 10, 10)], 0.5, (1, 0, 0)),
-    ([(0, 0, 10, 10)], [(5, 0, 15, 10)], 0.5, (0, 1, 1)),
-    ([(0, 0, 10, 10)], [(5, 0, 15, 10)], 0.3, (1, 0, 0)),
-    # two predictions on one truth: only one may match
-    ([(0, 0, 10, 10), (0, 0, 10, 11)], [(0, 0, 10, 10)], 0.5, (1, 1, 0)),
-    ([(0, 0, 10, 10), (100, 0, 110, 10)], [(100, 0, 110, 10), (0, 0, 10, 10)], 0.5, (2, 0, 0)),
-])
-def test_match_boxes(pred, truth, iou, expected):
-    assert match_boxes(pred, truth, iou) == expected
-
-
-def test_greedy_matches_prefer_the_best_overlap():
-    iou = np.array([[0.6, 0.9], [0.0, 0.8]])
-    assert sorted(greedy_matches(iou, 0.5)) == [(0, 1)]
-    assert greedy_matches(np.zeros((0, 3)), 0.5) == []
-
-
-def test_bad_box_arrays_are_refused():
-    with pytest.raises(ValueError, match=r"\[N, 4\]"):
-        iou_matrix([(0, 0, 1)], [(0, 0, 1, 1)])
-
-
 def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():
     a = propose.Nametag((0, 0, 100, 40), 12.0, 0.9)
     b = propose.Nametag((2, 1, 101, 41), 12.0, 0.5)
@@ -483,8 +427,8 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
                 want = propose_cog_boxes(frame)
                 expected += len(want)
                 if want and got:
-                    found += int((iou_matrix(propose.as_xyxy_array([p.tag_xyxy for p in want]),
-                                             propose.as_xyxy_array([p.tag_xyxy for p in got])).max(axis=1) > 0.5).sum())
+                    found += int((iou_matrix(as_xyxy_array([p.tag_xyxy for p in want]),
+                                             as_xyxy_array([p.tag_xyxy for p in got])).max(axis=1) > 0.5).sum())
             time.sleep(0.01)
         assert proposer.full_searches >= 3
     finally:

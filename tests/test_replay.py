@@ -24,8 +24,8 @@ REPLAY_ACCURACY = 0.95
 
 def test_scores_count_right_wrong_and_missed_cogs():
     """The scorer itself, on hand-made results (so the accuracy test cannot pass by miscounting)."""
-    from toonvision_live.capture.window import ScreenRect
     from toonvision_live.frames import Frame
+    from toonvision_live.geometry import ScreenRect
     from toonvision_live.pipeline import StageTimes
     from toonvision_live.track import TrackedCog
     from toonvision_live.voc import VocObject

@@ -47,7 +47,8 @@ def frame_rgb(width: int = 400, height: int = 240, seed: int = 0) -> np.ndarray:
 
 
 def all_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Every file under ``root`` but the dataset's (empty) lock file, which stays by design."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != ".ledger.lock")
 
 
 def test_saves_frame_xml_and_named_crops(tmp_path: Path):

@@ -142,7 +142,8 @@ def test_smoothed_label_averages_probabilities():
 def test_track_ids_hold_on_a_rendered_street_video():
     """Real proposals (with their frame-to-frame jitter) on walking Cogs keep their track ids."""
     from toonvision_live.demo.scene import SpriteAtlas, StreetScene
-    from toonvision_live.find.nametags import greedy_matches, iou_matrix, propose_cog_boxes
+    from toonvision_live.find.nametags import propose_cog_boxes
+    from toonvision_live.geometry import greedy_matches, iou_matrix
 
     scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=5, n_toons=1, seed=41)
     smoother = LabelSmoother(window_s=0.13)

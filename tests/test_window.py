@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from toonvision_live.capture.window import GameWindow, ScreenRect, X11WindowFinder, visible_part
+from toonvision_live.capture.window import GameWindow, X11WindowFinder
+from toonvision_live.geometry import ScreenRect, visible_part
 from toonvision_live.settings import DEFAULT_WINDOW_PATTERN
 
 SCREEN = ScreenRect(0, 0, 1920, 1080)

@@ -14,9 +14,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toonvision_live.errors import CaptureError, ConfigError
-from toonvision_live.settings import parse_size_wh
+from toonvision_live.settings import Settings, parse_size_wh
+
+if TYPE_CHECKING:
+    from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.ui.overlay import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ def require_display(environ: dict[str, str] | None = None) -> None:
         ) from None
 
 
-def _classifier(settings):
+def _classifier(settings: Settings) -> CogClassifier:
     from toonvision_live.classify.classifier import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
 
@@ -67,7 +72,7 @@ def _warn_if_no_compositor() -> None:
         )
 
 
-def _check_dataset(settings) -> None:
+def _check_dataset(settings: Settings) -> None:
     if not settings.dataset_dir.is_dir():
         log.warning(
             "the save hotkey writes into %s, which does not exist yet: create it (or pass --dataset) before saving.",
@@ -98,7 +103,7 @@ def run_command(args: argparse.Namespace) -> int:
     return _exit_code(session, reason)
 
 
-def _exit_code(session, reason: str) -> int:
+def _exit_code(session: LiveSession, reason: str) -> int:
     """0 after a normal stop; a user error's code (2) or 1 when a stage died."""
     if not reason:
         return 0

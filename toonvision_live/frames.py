@@ -18,7 +18,7 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from toonvision_live.capture.window import ScreenRect
+from toonvision_live.geometry import ScreenRect
 
 T = TypeVar("T")
 

@@ -31,19 +31,15 @@ from toonvision_live.classify.classifier import CogPrediction
 from toonvision_live.errors import ToonVisionError
 from toonvision_live.find.nametags import Proposal
 from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, StageThread
+from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY
 from toonvision_live.governor import LoadGovernor
 from toonvision_live.settings import Settings
 from toonvision_live.track import CogTracker, LabelSmoother, TrackedCog
 
 log = logging.getLogger(__name__)
 
-#: frames smaller than this (pixels, either side) are not searched for Cogs
-MIN_FRAME_SIDE = 32
 #: a crop with more than this share of its box under the overlay's own drawings does not vote on its label
 MAX_COVERED = 0.04
-
-XYXY = tuple[int, int, int, int]
-
 
 def stop_reason(stage_name: str, error: BaseException) -> str:
     """The sentence shown when a stage dies: a user error's own sentence, else what broke where."""
@@ -59,7 +55,7 @@ def covered_proposals(proposals: Sequence[Proposal], occluders: Sequence[XYXY]) 
     that Cog's crop (frames of the game window grabbed by itself are ``overlay_free`` and skip this)."""
     if not occluders or not proposals:
         return set()
-    from toonvision_live.find.nametags import as_xyxy_array, box_area, intersection_matrix
+    from toonvision_live.geometry import as_xyxy_array, box_area, intersection_matrix
 
     bodies = as_xyxy_array([p.body_xyxy for p in proposals])
     covered = intersection_matrix(bodies, occluders).sum(axis=1) / np.maximum(1.0, box_area(bodies))

@@ -26,8 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from toonvision_live.errors import SaveError
+from toonvision_live.errors import DataError, SaveError
 from toonvision_live.fileio import encode_png, next_free_index
+from toonvision_live.geometry import XYXY, clip_box
+from toonvision_live.ledger import Ledger, locked_ledger, screenshot_entry
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.voc import VocAnnotation, VocObject, voc_to_xml
 
@@ -54,17 +56,15 @@ def _why(exc: OSError) -> str:
 
 def cog_objects(cogs: Iterable, size_wh: tuple[int, int]) -> list[VocObject]:
     """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped)."""
-    width, height = size_wh
     objects = []
     for cog in cogs:
-        x0, y0, x1, y1 = (int(v) for v in cog.body_xyxy)
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-        if x1 > x0 and y1 > y0:
-            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", (x0, y0, x1, y1)))
+        box = clip_box(cog.body_xyxy, size_wh)
+        if box is not None:
+            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", box))
     return objects
 
 
-def crop_600x200(frame_rgb: np.ndarray, xyxy: tuple[int, int, int, int]) -> np.ndarray:
+def crop_600x200(frame_rgb: np.ndarray, xyxy: XYXY) -> np.ndarray:
     """The box stretched to 600 high x 200 wide (aspect not kept, as ToonVision crops are)."""
     x0, y0, x1, y1 = xyxy
     return cv2.resize(frame_rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
@@ -123,6 +123,8 @@ def save_labelled_frame(
     ``cogs`` are tracked Cogs (``body_xyxy``, ``suit``, ``cog``) in frame pixels.
     The dataset folder must exist (its sub-folders are created); a SaveError
     sentence explains a missing, read-only or full folder, and then no file is left behind.
+    Under the dataset's lock the files are placed and recorded in the dataset ledger
+    (:mod:`toonvision_live.ledger`), so ``toonvision dataset extract`` never cuts them again.
     """
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
@@ -136,27 +138,52 @@ def save_labelled_frame(
 
     height, width = frame_rgb.shape[:2]
     objects = cog_objects(cogs, (width, height))
-    stamp = (when or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
-    stem = _unique_stem(shots, stamp)
-    png_path, xml_path = shots / f"{stem}.png", shots / f"{stem}.xml"
-    annotation = VocAnnotation(
-        filename=png_path.name,
-        width=width,
-        height=height,
-        objects=tuple(objects),
-        folder="screenshots",
-        path=str(png_path),
-    )
-    files: list[tuple[Path, bytes]] = [(png_path, encode_png(frame_rgb)), (xml_path, voc_to_xml(annotation))]
-    used: dict[str, int] = {}
-    for obj in objects:
-        index = used.get(obj.name)
-        if index is None:
-            index = next_free_index(crops_dir, obj.name)
-        used[obj.name] = index + 1
-        files.append((crops_dir / f"{obj.name}_{index}.png", encode_png(crop_600x200(frame_rgb, obj.xyxy))))
-    _place_all(files)
+    when = when or datetime.now()
+    try:
+        return _save_locked(frame_rgb, objects, root, when)
+    except DataError as exc:  # an unreadable ledger
+        raise SaveError(str(exc)) from None
+
+
+def _save_locked(frame_rgb: np.ndarray, objects: list[VocObject], root: Path, when: datetime) -> SavedFrame:
+    height, width = frame_rgb.shape[:2]
+    shots, crops_dir = root / SCREENSHOTS, root / COG_CROPS
+    with locked_ledger(root) as ledger:  # names, files and the ledger record change together
+        stem = _unique_stem(shots, when.strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3])
+        png_path, xml_path = shots / f"{stem}.png", shots / f"{stem}.xml"
+        annotation = VocAnnotation(
+            filename=png_path.name,
+            width=width,
+            height=height,
+            objects=tuple(objects),
+            folder="screenshots",
+            path=str(png_path),
+        )
+        files: list[tuple[Path, bytes]] = [(png_path, encode_png(frame_rgb)), (xml_path, voc_to_xml(annotation))]
+        used: dict[str, int] = {}
+        for obj in objects:
+            index = used.get(obj.name)
+            if index is None:
+                index = next_free_index(crops_dir, obj.name)
+            used[obj.name] = index + 1
+            files.append((crops_dir / f"{obj.name}_{index}.png", encode_png(crop_600x200(frame_rgb, obj.xyxy))))
+        _place_all(files)
+        _record(ledger, files, objects, when)
     return SavedFrame(png_path, xml_path, tuple(path for path, _ in files[2:]))
+
+
+def _record(ledger: Ledger, files: Sequence[tuple[Path, bytes]], objects: Sequence[VocObject], when: datetime) -> None:
+    """Record the saved screenshot and its crops in the dataset ledger; on failure remove the saved files."""
+    (png_path, png), (_, xml) = files[0], files[1]
+    crops = [(obj.name, obj.xyxy, f"cog/{path.name}") for obj, (path, _) in zip(objects, files[2:], strict=True)]
+    ledger.screenshots[png_path.name] = screenshot_entry(png, xml, crops, source="hotkey", captured=when)
+    try:
+        ledger.save()
+    except SaveError:
+        for path, _ in files:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
 
 
 class FrameSaver:

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toonvision_live.classify.classifier import CogPrediction, joint_labels
-from toonvision_live.find.nametags import Proposal, greedy_matches, iou_matrix
+from toonvision_live.find.nametags import Proposal
+from toonvision_live.geometry import XYXY, greedy_matches, iou_matrix
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
-
-XYXY = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)

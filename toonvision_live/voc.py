@@ -17,12 +17,13 @@ from defusedxml import DefusedXmlException
 
 from toonvision_live.errors import DataError
 from toonvision_live.fileio import atomic_write_bytes
+from toonvision_live.geometry import XYXY
 
 
 @dataclass(frozen=True, slots=True)
 class VocObject:
     name: str  # e.g. "cog_sb_coldcaller" or "toon_dog"
-    xyxy: tuple[int, int, int, int]  # xmin, ymin, xmax, ymax in pixels
+    xyxy: XYXY  # xmin, ymin, xmax, ymax in pixels
     truncated: bool = False
     difficult: bool = False
 

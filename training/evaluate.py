@@ -20,6 +20,7 @@ import numpy as np
 
 from toonvision_live.errors import DataError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from toonvision_live.geometry import XYXY, clip_box
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH, ENTITY_OUTPUT, SUIT_OUTPUT
 from toonvision_live.taxonomy import COG_BY_KEY, COG_KEYS, COG_SUIT_INDEX, SUIT_CODES, parse_label
 from training.data import check_splits, load_images
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class RealCrop:
     true_label: str
-    xyxy: tuple[int, int, int, int]
+    xyxy: XYXY
     rgb: np.ndarray  # 600x200 uint8
 
 
@@ -85,13 +86,12 @@ def crop_real_screenshot(xml_path: Path) -> list[RealCrop]:
         label = parse_label(obj.name)
         if label.kind != "cog":
             continue
-        x1, y1, x2, y2 = obj.xyxy
-        x1, y1 = max(0, x1), max(0, y1)
-        x2, y2 = min(frame.shape[1], x2), min(frame.shape[0], y2)
-        if x2 <= x1 or y2 <= y1:
+        box = clip_box(obj.xyxy, (frame.shape[1], frame.shape[0]))
+        if box is None:
             raise DataError(f"The box of {obj.name} in {xml_path} is empty; fix the annotation.")
+        x1, y1, x2, y2 = box
         crop = cv2.resize(frame[y1:y2, x1:x2], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-        crops.append(RealCrop(true_label=obj.name, xyxy=(x1, y1, x2, y2), rgb=crop))
+        crops.append(RealCrop(true_label=obj.name, xyxy=box, rgb=crop))
     return crops
 
 

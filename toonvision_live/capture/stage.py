@@ -20,21 +20,21 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from toonvision_live.capture.window import (
-    GameWindow,
-    ScreenRect,
-    WindowFinder,
-    open_window_finder,
-    title_matcher,
-    visible_part,
-)
+from toonvision_live.capture.window import GameWindow, WindowFinder, open_window_finder, title_matcher
 from toonvision_live.errors import CaptureError
 from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread, next_frame_id
+from toonvision_live.geometry import ScreenRect, visible_part
 from toonvision_live.settings import Settings
+
+if TYPE_CHECKING:
+    import mss
+
+    from toonvision_live.capture.x11grab import X11WindowGrabber
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,9 @@ class ScreenSource:
         self._requery_every = max(1, requery_every)
         self._finder_factory = finder_factory
         self._finder: WindowFinder | None = None
-        self._sct = None
-        self._window_grabber = None  # X11: grabs the game window by itself (None: grab the screen)
+        self._sct: mss.MSS | None = None
+        # X11: grabs the game window by itself (None: grab the screen)
+        self._window_grabber: X11WindowGrabber | None = None
         self._composited = False
         self._composited_checked = float("-inf")  # perf_counter() of the last compositor check
         self._screen: ScreenRect | None = None
@@ -105,10 +106,10 @@ class ScreenSource:
 
         self._mss_error = mss.exception.ScreenShotError
         try:
-            self._sct = mss.MSS()
+            self._sct = sct = mss.MSS()
         except mss.exception.ScreenShotError as exc:
             raise CaptureError(f"Cannot open the screen for capture ({exc}); is a display running?") from None
-        monitors = self._sct.monitors
+        monitors = sct.monitors
         self._screen = ScreenRect(**{k: int(monitors[0][k]) for k in ("left", "top", "width", "height")})
         if self._monitor is not None and not 1 <= self._monitor < len(monitors):
             raise CaptureError(
@@ -120,7 +121,7 @@ class ScreenSource:
             if sys.platform.startswith("linux"):
                 self._window_grabber = self._open_window_grabber()
 
-    def _open_window_grabber(self):
+    def _open_window_grabber(self) -> X11WindowGrabber | None:
         try:
             from toonvision_live.capture.x11grab import X11WindowGrabber
 
@@ -133,6 +134,8 @@ class ScreenSource:
         """Whether a compositor runs, asked again every COMPOSITOR_CHECK_S (one X round trip), so a
         compositor started or stopped mid-run switches between window and screen grabs."""
         now = time.perf_counter()
+        if self._finder is None:
+            return
         if force or now - self._composited_checked >= COMPOSITOR_CHECK_S:
             self._composited_checked = now
             was, self._composited = self.grabs_window_itself, self._finder.composited()
@@ -178,12 +181,14 @@ class ScreenSource:
         if not window.visible:
             self._reason = f"The window '{window.title}' is minimised or hidden: paused until it is shown."
             return None
+        assert self._screen is not None, "open() first"
         part = visible_part(window.client, [self._screen])
         if part is None:
             self._reason = f"The window '{window.title}' is off screen: paused until it is back."
         return part
 
     def _target_rect(self) -> ScreenRect | None:
+        assert self._sct is not None and self._screen is not None, "open() first"
         if self._region is not None:
             part = visible_part(self._region, [self._screen])
             if part is None:
@@ -203,7 +208,7 @@ class ScreenSource:
             return None
         own = self.grabs_window_itself and self._window is not None
         try:
-            if own:
+            if own and self._window is not None and self._window_grabber is not None:
                 client = self._window.client
                 inside = ScreenRect(rect.left - client.left, rect.top - client.top, rect.width, rect.height)
                 bgra = self._window_grabber.grab_window(self._window.handle, inside)

@@ -1,8 +1,7 @@
 """Find the game window by title and read its client area in screen coordinates.
 
-``ScreenRect`` and :func:`visible_part` are pure geometry (negative coordinates
-and several monitors are fine).  A ``WindowFinder`` backend per platform does the
-OS calls:
+Window geometry (``ScreenRect``, ``visible_part``) is in toonvision_live.geometry.  A
+``WindowFinder`` backend per platform does the OS calls:
 
 - X11 (python-xlib): the clients listed in ``_NET_CLIENT_LIST`` (or a walk of the
   window tree when no window manager is running), titles from ``_NET_WM_NAME`` or
@@ -21,50 +20,10 @@ import contextlib
 import re
 import sys
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from toonvision_live.errors import CaptureError
-
-
-@dataclass(frozen=True, slots=True)
-class ScreenRect:
-    """A rectangle in virtual-screen pixels; left/top may be negative."""
-
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def xyxy(self) -> tuple[int, int, int, int]:
-        return (self.left, self.top, self.left + self.width, self.top + self.height)
-
-    @property
-    def is_empty(self) -> bool:
-        return self.width <= 0 or self.height <= 0
-
-    def as_mss(self) -> dict[str, int]:
-        return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
-
-    @classmethod
-    def from_xyxy(cls, x0: int, y0: int, x1: int, y1: int) -> ScreenRect:
-        return cls(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
-
-
-def visible_part(window: ScreenRect, screens: tuple[ScreenRect, ...] | list[ScreenRect]) -> ScreenRect | None:
-    """The part of ``window`` that can be captured: its intersection with the bounding box of
-    ``screens`` (the virtual screen).  ``None`` when nothing of it is on screen."""
-    if window.is_empty or not screens:
-        return None
-    sx0 = min(s.left for s in screens)
-    sy0 = min(s.top for s in screens)
-    sx1 = max(s.left + s.width for s in screens)
-    sy1 = max(s.top + s.height for s in screens)
-    x0, y0, x1, y1 = window.xyxy
-    cx0, cy0, cx1, cy1 = max(x0, sx0), max(y0, sy0), min(x1, sx1), min(y1, sy1)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return None
-    return ScreenRect.from_xyxy(cx0, cy0, cx1, cy1)
+from toonvision_live.geometry import ScreenRect
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +70,7 @@ def open_window_finder(display: str | None = None) -> WindowFinder:
 # ---- X11 -------------------------------------------------------------------------------------
 
 
-def _compositor_owns_selection(conn) -> bool:
+def _compositor_owns_selection(conn: Any) -> bool:
     from Xlib import X
 
     atom = conn.intern_atom(f"_NET_WM_CM_S{conn.get_default_screen()}")
@@ -180,7 +139,7 @@ class X11WindowFinder:
                 continue
         return found
 
-    def _title(self, window) -> str:
+    def _title(self, window: Any) -> str:
         prop = window.get_full_property(self._atoms["_NET_WM_NAME"], self._atoms["UTF8_STRING"])
         if prop is not None and prop.value:
             value = prop.value
@@ -190,7 +149,7 @@ class X11WindowFinder:
             return name.decode("latin-1")
         return name or ""
 
-    def _snapshot(self, window, title: str | None = None) -> GameWindow:
+    def _snapshot(self, window: Any, title: str | None = None) -> GameWindow:
         attrs = window.get_attributes()
         geometry = window.get_geometry()
         origin = self._root.translate_coords(window, 0, 0)  # the client's (0, 0) in root coordinates
@@ -234,7 +193,7 @@ class X11WindowFinder:
 # ---- Windows (the OS calls cannot run on this machine) ----------------------------------------
 
 
-def _declare_user32(user32, ctypes, wintypes, enum_proc) -> None:  # pragma: no cover - Windows only
+def _declare_user32(user32: Any, ctypes: Any, wintypes: Any, enum_proc: Any) -> None:  # pragma: no cover - Windows only
     """Argument types, so 64-bit window handles are passed whole."""
     hwnd = wintypes.HWND
     for name, argtypes in (
@@ -255,7 +214,7 @@ class Win32WindowFinder:
     """ctypes user32 backend.  On this (Linux) machine only its logic is tested, against a fake
     user32 (tests/test_window.py); the real calls need Windows."""
 
-    def __init__(self, user32=None) -> None:
+    def __init__(self, user32: Any = None) -> None:
         import ctypes
         from ctypes import wintypes
 
@@ -264,7 +223,7 @@ class Win32WindowFinder:
             wintypes.BOOL, wintypes.HWND, wintypes.LPARAM
         )
         if user32 is None:  # pragma: no cover - Windows only
-            user32 = ctypes.WinDLL("user32", use_last_error=True)
+            user32 = ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
             _declare_user32(user32, ctypes, wintypes, self._enum_proc)
             with contextlib.suppress(AttributeError, OSError):  # per-monitor v2 DPI awareness: real pixels
                 user32.SetProcessDpiAwarenessContext(ctypes.c_void_p(-4))
@@ -311,7 +270,8 @@ class Win32WindowFinder:
         self._user32.EnumWindows(self._enum_proc(collect), 0)
         snapshots = [s for s in (self._snapshot(h) for h in found) if s is not None]
         visible = [s for s in snapshots if s.visible]
-        return (visible or snapshots or [None])[0]
+        best = visible or snapshots
+        return best[0] if best else None
 
     def refresh(self, handle: int) -> GameWindow | None:
         return self._snapshot(handle)

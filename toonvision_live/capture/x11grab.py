@@ -19,7 +19,7 @@ from mss.linux import xcb
 from mss.linux.base import ALL_PLANES, SUPPORTED_DEPTHS
 from mss.linux.xshmgetimage import MSSImplXShmGetImage
 
-from toonvision_live.capture.window import ScreenRect
+from toonvision_live.geometry import ScreenRect
 
 
 class X11WindowGrabber(MSSImplXShmGetImage):
@@ -35,6 +35,8 @@ class X11WindowGrabber(MSSImplXShmGetImage):
         if window_id == self._target:
             return
         drawable = xcb.Window(window_id)
+        if self.conn is None:
+            raise ScreenShotError("the X connection is closed")
         probe = xcb.get_image(self.conn, xcb.ImageFormat.ZPixmap, drawable, 0, 0, 1, 1, ALL_PLANES)
         if probe.depth not in SUPPORTED_DEPTHS:
             raise ScreenShotError(f"the window's colour depth is {probe.depth}, not 24 or 32")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from toonvision_live.errors import DataError
+from toonvision_live.geometry import XYXY, union_covered_fraction
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
 from toonvision_live.voc import VocObject
 
@@ -57,7 +59,6 @@ TOON_TAG_TEXT_RGBS = (
 #: seconds per walk cycle (the game's 24-frame walk at 24 fps); the atlas samples the cycle evenly
 WALK_CYCLE_S = 1.0
 
-XYXY = tuple[int, int, int, int]
 ALPHA_BOX_THRESHOLD = 32  # as the renderer crops its sprites: alpha > 32 counts as body
 
 
@@ -90,6 +91,8 @@ class GlyphFont:
         png, meta_path = _asset_paths(folder, "suit_font_glyphs")
         sheet = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
         try:
+            if sheet is None:
+                raise OSError(f"cannot read {png}")
             meta = json.loads(meta_path.read_text("utf-8"))
             glyphs = {
                 ch: _Glyph(
@@ -183,13 +186,13 @@ def render_nametag(
     card_h = first_base + (len(lines) - 1) * s + TAG_PAD_BOTTOM_EM * s
     cw, ch = int(math.ceil(card_w)), int(math.ceil(card_h))
     margin = s  # glyph ink may poke out of the advance box a little
-    text = np.zeros((ch + 2 * margin, cw + 2 * margin), np.float32)
-    colour = np.zeros((ch + 2 * margin, cw + 2 * margin, 3), np.float32)
+    text: np.ndarray = np.zeros((ch + 2 * margin, cw + 2 * margin), np.float32)
+    colour: np.ndarray = np.zeros((ch + 2 * margin, cw + 2 * margin, 3), np.float32)
     colour[:] = text_rgbs[0]
-    for i, (line, width, rgb) in enumerate(zip(lines, widths, text_rgbs, strict=True)):
+    for i, (line, width, line_rgb) in enumerate(zip(lines, widths, text_rgbs, strict=True)):
         base = int(round(first_base + i * s)) + margin
         font.draw_line(text, line, margin + (cw - width) / 2, base)
-        colour[max(0, base - s) : base + s // 2] = rgb
+        colour[max(0, base - s) : base + s // 2] = line_rgb
     text = text[margin : margin + ch, margin : margin + cw]
     colour = colour[margin : margin + ch, margin : margin + cw]
     card = np.zeros((ch, cw), np.uint8)
@@ -575,8 +578,8 @@ def _sky(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     top, bottom = np.array([30, 95, 215], np.float32), np.array([150, 200, 245], np.float32)
     t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     sky = np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)).copy()
-    clouds = np.zeros((h, w), np.float32)
-    belly = np.zeros((h, w), np.float32)
+    clouds: np.ndarray = np.zeros((h, w), np.float32)
+    belly: np.ndarray = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(3, 8))):
         cx, cy = rng.uniform(0, w), rng.uniform(0.04, 0.35) * h
         size = rng.uniform(0.04, 0.1) * w
@@ -596,7 +599,10 @@ def _sky(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     return sky * (1 - clouds) + cloud_rgb * clouds
 
 
-def _window(img: np.ndarray, x: int, y: int, w: int, h: int, frame_rgb, glass_rgb, arched: bool) -> None:
+def _window(
+    img: np.ndarray, x: int, y: int, w: int, h: int,
+    frame_rgb: Sequence[float], glass_rgb: Sequence[float], arched: bool,
+) -> None:
     t = max(2, w // 6)
     if arched:
         r = w // 2
@@ -846,9 +852,9 @@ def make_street_background(
         if rng.random() < 0.25:
             continue
         xs_world = side * rng.uniform(30, 45)
-        bh = rng.uniform(16, 28)
+        side_h = rng.uniform(16, 28)
         depth = z_back - walk_depth - 1.0
-        tex_w, tex_h = int(depth * 12), int(bh * 12)
+        tex_w, tex_h = int(depth * 12), int(side_h * 12)
         fac = _facade(tex_w, tex_h, rng, 12.0)
         z_near = max(2.0, focal * abs(xs_world) / (w * 1.5))
 
@@ -856,15 +862,16 @@ def make_street_background(
             return w / 2 + focal * wx_ / wz_, horizon + focal * (cam_h - wy_) / wz_
 
         # texture column 0 is the far end when side == 1 looks along +x... keep windows upright
-        src = np.float32([[0, 0], [tex_w, 0], [tex_w, tex_h], [0, tex_h]])
+        src = np.array([[0, 0], [tex_w, 0], [tex_w, tex_h], [0, tex_h]], np.float32)
         far, near = (depth, z_near) if side > 0 else (z_near, depth)
-        dst = np.float32(
+        dst = np.array(
             [
-                project(xs_world, bh, far),
-                project(xs_world, bh, near),
+                project(xs_world, side_h, far),
+                project(xs_world, side_h, near),
                 project(xs_world, 0, near),
                 project(xs_world, 0, far),
-            ]
+            ],
+            np.float32,
         )
         m = cv2.getPerspectiveTransform(src, dst)
         warped = cv2.warpPerspective(fac, m, (w, h), flags=cv2.INTER_LINEAR)
@@ -921,6 +928,20 @@ class _Walker:
     anim_phase: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Actor:
+    """An avatar before it walks: its sprites and nametag at its foot row, the way it faces."""
+
+    label: str
+    is_cog: bool
+    frames: tuple[ScaledSprite, ...]
+    tag: TagImage
+    foot_y: float
+    tag_dy: float  # tag bottom relative to foot_y (negative: above)
+    direction: int
+    ppu: float
+
+
 def _depth_buckets(atlas_ppu: float, ppu: float) -> float:
     """Round the scale factor so that sprites of nearby depths share one precomputed scale."""
     return round(ppu / atlas_ppu * 64) / 64
@@ -963,6 +984,7 @@ class StreetScene:
         specs = [("cog", str(k)) for k in chosen] + [
             ("toon", str(rng.choice(TOON_ANIMALS))) for _ in range(n_toons)
         ]
+        self._spans: tuple[tuple[float, float], ...] = ()  # (wrap span, margin) per walker, set by _place
         self._walkers = self._place(specs, rng)
         order = sorted(range(len(self._walkers)), key=lambda i: self._walkers[i].foot_y)
         self._order = tuple(order)
@@ -974,87 +996,97 @@ class StreetScene:
         return float(rng.uniform(*TOON_WORLD_HEIGHTS))
 
     def _place(self, specs: list[tuple[str, str]], rng: np.random.Generator) -> tuple[_Walker, ...]:
-        w, h = self.size_wh
         if not specs:
             self._spans = ()
             return ()
+        rows = self._foot_rows(specs, rng)
+        actors = [self._actor(kind, key, height, foot_y, rng) for kind, key, height, foot_y in rows]
+        walkers: list[_Walker] = []
+        spans: list[tuple[float, float]] = []
+        for _, (walker, span) in sorted(self._set_walking(actors, rng).items()):
+            walkers.append(walker)
+            spans.append(span)
+        self._spans = tuple(spans)
+        return tuple(walkers)
+
+    def _tag_band(self, y: float, height: float, n_lines: int) -> tuple[float, float]:
+        """The (top, bottom) rows of the nametag of an avatar ``height`` units tall standing at row ``y``."""
+        ppu = self.layout.px_per_unit(y)
+        em = nametag_em_px(ppu, self.size_wh[1])
+        bottom = y - height * ppu - TAG_GAP_EM * em
+        return bottom - em * (TAG_PAD_TOP_EM + 0.7 + (n_lines - 1) + TAG_PAD_BOTTOM_EM), bottom
+
+    def _foot_rows(
+        self, specs: list[tuple[str, str]], rng: np.random.Generator
+    ) -> list[tuple[str, str, float, float]]:
+        """(kind, key, world height, foot row) of each avatar: more far than near, as on a real street,
+        preferring rows whose tag band is free so fewer avatars have to walk in step."""
+        h = self.size_wh[1]
         lay = self.layout
-        y_far = lay.back_y + 0.04 * h
-        y_near = h - 0.015 * h
-        top_margin = 0.02 * h
-        plans = []
+        y_far, y_near, top_margin = lay.back_y + 0.04 * h, h - 0.015 * h, 0.02 * h
+        rows = []
         taken: list[tuple[float, float]] = []  # tag bands (top, bottom) of the avatars placed so far
-
-        def band(y: float, height: float, n_lines: int) -> tuple[float, float]:
-            ppu = lay.px_per_unit(y)
-            em = nametag_em_px(ppu, h)
-            bottom = y - height * ppu - TAG_GAP_EM * em
-            return bottom - em * (TAG_PAD_TOP_EM + 0.7 + (n_lines - 1) + TAG_PAD_BOTTOM_EM), bottom
-
         for kind, key in specs:
             height = self._heights(kind, key, rng)
             n_lines = 3 if kind == "cog" else 1
             # the nearest foot row at which head, gap and tag still fit below the top margin
             hi = y_far
             for y in np.linspace(y_near, y_far, 60):
-                if band(y, height, n_lines)[0] >= top_margin and height * lay.px_per_unit(y) <= 0.6 * h:
+                if self._tag_band(y, height, n_lines)[0] >= top_margin and height * lay.px_per_unit(y) <= 0.6 * h:
                     hi = y
                     break
-            # more avatars far than near, as on a real street; prefer a row whose tag band is free, so
-            # fewer avatars have to walk in step (see the grouping below)
             best, best_clash = y_far, None
             for _ in range(24):
                 y = float(y_far + (max(hi, y_far + 1) - y_far) * rng.beta(1.4, 1.8))
-                top, bottom = band(y, height, n_lines)
+                top, bottom = self._tag_band(y, height, n_lines)
                 clash = sum(top < b + 4 and t < bottom + 4 for t, b in taken)
                 if best_clash is None or clash < best_clash:
                     best, best_clash = y, clash
                 if clash == 0:
                     break
-            taken.append(band(best, height, n_lines))
-            plans.append((kind, key, height, best))
-        walkers_geo = []
-        for kind, key, height, foot_y in plans:
-            ppu = lay.px_per_unit(foot_y)
-            em = nametag_em_px(ppu, h)
-            walkers_geo.append((kind, key, height, foot_y, ppu, em))
-        # build sprites and tags
-        built = []
-        for kind, key, height, foot_y, ppu, em in walkers_geo:
-            direction = 1 if rng.random() < 0.5 else -1
-            if kind == "cog":
-                cog = COG_BY_KEY[key]
-                level = int(rng.integers(cog.levels[0], cog.levels[1] + 1))
-                tag = render_nametag(
-                    cog_tag_lines(cog.name, SUIT_BY_CODE[cog.suit].name, level),
-                    (COG_TAG_TEXT_RGB,) * 3,
-                    round(em * 4) / 4,
-                )
-                clips = self.atlas.cogs[key].clips
-                factor = _depth_buckets(self.atlas.px_per_unit, ppu)
-                label = cog.label
-                walk_clip = "walk_right" if direction > 0 else "walk_left"
-                clip = clips.get(walk_clip) or clips.get("neutral_front") or next(iter(clips.values()))
-                frames = tuple(scale_sprite(s, factor) for s in clip)
-            else:
-                fur = _TOON_FUR[int(rng.integers(len(_TOON_FUR)))]
-                shirt = _TOON_CLOTHES[int(rng.integers(len(_TOON_CLOTHES)))]
-                shorts = _TOON_CLOTHES[int(rng.integers(len(_TOON_CLOTHES)))]
-                sprites = [make_toon_sprite(key, fur, shirt, shorts, p / 6, direction) for p in range(6)]
-                factor = height * ppu / sprites[0].rgba.shape[0]
-                frames = tuple(scale_sprite(s, factor) for s in sprites)
-                text_rgb = TOON_TAG_TEXT_RGBS[int(rng.integers(len(TOON_TAG_TEXT_RGBS)))]
-                tag = render_nametag((toon_name(rng),), (text_rgb,), round(em * 4) / 4)
-                label = f"toon_{key}"
-            head_px = float(np.median([f.foot_xy[1] for f in frames]))  # foot row minus head top row
-            built.append(
-                [label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu]
+            taken.append(self._tag_band(best, height, n_lines))
+            rows.append((kind, key, height, best))
+        return rows
+
+    def _cog_frames(self, key: str, ppu: float, clip_names: tuple[str, ...]) -> tuple[ScaledSprite, ...]:
+        """The first of ``clip_names`` the Cog has (else any clip), scaled for a foot row of ``ppu``."""
+        clips = self.atlas.cogs[key].clips
+        clip = next((clips[n] for n in clip_names if clips.get(n)), None) or next(iter(clips.values()))
+        return tuple(scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip)
+
+    def _actor(self, kind: str, key: str, height: float, foot_y: float, rng: np.random.Generator) -> _Actor:
+        """The sprites and nametag of one avatar at ``foot_y``, facing a random way."""
+        ppu = self.layout.px_per_unit(foot_y)
+        em = nametag_em_px(ppu, self.size_wh[1])
+        direction = 1 if rng.random() < 0.5 else -1
+        if kind == "cog":
+            cog = COG_BY_KEY[key]
+            level = int(rng.integers(cog.levels[0], cog.levels[1] + 1))
+            tag = render_nametag(
+                cog_tag_lines(cog.name, SUIT_BY_CODE[cog.suit].name, level),
+                (COG_TAG_TEXT_RGB,) * 3,
+                round(em * 4) / 4,
             )
-        # lanes whose tag bands overlap move together (same direction and pixel speed, spread along the
-        # wrap span) so their tags never pass over each other
-        n = len(built)
-        bands = [(b[4] + b[5] - b[3].size_wh[1], b[4] + b[5]) for b in built]
-        parent = list(range(n))
+            label = cog.label
+            frames = self._cog_frames(key, ppu, ("walk_right" if direction > 0 else "walk_left", "neutral_front"))
+        else:
+            fur = _TOON_FUR[int(rng.integers(len(_TOON_FUR)))]
+            shirt = _TOON_CLOTHES[int(rng.integers(len(_TOON_CLOTHES)))]
+            shorts = _TOON_CLOTHES[int(rng.integers(len(_TOON_CLOTHES)))]
+            sprites = [make_toon_sprite(key, fur, shirt, shorts, p / 6, direction) for p in range(6)]
+            factor = height * ppu / sprites[0].rgba.shape[0]
+            frames = tuple(scale_sprite(s, factor) for s in sprites)
+            text_rgb = TOON_TAG_TEXT_RGBS[int(rng.integers(len(TOON_TAG_TEXT_RGBS)))]
+            tag = render_nametag((toon_name(rng),), (text_rgb,), round(em * 4) / 4)
+            label = f"toon_{key}"
+        head_px = float(np.median([f.foot_xy[1] for f in frames]))  # foot row minus head top row
+        return _Actor(label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu)
+
+    @staticmethod
+    def _lane_groups(actors: list[_Actor]) -> list[list[int]]:
+        """Avatars whose tag bands overlap, grouped (union-find), in order of first member."""
+        bands = [(a.foot_y + a.tag_dy - a.tag.size_wh[1], a.foot_y + a.tag_dy) for a in actors]
+        parent = list(range(len(actors)))
 
         def find(i: int) -> int:
             while parent[i] != i:
@@ -1062,62 +1094,50 @@ class StreetScene:
                 i = parent[i]
             return i
 
-        for i in range(n):
-            for j in range(i + 1, n):
+        for i in range(len(actors)):
+            for j in range(i + 1, len(actors)):
                 if bands[i][0] < bands[j][1] + 4 and bands[j][0] < bands[i][1] + 4:
                     parent[find(i)] = find(j)
         groups: dict[int, list[int]] = {}
-        for i in range(n):
+        for i in range(len(actors)):
             groups.setdefault(find(i), []).append(i)
-        max_sprite_w = max(max(f.premul_rgb.shape[1] for f in b[2]) for b in built)
-        max_tag_w = max(b[3].size_wh[0] for b in built)
+        return list(groups.values())
+
+    def _set_walking(
+        self, actors: list[_Actor], rng: np.random.Generator
+    ) -> dict[int, tuple[_Walker, tuple[float, float]]]:
+        """Each avatar's walker and (wrap span, margin).  Lanes whose tag bands overlap move together (same
+        direction and pixel speed, spread along the wrap span) so their tags never pass over each other."""
+        w = self.size_wh[0]
+        max_sprite_w = max(max(f.premul_rgb.shape[1] for f in a.frames) for a in actors)
+        max_tag_w = max(a.tag.size_wh[0] for a in actors)
         margin = max(max_sprite_w, max_tag_w) / 2 + 8
-        walkers: list[_Walker | None] = [None] * n
-        spans: list[tuple[float, float]] = [(0.0, 0.0)] * n
-        for members in groups.values():
+        out: dict[int, tuple[_Walker, tuple[float, float]]] = {}
+        for members in self._lane_groups(actors):
             k = len(members)
             span = max(w + 2 * margin, k * (max_tag_w + 16.0))
-            direction = built[members[0]][6]
-            mean_ppu = float(np.mean([built[i][7] for i in members]))
+            direction = actors[members[0]].direction
+            mean_ppu = float(np.mean([actors[i].ppu for i in members]))
             standing = k == 1 and rng.random() < 0.2
             speed = 0.0 if standing else direction * self.WALK_SPEED_UNITS * rng.uniform(0.8, 1.15) * mean_ppu
             base = rng.uniform(0, span)
             for slot, i in enumerate(members):
-                label, is_cog, frames, tag, foot_y, tag_dy, _, ppu = built[i]
-                if direction != built[i][6] and is_cog:
+                a = actors[i]
+                frames = a.frames
+                if direction != a.direction and a.is_cog:
                     # walk the group's way: re-pick the clip of this Cog for that direction
-                    key = label.split("_", 2)[2]
-                    clips = self.atlas.cogs[key].clips
-                    clip = clips.get("walk_right" if direction > 0 else "walk_left") or clips.get(
-                        "neutral_front"
-                    )
-                    frames = tuple(scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip)
-                elif direction != built[i][6]:
+                    walk = "walk_right" if direction > 0 else "walk_left"
+                    frames = self._cog_frames(a.label.split("_", 2)[2], a.ppu, (walk, "neutral_front"))
+                elif direction != a.direction:
                     frames = tuple(_mirror(f) for f in frames)
-                if standing and is_cog:
-                    key = label.split("_", 2)[2]
-                    clip = self.atlas.cogs[key].clips.get("neutral_front")
-                    if clip:
-                        frames = tuple(
-                            scale_sprite(s, _depth_buckets(self.atlas.px_per_unit, ppu)) for s in clip
-                        )
+                if standing and a.is_cog and self.atlas.cogs[a.label.split("_", 2)[2]].clips.get("neutral_front"):
+                    frames = self._cog_frames(a.label.split("_", 2)[2], a.ppu, ("neutral_front",))
                 x0 = rng.uniform(0.1 * w, 0.9 * w) if standing else (base + slot * span / k) % span - margin
-                walkers[i] = _Walker(
-                    label,
-                    is_cog,
-                    frames,
-                    tag,
-                    _shadow(ppu),
-                    foot_y,
-                    tag_dy,
-                    float(x0),
-                    float(speed),
-                    float(len(frames) * rng.uniform(0.9, 1.1) / (WALK_CYCLE_S if is_cog else 0.8)),
-                    float(rng.uniform(0, 100)),
-                )
-                spans[i] = (span, margin)
-        self._spans = tuple(spans)
-        return tuple(walkers)
+                anim_fps = len(frames) * rng.uniform(0.9, 1.1) / (WALK_CYCLE_S if a.is_cog else 0.8)
+                walker = _Walker(a.label, a.is_cog, frames, a.tag, _shadow(a.ppu), a.foot_y, a.tag_dy,
+                                 float(x0), float(speed), float(anim_fps), float(rng.uniform(0, 100)))
+                out[i] = (walker, (span, margin))
+        return out
 
     # ---- per frame
     def walker_state(self, i: int, t: float) -> tuple[float, ScaledSprite]:
@@ -1131,7 +1151,7 @@ class StreetScene:
         """The frame at ``t`` seconds: RGB uint8 (H, W, 3) and ground truth."""
         rgb = self.background.copy()
         fw, fh = self.size_wh
-        placed: dict[int, tuple[float, XYXY | None, tuple[int, int, int, int]]] = {}
+        placed: dict[int, tuple[float, XYXY | None, XYXY]] = {}
         xs = {i: self.walker_state(i, t) for i in self._order}
         for i in self._order:
             sh = self._walkers[i].shadow
@@ -1161,8 +1181,8 @@ class StreetScene:
                 continue
             full = placed[i][2]
             truncated = box != full
-            nearer = [placed[j][1] for j in self._order[rank + 1 :] if placed[j][1] is not None]
-            objects.append(VocObject(self._walkers[i].label, box, truncated, _covered(box, nearer) > 0.5))
+            nearer = [b for j in self._order[rank + 1 :] if (b := placed[j][1]) is not None]
+            objects.append(VocObject(self._walkers[i].label, box, truncated, union_covered_fraction(box, nearer) > 0.5))
             tag_boxes.append(tags[i])
         return SceneFrame(rgb, tuple(objects), tuple(tag_boxes))
 
@@ -1176,7 +1196,7 @@ def _shadow(px_per_unit: float) -> ScaledSprite:
     rx, ry = max(2.0, 1.0 * px_per_unit), max(1.0, 0.3 * px_per_unit)
     sigma = max(0.8, 0.1 * px_per_unit)
     w, h = int(2 * rx + 8 * sigma), int(2 * ry + 8 * sigma)
-    a = np.zeros((h, w), np.float32)
+    a: np.ndarray = np.zeros((h, w), np.float32)
     cv2.ellipse(a, (w // 2, h // 2), (int(rx), int(ry)), 0, 0, 360, 0.45, -1, cv2.LINE_AA)
     a = cv2.GaussianBlur(a, (0, 0), sigma)
     alpha = np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -1190,16 +1210,3 @@ def _mirror(s: ScaledSprite) -> ScaledSprite:
     return ScaledSprite(
         s.premul_rgb[:, ::-1].copy(), s.inv_alpha[:, ::-1].copy(), (w - s.foot_xy[0], s.foot_xy[1])
     )
-
-
-def _covered(box: XYXY, others: list[XYXY]) -> float:
-    """Share of ``box`` covered by the union of ``others``."""
-    if not others:
-        return 0.0
-    x0, y0, x1, y1 = box
-    mask = np.zeros((y1 - y0, x1 - x0), bool)
-    for ox0, oy0, ox1, oy1 in others:
-        a, b, c, d = max(ox0, x0) - x0, max(oy0, y0) - y0, min(ox1, x1) - x0, min(oy1, y1) - y0
-        if a < c and b < d:
-            mask[b:d, a:c] = True
-    return float(mask.mean())

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
@@ -25,6 +25,11 @@ from PyQt6.QtGui import QImage, QPainter
 from PyQt6.QtWidgets import QWidget
 
 from toonvision_live.voc import VocObject
+
+if TYPE_CHECKING:
+    from PyQt6.QtGui import QCloseEvent, QPaintEvent
+
+    from toonvision_live.demo.scene import SceneFrame
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ class DemoScene(Protocol):
 
     size_wh: tuple[int, int]
 
-    def frame(self, t_seconds: float): ...  # -> SceneFrame(rgb, objects, tags_xyxy)
+    def frame(self, t_seconds: float) -> SceneFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,7 @@ class DemoWindow(QWidget):
         self._timer.timeout.connect(self.advance)
         self._t0 = time.perf_counter()
         self._frozen_t: float | None = None
-        self._frame = None
+        self._frame: tuple[SceneFrame, np.ndarray, float] | None = None
         self._image: QImage | None = None
         self.frames_drawn = 0
         self.advance()
@@ -97,15 +102,16 @@ class DemoWindow(QWidget):
         rgb = np.ascontiguousarray(frame.rgb)
         height, width = rgb.shape[:2]
         self._frame = (frame, rgb, self.scene_time)
-        self._image = QImage(rgb.data, width, height, rgb.strides[0], QImage.Format.Format_RGB888)
+        # PyQt6's stubs ask for bytes; any buffer works, and this one lives in self._frame as long as the image
+        self._image = QImage(rgb.data, width, height, rgb.strides[0], QImage.Format.Format_RGB888)  # type: ignore[call-overload]
         self.update()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 - Qt name
         self.stop()
         self.closed.emit()
         super().closeEvent(event)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 - Qt name
         if self._image is None or self._frame is None:
             return
         painter = QPainter(self)

@@ -36,12 +36,19 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from toonvision_live.geometry import (
+    MIN_FRAME_SIDE,
+    XYXY,
+    as_xyxy_array,
+    box_area,
+    clip_xyxy,
+    covered_fraction,
+    greedy_matches,
+    iou_matrix,
+    max_iou,
+)
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 
-XYXY = tuple[int, int, int, int]
-
-#: frames smaller than this on a side hold no readable nametag
-MIN_FRAME_SIDE = 16
 #: the coarse pass works on a frame scaled to about this many rows
 WORK_ROWS = 540
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
@@ -72,6 +79,11 @@ class Proposal:
     score: float
 
 
+def _compare(image: np.ndarray, value: float, op: int) -> np.ndarray:
+    """cv2.compare against a scalar: 255 where ``image op value`` holds, else 0 (uint8)."""
+    return cv2.compare(image, value, op)  # type: ignore[call-overload]  # the stubs lack the scalar form
+
+
 def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Runs of small dark strokes (text lines) as xywh boxes [N, 4], the stroke mask, the integral
     image of light low-saturation (card-like) pixels, and the scale; all on the frame scaled to
@@ -84,12 +96,12 @@ def _line_rects(frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     blackhat = cv2.morphologyEx(val, cv2.MORPH_BLACKHAT, _KERNEL_5)
     # dark strokes on a lighter ground with some low-saturation (card) pixels close by
     strokes = cv2.bitwise_and(
-        cv2.bitwise_and(cv2.compare(blackhat, STROKE_CONTRAST, cv2.CMP_GT), cv2.compare(val, 170, cv2.CMP_LT)),
-        cv2.compare(cv2.erode(sat, _KERNEL_5), CARD_MAX_SAT, cv2.CMP_LE))
+        cv2.bitwise_and(_compare(blackhat, STROKE_CONTRAST, cv2.CMP_GT), _compare(val, 170, cv2.CMP_LT)),
+        _compare(cv2.erode(sat, _KERNEL_5), CARD_MAX_SAT, cv2.CMP_LE))
     # letters are short: drop long vertical strokes (window and door frames, posts) first
     tall = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _KERNEL_TALL)
     lines = cv2.morphologyEx(cv2.subtract(strokes, tall), cv2.MORPH_CLOSE, _KERNEL_LINE)
-    card = cv2.bitwise_and(cv2.compare(sat, CARD_MAX_SAT, cv2.CMP_LE), cv2.compare(val, CARD_MIN_VAL, cv2.CMP_GE))
+    card = cv2.bitwise_and(_compare(sat, CARD_MAX_SAT, cv2.CMP_LE), _compare(val, CARD_MIN_VAL, cv2.CMP_GE))
     card_sum = cv2.integral(card // 255)
     contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -234,7 +246,7 @@ def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float, 
     """
     extents = []
     for a, b in lines:
-        ext = _text_extent(text[a:b].any(axis=0), max_gap=1.2 * pitch, centre=centre)
+        ext = _text_extent(np.asarray(text[a:b].any(axis=0)), max_gap=1.2 * pitch, centre=centre)
         if ext is None:
             return "empty line"
         extents.append(ext)
@@ -297,7 +309,7 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
     row_count = text[:, ix0:ix1].sum(axis=1)
     q = int(0.95 * (len(row_count) - 1))
     row_min = max(2.0, 0.06 * float(np.partition(row_count, q)[q]))
-    bands = []
+    bands: list[tuple[int, int]] = []
     for a, b in _runs(row_count >= row_min):
         # a band may hold a line plus clutter touching it: split it at rows much emptier than its peak
         strong = row_count[a:b] >= max(row_min, 0.15 * float(row_count[a:b].max()))
@@ -475,80 +487,6 @@ def refine_body_xyxy(frame_rgb: np.ndarray, tag: Nametag,
     return (cx - width / 2, prior[1], cx + width / 2, prior[1] + height)
 
 
-# --- pure geometry -------------------------------------------------------------------------------
-
-def as_xyxy_array(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Boxes as a float64 [N, 4] array (an empty input gives shape [0, 4])."""
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 4), np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"boxes must be [N, 4] xyxy, got shape {arr.shape}")
-    return arr
-
-
-def clip_xyxy(boxes: Sequence[Sequence[float]] | np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
-    """Boxes clipped to a frame of ``frame_wh`` (width, height); a box outside it becomes empty."""
-    arr = as_xyxy_array(boxes).copy()
-    w, h = frame_wh
-    arr[:, [0, 2]] = np.clip(arr[:, [0, 2]], 0, w)
-    arr[:, [1, 3]] = np.clip(arr[:, [1, 3]], 0, h)
-    return arr
-
-
-def box_area(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    arr = as_xyxy_array(boxes)
-    return np.clip(arr[:, 2] - arr[:, 0], 0, None) * np.clip(arr[:, 3] - arr[:, 1], 0, None)
-
-
-def intersection_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
-                        b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Intersection area of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
-    a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-
-
-def iou_matrix(a_xyxy: Sequence[Sequence[float]] | np.ndarray,
-               b_xyxy: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` with every box in ``b``: [len(a), len(b)]."""
-    a, b = as_xyxy_array(a_xyxy), as_xyxy_array(b_xyxy)
-    inter = intersection_matrix(a, b)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def greedy_matches(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """(row, col) pairs matched one-to-one, highest IoU first, each with IoU >= ``min_iou``."""
-    if iou.size == 0:
-        return []
-    order = np.argsort(-iou, axis=None, kind="stable")
-    used_r: set[int] = set()
-    used_c: set[int] = set()
-    pairs = []
-    for flat in order:
-        r, c = divmod(int(flat), iou.shape[1])
-        if iou[r, c] < min_iou:
-            break
-        if r in used_r or c in used_c:
-            continue
-        used_r.add(r)
-        used_c.add(c)
-        pairs.append((r, c))
-    return pairs
-
-
-def match_boxes(pred_xyxy: Sequence[Sequence[float]] | np.ndarray,
-                truth_xyxy: Sequence[Sequence[float]] | np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of a one-to-one match at IoU >= ``iou``."""
-    pred, truth = as_xyxy_array(pred_xyxy), as_xyxy_array(truth_xyxy)
-    tp = len(greedy_matches(iou_matrix(pred, truth), iou))
-    return tp, len(pred) - tp, len(truth) - tp
-
-
 def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[Nametag]:
     """One tag per card: of tags overlapping by IoU >= ``min_iou`` (or nested), keep the best scored."""
     kept: list[Nametag] = []
@@ -567,27 +505,6 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 # --- the crop stage ------------------------------------------------------------------------------
 
-def _overlap(a: XYXY, b: XYXY) -> float:
-    """Intersection area of two boxes (plain Python: called for every candidate pair)."""
-    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def _covered_fraction(box: XYXY, others: Sequence[XYXY]) -> float:
-    """The largest fraction of ``box`` that one of ``others`` covers."""
-    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
-    return max((_overlap(box, o) for o in others), default=0) / area
-
-
-def _max_iou(box: XYXY, others: Sequence[XYXY]) -> float:
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    best = 0.0
-    for o in others:
-        inter = _overlap(box, o)
-        union = area + (o[2] - o[0]) * (o[3] - o[1]) - inter
-        best = max(best, inter / union if union > 0 else 0.0)
-    return best
-
-
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
     _check_frame(frame_rgb)
@@ -597,9 +514,9 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     tags: list[Nametag] = []
     tried: list[XYXY] = []
     for cand in candidates:
-        if tags and _covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
+        if tags and covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
             continue  # another candidate of a tag already verified
-        if tried and _max_iou(cand, tried) > 0.7:
+        if tried and max_iou(cand, tried) > 0.7:
             continue  # nearly the same region was checked already
         tried.append(cand)
         tag = verify_nametag(frame_rgb, cand)
@@ -617,7 +534,7 @@ def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
 
-def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround) -> Proposal | None:
+def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -> Proposal | None:
     """The proposal of a verified tag: its body measured under it, clipped; None if nothing is left."""
     fh, fw = frame_rgb.shape[:2]
     body = clip_xyxy([refine_body_xyxy(frame_rgb, tag, ground)], (fw, fh))[0]
@@ -646,7 +563,7 @@ class CropBatcher:
         self.max_batch = max_batch
         self._batch = np.zeros((max_batch, CROP_HEIGHT, CROP_WIDTH, 3), np.float32)
 
-    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal] | Sequence[XYXY]) -> np.ndarray:
+    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal | XYXY]) -> np.ndarray:
         """The crops of ``proposals`` (Proposal objects or body xyxy tuples), float32 [N, 600, 200, 3]."""
         _check_frame(frame_rgb)
         if len(proposals) > self.max_batch:
@@ -727,10 +644,10 @@ class IncrementalProposer:
         fresh = [p.tag_xyxy for p in found]
         kept: list[Proposal] = []
         ground: RowGround | None = None
-        missing = [e for e in self._tracked if not (fresh and _max_iou(e[0].tag_xyxy, fresh) > 0.2)]
+        missing = [e for e in self._tracked if not (fresh and max_iou(e[0].tag_xyxy, fresh) > 0.2)]
         for q in self._followed(grey, missing):
             tag = verify_nametag(frame_rgb, q.tag_xyxy)
-            if tag is None or (fresh and _max_iou(tag.tag_xyxy, fresh) > 0.2):
+            if tag is None or (fresh and max_iou(tag.tag_xyxy, fresh) > 0.2):
                 continue
             if ground is None:
                 ground = RowGround.of(frame_rgb)
@@ -765,7 +682,8 @@ class IncrementalProposer:
         body = clip_xyxy([(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy)], (fw, fh))[0].astype(int)
         if body[2] - body[0] < 2 or body[3] - body[1] < 2:
             return None
-        return Proposal(body_xyxy=tuple(int(v) for v in body), tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
+        return Proposal(body_xyxy=(int(body[0]), int(body[1]), int(body[2]), int(body[3])),
+                        tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)))
 
 
@@ -815,6 +733,7 @@ class BackgroundSearchProposer(IncrementalProposer):
                     if self._closed:
                         return
                     frame, self._pending, self._busy = self._pending, None, True
+                    assert frame is not None
                 started = time.perf_counter()
                 proposals = propose_cog_boxes(frame)
                 grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)

@@ -18,13 +18,21 @@ import argparse
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from toonvision_live.errors import ConfigError
-from toonvision_live.settings import parse_size_wh
+from toonvision_live.settings import Settings, parse_size_wh
+
+if TYPE_CHECKING:
+    from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.demo.window import ShownFrame
+    from toonvision_live.pipeline import FrameResult, Tuning
+    from toonvision_live.voc import VocObject
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
 
@@ -101,7 +109,7 @@ class Score:
         }
 
 
-def on_screen_cogs(shown, size_wh: tuple[int, int]) -> list:
+def on_screen_cogs(shown: ShownFrame, size_wh: tuple[int, int]) -> list[VocObject]:
     """The Cogs of a shown frame that count: fully in view, not mostly hidden, nametag inside the frame."""
     width, height = size_wh
     kept = []
@@ -114,9 +122,9 @@ def on_screen_cogs(shown, size_wh: tuple[int, int]) -> list:
     return kept
 
 
-def score_result(score: Score, result, shown) -> None:
+def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
     """Add one processed frame (``FrameResult``) against the frame the scene showed (``ShownFrame``)."""
-    from toonvision_live.find.nametags import greedy_matches, iou_matrix
+    from toonvision_live.geometry import greedy_matches, iou_matrix
 
     score.frames += 1
     counted = on_screen_cogs(shown, result.frame.size_wh)
@@ -170,7 +178,7 @@ def _follow_appearances(score: Score, on_screen: list[str], t: float) -> None:
 
 
 def replay_street(
-    classifier,
+    classifier: CogClassifier,
     *,
     seed: int,
     size_wh: tuple[int, int] = (1280, 720),
@@ -178,18 +186,18 @@ def replay_street(
     seconds: float = 5.0,
     fps: float = 20.0,
     full_search_every: int = 1,
-    settings=None,
-    tuning=None,
-    on_processed=None,
+    settings: Settings | None = None,
+    tuning: Tuning | None = None,
+    on_processed: Callable[[FrameResult, float], None] | None = None,
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score.
 
     ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks);
     ``on_processed(result, cpu_ms)`` is called for every processed frame."""
-    from toonvision_live.capture.window import ScreenRect
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.find.nametags import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
+    from toonvision_live.geometry import ScreenRect
     from toonvision_live.pipeline import InferenceWorker
     from toonvision_live.settings import load_settings
 

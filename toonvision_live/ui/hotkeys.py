@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from toonvision_live.errors import CaptureError, ConfigError
 from toonvision_live.settings import Hotkeys
+
+if TYPE_CHECKING:
+    from pynput import keyboard
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ class HotkeyListener:
     def __init__(self, hotkeys: Hotkeys, on_action: Callable[[str], None]) -> None:
         self.hotkeys = hotkeys
         self.on_action = on_action
-        self._listener = None
+        self._listener: keyboard.GlobalHotKeys | None = None
 
     def _callback(self, action: str) -> Callable[[], None]:
         def fire() -> None:
@@ -46,9 +50,9 @@ class HotkeyListener:
             raise ConfigError(
                 f"The hotkey '{combo}' is not understood by pynput ({exc}); write it like '<ctrl>+<alt>+s'."
             ) from None
-        self._listener = keyboard.GlobalHotKeys(mapping)
-        self._listener.start()
-        self._listener.wait()  # until it is listening, so a key pressed right after start counts
+        self._listener = listener = keyboard.GlobalHotKeys(mapping)
+        listener.start()
+        listener.wait()  # until it is listening, so a key pressed right after start counts
         log.info("hotkeys: %s", ", ".join(f"{a.replace('_', ' ')} {c}" for a, c in self.hotkeys.as_dict().items()))
 
     def stop(self) -> None:

@@ -28,18 +28,35 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QObject, QRect, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion
+from PyQt6.QtCore import QObject, QRect, Qt, QTimer, pyqtBoundSignal, pyqtSignal
+from PyQt6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QHideEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QRegion,
+    QShowEvent,
+)
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from toonvision_live.capture.window import ScreenRect
 from toonvision_live.errors import SaveError
 from toonvision_live.frames import Board, FrameSource
+from toonvision_live.geometry import XYXY, ScreenRect, grow, overlap
 from toonvision_live.pipeline import FrameResult, Pipeline, Tuning
 from toonvision_live.saver import FrameSaver, SavedFrame
 from toonvision_live.settings import Settings
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
+
+if TYPE_CHECKING:
+    from toonvision_live.pipeline import Classifier
+    from toonvision_live.track import TrackedCog
+    from toonvision_live.ui.hotkeys import HotkeyListener
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +113,7 @@ def suit_color(code: str, alpha: int = 235) -> QColor:
     return color
 
 
-def cog_caption(cog, min_confidence: float) -> str:
+def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
     """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree)."""
     known = COG_BY_KEY.get(cog.cog)
     suit = SUIT_BY_CODE.get(cog.suit)
@@ -105,17 +122,6 @@ def cog_caption(cog, min_confidence: float) -> str:
         name = f"{name}?"
     flag = "" if cog.agree else " !"
     return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
-
-
-XYXY = tuple[int, int, int, int]
-
-
-def _overlap(a: XYXY, b: XYXY) -> int:
-    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def _grow(box: XYXY, by: int) -> XYXY:
-    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
 def place_label_cards(
@@ -137,9 +143,9 @@ def place_label_cards(
     its feet, left and right of its tag; the first with the least cover wins.
     """
     width, height = size_wh
-    tags = [_grow(t, 6) for t in tags_xyxy if t is not None]
+    tags = [grow(t, 6) for t in tags_xyxy if t is not None]
     # a Cog's own earlier tags trail behind it as it walks: only tags of Cogs missing now count
-    lost = [_grow(t, 6) for t in avoid_xyxy if not any(_overlap(t, u) for u in tags)]
+    lost = [grow(t, 6) for t in avoid_xyxy if not any(overlap(t, u) for u in tags)]
     placed: list[XYXY] = []
     for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
         x0, y0, x1, y1 = body
@@ -154,27 +160,34 @@ def place_label_cards(
             upper = max(0, min(upper, height - h))
             card = (left, upper, left + w, upper + h)
             cost = (
-                100.0 * sum(_overlap(card, t) for t in tags)
-                + 30.0 * sum(_overlap(card, t) for t in lost)
-                + 10.0 * sum(_overlap(card, c) for c in placed)
-                + 4.0 * sum(_overlap(card, b) for b in bodies_xyxy)
+                100.0 * sum(overlap(card, t) for t in tags)
+                + 30.0 * sum(overlap(card, t) for t in lost)
+                + 10.0 * sum(overlap(card, c) for c in placed)
+                + 4.0 * sum(overlap(card, b) for b in bodies_xyxy)
             )
             if best is None or cost < best[0]:
                 best = (cost, card)
+        assert best is not None  # there are always at least two spots
         placed.append(best[1])
     return placed
 
 
+def _scaled(xyxy: XYXY, factor: float) -> XYXY:
+    """``xyxy`` times ``factor``, rounded (frame pixels <-> Qt logical pixels on a HiDPI screen)."""
+    x0, y0, x1, y1 = xyxy
+    return (round(x0 * factor), round(y0 * factor), round(x1 * factor), round(y1 * factor))
+
+
 def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows only
     """Windows 10 2004+: keep the overlay out of screen captures (ours included)."""
-    if sys.platform != "win32":
-        return False
-    import ctypes
-    from ctypes import wintypes
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
 
-    set_affinity = ctypes.windll.user32.SetWindowDisplayAffinity
-    set_affinity.argtypes = [wintypes.HWND, wintypes.DWORD]
-    return bool(set_affinity(int(widget.winId()), WDA_EXCLUDEFROMCAPTURE))
+        set_affinity = ctypes.windll.user32.SetWindowDisplayAffinity
+        set_affinity.argtypes = [wintypes.HWND, wintypes.DWORD]
+        return bool(set_affinity(int(widget.winId()), WDA_EXCLUDEFROMCAPTURE))
+    return False
 
 
 class OverlayWindow(QWidget):
@@ -221,12 +234,12 @@ class OverlayWindow(QWidget):
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
         self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
 
-    def hideEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
         self.drawn_cards = self._last_cards = ()
         self.cards.publish(())
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def showEvent(self, event: QShowEvent | None) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
         self.excluded_from_capture = self.excluded_from_capture or exclude_from_capture(self)
         self._lay_out(self.result)  # its cards are in the capture again
@@ -248,7 +261,7 @@ class OverlayWindow(QWidget):
         self.message = ""
         self.degraded = result.degraded
         now = result.frame.grab_time
-        self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if getattr(c, "tag_xyxy", None) is not None)
+        self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if c.tag_xyxy is not None)
         while self._recent_tags and self._recent_tags[0][0] < now - RECENT_TAGS_S:
             self._recent_tags.popleft()
         self._done_times.append(result.done_time)
@@ -266,7 +279,7 @@ class OverlayWindow(QWidget):
         self._drawings = [] if result is None else self._drawings_of(result)
         ratio = self.devicePixelRatioF() or 1.0
         # a hidden overlay is not in the capture: its cards cover nothing
-        painted = tuple(tuple(round(v * ratio) for v in d.card) for d in self._drawings) if self.isVisible() else ()
+        painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
         region = QRegion(self._status_rect())
@@ -279,15 +292,12 @@ class OverlayWindow(QWidget):
             return []
         ratio = self.devicePixelRatioF() or 1.0
         # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
-        bodies = [tuple(round(v / ratio) for v in cog.body_xyxy) for cog in result.cogs]
-        tags = [
-            None if getattr(cog, "tag_xyxy", None) is None else tuple(round(v / ratio) for v in cog.tag_xyxy)
-            for cog in result.cogs
-        ]
+        bodies = [_scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
+        tags = [None if cog.tag_xyxy is None else _scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
         captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
         metrics = QFontMetrics(self._label_font)
         sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
-        recent = [tuple(round(v / ratio) for v in tag) for _, tag in self._recent_tags]
+        recent = [_scaled(tag, 1 / ratio) for _, tag in self._recent_tags]
         cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
         return [
             CogDrawing(body, card, caption,
@@ -364,7 +374,7 @@ class OverlayWindow(QWidget):
             painter.drawLine(x, y, x + dx * arm, y)
             painter.drawLine(x, y, x, y + dy * arm)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 - Qt name
         start = time.perf_counter()
         painter = QPainter(self)
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
@@ -405,6 +415,11 @@ class OverlayWindow(QWidget):
                     callback(record)
 
 
+def _connect_queued(signal: pyqtBoundSignal, slot: Callable[..., object]) -> None:
+    """Connect so ``slot`` runs in the receiver's (the GUI) thread, whichever thread emits."""
+    signal.connect(slot, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]  # stubs lack the type
+
+
 class LiveSession(QObject):
     """Pipeline + overlay + hotkeys + saver, glued by queued signals on the Qt main thread.
 
@@ -423,7 +438,7 @@ class LiveSession(QObject):
         self,
         settings: Settings,
         source: FrameSource,
-        classifier,
+        classifier: Classifier,
         *,
         hotkeys: bool = True,
         show_overlay: bool = True,
@@ -451,22 +466,21 @@ class LiveSession(QObject):
         self._save_token = 0
         self._restore_overlay = False
         self._want_hotkeys = hotkeys
-        self._hotkeys = None
+        self._hotkeys: HotkeyListener | None = None
         self._show_overlay = show_overlay
-        queued = Qt.ConnectionType.QueuedConnection
-        self.result_ready.connect(self._on_result_ready, queued)
-        self.status_changed.connect(self._on_status, queued)
-        self.pipeline_stopped.connect(self._on_pipeline_stopped, queued)
-        self.hotkey_pressed.connect(self.on_action, queued)
-        self.save_finished.connect(self._on_saved, queued)
+        _connect_queued(self.result_ready, self._on_result_ready)
+        _connect_queued(self.status_changed, self._on_status)
+        _connect_queued(self.pipeline_stopped, self._on_pipeline_stopped)
+        _connect_queued(self.hotkey_pressed, self.on_action)
+        _connect_queued(self.save_finished, self._on_saved)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         if self._want_hotkeys:
             from toonvision_live.ui.hotkeys import HotkeyListener
 
-            self._hotkeys = HotkeyListener(self.settings.hotkeys, self.hotkey_pressed.emit)
-            self._hotkeys.start()
+            self._hotkeys = hotkeys = HotkeyListener(self.settings.hotkeys, self.hotkey_pressed.emit)
+            hotkeys.start()
         if self._show_overlay:
             self.overlay.show()
         self.pipeline.start()
@@ -579,7 +593,7 @@ def run_until_finished(
     """
     session.finished.connect(lambda reason: app.quit())
 
-    def interrupted(signum, frame) -> None:
+    def interrupted(signum: int, frame: FrameType | None) -> None:
         log.info("interrupted: stopping")
         session.stop("")
 

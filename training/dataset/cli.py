@@ -1,4 +1,4 @@
-"""``toonvision dataset extract | split | report``: the ToonVision dataset tools.
+"""``toonvision dataset extract | check | split | report``: the ToonVision dataset tools.
 
 Only argparse at import time; each handler imports its module when it runs.
 """
@@ -19,7 +19,7 @@ Cut every labelled box of DATASET/raw/screenshots/*.png|jpg (with NAME.xml besid
 each) into a 600 high x 200 wide crop (stretched) and save it as
 DATASET/unsorted/{cog,toon}/<label>_<N>.png, N being the next free number.
 Existing files are never overwritten, and boxes extracted by an earlier run are
-not cut again (ledger: unsorted/.extracted.json).  A bad file or box (malformed
+not cut again (the ledger DATASET/ledger.json, shared with the save hotkey).  A bad file or box (malformed
 XML, unreadable image, unknown label, box outside the image) is reported in one
 line and skipped; the rest is extracted and the exit status is 1.
 
@@ -46,6 +46,21 @@ examples:
   toonvision dataset split ~/toonvision-data --seed 7 --ratios 0.7 0.15 0.15
 """
 
+_CHECK_HELP = """\
+One pass over the dataset: unreadable screenshots or crops, XML that is missing,
+does not match its image's size or names no known Cog, crops with no source
+(no ledger entry, no renderer manifest line), crops the ledger names that are
+gone, identical crops, and groups of near-identical crops placed in more than
+one split (a leak).  Prints a table; the exit status is 1 when anything is
+wrong.  --fix moves the offenders to DATASET/quarantine/ (never deletes; the
+first of identical crops stays) and rewrites the ledger, so a second check is
+clean.
+
+examples:
+  toonvision dataset check ~/toonvision-data
+  toonvision dataset check ~/toonvision-data --fix
+"""
+
 _REPORT_HELP = """\
 Count the crops per suit, per Cog, per Toon animal, per street and per split,
 print them as tables and save report.json plus the balance charts (suits.png,
@@ -58,11 +73,11 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``dataset`` with its ``extract``, ``split`` and ``report`` subcommands."""
+    """Add ``dataset`` with its ``extract``, ``check``, ``split`` and ``report`` subcommands."""
     formatter = argparse.RawDescriptionHelpFormatter
     dataset = subparsers.add_parser(
         "dataset",
-        help="extract crops from labelled screenshots, split them, report the balance",
+        help="extract crops from labelled screenshots, check, split them, report the balance",
         description="Tools for a ToonVision dataset folder.\n\n" + _LAYOUT,
         epilog="Run 'toonvision dataset COMMAND --help' for each command's options.",
         formatter_class=formatter,
@@ -86,6 +101,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="when data/ holds a different split, move it aside and split again")
     split.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     split.set_defaults(handler=_split)
+
+    check = commands.add_parser("check", help="find bad, unsourced, duplicate and leaking files; --fix them",
+                                description=_CHECK_HELP, formatter_class=formatter)
+    check.add_argument("dataset", metavar="DATASET", help="the dataset folder")
+    check.add_argument("--fix", action="store_true", help="move offenders to DATASET/quarantine/, rewrite the ledger")
+    check.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    check.set_defaults(handler=_check)
 
     report = commands.add_parser("report", help="tables and balance charts per suit, Cog, street, split",
                                  description=_REPORT_HELP, formatter_class=formatter)
@@ -128,3 +150,29 @@ def _report(args: argparse.Namespace) -> int:
     folder = written[-1].parent
     print(f"Wrote {', '.join(p.name for p in written)} to {folder}.")
     return 0 if not counts.skipped else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.dataset.check import check_dataset
+    from training.dataset.progress import warn
+
+    result = check_dataset(args.dataset, fix=args.fix, progress=not args.no_progress, on_message=warn)
+    table = Table(title=f"{args.dataset}: {result.screenshots} screenshots, {result.crops} crops in "
+                  f"{result.groups} groups")
+    for column in ("finding", "count", "first"):
+        table.add_column(column)
+    for kind, count, first in result.table_rows():
+        table.add_row(kind, str(count), first)
+    Console(highlight=False, width=160).print(table)
+    if result.ok:
+        print("The dataset is consistent.")
+    elif args.fix:
+        print(f"Fixed {len(result.findings)} problems: moved {len(result.moved)} files into quarantine/ and "
+              "rewrote the ledger; run check again to confirm.")
+    else:
+        print(f"{len(result.findings)} problems: run 'toonvision dataset check {args.dataset} --fix' to move the "
+              "offenders to quarantine/.")
+    return 0 if result.ok or args.fix else 1

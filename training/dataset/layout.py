@@ -5,7 +5,8 @@
     DATASET/raw/screenshots/<name>.png + <name>.xml      full frames + Pascal VOC (labelImg)
     DATASET/raw/screenshots/<street>/<name>.png + .xml   (ToonVision's own layout: one folder per street)
     DATASET/unsorted/cog/cog_<suit>_<key>_<i>.png        600x200 crops, unsorted/toon/toon_<animal>_<i>.png
-    DATASET/unsorted/.extracted.json                     extract's ledger (which screenshot gave which crop)
+    DATASET/ledger.json                                  which screenshot gave which crop (saver, extract)
+    DATASET/quarantine/                                  what ``dataset check --fix`` moved out of the way
     DATASET/data/{train,validate,test}/{cog,toon}/...    split copies (same file names as in unsorted/)
     DATASET/data/split.json                              the seed and ratios of that split
     DATASET/manifest.jsonl                               the renderer's parameters, one JSON line per crop
@@ -29,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toonvision_live.errors import DataError
+from toonvision_live.ledger import LEDGER_NAME
 from toonvision_live.taxonomy import STREETS, Label, parse_label
 
 SPLITS: tuple[str, ...] = ("train", "validate", "test")
 KINDS: tuple[str, ...] = ("cog", "toon")
 SCREENSHOT_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
-LEDGER_NAME = ".extracted.json"
 SPLIT_RECORD_NAME = "split.json"
 
 _CROP_NAME = re.compile(r"^(?P<label>[a-z]+(?:_[a-z]+){1,2})_(?P<index>\d+)\.png$")
@@ -75,6 +76,10 @@ class DatasetPaths:
         return self.split_dir(split) / kind
 
     @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
     def split_record(self) -> Path:
         return self.data / SPLIT_RECORD_NAME
 
@@ -88,7 +93,7 @@ def dataset_paths(root: Path | str) -> DatasetPaths:
         unsorted_cog=root / "unsorted" / "cog",
         unsorted_toon=root / "unsorted" / "toon",
         data=root / "data",
-        ledger=root / "unsorted" / LEDGER_NAME,
+        ledger=root / LEDGER_NAME,
         manifest=root / "manifest.jsonl",
         report=root / "report",
     )

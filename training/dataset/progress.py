@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from rich.console import Console
@@ -34,3 +35,27 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
 def warn(message: str) -> None:
     """Print one user-facing sentence on stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(slots=True)
+class MessageLog:
+    """Problems, warnings and notes of one run, each passed on to ``on_message`` as it happens."""
+
+    on_message: Callable[[str], None] | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def _say(self, kind: str, text: str, into: list[str]) -> None:
+        into.append(text)
+        if self.on_message:
+            self.on_message(f"{kind}: {text}")
+
+    def problem(self, text: str) -> None:
+        self._say("problem", text, self.problems)
+
+    def warning(self, text: str) -> None:
+        self._say("warning", text, self.warnings)
+
+    def note(self, text: str) -> None:
+        self._say("note", text, self.notes)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from toonvision_live.errors import DataError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from toonvision_live.ledger import Ledger
 from toonvision_live.taxonomy import COG_BY_KEY, COGS, STREETS, SUIT_BY_CODE, SUITS
 from training.dataset.layout import (
     KINDS,
@@ -66,18 +67,13 @@ class DatasetCounts:
 
 
 def _street_of_crops(paths: DatasetPaths) -> dict[str, str]:
-    """``crop file name -> street`` from extract's ledger and the renderer's manifest."""
+    """``crop file name -> street`` from the dataset ledger and the renderer's manifest."""
     streets: dict[str, str] = {}
-    if paths.ledger.is_file():
-        try:
-            ledger = json.loads(paths.ledger.read_text("utf-8"))
-            for entry in ledger.get("screenshots", {}).values():
-                if entry.get("street") in STREETS:
-                    for obj in entry.get("objects", []):
-                        streets[Path(obj["crop"]).name] = entry["street"]
-        except (OSError, ValueError, AttributeError, KeyError, TypeError):
-            raise DataError(f"The extract ledger {paths.ledger} is unreadable: delete it (extract would "
-                            "then make every crop again) or restore it.") from None
+    for entry in Ledger.load(paths.root).screenshots.values():
+        if entry.get("street") in STREETS:
+            for obj in entry.get("objects", []):
+                if obj.get("crop"):
+                    streets[Path(obj["crop"]).name] = entry["street"]
     if paths.manifest.is_file():
         with paths.manifest.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from toonvision_live.errors import ResourceError
+from toonvision_live.geometry import XYXY
 from training.render.resources import ANIMS, CogSpec, GameResources, load_resources
 
 log = logging.getLogger(__name__)
@@ -506,7 +507,7 @@ class CogRenderer:
         self.close()
 
 
-def alpha_box_xyxy(alpha: np.ndarray, threshold: int = 32) -> tuple[int, int, int, int] | None:
+def alpha_box_xyxy(alpha: np.ndarray, threshold: int = 32) -> XYXY | None:
     """Tight box (x0, y0, x1, y1), exclusive ends, of the pixels with alpha above ``threshold``, or None."""
     mask = alpha > threshold
     rows = np.flatnonzero(mask.any(axis=1))
