@@ -72,6 +72,8 @@ SAVE_TIMEOUT_S = 3.0
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 #: tags seen this many seconds back are kept clear of label cards even when missing from the newest result
 RECENT_TAGS_S = 0.7
+#: the status strip (its fps figure) is repainted at most this often while results stream in
+STATUS_EVERY_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,8 @@ class OverlayWindow(QWidget):
         self.drawn_cards: tuple[XYXY, ...] = ()
         self.cards: Board[tuple[XYXY, ...]] = Board(())
         self.degraded = ""  # why the pipeline runs at lowered rates (shown in the status strip)
+        self._status_key: tuple[str, bool, str] | None = None  # what the status strip last showed ...
+        self._status_at = float("-inf")  # ... and when it was last repainted
         self._last_cards: tuple[XYXY, ...] = ()
         self._drawings: list[CogDrawing] = []  # the newest result laid out (show_result), drawn by paintEvent
         self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
@@ -282,7 +286,11 @@ class OverlayWindow(QWidget):
         painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
-        region = QRegion(self._status_rect())
+        region = QRegion()
+        key = (self.message, self.paused, self.degraded)
+        now = time.perf_counter()
+        if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
+            region, self._status_key, self._status_at = QRegion(self._status_rect()), key, now
         for drawing in (*old, *self._drawings):
             region = region.united(QRegion(drawing.extent))
         self.update(region)
