@@ -46,9 +46,9 @@ from PyQt6.QtGui import (
 from PyQt6.QtWidgets import QApplication, QWidget
 
 from toonvision_live.errors import SaveError
-from toonvision_live.frames import FrameSource
+from toonvision_live.frames import Board, FrameSource
 from toonvision_live.geometry import XYXY, ScreenRect, grow, overlap
-from toonvision_live.pipeline import FrameResult, Pipeline
+from toonvision_live.pipeline import FrameResult, Pipeline, Tuning
 from toonvision_live.saver import FrameSaver, SavedFrame
 from toonvision_live.settings import Settings
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
@@ -72,6 +72,8 @@ SAVE_TIMEOUT_S = 3.0
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 #: tags seen this many seconds back are kept clear of label cards even when missing from the newest result
 RECENT_TAGS_S = 0.7
+#: the status strip (its fps figure) is repainted at most this often while results stream in
+STATUS_EVERY_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +224,13 @@ class OverlayWindow(QWidget):
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
         self._recent_tags: deque[tuple[float, XYXY]] = deque(maxlen=256)  # (grab time, tag) of recent results
-        # label cards of the last two paints in frame pixels (read by the worker thread: replaced, never
-        # mutated); the capture may show either while the compositor catches up
+        # label cards of the last two paints in frame pixels, published to ``cards`` for the worker
+        # thread; the capture may show either while the compositor catches up
         self.drawn_cards: tuple[XYXY, ...] = ()
+        self.cards: Board[tuple[XYXY, ...]] = Board(())
+        self.degraded = ""  # why the pipeline runs at lowered rates (shown in the status strip)
+        self._status_key: tuple[str, bool, str] | None = None  # what the status strip last showed ...
+        self._status_at = float("-inf")  # ... and when it was last repainted
         self._last_cards: tuple[XYXY, ...] = ()
         self._drawings: list[CogDrawing] = []  # the newest result laid out (show_result), drawn by paintEvent
         self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
@@ -235,6 +241,7 @@ class OverlayWindow(QWidget):
     def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
         self.drawn_cards = self._last_cards = ()
+        self.cards.publish(())
 
     def showEvent(self, event: QShowEvent | None) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
@@ -256,6 +263,7 @@ class OverlayWindow(QWidget):
     def show_result(self, result: FrameResult) -> None:
         self.result = result
         self.message = ""
+        self.degraded = result.degraded
         now = result.frame.grab_time
         self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if c.tag_xyxy is not None)
         while self._recent_tags and self._recent_tags[0][0] < now - RECENT_TAGS_S:
@@ -277,7 +285,12 @@ class OverlayWindow(QWidget):
         # a hidden overlay is not in the capture: its cards cover nothing
         painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
-        region = QRegion(self._status_rect())
+        self.cards.publish(self.drawn_cards)
+        region = QRegion()
+        key = (self.message, self.paused, self.degraded)
+        now = time.perf_counter()
+        if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
+            region, self._status_key, self._status_at = QRegion(self._status_rect()), key, now
         for drawing in (*old, *self._drawings):
             region = region.united(QRegion(drawing.extent))
         self.update(region)
@@ -331,6 +344,8 @@ class OverlayWindow(QWidget):
         parts = ["ToonVision Live", f"{self.fps:.0f} fps", self.provider or "?"]
         if self.paused:
             parts.append("PAUSED")
+        if self.degraded:
+            parts.append(self.degraded)
         return " · ".join(parts)
 
     def _card(
@@ -435,6 +450,7 @@ class LiveSession(QObject):
         *,
         hotkeys: bool = True,
         show_overlay: bool = True,
+        tuning: Tuning | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -445,9 +461,10 @@ class LiveSession(QObject):
             on_result_ready=self.result_ready.emit,
             on_status=self.status_changed.emit,
             on_stopped=self.pipeline_stopped.emit,
-            occluders=lambda: self.overlay.drawn_cards,
+            tuning=tuning,
         )
         self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence)
+        self.overlay.cards = self.pipeline.cards  # the worker reads the drawn cards from there
         self.saver = FrameSaver(settings.dataset_dir)
         self.saves: list[SavedFrame | SaveError] = []
         self.last_result: FrameResult | None = None
