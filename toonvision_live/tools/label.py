@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,17 +59,6 @@ class LabelReport:
     review_sheet: Path | None = None
     cogs: int = 0
     uncertain: int = 0
-
-
-def xml_with_levels(annotation: VocAnnotation, labels: Sequence[FusedLabel]) -> bytes:
-    """labelImg XML of ``annotation`` with ``<level>`` and ``<v2>`` added to each object (in order)."""
-    root = ET.fromstring(voc_to_xml(annotation))
-    for node, label in zip(root.findall("object"), labels, strict=True):
-        if label.level is not None:
-            ET.SubElement(node, "level").text = str(label.level)
-            ET.SubElement(node, "v2").text = "1" if label.v2 else "0"
-    ET.indent(root, space="\t")
-    return bytes(ET.tostring(root, encoding="utf-8")) + b"\n"
 
 
 class FolderLabeller:
@@ -131,9 +119,10 @@ def label_folder(folder: Path, labeller: FolderLabeller) -> LabelReport:
         h, w = frame.shape[:2]
         annotation = VocAnnotation(
             filename=path.name, width=w, height=h, folder=folder.name, path=str(path.resolve()),
-            objects=tuple(VocObject(f"cog_{c.label.suit}_{c.label.cog}", c.body_xyxy) for c in shown))
+            objects=tuple(VocObject(f"cog_{c.label.suit}_{c.label.cog}", c.body_xyxy, level=c.label.level,
+                                    v2=c.label.v2 if c.label.level is not None else None) for c in shown))
         try:
-            atomic_write_bytes(path.with_suffix(".xml"), xml_with_levels(annotation, [c.label for c in shown]))
+            atomic_write_bytes(path.with_suffix(".xml"), voc_to_xml(annotation))
         except SaveError:
             if path.with_suffix(".xml").exists():  # written by someone else meanwhile: keep theirs
                 report.kept.append(path)
