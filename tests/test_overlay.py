@@ -33,7 +33,7 @@ from toonvision_live.ui.overlay import (
     place_label_cards,
     suit_color,
 )
-from toonvision_live.ui.session import CardHandOver, LiveSession
+from toonvision_live.ui.session import LiveSession
 
 
 class StaticScene:
@@ -147,8 +147,6 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     qtbot.waitExposed(window)
     overlay = OverlayWindow(provider="CPUExecutionProvider")
     qtbot.addWidget(overlay)
-    cards = CardHandOver()
-    overlay.on_cards_drawn.append(cards.put)
     rect = ScreenRect(300, 200, 600, 400)
     cogs = (
         TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True),
@@ -184,7 +182,7 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     # the worker is told where the cards are (frame pixels), so crops under them do not vote
     assert len(overlay.drawn_cards) >= 2
     assert any(c[0] <= 85 <= c[2] and c[3] <= 60 for c in overlay.drawn_cards)
-    assert cards.get() == overlay.drawn_cards  # handed over, so no other thread reads the widget
+    assert overlay.cards.read() == overlay.drawn_cards  # published, so no other thread reads the widget
     # only the changed parts are repainted: a Cog that walked on leaves no trail behind
     moved = (TrackedCog(1, (50 + 150, 60, 120 + 150, 260), "sb", "coldcaller", 0.97, True), cogs[1])
     overlay.show_result(fake_result(rect, moved, index=2))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from PyQt6.QtWidgets import QApplication
 
     from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.ui.session import LiveSession
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,17 @@ def _classifier(settings: Settings) -> CogClassifier:
     return CogClassifier(Path(model), providers_for(settings.provider))
 
 
+def _reader(settings: Settings) -> TagReader | None:
+    """The shipped nametag reader on the classifier's provider; None (with a log line) if it is missing."""
+    from toonvision_live.classify.classifier import providers_for
+    from toonvision_live.classify.reader import TagReader, default_reader_path
+
+    if not default_reader_path().is_file():
+        log.warning("no nametag reader at %s: labels come from the body alone", default_reader_path())
+        return None
+    return TagReader(default_reader_path(), providers_for(settings.provider))
+
+
 def _qt_app() -> QApplication:
     from PyQt6.QtWidgets import QApplication
 
@@ -111,7 +123,8 @@ def run_command(args: argparse.Namespace) -> int:
     app = _qt_app()
     _warn_if_no_compositor()
     _check_dataset(settings)
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys,
+                          reader=_reader(settings))
     print(
         f"ToonVision Live: watching {settings.capture_target} with {classifier.provider}; "
         f"{settings.hotkeys.quit} or Ctrl-C quits.",
@@ -167,7 +180,8 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     window.show()
     window.start()
     app.processEvents()
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys,
+                          reader=_reader(settings))
 
     def shoot() -> None:
         if args.screenshot is not None:

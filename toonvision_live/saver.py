@@ -62,12 +62,20 @@ DATASET_FOLDER = "dataset folder (--dataset)"
 
 
 def cog_objects(cogs: Iterable[LabelledCog], size_wh: tuple[int, int]) -> list[VocObject]:
-    """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped)."""
+    """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped).
+
+    A Cog whose nametag was read carries its ``<level>`` and ``<v2>``; one the tag names as none of
+    the 32 (a Skelecog, a Boardbot, an unknown Cog) is left out rather than saved under a wrong name."""
     objects = []
     for cog in cogs:
+        fused = getattr(cog, "fused", None)
+        if fused is not None and fused.kind != "cog":
+            continue
         box = clip_box(cog.body_xyxy, size_wh)
         if box is not None:
-            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", box))
+            level = fused.level if fused is not None else None
+            v2 = bool(fused.v2) if fused is not None and level is not None else None
+            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", box, level=level, v2=v2))
     return objects
 
 

@@ -14,8 +14,8 @@ translucency needs a compositor (:func:`~toonvision_live.capture.window.x11_comp
 and with one the game window is grabbed by itself (:mod:`toonvision_live.capture.x11grab`), which
 leaves the overlay out too; monitor and region captures still see it.
 
-Only the Qt main thread touches it; the cards it drew are handed to other threads through
-``on_cards_drawn`` callbacks (:class:`~toonvision_live.ui.session.CardHandOver`).
+Only the Qt main thread touches it; the worker learns where its cards are from ``cards``, a
+:class:`~toonvision_live.frames.Board` the overlay publishes to.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from PyQt6.QtGui import (
 )
 from PyQt6.QtWidgets import QWidget
 
+from toonvision_live.frames import Board
 from toonvision_live.geometry import XYXY, ScreenRect, grow, overlap
 from toonvision_live.pipeline import FrameResult
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
@@ -61,6 +62,8 @@ FLASH_SECONDS = 2.5
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 #: tags seen this many seconds back are kept clear of label cards even when missing from the newest result
 RECENT_TAGS_S = 0.7
+#: the status strip (its fps figure) is repainted at most this often while results stream in
+STATUS_EVERY_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,14 @@ def suit_color(code: str, alpha: int = 235) -> QColor:
 
 
 def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
-    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree)."""
+    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree); once its
+    nametag is read: ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``; a Skelecog,
+    Boardbot or unknown Cog by that name), ``!`` also when body and tag disagree."""
+    if cog.fused is not None and cog.fused.level is not None:
+        text = cog.fused.card_text()
+        if cog.confidence < min_confidence:
+            text = text.replace(" · ", "? · ", 1)
+        return text + ("" if cog.agree else " !")
     known = COG_BY_KEY.get(cog.cog)
     suit = SUIT_BY_CODE.get(cog.suit)
     name = known.name if known else cog.cog
@@ -211,12 +221,14 @@ class OverlayWindow(QWidget):
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
         self._recent_tags: deque[tuple[float, XYXY]] = deque(maxlen=256)  # (grab time, tag) of recent results
-        # label cards of the last two paints in frame pixels (the capture may show either while the
-        # compositor catches up); other threads get them through on_cards_drawn
+        # label cards of the last two paints in frame pixels, published to ``cards`` for the worker
+        # thread; the capture may show either while the compositor catches up
         self.drawn_cards: tuple[XYXY, ...] = ()
+        self.cards: Board[tuple[XYXY, ...]] = Board(())
+        self.degraded = ""  # why the pipeline runs at lowered rates (shown in the status strip)
+        self._status_key: tuple[str, bool, str] | None = None  # what the status strip last showed ...
+        self._status_at = float("-inf")  # ... and when it was last repainted
         self._last_cards: tuple[XYXY, ...] = ()
-        #: called (GUI thread) with ``drawn_cards`` each time they change: how other threads learn them
-        self.on_cards_drawn: list[Callable[[tuple[XYXY, ...]], None]] = []
         self._drawings: list[CogDrawing] = []  # the newest result laid out (show_result), drawn by paintEvent
         self.paint_records: deque[PaintRecord] = deque(maxlen=1_000)  # recent paints only: bounded memory on long runs
         self.on_painted: list[Callable[[PaintRecord], None]] = []
@@ -226,16 +238,12 @@ class OverlayWindow(QWidget):
     def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
         self.drawn_cards = self._last_cards = ()
-        self._publish_cards()
+        self.cards.publish(())
 
     def showEvent(self, event: QShowEvent | None) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
         self.excluded_from_capture = self.excluded_from_capture or exclude_from_capture(self)
         self._lay_out(self.result)  # its cards are in the capture again
-
-    def _publish_cards(self) -> None:
-        for callback in self.on_cards_drawn:
-            callback(self.drawn_cards)
 
     def follow(self, rect: ScreenRect) -> None:
         """Sit exactly on ``rect`` (screen pixels; Qt's logical pixels at a device ratio of 1)."""
@@ -252,6 +260,7 @@ class OverlayWindow(QWidget):
     def show_result(self, result: FrameResult) -> None:
         self.result = result
         self.message = ""
+        self.degraded = result.degraded
         now = result.frame.grab_time
         self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if c.tag_xyxy is not None)
         while self._recent_tags and self._recent_tags[0][0] < now - RECENT_TAGS_S:
@@ -273,8 +282,12 @@ class OverlayWindow(QWidget):
         # a hidden overlay is not in the capture: its cards cover nothing
         painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
-        self._publish_cards()
-        region = QRegion(self._status_rect())
+        self.cards.publish(self.drawn_cards)
+        region = QRegion()
+        key = (self.message, self.paused, self.degraded)
+        now = time.perf_counter()
+        if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
+            region, self._status_key, self._status_at = QRegion(self._status_rect()), key, now
         for drawing in (*old, *self._drawings):
             region = region.united(QRegion(drawing.extent))
         self.update(region)
@@ -328,6 +341,8 @@ class OverlayWindow(QWidget):
         parts = ["ToonVision Live", f"{self.fps:.0f} fps", self.provider or "?"]
         if self.paused:
             parts.append("PAUSED")
+        if self.degraded:
+            parts.append(self.degraded)
         return " · ".join(parts)
 
     def _card(
@@ -354,7 +369,7 @@ class OverlayWindow(QWidget):
         return rect
 
     @staticmethod
-    def _corners(painter: QPainter, box: XYXY, color: QColor) -> None:
+    def _corners(painter: QPainter, box: tuple, color: QColor) -> None:
         """Corner brackets just outside the box: the Cog stays clean for the next crop, and short
         strokes rarely cross another Cog's nametag."""
         x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,13 +19,13 @@ from PyQt6.QtWidgets import QApplication
 
 from toonvision_live.errors import SaveError
 from toonvision_live.frames import FrameSource
-from toonvision_live.geometry import XYXY
-from toonvision_live.pipeline import FrameResult, Pipeline
+from toonvision_live.pipeline import FrameResult, Pipeline, Tuning
 from toonvision_live.saver import FrameSaver, SavedFrame
 from toonvision_live.settings import Settings
 from toonvision_live.ui.overlay import OverlayWindow
 
 if TYPE_CHECKING:
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.pipeline import Classifier
     from toonvision_live.ui.hotkeys import HotkeyListener
 
@@ -34,23 +33,6 @@ log = logging.getLogger(__name__)
 
 SAVE_CLEAN_DELAY_S = 0.1  # after hiding the overlay, for the compositor to repaint without it
 SAVE_TIMEOUT_S = 3.0
-
-
-class CardHandOver:
-    """Where the overlay's label cards are, as last drawn: written by the Qt main thread (the overlay's
-    ``on_cards_drawn``), read by the pipeline's worker, which leaves crops under a card out of the vote."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cards: tuple[XYXY, ...] = ()
-
-    def put(self, cards: tuple[XYXY, ...]) -> None:
-        with self._lock:
-            self._cards = cards
-
-    def get(self) -> tuple[XYXY, ...]:
-        with self._lock:
-            return self._cards
 
 
 def _connect_queued(signal: pyqtBoundSignal, slot: Callable[..., object]) -> None:
@@ -80,10 +62,11 @@ class LiveSession(QObject):
         *,
         hotkeys: bool = True,
         show_overlay: bool = True,
+        tuning: Tuning | None = None,
+        reader: TagReader | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
-        self.cards = CardHandOver()
         self.pipeline = Pipeline(
             source,
             classifier,
@@ -91,10 +74,11 @@ class LiveSession(QObject):
             on_result_ready=self.result_ready.emit,
             on_status=self.status_changed.emit,
             on_stopped=self.pipeline_stopped.emit,
-            occluders=self.cards.get,
+            tuning=tuning,
+            reader=reader,
         )
         self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence)
-        self.overlay.on_cards_drawn.append(self.cards.put)
+        self.overlay.cards = self.pipeline.cards  # the worker reads the drawn cards from there
         self.saver = FrameSaver(settings.dataset_dir)
         self.saves: list[SavedFrame | SaveError] = []
         self.last_result: FrameResult | None = None

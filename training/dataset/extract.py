@@ -38,7 +38,7 @@ import numpy as np
 
 from toonvision_live.crops import crop_box
 from toonvision_live.errors import DataError, SaveError
-from toonvision_live.fileio import ensure_dir, read_image_rgb, write_indexed_png
+from toonvision_live.fileio import ensure_dir, read_image_rgb, why_not_written, write_indexed_png
 from toonvision_live.geometry import clip_box
 from toonvision_live.ledger import Entry, Ledger, locked_ledger, object_key
 from toonvision_live.taxonomy import parse_label
@@ -87,10 +87,7 @@ def _probe_writable(folder: Path) -> None:
         os.close(fd)
         os.unlink(name)
     except OSError as exc:
-        raise SaveError(
-            f"Cannot write crops into {folder} ({exc.strerror}): make the dataset folder writable "
-            "or choose another one."
-        ) from None
+        raise SaveError(f"Cannot write crops into {folder}: {why_not_written(exc, 'dataset folder')}.") from None
 
 
 def _read_quietly(path: Path) -> np.ndarray:
