@@ -10,7 +10,7 @@ import pytest
 from model_factory import make_tiny_model
 
 from toonvision_live.classify.classifier import CogClassifier
-from toonvision_live.find.nametags import CropBatcher
+from toonvision_live.crops import CropBatcher
 from toonvision_live.frames import LatestFrame, RecordedSource
 from toonvision_live.pipeline import InferenceWorker
 from toonvision_live.tools import bench
@@ -23,7 +23,8 @@ def classifier(tmp_path_factory) -> CogClassifier:
 
 @pytest.fixture(scope="module")
 def street_result(classifier):
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
 
     scene = StreetScene(SpriteAtlas.load(), size_wh=(1280, 720), n_cogs=8, seed=0)
     worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, batch_size=16)

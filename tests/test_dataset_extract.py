@@ -10,16 +10,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from dataset_factory import make_screenshot_dataset, read_only_run, synthetic_frame
 
 from toonvision_live.cli import main
+from toonvision_live.crops import crop_box
 from toonvision_live.fileio import read_image_rgb, write_png
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
 from toonvision_live.voc import VocAnnotation, VocObject, read_voc, write_voc
-from training.dataset.extract import clip_xyxy, extract_dataset
+from training.dataset.extract import extract_dataset
 from training.dataset.layout import dataset_paths
 
 TOONVISION = Path(sys.executable).with_name("toonvision")
@@ -47,22 +47,6 @@ def no_temp_files(root: Path) -> bool:
     return not [p for p in root.rglob(".tmp-*")] and not [p for p in root.rglob(".probe-*")]
 
 
-@pytest.mark.parametrize(
-    ("xyxy", "size_wh", "expected"),
-    [
-        ((10, 20, 30, 40), (100, 100), (10, 20, 30, 40)),  # inside
-        ((-5, -5, 30, 40), (100, 100), (0, 0, 30, 40)),  # top-left outside
-        ((90, 90, 130, 140), (100, 100), (90, 90, 100, 100)),  # bottom-right outside
-        ((0, 0, 100, 100), (100, 100), (0, 0, 100, 100)),  # the whole image
-        ((100, 10, 120, 20), (100, 100), None),  # right of the image
-        ((-30, 10, 0, 20), (100, 100), None),  # left of it, touching
-        ((10, 10, 10, 20), (100, 100), None),  # empty
-    ],
-)
-def test_clip_xyxy(xyxy, size_wh, expected):
-    assert clip_xyxy(xyxy, size_wh) == expected
-
-
 def test_extract_real_screenshot(real_data, tmp_path, capsys):
     root = real_dataset(real_data, tmp_path / "ds")
     code, out, err = run(capsys, "extract", str(root), "--no-progress")
@@ -76,7 +60,7 @@ def test_extract_real_screenshot(real_data, tmp_path, capsys):
                                    ("cog_lb_bloodsucker_0.png", (631, 174, 720, 510))):
         crop = read_image_rgb(cog_dir / name)
         assert crop.shape == (600, 200, 3)
-        expected = cv2.resize(frame[y0:y1, x0:x1], (200, 600), interpolation=cv2.INTER_AREA)
+        expected = crop_box(frame, (x0, y0, x1, y1))  # the runtime's own stretch
         assert np.array_equal(crop, expected)
     # the Cold Caller's head (top of the crop) is blue
     head = read_image_rgb(cog_dir / "cog_sb_coldcaller_0.png")[20:120, 80:120].reshape(-1, 3).mean(0)

@@ -224,8 +224,8 @@ def test_check_fix_on_a_full_disk_is_one_sentence_and_moves_nothing(tmp_path):
     root = tmp_path / "ds"
     _planted(root)
     script = (
-        'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=2m tmpfs "$1" || exit 99\n'
-        'cp -a "$1.copy/." "$1/" && (dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; true)\n'
+        'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=16m tmpfs "$1" || exit 99\n'
+        'cp -a "$1.copy/." "$1/" || exit 98\n(dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; true)\n'
         '"$2" dataset check "$1" --fix --no-progress; echo "rc=$?"\n'
         'cd "$1" && find . -type f ! -name filler | sort\n'
     )
@@ -271,8 +271,8 @@ def test_split_on_a_full_disk_is_one_sentence_loses_nothing_and_finishes_once_th
     root = tmp_path / "ds"
     _planted(root)
     script = (
-        'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=2m tmpfs "$1" || exit 99\n'
-        'cp -a "$1.copy/." "$1/" && (dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; true)\n'
+        'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=16m tmpfs "$1" || exit 99\n'
+        'cp -a "$1.copy/." "$1/" || exit 98\n(dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; true)\n'
         '"$2" dataset split "$1" --no-progress; echo "rc=$?"\n'
         'cd "$1" && find unsorted raw -type f | sort | xargs md5sum; echo FREED; rm filler\n'
         '"$2" dataset split "$1" --no-progress; echo "rc=$?"\n'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -161,3 +162,30 @@ def test_third_party_deprecations_are_ignored_by_module_name():
     with warnings.catch_warnings(record=True) as caught:
         warnings.warn_explicit("old api", DeprecationWarning, "keras/src/x.py", 1, module="keras.src.x")
     assert caught == []
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (errno.ENOSPC, "the disk is full: free some space"),
+    (errno.EROFS, "not writable (read-only or no permission): choose a writable dataset folder"),
+    (errno.EACCES, "not writable"),
+    (errno.ENOENT, "does not exist: create it or choose another dataset folder"),
+    (errno.EIO, "Input/output error: check the dataset folder"),  # not in the table: the OS's words
+])
+def test_one_table_explains_failed_writes(code, words):
+    assert words in fileio.why_not_written(OSError(code, os.strerror(code)), "dataset folder")
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    real = os.link
+    calls = {"n": 0}
+
+    def link_twice_then_fail(src, dst, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "link", link_twice_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        fileio.write_all_or_nothing([(tmp_path / f"{i}.txt", b"x") for i in range(4)])
+    assert list(tmp_path.iterdir()) == []

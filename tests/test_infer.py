@@ -17,8 +17,8 @@ from toonvision_live.classify.classifier import (
     predictions_from_probs,
     resolve_providers,
 )
+from toonvision_live.crops import CropBatcher
 from toonvision_live.errors import ConfigError, ModelError
-from toonvision_live.find.nametags import CropBatcher
 from toonvision_live.model_card import card_path_for
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
 

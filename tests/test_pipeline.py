@@ -13,7 +13,7 @@ import pytest
 from model_factory import make_tiny_model
 
 from toonvision_live.classify.classifier import CogClassifier
-from toonvision_live.demo.scene import draw_cog_nametag
+from toonvision_live.demo.nametag import draw_cog_nametag
 from toonvision_live.frames import LatestFrame, RecordedSource
 from toonvision_live.pipeline import FrameResult, InferenceWorker, Pipeline
 from toonvision_live.settings import load_settings

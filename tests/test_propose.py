@@ -1,4 +1,4 @@
-"""Crop stage: nametag-anchored proposals on real and drawn frames, crop batches, box geometry."""
+"""Crop stage: nametag-anchored proposals on real and drawn frames; the video proposers."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import cv2
 import numpy as np
 import pytest
 
-from toonvision_live.demo.scene import draw_cog_nametag, draw_toon_nametag, make_street_background
+from toonvision_live.demo.nametag import draw_cog_nametag, draw_toon_nametag
+from toonvision_live.demo.street import make_street_background
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.find import nametags as propose
 from toonvision_live.find.nametags import (
-    CropBatcher,
     Proposal,
     evaluate_proposals,
     find_nametags,
     propose_cog_boxes,
 )
 from toonvision_live.geometry import as_xyxy_array, greedy_matches, iou_matrix, match_boxes
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import SUITS
 from toonvision_live.voc import read_voc
 
@@ -177,7 +176,7 @@ def test_overlay_drawing_on_top_of_a_real_tag_does_not_add_proposals(real_frame)
     np.full((20, 20, 3), 200, np.uint8),
 ], ids=["black", "white", "grey", "tiny", "one-row", "one-pixel", "empty", "20px"])
 def test_frames_without_tags_give_no_proposals(frame):
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     assert propose_cog_boxes(frame) == []
     assert IncrementalProposer()(frame) == []
@@ -202,48 +201,6 @@ def test_bad_frames_are_refused(bad):
         propose_cog_boxes(bad)
 
 
-# --- crop batches --------------------------------------------------------------------------------
-
-def test_crop_batcher_stretches_each_box_into_one_reused_array(real_frame):
-    rgb, truth = real_frame
-    batcher = CropBatcher(4)
-    first = batcher.crop(rgb, truth)
-    assert first.shape == (2, CROP_HEIGHT, CROP_WIDTH, 3) and first.dtype == np.float32
-    x0, y0, x1, y1 = truth[1]
-    expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(first[1], expected.astype(np.float32), atol=1.0)  # float resize, unrounded
-    proposals = [Proposal(body_xyxy=truth[0], tag_xyxy=(0, 0, 1, 1), score=1.0)]
-    second = batcher.crop(rgb, proposals)
-    assert second.shape[0] == 1
-    assert np.shares_memory(first, second)  # the same preallocated buffer
-    x0, y0, x1, y1 = truth[0]
-    expected = cv2.resize(rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(second[0], expected.astype(np.float32), atol=1.0)
-
-
-def test_crop_batcher_shrinks_large_boxes_and_handles_empty_lists():
-    rgb = np.zeros((1400, 800, 3), np.uint8)
-    rgb[:, :400] = 200
-    batcher = CropBatcher(2)
-    assert batcher.crop(rgb, []).shape == (0, CROP_HEIGHT, CROP_WIDTH, 3)
-    out = batcher.crop(rgb, [(0, 0, 800, 1400)])
-    assert out[0, :, :90].min() == 200 and out[0, :, 110:].max() == 0
-
-
-def test_crop_batcher_clips_boxes_and_refuses_empty_or_too_many(real_frame):
-    rgb, _ = real_frame
-    batcher = CropBatcher(1)
-    out = batcher.crop(rgb, [(-50, -50, 100, 200)])  # clipped to (0, 0, 100, 200)
-    expected = cv2.resize(rgb[0:200, 0:100], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(out[0], expected.astype(np.float32), atol=1.0)
-    with pytest.raises(ValueError, match="empty"):
-        batcher.crop(rgb, [(900, 10, 950, 60)])
-    with pytest.raises(ValueError, match="exceed"):
-        batcher.crop(rgb, [(0, 0, 10, 10), (0, 0, 10, 10)])
-    with pytest.raises(ValueError):
-        CropBatcher(0)
-
-
 def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():
     a = propose.Nametag((0, 0, 100, 40), 12.0, 0.9)
     b = propose.Nametag((2, 1, 101, 41), 12.0, 0.5)
@@ -255,7 +212,8 @@ def test_merge_duplicate_tags_keeps_the_best_of_overlapping_cards():
 # --- rendered street scenes and the overlay's own drawings ----------------------------------------
 
 def scene_items(seeds, times):
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
 
     atlas = SpriteAtlas.load()
     for seed in seeds:
@@ -305,8 +263,9 @@ def test_boxes_do_not_creep_when_the_overlay_is_captured(real_frame):
 # --- incremental proposals for a video ----------------------------------------------------------------
 
 def test_incremental_proposer_follows_tags_between_full_searches():
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
+    from toonvision_live.find.proposers import IncrementalProposer
 
     scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=6, n_toons=1, seed=31)
     proposer = IncrementalProposer(full_every=4)
@@ -325,7 +284,7 @@ def test_incremental_proposer_follows_tags_between_full_searches():
 
 
 def test_incremental_proposer_drops_a_tag_that_is_gone_and_rescans_on_resize(real_frame):
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     rgb, truth = real_frame
     proposer = IncrementalProposer(full_every=10)
@@ -345,7 +304,7 @@ def test_incremental_proposer_drops_a_tag_that_is_gone_and_rescans_on_resize(rea
 
 
 def test_incremental_proposer_with_full_every_one_is_the_plain_search(real_frame):
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     rgb, _ = real_frame
     proposer = IncrementalProposer(full_every=1)
@@ -371,7 +330,8 @@ def test_tags_survive_dark_streets_compression_and_slight_blur(degrade):
 @pytest.mark.parametrize("text_rgb", [(40, 70, 200), (200, 30, 30), (0, 140, 40), (170, 40, 170)])
 def test_three_coloured_lines_are_not_a_cog_tag(street, text_rgb):
     """Even a Toon name wrapped onto three lines: Cog tags are dark text only."""
-    from toonvision_live.demo.scene import blend_premultiplied, render_nametag
+    from toonvision_live.demo.nametag import render_nametag
+    from toonvision_live.demo.sprites import blend_premultiplied
 
     rgb = street.copy()
     tag = render_nametag(("Lucky", "Bumble", "Doodlebee"), (text_rgb,) * 3, 16.0)
@@ -413,8 +373,9 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
     keep the Cogs the synchronous search finds, and close() must end its thread."""
     import time
 
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
-    from toonvision_live.find.nametags import BackgroundSearchProposer
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
+    from toonvision_live.find.proposers import BackgroundSearchProposer
 
     scene = StreetScene(SpriteAtlas.load(), seed=2)
     proposer = BackgroundSearchProposer()
@@ -435,21 +396,21 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
         proposer.close()
     assert expected > 50
     assert found / expected > 0.85
-    assert not proposer._thread.is_alive()
+    assert not proposer.searching
 
 
 def test_background_search_proposer_raises_a_search_failure_in_the_caller(monkeypatch):
     import time
 
-    from toonvision_live.find import nametags as propose_module
-    from toonvision_live.find.nametags import BackgroundSearchProposer
+    from toonvision_live.find import proposers as propose_module
+    from toonvision_live.find.proposers import BackgroundSearchProposer
 
     frame = np.full((120, 200, 3), 90, np.uint8)
     proposer = BackgroundSearchProposer()
     try:
         proposer(frame)  # first frame: searched in the caller
         monkeypatch.setattr(propose_module, "propose_cog_boxes", lambda rgb: 1 / 0)
-        proposer(frame)  # hands the frame to the thread, which fails
+        proposer(frame)  # hands the frame to the search stage, which fails
         with pytest.raises(RuntimeError, match="search thread failed"):
             for _ in range(100):
                 time.sleep(0.01)
@@ -473,7 +434,7 @@ def test_text_lines_joined_by_a_descender_are_split_apart():
 def test_a_tag_the_full_search_misses_is_kept_where_it_verifies_again(real_frame, monkeypatch):
     """Video proposers re-verify a known tag that a full search missed at the place template matching
     follows it to: kept while it still verifies there, dropped once it is really gone."""
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
 
     rgb, truth = real_frame
     proposer = IncrementalProposer(full_every=1)

@@ -2,7 +2,7 @@
 
 Faults: a missing dataset folder, a read-only one (a read-only tmpfs mount when we may mount, else a
 chmod 555 folder for a non-root user), and a full disk: a real 64 KiB tmpfs when mounting is allowed,
-and, always, an OSError(ENOSPC) injected at ``saver._write_temp`` (the single place bytes are written)
+and, always, an OSError(ENOSPC) injected at ``fileio.write_temp`` (the single place bytes are written)
 on its third call, to check that files already staged are cleaned up.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toonvision_live import saver
+from toonvision_live import fileio, saver
 from toonvision_live.errors import SaveError
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.saver import FrameSaver, save_labelled_frame
@@ -96,7 +96,7 @@ def test_a_frame_without_cogs_is_saved_with_an_empty_annotation(tmp_path: Path):
 
 
 def test_missing_dataset_folder(tmp_path: Path):
-    with pytest.raises(SaveError, match="does not exist: create it or choose another with --dataset"):
+    with pytest.raises(SaveError, match=r"does not exist: create it or choose another dataset folder \(--dataset\)"):
         save_labelled_frame(frame_rgb(), COGS, tmp_path / "unplugged" / "dataset")
     assert all_files(tmp_path) == []
 
@@ -117,7 +117,7 @@ def test_read_only_dataset_folder(tmp_path: Path):
     root = tmp_path / "ro"
     if _mount_tmpfs(root, "ro,size=1m"):
         try:
-            with pytest.raises(SaveError, match="read-only: choose a writable dataset folder"):
+            with pytest.raises(SaveError, match=r"read-only or no permission\): choose a writable dataset folder"):
                 save_labelled_frame(frame_rgb(), COGS, root)
             assert all_files(root) == []
         finally:
@@ -151,7 +151,7 @@ def test_full_disk_on_a_real_tiny_tmpfs(tmp_path: Path):
 def test_full_disk_injected(tmp_path: Path, monkeypatch):
     """ENOSPC injected at the single write point, on the 3rd file: the two staged ones are removed."""
     calls = {"n": 0}
-    real = saver._write_temp
+    real = fileio.write_temp
 
     def failing(folder, data, suffix):
         calls["n"] += 1
@@ -159,7 +159,7 @@ def test_full_disk_injected(tmp_path: Path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(folder, data, suffix)
 
-    monkeypatch.setattr(saver, "_write_temp", failing)
+    monkeypatch.setattr(fileio, "write_temp", failing)
     with pytest.raises(SaveError) as info:
         save_labelled_frame(frame_rgb(), COGS, tmp_path)
     assert "the disk is full" in str(info.value) and str(tmp_path) in str(info.value)
@@ -176,3 +176,17 @@ def test_frame_saver_reports_to_a_callback_from_its_thread(tmp_path: Path):
     assert len(outcomes) == 2
     assert isinstance(outcomes[0], saver.SavedFrame) and len(outcomes[0].crops) == 2
     assert isinstance(outcomes[1], SaveError)
+
+
+def test_saved_files_have_the_usual_mode_not_0600(tmp_path: Path):
+    """Hotkey saves were created 0600 (mkstemp's mode) while every other file was 0666 less the umask."""
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    saved = save_labelled_frame(frame_rgb(), COGS, tmp_path, when=WHEN)
+    other = fileio.atomic_write_bytes(tmp_path / "other.txt", b"x")
+    want = 0o666 & ~umask
+    assert want != 0o600
+    for path in (saved.screenshot, saved.annotation, *saved.crops, other):
+        assert stat.S_IMODE(path.stat().st_mode) == want, path

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from toonvision_live.demo import scene
-from toonvision_live.demo.scene import (
+from toonvision_live.demo import nametag as scene
+from toonvision_live.demo.nametag import (
     TAG_CARD_ALPHA,
     TAG_CARD_RGB,
     draw_cog_nametag,

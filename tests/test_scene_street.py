@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from toonvision_live.demo import scene as sc
-from toonvision_live.demo.scene import SpriteAtlas, StreetScene, scale_sprite
+from toonvision_live.demo import nametag as sc
+from toonvision_live.demo.scene import StreetScene
+from toonvision_live.demo.sprites import ALPHA_BOX_THRESHOLD, SpriteAtlas, scale_sprite
 from toonvision_live.errors import DataError
 from toonvision_live.taxonomy import COG_BY_KEY, COG_KEYS, parse_label
 
@@ -149,7 +150,7 @@ def test_scale_sprite_is_cropped_to_alpha(synth_atlas):
         s = scale_sprite(sprite, factor)
         alpha = 255 - s.inv_alpha[:, :, 0].astype(int)
         for edge in (alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]):
-            assert edge.max() > sc.ALPHA_BOX_THRESHOLD
+            assert edge.max() > ALPHA_BOX_THRESHOLD
         assert s.foot_xy[1] == pytest.approx(s.premul_rgb.shape[0], abs=0.05 * s.premul_rgb.shape[0] + 2)
 
 

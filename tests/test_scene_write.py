@@ -95,7 +95,7 @@ def test_fresh_scenes_render_cogs_from_the_game_models(tmp_path, game_resources)
 
 def test_default_atlas_scene_is_the_demo_scene():
     """The demo uses the shipped atlas: a default StreetScene builds from it and draws Cogs."""
-    from toonvision_live.demo.scene import SpriteAtlas
+    from toonvision_live.demo.sprites import SpriteAtlas
 
     frame = StreetScene(SpriteAtlas.load(), n_cogs=8, n_toons=2, seed=0).frame(1.0)
     assert sum(o.name.startswith("cog_") for o in frame.objects) >= 4

@@ -141,7 +141,8 @@ def test_smoothed_label_averages_probabilities():
 
 def test_track_ids_hold_on_a_rendered_street_video():
     """Real proposals (with their frame-to-frame jitter) on walking Cogs keep their track ids."""
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
     from toonvision_live.find.nametags import propose_cog_boxes
     from toonvision_live.geometry import greedy_matches, iou_matrix
 

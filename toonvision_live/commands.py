@@ -9,10 +9,12 @@ of a Qt abort.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
     from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.ui.overlay import LiveSession
 
 log = logging.getLogger(__name__)
@@ -38,14 +41,27 @@ def require_display(environ: dict[str, str] | None = None) -> None:
             "No display found: ToonVision Live draws over the game on screen, so run it in a "
             f"desktop session{wayland}; DISPLAY is not set."
         )
-    try:
-        from Xlib import display as xdisplay
-
-        xdisplay.Display(display).close()
-    except Exception:
+    if not _display_answers(display):
         raise CaptureError(
             f"Cannot open the display '{display}': no X server answers there; start the desktop session or fix DISPLAY."
-        ) from None
+        )
+
+
+def _display_answers(display: str) -> bool:
+    """Whether an X server answers at ``display``.  python-xlib leaves the sockets of a failed connection
+    to the garbage collector: they are released here, where their ResourceWarning is expected, instead
+    of wherever the collector happens to run next."""
+    from Xlib import display as xdisplay
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            xdisplay.Display(display).close()
+            return True
+        except Exception:
+            pass  # the traceback, and the sockets its frames hold, go at the end of this block
+        gc.collect()
+    return False
 
 
 def _classifier(settings: Settings) -> CogClassifier:
@@ -54,6 +70,17 @@ def _classifier(settings: Settings) -> CogClassifier:
 
     model = settings.model_path or default_model_path()
     return CogClassifier(Path(model), providers_for(settings.provider))
+
+
+def _reader(settings: Settings) -> TagReader | None:
+    """The shipped nametag reader on the classifier's provider; None (with a log line) if it is missing."""
+    from toonvision_live.classify.classifier import providers_for
+    from toonvision_live.classify.reader import TagReader, default_reader_path
+
+    if not default_reader_path().is_file():
+        log.warning("no nametag reader at %s: labels come from the body alone", default_reader_path())
+        return None
+    return TagReader(default_reader_path(), providers_for(settings.provider))
 
 
 def _qt_app():
@@ -93,7 +120,8 @@ def run_command(args: argparse.Namespace) -> int:
     app = _qt_app()
     _warn_if_no_compositor()
     _check_dataset(settings)
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys,
+                          reader=_reader(settings))
     print(
         f"ToonVision Live: watching {settings.capture_target} with {classifier.provider}; "
         f"{settings.hotkeys.quit} or Ctrl-C quits.",
@@ -149,7 +177,8 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     window.show()
     window.start()
     app.processEvents()
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys,
+                          reader=_reader(settings))
 
     def shoot() -> None:
         if args.screenshot is not None:

@@ -1,9 +1,11 @@
 """Atomic, never-overwriting file writes shared by the saver, dataset tools and renderer.
 
-Every write goes to a temporary file in the target folder and is renamed into
-place, so a crash or a full disk never leaves a half-written file.  Indexed
-names (``cog_sb_coldcaller_7.png``) take the next free number and are reserved
-with O_EXCL, so two writers never pick the same one.
+Every write goes to a temporary file in the target folder (:func:`write_temp`, the one place bytes
+reach the disk, mode 0666 less the umask like any ``open()``) and is linked or renamed into place, so
+a crash or a full disk never leaves a half-written file; :func:`write_all_or_nothing` places a group
+of files that way or none of them.  Indexed names (``cog_sb_coldcaller_7.png``) take the next free
+number and are reserved with O_EXCL, so two writers never pick the same one.  :func:`why_not_written`
+is the one table from errno to the sentence a user reads.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import errno
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -20,17 +23,29 @@ import numpy as np
 
 from toonvision_live.errors import SaveError
 
+_NOT_WRITABLE = "the folder is not writable (read-only or no permission): choose a writable {folder}"
+#: why a write failed, by errno: the second half of a sentence ("Could not write X: <why>.")
+_WHY_NOT_WRITTEN: dict[int, str] = {
+    errno.ENOSPC: "the disk is full: free some space and try again",
+    errno.EDQUOT: "the disk quota is used up: free some space and try again",
+    errno.EACCES: _NOT_WRITABLE,
+    errno.EPERM: _NOT_WRITABLE,
+    errno.EROFS: _NOT_WRITABLE,
+    errno.ENOENT: "the folder does not exist: create it or choose another {folder}",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another {folder}",
+    errno.ENAMETOOLONG: "the path is too long: choose a shorter {folder}",
+}
+
+
+def why_not_written(exc: OSError, folder: str = "folder") -> str:
+    """Why ``exc`` stopped a write, as the end of a sentence; ``folder`` names the folder to choose
+    instead (e.g. "dataset folder (--dataset)")."""
+    why = _WHY_NOT_WRITTEN.get(exc.errno or 0, "{strerror}: check the {folder}")
+    return why.format(folder=folder, strerror=exc.strerror or exc)
+
 
 def _explain(exc: OSError, path: Path) -> SaveError:
-    if exc.errno == errno.ENOSPC:
-        why = "the disk is full: free some space and try again"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        why = "the folder is not writable: choose a writable dataset folder"
-    elif exc.errno == errno.ENOENT:
-        why = "its folder does not exist: create it or choose another"
-    else:
-        why = f"{exc.strerror or exc}: check the folder"
-    return SaveError(f"Could not write {path}: {why}.")
+    return SaveError(f"Could not write {path}: {why_not_written(exc)}.")
 
 
 def ensure_dir(folder: Path) -> Path:
@@ -52,35 +67,73 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+def write_temp(folder: Path, data: bytes, suffix: str = "") -> Path:
+    """``data`` in a new temporary file in ``folder``, flushed to the disk, with the usual file mode (not
+    mkstemp's 0600).  OSError as it comes; nothing is left behind when it fails."""
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` via a temp file + rename.
 
     With ``overwrite=False`` an existing file is never replaced (SaveError).
     """
     path = Path(path)
-    tmp_name = None
+    tmp: Path | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        tmp = write_temp(path.parent, data, path.suffix)
         if overwrite:
-            os.replace(tmp_name, path)
+            os.replace(tmp, path)
         else:
-            os.link(tmp_name, path)  # fails with EEXIST instead of replacing
-            os.unlink(tmp_name)
-        tmp_name = None
+            os.link(tmp, path)  # fails with EEXIST instead of replacing
+            os.unlink(tmp)
+        tmp = None
     except FileExistsError:
         raise SaveError(f"Refusing to overwrite {path}: it already exists.") from None
     except OSError as exc:
         raise _explain(exc, path) from None
     finally:
-        if tmp_name is not None:
+        if tmp is not None:
             with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+                tmp.unlink()
     return path
+
+
+def write_all_or_nothing(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write every ``(path, bytes)`` (none may exist yet) or, when one fails, none of them: the files
+    already placed and every temporary file are removed, and the OSError is raised again
+    (FileExistsError when a target appeared meanwhile; its ``filename`` is that target)."""
+    temps: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for path, data in files:
+            temps.append((write_temp(path.parent, data, path.suffix), path))
+        for temp, path in temps:
+            try:
+                os.link(temp, path)  # EEXIST instead of replacing a file
+            except FileExistsError as exc:
+                raise FileExistsError(exc.errno, exc.strerror, str(path)) from None
+            placed.append(path)
+    except OSError:
+        for path in placed:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    finally:
+        for temp, _ in temps:
+            with contextlib.suppress(OSError):
+                temp.unlink()
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

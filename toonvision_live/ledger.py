@@ -31,7 +31,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from toonvision_live.errors import DataError, SaveError
-from toonvision_live.fileio import atomic_write_bytes
+from toonvision_live.fileio import atomic_write_bytes, why_not_written
 
 LEDGER_NAME = "ledger.json"
 LOCK_NAME = ".ledger.lock"
@@ -146,10 +146,7 @@ def locked_ledger(root: Path | str, *, timeout_s: float = LOCK_TIMEOUT_S) -> Ite
             "wait for it to finish (or end it) and try again."
         ) from None
     except OSError as exc:
-        raise SaveError(
-            f"Cannot lock the dataset {root} ({exc.strerror or exc}): make the dataset folder writable "
-            "(and free some space) or choose another one."
-        ) from None
+        raise SaveError(f"Cannot lock the dataset {root}: {why_not_written(exc, 'dataset folder')}.") from None
     try:
         yield Ledger.load(root)
     finally:

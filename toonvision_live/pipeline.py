@@ -28,6 +28,7 @@ import numpy as np
 
 from toonvision_live.capture.stage import CaptureThread
 from toonvision_live.classify.classifier import CogPrediction
+from toonvision_live.classify.reader import TagReader
 from toonvision_live.errors import ToonVisionError
 from toonvision_live.find.nametags import Proposal
 from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, StageThread
@@ -158,13 +159,16 @@ class InferenceWorker(StageThread):
         propose: Proposer | None = None,
         cards: Board[tuple[XYXY, ...]] | None = None,
         tuning: Tuning | None = None,
+        reader: TagReader | None = None,
     ) -> None:
         super().__init__()
-        from toonvision_live.find.nametags import CropBatcher, propose_cog_boxes
+        from toonvision_live.crops import CropBatcher
+        from toonvision_live.find.nametags import propose_cog_boxes
 
         self.frames = frames
         self.results = results
         self.classifier = classifier
+        self.reader = reader  # the nametag reader (None: labels from the body alone)
         self.batch_size = batch_size
         self.min_proposal_score = min_proposal_score
         self.propose: Proposer = propose or propose_cog_boxes
@@ -214,7 +218,14 @@ class InferenceWorker(StageThread):
             due = self.tracker.due(tracks, frame.grab_time, unreliable=covered,
                                    recheck_s=self.tuning.recheck_s / self.governor.rate)
             t_tracked = time.perf_counter()
+            to_read = [i for i in due if self.reader is not None and tracks[i].needs_reading]
             predictions, preprocess_s, inference_s = self._classify(frame.rgb, [proposals[i] for i in due])
+            if to_read and self.reader is not None:  # each tag once per track (again after a swap or jump)
+                t_read = time.perf_counter()
+                readings = self.reader.read(frame.rgb, [proposals[i].tag_xyxy for i in to_read])
+                for i, reading in zip(to_read, readings, strict=True):
+                    tracks[i].reading = reading
+                inference_s += time.perf_counter() - t_read
             t_classified = time.perf_counter()
             for i, prediction in zip(due, predictions, strict=True):
                 self.tracker.vote(tracks[i], prediction, frame.grab_time, counts=i not in covered)
@@ -263,7 +274,8 @@ class InferenceWorker(StageThread):
 def default_proposer(settings: Settings, tuning: Tuning) -> Proposer:
     """The crop stage the settings ask for: full searches on a helper thread (the default), or in
     turn every ``full_search_every`` frames with known tags followed in between."""
-    from toonvision_live.find.nametags import BackgroundSearchProposer, IncrementalProposer, propose_cog_boxes
+    from toonvision_live.find.nametags import propose_cog_boxes
+    from toonvision_live.find.proposers import BackgroundSearchProposer, IncrementalProposer
 
     if settings.background_search:
         # full searches on the second core, off each frame's critical path (docs/bench.md)
@@ -293,6 +305,7 @@ class Pipeline:
         on_stopped: Callable[[str], None] | None = None,
         propose: Proposer | None = None,
         tuning: Tuning | None = None,
+        reader: TagReader | None = None,
     ) -> None:
         self.settings = settings
         self.tuning = tuning or Tuning()
@@ -313,6 +326,7 @@ class Pipeline:
             propose=propose or default_proposer(settings, self.tuning),
             cards=self.cards,
             tuning=self.tuning,
+            reader=reader,
         )
         self.on_stopped = on_stopped or (lambda reason: None)
         self._lock = threading.Lock()

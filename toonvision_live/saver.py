@@ -4,10 +4,12 @@
     DATASET/unsorted/cog/cog_<suit>_<key>_<N>.png        one 600x200 crop per Cog (next free N)
 
 All or nothing: every file is first written to a temporary file beside its
-target (``_write_temp``, the single place that writes bytes), then all are
-linked into place; if anything fails, what was already placed and every
-temporary file are removed and one ``SaveError`` sentence says why.  Nothing is
-ever overwritten.  ``FrameSaver`` runs saves on its own thread so the overlay
+target (``fileio.write_temp``, the single place that writes bytes, files 0644
+like every other), then all are linked into place; if anything fails, what was
+already placed and every temporary file are removed and one ``SaveError``
+sentence says why.  Nothing is ever overwritten.  Each save is recorded in the dataset ledger
+(``toonvision_live.ledger``) under the dataset's lock, in the same step that places its files, so
+``dataset extract`` never cuts it again.  ``FrameSaver`` runs saves on its own thread so the overlay
 never waits for the disk.
 """
 
@@ -15,22 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from toonvision_live.crops import crop_box
 from toonvision_live.errors import DataError, SaveError
-from toonvision_live.fileio import encode_png, next_free_index
-from toonvision_live.geometry import XYXY, clip_box
+from toonvision_live.fileio import encode_png, next_free_index, why_not_written, write_all_or_nothing
+from toonvision_live.geometry import clip_box
 from toonvision_live.ledger import Ledger, locked_ledger, screenshot_entry
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.voc import VocAnnotation, VocObject, voc_to_xml
 
 SCREENSHOTS = Path("raw") / "screenshots"
@@ -44,44 +43,26 @@ class SavedFrame:
     crops: tuple[Path, ...]
 
 
-def _why(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "the disk is full: free some space and save again"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "the folder is read-only: choose a writable dataset folder with --dataset"
-    if exc.errno == errno.ENOENT:
-        return "the folder does not exist: create it or choose another with --dataset"
-    return f"{exc.strerror or exc}: check the dataset folder"
+#: the folder a user chooses instead, in the sentences of a failed save
+DATASET_FOLDER = "dataset folder (--dataset)"
 
 
 def cog_objects(cogs: Iterable, size_wh: tuple[int, int]) -> list[VocObject]:
-    """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped)."""
+    """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped).
+
+    A Cog whose nametag was read carries its ``<level>`` and ``<v2>``; one the tag names as none of
+    the 32 (a Skelecog, a Boardbot, an unknown Cog) is left out rather than saved under a wrong name."""
     objects = []
     for cog in cogs:
+        fused = getattr(cog, "fused", None)
+        if fused is not None and fused.kind != "cog":
+            continue
         box = clip_box(cog.body_xyxy, size_wh)
         if box is not None:
-            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", box))
+            level = fused.level if fused is not None else None
+            v2 = bool(fused.v2) if fused is not None and level is not None else None
+            objects.append(VocObject(f"cog_{cog.suit}_{cog.cog}", box, level=level, v2=v2))
     return objects
-
-
-def crop_600x200(frame_rgb: np.ndarray, xyxy: XYXY) -> np.ndarray:
-    """The box stretched to 600 high x 200 wide (aspect not kept, as ToonVision crops are)."""
-    x0, y0, x1, y1 = xyxy
-    return cv2.resize(frame_rgb[y0:y1, x0:x1], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
-
-
-def _write_temp(folder: Path, data: bytes, suffix: str) -> Path:
-    """Write ``data`` to a new temporary file in ``folder`` (the only place bytes reach the disk)."""
-    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
 
 
 def _unique_stem(folder: Path, stem: str) -> str:
@@ -92,27 +73,14 @@ def _unique_stem(folder: Path, stem: str) -> str:
 
 
 def _place_all(files: Sequence[tuple[Path, bytes]]) -> None:
-    """Write every (path, bytes) or none of them."""
-    temps: list[tuple[Path, Path]] = []
-    placed: list[Path] = []
+    """Write every (path, bytes) or none of them; one SaveError sentence when it fails."""
     try:
-        for path, data in files:
-            temps.append((_write_temp(path.parent, data, path.suffix), path))
-        for temp, path in temps:
-            os.link(temp, path)  # EEXIST instead of replacing a file
-            placed.append(path)
+        write_all_or_nothing(files)
+    except FileExistsError as exc:
+        raise SaveError(f"Could not save the frame: {exc.filename} appeared meanwhile; save again.") from None
     except OSError as exc:
-        for path in placed:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        target = files[len(placed)][0] if isinstance(exc, FileExistsError) else None
-        if target is not None:
-            raise SaveError(f"Could not save the frame: {target} appeared meanwhile; save again.") from None
-        raise SaveError(f"Could not save the frame into {files[0][0].parents[2]}: {_why(exc)}.") from None
-    finally:
-        for temp, _ in temps:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        root = files[0][0].parents[2]
+        raise SaveError(f"Could not save the frame into {root}: {why_not_written(exc, DATASET_FOLDER)}.") from None
 
 
 def save_labelled_frame(
@@ -123,18 +91,17 @@ def save_labelled_frame(
     ``cogs`` are tracked Cogs (``body_xyxy``, ``suit``, ``cog``) in frame pixels.
     The dataset folder must exist (its sub-folders are created); a SaveError
     sentence explains a missing, read-only or full folder, and then no file is left behind.
-    Under the dataset's lock the files are placed and recorded in the dataset ledger
-    (:mod:`toonvision_live.ledger`), so ``toonvision dataset extract`` never cuts them again.
     """
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
-        raise SaveError(f"The dataset folder {root} does not exist: create it or choose another with --dataset.")
+        missing = FileNotFoundError(errno.ENOENT, "No such file or directory")
+        raise SaveError(f"Could not save the frame into {root}: {why_not_written(missing, DATASET_FOLDER)}.")
     shots, crops_dir = root / SCREENSHOTS, root / COG_CROPS
     try:
         shots.mkdir(parents=True, exist_ok=True)
         crops_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SaveError(f"Could not save the frame into {root}: {_why(exc)}.") from None
+        raise SaveError(f"Could not save the frame into {root}: {why_not_written(exc, DATASET_FOLDER)}.") from None
 
     height, width = frame_rgb.shape[:2]
     objects = cog_objects(cogs, (width, height))
@@ -166,7 +133,7 @@ def _save_locked(frame_rgb: np.ndarray, objects: list[VocObject], root: Path, wh
             if index is None:
                 index = next_free_index(crops_dir, obj.name)
             used[obj.name] = index + 1
-            files.append((crops_dir / f"{obj.name}_{index}.png", encode_png(crop_600x200(frame_rgb, obj.xyxy))))
+            files.append((crops_dir / f"{obj.name}_{index}.png", encode_png(crop_box(frame_rgb, obj.xyxy))))
         _place_all(files)
         _record(ledger, files, objects, when)
     return SavedFrame(png_path, xml_path, tuple(path for path, _ in files[2:]))

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toonvision_live.classify.classifier import CogPrediction, joint_labels
+from toonvision_live.classify.classifier import CogPrediction, joint_labels, predictions_from_probs
+from toonvision_live.classify.fusion import FusedLabel, fuse
+from toonvision_live.classify.reader import TagReading
 from toonvision_live.find.nametags import Proposal
 from toonvision_live.geometry import XYXY, greedy_matches, iou_matrix
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
@@ -51,6 +53,7 @@ class TrackedCog:
     agree: bool
     hits: int = 1  # how many frames this track has been seen in
     tag_xyxy: XYXY | None = None
+    fused: FusedLabel | None = None  # body votes and the nametag's reading together (None: tag not read)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,12 @@ class Track:
     crossed: bool = False  # it crossed since its last check
     jumped: bool = False  # its tag landed away from where its velocity put it since its last check
     label: tuple[str, str, float, bool] | None = None  # (suit, cog, confidence, agree) of its votes
+    reading: TagReading | None = None  # its nametag, read once per track (again after a swap or jump)
+
+    @property
+    def needs_reading(self) -> bool:
+        """No reading yet, or the track may have changed Cog (a crossing or a jump) since the last."""
+        return self.reading is None or self.crossed or self.jumped
 
     @property
     def labelled(self) -> bool:
@@ -267,6 +276,7 @@ class CogTracker:
                 and prediction.cog != track.label[1] and prediction.cog_conf >= self.swap_confidence:
             for queue in (track.times, track.suit, track.entity):
                 queue.clear()
+            track.reading = None
         if counts or not track.times:
             suit, entity = prediction_vectors(prediction)
             track.times.append(t)
@@ -292,7 +302,16 @@ class CogTracker:
             suit, cog, confidence, agree = track.label
             sizes = np.asarray(track.sizes, np.float64)
             box = resize_about_centre(track.body_xyxy, tuple(np.median(sizes, axis=0)))
-            out.append(TrackedCog(track.track_id, box, suit, cog, confidence, agree, track.hits, track.tag_xyxy))
+            fused = None
+            if track.reading is not None and track.suit:
+                body = predictions_from_probs(np.mean(np.asarray(track.suit), axis=0)[None],
+                                              np.mean(np.asarray(track.entity), axis=0)[None])[0]
+                fused = fuse(body, track.reading)
+                if fused.kind == "cog" and fused.cog is not None and fused.suit is not None:
+                    suit, cog, confidence = fused.suit, fused.cog, fused.confidence
+                    agree = agree if fused.agree is None else agree and fused.agree
+            out.append(TrackedCog(track.track_id, box, suit, cog, confidence, agree, track.hits, track.tag_xyxy,
+                                  fused))
         return out
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toonvision_live.crops import stretch_to_crop
 from toonvision_live.errors import DataError
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH, ENTITY_OUTPUT, SUIT_OUTPUT
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES, parse_label
@@ -141,10 +142,7 @@ def _read_crop(path: Path) -> np.ndarray:
     if bgr is None:
         raise DataError(f"The crop {path} is not a readable image; delete or re-save it.")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if rgb.shape[:2] != (CROP_HEIGHT, CROP_WIDTH):
-        interp = cv2.INTER_AREA if rgb.shape[0] > CROP_HEIGHT else cv2.INTER_LINEAR
-        rgb = cv2.resize(rgb, (CROP_WIDTH, CROP_HEIGHT), interpolation=interp)
-    return rgb
+    return rgb if rgb.shape[:2] == (CROP_HEIGHT, CROP_WIDTH) else stretch_to_crop(rgb)
 
 
 def load_images(paths: tuple[Path, ...] | list[Path], workers: int = 2) -> np.ndarray:
@@ -221,11 +219,7 @@ def augment_crop(rgb: np.ndarray, a: Augment, rng: np.random.Generator) -> np.nd
     if rng.random() < a.low_res_prob:  # far away: few pixels, stretched back up
         small_h = int(rng.integers(a.low_res_min[0], h // 2 + 1))
         small_w = int(rng.integers(a.low_res_min[1], w // 2 + 1))
-        out = cv2.resize(
-            cv2.resize(out, (small_w, small_h), interpolation=cv2.INTER_AREA),
-            (w, h),
-            interpolation=cv2.INTER_LINEAR,
-        )
+        out = stretch_to_crop(cv2.resize(out, (small_w, small_h), interpolation=cv2.INTER_AREA))
     if rng.random() < a.blur_prob:
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(1.0, 4.0))
     # light: one affine colour transform (saturation, hue, contrast, brightness)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toonvision_live.crops import crop_box
 from toonvision_live.errors import DataError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
 from toonvision_live.geometry import XYXY, clip_box
@@ -71,7 +72,6 @@ def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
 
 def crop_real_screenshot(xml_path: Path) -> list[RealCrop]:
     """The Cog boxes of a VOC screenshot, each stretched to 600x200 as the live crop stage does."""
-    import cv2
 
     from toonvision_live.fileio import read_image_rgb
     from toonvision_live.voc import read_voc
@@ -89,9 +89,7 @@ def crop_real_screenshot(xml_path: Path) -> list[RealCrop]:
         box = clip_box(obj.xyxy, (frame.shape[1], frame.shape[0]))
         if box is None:
             raise DataError(f"The box of {obj.name} in {xml_path} is empty; fix the annotation.")
-        x1, y1, x2, y2 = box
-        crop = cv2.resize(frame[y1:y2, x1:x2], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
-        crops.append(RealCrop(true_label=obj.name, xyxy=box, rgb=crop))
+        crops.append(RealCrop(true_label=obj.name, xyxy=box, rgb=crop_box(frame, box)))
     return crops
 
 

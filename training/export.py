@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toonvision_live.errors import ModelError, SaveError
+from toonvision_live.errors import ModelError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
 from toonvision_live.model_card import (
     CROP_HEIGHT,
@@ -281,13 +281,8 @@ def export(
     onnx_path = Path(onnx_path)
     ensure_dir(onnx_path.parent)
     card_path = card_path_for(onnx_path)
-    try:
-        atomic_write_bytes(onnx_path, blob, overwrite=True)
-        atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode("utf-8"), overwrite=True)
-    except OSError as exc:
-        raise SaveError(
-            f"Cannot write {onnx_path} ({exc.strerror}); free space or pick another --out."
-        ) from None
+    atomic_write_bytes(onnx_path, blob, overwrite=True)  # SaveError with the reason
+    atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode("utf-8"), overwrite=True)
     load_card(onnx_path)
     log.info(
         "Exported %s (%d bytes, parity max abs diff %.2e on %d test crops): suit %.4f, Cog %.4f",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from toonvision_live.errors import SaveError
-from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir, why_not_written
 from training.data import Augment, check_splits, load_images, make_dataset, summarize
 from training.model import ModelSpec, build_model
 
@@ -110,9 +110,7 @@ def train(config: TrainConfig) -> TrainResult:
             model_path.unlink()
         model.save(model_path)
     except OSError as exc:
-        raise SaveError(
-            f"Cannot write the model to {model_path} ({exc.strerror}); free space or pick --out."
-        ) from None
+        raise SaveError(f"Cannot write the model to {model_path}: {why_not_written(exc, 'folder (--out)')}.") from None
     history_path = out / "history.json"
     val_metrics = {k: v[best] for k, v in hist.items() if k.startswith("val_")}
     write_json(

@@ -135,7 +135,8 @@ class DemoWindow(QWidget):
 
 def load_street_scene(size_wh: tuple[int, int], n_cogs: int, seed: int, n_toons: int = 2) -> DemoScene:
     """The StreetScene of the shipped sprite atlas (DataError when the atlas is missing)."""
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
 
     return StreetScene(SpriteAtlas.load(), size_wh=size_wh, n_cogs=n_cogs, n_toons=n_toons, seed=seed)
 

@@ -1,4 +1,4 @@
-"""Crop stage: nametag-anchored Cog proposals and the 600x200 crop batch (DESIGN.md "Crop").
+"""Crop stage: nametag-anchored Cog proposals (DESIGN.md "Crop"); the 600x200 stretch is toonvision_live.crops.
 
 Every Cog carries a nametag above its head: a light-grey, low-saturation, semi-transparent
 card with three lines of dark text (name, department, "Level N").  Toon tags are one line of
@@ -20,15 +20,13 @@ coloured text; the overlay draws its labels on saturated suit-colour cards.  So:
    on X11) excluded; its width is measured and pulled towards the typical 1:2.5.
 4. Duplicates are merged and boxes clipped to the frame (:func:`propose_cog_boxes`, pure).
 
-:class:`IncrementalProposer` is the same for video at about a third of the cost: a full search
-every few frames, known tags followed by template matching in between.  :class:`CropBatcher`
-stretches each body box to 600x200 into one preallocated float32 array.  :func:`match_boxes`
-and :func:`evaluate_proposals` measure precision and recall against VOC truth.
+All of it is pure (no state, no threads): the video proposers built on it are in
+:mod:`toonvision_live.find.proposers`.  :func:`evaluate_proposals` measures precision and recall
+against VOC truth.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from toonvision_live.crops import check_frame
 from toonvision_live.geometry import (
     MIN_FRAME_SIDE,
     XYXY,
@@ -47,7 +46,6 @@ from toonvision_live.geometry import (
     iou_matrix,
     max_iou,
 )
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 
 #: the coarse pass works on a frame scaled to about this many rows
 WORK_ROWS = 540
@@ -507,7 +505,7 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     """Every Cog nametag in an RGB frame, duplicates merged."""
-    _check_frame(frame_rgb)
+    check_frame(frame_rgb)
     if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
         return []  # no nametag fits
     candidates, _ = _coarse_candidates(frame_rgb)
@@ -527,14 +525,14 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
 
 def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
     """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
-    _check_frame(frame_rgb)
+    check_frame(frame_rgb)
     tags = find_nametags(frame_rgb)
     ground = RowGround.of(frame_rgb) if tags else None
-    proposals = [p for p in (_proposal(frame_rgb, tag, ground) for tag in tags) if p is not None]
+    proposals = [p for p in (proposal_of(frame_rgb, tag, ground) for tag in tags) if p is not None]
     return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
 
-def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -> Proposal | None:
+def proposal_of(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -> Proposal | None:
     """The proposal of a verified tag: its body measured under it, clipped; None if nothing is left."""
     fh, fw = frame_rgb.shape[:2]
     body = clip_xyxy([refine_body_xyxy(frame_rgb, tag, ground)], (fw, fh))[0]
@@ -542,242 +540,6 @@ def _proposal(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -> 
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return Proposal(body_xyxy=(x0, y0, x1, y1), tag_xyxy=tag.tag_xyxy, score=tag.score)
-
-
-def _check_frame(frame_rgb: np.ndarray) -> None:
-    if not isinstance(frame_rgb, np.ndarray) or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 \
-            or frame_rgb.dtype != np.uint8:
-        shape = getattr(frame_rgb, "shape", None)
-        raise ValueError(f"frame_rgb must be an HxWx3 uint8 array, got {type(frame_rgb).__name__} {shape}")
-
-
-class CropBatcher:
-    """Stretches body boxes to 600x200 into one preallocated float32 [max_batch, 600, 200, 3] array.
-
-    ``crop`` returns a view of that array, overwritten by the next call: classify it first.
-    """
-
-    def __init__(self, max_batch: int) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
-        self.max_batch = max_batch
-        self._batch = np.zeros((max_batch, CROP_HEIGHT, CROP_WIDTH, 3), np.float32)
-
-    def crop(self, frame_rgb: np.ndarray, proposals: Sequence[Proposal | XYXY]) -> np.ndarray:
-        """The crops of ``proposals`` (Proposal objects or body xyxy tuples), float32 [N, 600, 200, 3]."""
-        _check_frame(frame_rgb)
-        if len(proposals) > self.max_batch:
-            raise ValueError(f"{len(proposals)} proposals exceed the batch of {self.max_batch}; split them")
-        fh, fw = frame_rgb.shape[:2]
-        for i, p in enumerate(proposals):
-            box = p.body_xyxy if isinstance(p, Proposal) else p
-            x0, y0, x1, y1 = (int(v) for v in clip_xyxy([box], (fw, fh))[0])
-            if x1 <= x0 or y1 <= y0:
-                raise ValueError(f"box {tuple(box)} is empty inside a {fw}x{fh} frame")
-            region = frame_rgb[y0:y1, x0:x1]
-            shrink = (y1 - y0) > CROP_HEIGHT and (x1 - x0) > CROP_WIDTH
-            # resizing the (small) region as float32 straight into the batch skips a full-size cast
-            out = cv2.resize(region.astype(np.float32), (CROP_WIDTH, CROP_HEIGHT), dst=self._batch[i],
-                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            if not np.shares_memory(out, self._batch):  # OpenCV made a new array after all
-                self._batch[i] = out
-        return self._batch[: len(proposals)]
-
-
-class IncrementalProposer:
-    """:func:`propose_cog_boxes` made cheaper for a video: a full search every ``full_every`` frames and,
-    in between, each known nametag followed by template matching in a small window around it.
-
-    A tag moves a few pixels per frame and hardly changes, so a normalised cross-correlation of its
-    last appearance (grey) finds it again; its body box moves with it.  A tag that no longer matches
-    at ``min_match`` is dropped until the next full search, which also finds new Cogs (so a Cog that
-    walks in is proposed at most ``full_every - 1`` frames late).  Callable like propose_cog_boxes;
-    not thread-safe (one per pipeline).
-    """
-
-    def __init__(self, full_every: int = 4, min_match: float = 0.6, search_lines: float = 2.0, *,
-                 keep_missing: bool = True) -> None:
-        if full_every < 1:
-            raise ValueError("full_every must be at least 1")
-        self.full_every = full_every
-        self.min_match = min_match
-        self.search_lines = search_lines
-        self.keep_missing = keep_missing
-        self.full_searches = 0
-        self._since_full = 0
-        self._shape: tuple[int, ...] | None = None
-        self._tracked: list[tuple[Proposal, np.ndarray]] = []  # proposal, grey template of its tag
-
-    def reset(self) -> None:
-        self._tracked = []
-        self._shape = None
-
-    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
-        _check_frame(frame_rgb)
-        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
-            self.reset()
-            return []
-        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-        if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
-            found = propose_cog_boxes(frame_rgb)
-            if self._shape == frame_rgb.shape:
-                found += self._kept_missing(frame_rgb, grey, found)
-            self._since_full = 0
-            self.full_searches += 1
-        else:
-            found = self._followed(grey, self._tracked)
-            self._since_full += 1
-        return self._remember(frame_rgb.shape, grey, found)
-
-    def _followed(self, grey: np.ndarray, entries: Iterable[tuple[Proposal, np.ndarray]]) -> list[Proposal]:
-        """Each known tag found again in ``grey`` by template matching; lost ones dropped."""
-        return [q for q in (self._follow(grey, p, t) for p, t in entries) if q is not None]
-
-    def _kept_missing(self, frame_rgb: np.ndarray, grey: np.ndarray, found: Sequence[Proposal]) -> list[Proposal]:
-        """Known tags a full search just missed, followed into this frame and verified there again
-        (:func:`verify_nametag` at the followed box, body re-measured): the search's coarse pass is
-        its weak link (a tag over a busy wall or a dark body now and then yields no candidate), while
-        the verification at a known place rarely fails, so such a Cog keeps its box instead of
-        blinking out; a tag that is really gone fails the template match or the verification."""
-        if not self.keep_missing:
-            return []
-        fresh = [p.tag_xyxy for p in found]
-        kept: list[Proposal] = []
-        ground: RowGround | None = None
-        missing = [e for e in self._tracked if not (fresh and max_iou(e[0].tag_xyxy, fresh) > 0.2)]
-        for q in self._followed(grey, missing):
-            tag = verify_nametag(frame_rgb, q.tag_xyxy)
-            if tag is None or (fresh and max_iou(tag.tag_xyxy, fresh) > 0.2):
-                continue
-            if ground is None:
-                ground = RowGround.of(frame_rgb)
-            proposal = _proposal(frame_rgb, tag, ground)
-            if proposal is not None:
-                kept.append(proposal)
-                fresh.append(tag.tag_xyxy)
-        return kept
-
-    def _remember(self, shape: tuple[int, ...], grey: np.ndarray, proposals: list[Proposal]) -> list[Proposal]:
-        self._shape = shape
-        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
-                         for p in proposals]
-        return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
-
-    def _follow(self, grey: np.ndarray, last: Proposal, template: np.ndarray) -> Proposal | None:
-        fh, fw = grey.shape
-        tx0, ty0, tx1, ty1 = last.tag_xyxy
-        th, tw = template.shape[:2]
-        if th < 4 or tw < 4:
-            return None
-        m = max(4, int(self.search_lines * th / 3.4))  # a tag is about 3.4 lines high
-        wx0, wy0, wx1, wy1 = max(0, tx0 - m), max(0, ty0 - m), min(fw, tx1 + m), min(fh, ty1 + m)
-        if wx1 - wx0 < tw or wy1 - wy0 < th:
-            return None
-        scores = cv2.matchTemplate(grey[wy0:wy1, wx0:wx1], template, cv2.TM_CCOEFF_NORMED)
-        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
-        if not best >= self.min_match:  # also rejects NaN from a flat template
-            return None
-        dx, dy = wx0 + bx - tx0, wy0 + by - ty0
-        bx0, by0, bx1, by1 = last.body_xyxy
-        body = clip_xyxy([(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy)], (fw, fh))[0].astype(int)
-        if body[2] - body[0] < 2 or body[3] - body[1] < 2:
-            return None
-        return Proposal(body_xyxy=(int(body[0]), int(body[1]), int(body[2]), int(body[3])),
-                        tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
-                        score=float(min(last.score, best)))
-
-
-class BackgroundSearchProposer(IncrementalProposer):
-    """:class:`IncrementalProposer` whose full searches run on a helper thread (the second core).
-
-    The calling thread only follows known tags (template matching, ~1-2 ms) on every frame and
-    hands the newest frame to the searcher whenever it is idle; the searcher runs
-    :func:`propose_cog_boxes` on it, at most ``max_searches_per_s`` times a second.  A finished
-    search describes a frame one or two frames old, so its tags are followed from *that* frame's
-    pixels into the current one before they replace the known set (a Cog that walked in appears
-    one search later; one that left is dropped).  The slow full search is thus off the frame's
-    critical path: no latency spike every N frames.  The first frame is searched synchronously.
-    ``close()`` stops the thread; an exception in it is raised by the next call.
-    """
-
-    def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5, *,
-                 keep_missing: bool = True) -> None:
-        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing)
-        self.min_period_s = 1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0
-        self._cond = threading.Condition()
-        self._pending: np.ndarray | None = None  # the frame handed to the searcher
-        self._result: tuple[list[Proposal], np.ndarray] | None = None  # proposals + grey of their frame
-        self._busy = False
-        self._closed = False
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._search_loop, name="nametag-search", daemon=True)
-
-    def close(self, timeout: float = 2.0) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def reset(self) -> None:
-        super().reset()
-        with self._cond:
-            self._result = None
-
-    def _search_loop(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    while self._pending is None and not self._closed:
-                        self._cond.wait()
-                    if self._closed:
-                        return
-                    frame, self._pending, self._busy = self._pending, None, True
-                    assert frame is not None
-                started = time.perf_counter()
-                proposals = propose_cog_boxes(frame)
-                grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-                with self._cond:
-                    self._result = (proposals, grey)
-                    self.full_searches += 1
-                rest = self.min_period_s - (time.perf_counter() - started)
-                with self._cond:
-                    if rest > 0 and not self._closed:
-                        self._cond.wait(rest)
-                    self._busy = False
-        except BaseException as exc:  # kept and raised in the caller's thread
-            with self._cond:
-                self._error, self._busy = exc, False
-
-    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
-        _check_frame(frame_rgb)
-        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
-            self.reset()
-            return []
-        with self._cond:
-            if self._error is not None:
-                raise RuntimeError(f"the nametag search thread failed: {self._error}") from self._error
-            if self._closed:
-                raise RuntimeError("BackgroundSearchProposer used after close()")
-            result, self._result = self._result, None
-            if not self._thread.is_alive() and self._thread.ident is None:
-                self._thread.start()  # on first use, so a pipeline that never runs starts no thread
-            if not self._busy:
-                self._pending = frame_rgb  # frames are never written after the grab
-                self._cond.notify_all()
-        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-        if self._shape != frame_rgb.shape:
-            proposals = propose_cog_boxes(frame_rgb)  # first frame, or a resized window
-        elif result is not None:
-            found, found_grey = result
-            if found_grey.shape != grey.shape:
-                found = []
-            templates = [found_grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]] for p in found]
-            proposals = self._followed(grey, zip(found, templates, strict=True))
-            proposals += self._kept_missing(frame_rgb, grey, proposals)
-        else:
-            proposals = self._followed(grey, self._tracked)
-        return self._remember(frame_rgb.shape, grey, proposals)
 
 
 # --- evaluation ----------------------------------------------------------------------------------
@@ -790,7 +552,6 @@ def evaluate_proposals(frames_and_truth: Iterable[tuple], iou: float = 0.5) -> d
     Also reports the mean IoU of the matched boxes, the mean height and width ratio proposal/truth
     of the matched pairs, and the mean milliseconds per frame.
     """
-    import time
 
     tp = fp = fn = frames = 0
     ious: list[float] = []

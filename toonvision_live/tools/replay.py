@@ -195,7 +195,7 @@ def replay_street(
     ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks);
     ``on_processed(result, cpu_ms)`` is called for every processed frame."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
-    from toonvision_live.find.nametags import IncrementalProposer
+    from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
     from toonvision_live.geometry import ScreenRect
     from toonvision_live.pipeline import InferenceWorker

@@ -54,6 +54,7 @@ from toonvision_live.settings import Settings
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
 
 if TYPE_CHECKING:
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.pipeline import Classifier
     from toonvision_live.track import TrackedCog
     from toonvision_live.ui.hotkeys import HotkeyListener
@@ -116,7 +117,14 @@ def suit_color(code: str, alpha: int = 235) -> QColor:
 
 
 def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
-    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree)."""
+    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree); once its
+    nametag is read: ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``; a Skelecog,
+    Boardbot or unknown Cog by that name), ``!`` also when body and tag disagree."""
+    if cog.fused is not None and cog.fused.level is not None:
+        text = cog.fused.card_text()
+        if cog.confidence < min_confidence:
+            text = text.replace(" · ", "? · ", 1)
+        return text + ("" if cog.agree else " !")
     known = COG_BY_KEY.get(cog.cog)
     suit = SUIT_BY_CODE.get(cog.suit)
     name = known.name if known else cog.cog
@@ -451,6 +459,7 @@ class LiveSession(QObject):
         hotkeys: bool = True,
         show_overlay: bool = True,
         tuning: Tuning | None = None,
+        reader: TagReader | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -462,6 +471,7 @@ class LiveSession(QObject):
             on_status=self.status_changed.emit,
             on_stopped=self.pipeline_stopped.emit,
             tuning=tuning,
+            reader=reader,
         )
         self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence)
         self.overlay.cards = self.pipeline.cards  # the worker reads the drawn cards from there

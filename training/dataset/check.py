@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toonvision_live.errors import DataError, SaveError
-from toonvision_live.fileio import ensure_dir, read_image_rgb
+from toonvision_live.fileio import ensure_dir, read_image_rgb, why_not_written
 from toonvision_live.ledger import LEGACY_LEDGER, Ledger, locked_ledger
 from toonvision_live.taxonomy import parse_label
 from toonvision_live.voc import parse_voc
@@ -255,6 +255,6 @@ def _quarantine(paths: DatasetPaths, path: Path, result: CheckResult) -> None:
     try:
         os.rename(path, target)
     except OSError as exc:
-        raise SaveError(f"Could not move {path} to {target} ({exc.strerror}): check the dataset is writable; "
+        raise SaveError(f"Could not move {path} to {target}: {why_not_written(exc, 'dataset folder')}; "
                         "nothing was deleted.") from None
     result.moved.append(target)

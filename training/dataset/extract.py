@@ -1,9 +1,9 @@
 """``toonvision dataset extract``: cut every labelled box of the raw screenshots into 600x200 crops.
 
 For each ``raw/screenshots/**/<name>.png|jpg`` with its ``<name>.xml`` (Pascal VOC,
-labelImg), every box is cut out, stretched to 600 high x 200 wide (no aspect
-keeping, ``cv2.INTER_AREA``) and written as ``unsorted/<kind>/<label>_<N>.png``
-with N the next free number: nothing is ever overwritten.
+labelImg), every box is cut out, stretched to 600 high x 200 wide (no aspect keeping;
+``toonvision_live.crops``, the runtime's own stretch) and written as
+``unsorted/<kind>/<label>_<N>.png`` with N the next free number: nothing is ever overwritten.
 
 Images are read by content (the game writes JPEG data into ``.png`` files).
 A bad file (malformed XML, unreadable image, missing XML, unknown label, box
@@ -36,10 +36,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toonvision_live.crops import crop_box
 from toonvision_live.errors import DataError, SaveError
-from toonvision_live.fileio import ensure_dir, read_image_rgb, write_indexed_png
+from toonvision_live.fileio import ensure_dir, read_image_rgb, why_not_written, write_indexed_png
+from toonvision_live.geometry import clip_box
 from toonvision_live.ledger import Entry, Ledger, locked_ledger, object_key
-from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import parse_label
 from toonvision_live.voc import VocAnnotation, VocObject, parse_voc
 from training.dataset.layout import (
@@ -54,29 +55,6 @@ from training.dataset.progress import MessageLog, track
 
 #: extract holds the dataset lock for batches of about this long, then rewrites the ledger
 LEDGER_SAVE_EVERY_S = 1.0
-
-XyXy = tuple[int, int, int, int]
-
-
-def clip_xyxy(xyxy: XyXy, size_wh: tuple[int, int]) -> XyXy | None:
-    """Clip a pixel box (xmin, ymin inclusive; xmax, ymax exclusive) to an image of ``size_wh``.
-
-    Returns None when nothing of the box is inside the image (or the box is empty).
-    """
-    width, height = size_wh
-    x0, y0, x1, y1 = xyxy
-    x0, y0 = max(0, x0), max(0, y0)
-    x1, y1 = min(width, x1), min(height, y1)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return (x0, y0, x1, y1)
-
-
-def crop_to_model_input(rgb: np.ndarray, xyxy: XyXy) -> np.ndarray:
-    """Cut ``xyxy`` out of ``rgb`` and stretch it to CROP_HEIGHT x CROP_WIDTH (INTER_AREA)."""
-    x0, y0, x1, y1 = xyxy
-    patch = rgb[y0:y1, x0:x1]
-    return cv2.resize(patch, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +87,7 @@ def _probe_writable(folder: Path) -> None:
         os.close(fd)
         os.unlink(name)
     except OSError as exc:
-        raise SaveError(
-            f"Cannot write crops into {folder} ({exc.strerror}): make the dataset folder writable "
-            "or choose another one."
-        ) from None
+        raise SaveError(f"Cannot write crops into {folder}: {why_not_written(exc, 'dataset folder')}.") from None
 
 
 def _read_quietly(path: Path) -> np.ndarray:
@@ -322,13 +297,13 @@ def _cut_box(rgb: np.ndarray, obj: VocObject, where: str, log: MessageLog) -> tu
     if x1 <= x0 or y1 <= y0:
         log.problem(f"{where} skipped: the box is empty (xmax <= xmin or ymax <= ymin); redraw it in labelImg.")
         return None
-    clipped = clip_xyxy(obj.xyxy, (width, height))
+    clipped = clip_box(obj.xyxy, (width, height))
     if clipped is None:
         log.problem(f"{where} skipped: the box lies outside the {width}x{height} image; redraw it in labelImg.")
         return None
     if clipped != obj.xyxy:
         log.note(f"{where} reaches outside the {width}x{height} image; clipped to {list(clipped)}.")
-    return label.kind, label.name, crop_to_model_input(rgb, clipped)
+    return label.kind, label.name, crop_box(rgb, clipped)
 
 
 def captured_from_name(shot: Path) -> str | None:

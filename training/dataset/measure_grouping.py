@@ -23,8 +23,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from toonvision_live.crops import crop_box
 from toonvision_live.fileio import read_image_rgb
-from toonvision_live.saver import crop_600x200
 
 HASHES = {"phash": imagehash.phash, "dhash": imagehash.dhash, "whash": imagehash.whash}
 SHRINK = {"phash": 32, "dhash": 9, "whash": 8}  # each hash's own input size (dhash: 9x8)
@@ -45,7 +45,7 @@ def _street_pairs(n_streets: int) -> dict[float, list[tuple[np.ndarray, np.ndarr
                     same = [o for o in later.objects if o.name == obj.name]
                     if not obj.name.startswith("cog_") or len(same) != 1 or obj.difficult or same[0].difficult:
                         continue
-                    pairs[dt].append((crop_600x200(first.rgb, obj.xyxy), crop_600x200(later.rgb, same[0].xyxy)))
+                    pairs[dt].append((crop_box(first.rgb, obj.xyxy), crop_box(later.rgb, same[0].xyxy)))
     return pairs
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from toonvision_live.errors import DataError, SaveError
-from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir, why_not_written
 from toonvision_live.ledger import Ledger
 from toonvision_live.taxonomy import COGS
 from training.dataset.groups import Grouping, captured_times, fingerprint, group_crops
@@ -170,8 +170,8 @@ def _move_aside(data: Path) -> Path:
     try:
         data.rename(target)
     except OSError as exc:
-        raise SaveError(f"Could not move {data} aside to {target} ({exc.strerror}): check the folder "
-                        "is writable.") from None
+        raise SaveError(f"Could not move {data} aside to {target}: {why_not_written(exc, 'dataset folder')}; "
+                        "nothing was changed.") from None
     return target
 
 

@@ -13,11 +13,9 @@ overwrite) and one JSON line per crop in ``DATASET/manifest.jsonl``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -26,8 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toonvision_live.crops import stretch_to_crop
 from toonvision_live.errors import ResourceError, SaveError
-from toonvision_live.fileio import ensure_dir, next_free_index
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir, next_free_index
 from toonvision_live.model_card import CROP_HEIGHT, CROP_WIDTH
 from toonvision_live.taxonomy import COG_KEYS
 from toonvision_live.taxonomy import cog as taxonomy_cog
@@ -52,7 +51,7 @@ DISTRACTOR_SPRITES = 16
 MIN_COG_PIXELS = 0.01  # share of the render buffer a Cog must cover
 UNLIT_SHARE = 0.5  # crops rendered without light, as the game draws Cogs
 PROPOSAL_BOX_SHARE = 0.5  # crops framed like the live crop stage's boxes (see sample_params)
-STREET_BACKGROUNDS = 14  # of BACKGROUNDS, windows of toonvision_live.demo.scene's street generator
+STREET_BACKGROUNDS = 14  # of BACKGROUNDS, windows of toonvision_live.demo.street's generator
 YAW_CLASSES: tuple[tuple[str, float, float, float], ...] = (
     # name, centre, spread (uniform +-), weight; the sign of 3/4 and side views is random
     ("front", 0.0, 20.0, 0.28),
@@ -78,9 +77,9 @@ class CropParams:
 
 
 def street_window(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.ndarray:
-    """A window of a demo-like street (toonvision_live.demo.scene's generator, seeds far from the demo's),
+    """A window of a demo-like street (toonvision_live.demo.street's generator, seeds far from the demo's),
     its bottom on the ground, resized to ``size_hw``: backgrounds like the demo street's."""
-    from toonvision_live.demo.scene import make_street_background
+    from toonvision_live.demo.street import make_street_background
 
     street, _ = make_street_background((1280, 720), int(rng.integers(100_000, 1_000_000)))
     h, w = size_hw
@@ -228,7 +227,7 @@ class CropMaker:
         sim_h = min(params.sim_height_px, ch)
         sim_w = max(8, int(round(cw * sim_h / ch)))
         small = cv2.resize(canvas, (sim_w, sim_h), interpolation=cv2.INTER_AREA) if sim_h < ch else canvas
-        crop = cv2.resize(small, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        crop = stretch_to_crop(small)  # as the runtime stretches a Cog of sim_h pixels
         crop = apply_photometric(crop, params.photometric, self.noise_bank, rng)
         record = {
             "cog": key,
@@ -277,22 +276,6 @@ def encode_png_fast(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_new_file(path: Path, data: bytes) -> None:
-    """Write via a temp file then hard-link into place: atomic, and never replaces an existing file."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.link(tmp, path)
-    except FileExistsError:
-        raise SaveError(f"Refusing to overwrite {path}: another writer took that number; run again.") from None
-    except OSError as exc:
-        raise SaveError(f"Could not write {path}: {exc.strerror or exc}; check the dataset folder.") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
 # -- multiprocessing ---------------------------------------------------------------------------------------
 _worker: CropMaker | None = None
 _worker_error: BaseException | None = None
@@ -318,7 +301,7 @@ def _run_task(task: tuple[str, int, int, int, str]) -> list[dict]:
     for offset in range(count):
         crop, record = _worker.make(key, first + offset)
         name = f"{prefix}_{first_index + offset}.png"
-        write_new_file(Path(folder) / name, encode_png_fast(crop))
+        atomic_write_bytes(Path(folder) / name, encode_png_fast(crop))  # never replaces a crop
         record["file"] = f"unsorted/cog/{name}"
         records.append(record)
     return records

@@ -5,7 +5,7 @@ game resources.  The font file itself never enters the repository: this module
 reads it from a resource root and writes alpha masks of the printable ASCII
 characters (``assets/suit_font_glyphs.png``, one 8-bit grey sheet) plus their
 placement (``assets/suit_font_glyphs.json``), which
-:mod:`toonvision_live.demo.scene` uses to draw nametags without the font.
+:mod:`toonvision_live.demo.nametag` uses to draw nametags without the font.
 
 JSON layout (version 1)::
 

@@ -47,7 +47,7 @@ def _non_negative(text: str) -> int:
 
 def fresh_atlas(renderer, keys: list[str], rng, px_per_unit: float = FRESH_PX_PER_UNIT):
     """A SpriteAtlas of ``keys`` rendered now: random yaw, walk-cycle start and lighting per Cog."""
-    from toonvision_live.demo.scene import CogSprites, Sprite, SpriteAtlas
+    from toonvision_live.demo.sprites import CogSprites, Sprite, SpriteAtlas
     from training.render.cogs import Light
 
     cogs = {}
@@ -99,7 +99,8 @@ def render_scenes(
     import cv2
     import numpy as np
 
-    from toonvision_live.demo.scene import SpriteAtlas, StreetScene
+    from toonvision_live.demo.scene import StreetScene
+    from toonvision_live.demo.sprites import SpriteAtlas
     from toonvision_live.fileio import ensure_dir, write_indexed_png
     from toonvision_live.taxonomy import COG_KEYS
     from toonvision_live.voc import VocAnnotation, write_voc

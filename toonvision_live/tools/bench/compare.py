@@ -85,7 +85,7 @@ print(json.dumps({"per_crop": per, "crops": n, "batched": per_b, "batched_crops"
 
 def comparison_crops(results: Any, max_crops: int = 32) -> np.ndarray:
     """The 600x200 crops the pipeline classified in its last frames (float32 [N, 600, 200, 3])."""
-    from toonvision_live.find.nametags import CropBatcher
+    from toonvision_live.crops import CropBatcher
 
     batcher = CropBatcher(max(1, max_crops))
     crops: list[np.ndarray] = []

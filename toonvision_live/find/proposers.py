@@ -1,0 +1,252 @@
+"""The crop stage's stateful proposers: :func:`~toonvision_live.find.nametags.propose_cog_boxes` made
+cheaper for a video.
+
+:class:`IncrementalProposer` runs the full search every few frames and follows the known nametags by
+template matching in between (about a third of the cost); :class:`BackgroundSearchProposer` runs the
+full searches on a pipeline stage of their own (a ``StageThread`` fed through ``LatestFrame``
+mailboxes, like every other stage), so no frame waits for one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from toonvision_live.crops import check_frame
+from toonvision_live.find.nametags import (
+    Proposal,
+    RowGround,
+    proposal_of,
+    propose_cog_boxes,
+    verify_nametag,
+)
+from toonvision_live.frames import LatestFrame, StageThread
+from toonvision_live.geometry import MIN_FRAME_SIDE, clip_xyxy, max_iou
+
+#: a finished full search: its proposals and the grey image of the frame it searched
+Search = tuple[list[Proposal], np.ndarray]
+
+
+class IncrementalProposer:
+    """:func:`propose_cog_boxes` made cheaper for a video: a full search every ``full_every`` frames and,
+    in between, each known nametag followed by template matching in a small window around it.
+
+    A tag moves a few pixels per frame and hardly changes, so a normalised cross-correlation of its
+    last appearance (grey) finds it again; its body box moves with it.  A tag that no longer matches
+    at ``min_match`` is dropped until the next full search, which also finds new Cogs (so a Cog that
+    walks in is proposed at most ``full_every - 1`` frames late).  Callable like propose_cog_boxes;
+    not thread-safe (one per pipeline).
+    """
+
+    def __init__(self, full_every: int = 4, min_match: float = 0.6, search_lines: float = 2.0, *,
+                 keep_missing: bool = True) -> None:
+        if full_every < 1:
+            raise ValueError("full_every must be at least 1")
+        self.full_every = full_every
+        self.min_match = min_match
+        self.search_lines = search_lines
+        self.keep_missing = keep_missing
+        self._full_searches = 0
+        self._since_full = 0
+        self._shape: tuple[int, ...] | None = None
+        self._tracked: list[tuple[Proposal, np.ndarray]] = []  # proposal, grey template of its tag
+
+    @property
+    def full_searches(self) -> int:
+        """How many frames had the full search."""
+        return self._full_searches
+
+    def reset(self) -> None:
+        self._tracked = []
+        self._shape = None
+
+    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
+        check_frame(frame_rgb)
+        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
+            self.reset()
+            return []
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
+            found = propose_cog_boxes(frame_rgb)
+            if self._shape == frame_rgb.shape:
+                found += self._kept_missing(frame_rgb, grey, found)
+            self._since_full = 0
+            self._full_searches += 1
+        else:
+            found = self._followed(grey, self._tracked)
+            self._since_full += 1
+        return self._remember(frame_rgb.shape, grey, found)
+
+    def _followed(self, grey: np.ndarray, entries: Iterable[tuple[Proposal, np.ndarray]]) -> list[Proposal]:
+        """Each known tag found again in ``grey`` by template matching; lost ones dropped."""
+        return [q for q in (self._follow(grey, p, t) for p, t in entries) if q is not None]
+
+    def _kept_missing(self, frame_rgb: np.ndarray, grey: np.ndarray, found: Sequence[Proposal]) -> list[Proposal]:
+        """Known tags a full search just missed, followed into this frame and verified there again
+        (:func:`verify_nametag` at the followed box, body re-measured): the search's coarse pass is
+        its weak link (a tag over a busy wall or a dark body now and then yields no candidate), while
+        the verification at a known place rarely fails, so such a Cog keeps its box instead of
+        blinking out; a tag that is really gone fails the template match or the verification."""
+        if not self.keep_missing:
+            return []
+        fresh = [p.tag_xyxy for p in found]
+        kept: list[Proposal] = []
+        ground: RowGround | None = None
+        missing = [e for e in self._tracked if not (fresh and max_iou(e[0].tag_xyxy, fresh) > 0.2)]
+        for q in self._followed(grey, missing):
+            tag = verify_nametag(frame_rgb, q.tag_xyxy)
+            if tag is None or (fresh and max_iou(tag.tag_xyxy, fresh) > 0.2):
+                continue
+            if ground is None:
+                ground = RowGround.of(frame_rgb)
+            proposal = proposal_of(frame_rgb, tag, ground)
+            if proposal is not None:
+                kept.append(proposal)
+                fresh.append(tag.tag_xyxy)
+        return kept
+
+    def _remember(self, shape: tuple[int, ...], grey: np.ndarray, proposals: list[Proposal]) -> list[Proposal]:
+        self._shape = shape
+        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
+                         for p in proposals]
+        return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+    def _follow(self, grey: np.ndarray, last: Proposal, template: np.ndarray) -> Proposal | None:
+        fh, fw = grey.shape
+        tx0, ty0, tx1, ty1 = last.tag_xyxy
+        th, tw = template.shape[:2]
+        if th < 4 or tw < 4:
+            return None
+        m = max(4, int(self.search_lines * th / 3.4))  # a tag is about 3.4 lines high
+        wx0, wy0, wx1, wy1 = max(0, tx0 - m), max(0, ty0 - m), min(fw, tx1 + m), min(fh, ty1 + m)
+        if wx1 - wx0 < tw or wy1 - wy0 < th:
+            return None
+        scores = cv2.matchTemplate(grey[wy0:wy1, wx0:wx1], template, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+        if not best >= self.min_match:  # also rejects NaN from a flat template
+            return None
+        dx, dy = wx0 + bx - tx0, wy0 + by - ty0
+        bx0, by0, bx1, by1 = last.body_xyxy
+        body = clip_xyxy([(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy)], (fw, fh))[0].astype(int)
+        if body[2] - body[0] < 2 or body[3] - body[1] < 2:
+            return None
+        return Proposal(body_xyxy=(int(body[0]), int(body[1]), int(body[2]), int(body[3])),
+                        tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
+                        score=float(min(last.score, best)))
+
+
+class _SearchStage(StageThread):
+    """Runs the full search on each frame it is handed, at most once per ``min_period_s``."""
+
+    name = "nametag-search"
+
+    def __init__(self, min_period_s: float) -> None:
+        super().__init__()
+        self.min_period_s = min_period_s
+        self.frames: LatestFrame[np.ndarray] = LatestFrame()
+        self.results: LatestFrame[Search] = LatestFrame()
+
+    def run_stage(self) -> None:
+        while not self.stopping:
+            frame = self.frames.get()
+            started = time.perf_counter()
+            proposals = propose_cog_boxes(frame)
+            self.results.put((proposals, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)))
+            rest = self.min_period_s - (time.perf_counter() - started)
+            if rest > 0:
+                self._stop.wait(rest)
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for a frame (not searching, not resting)."""
+        return self.frames.wait_for_consumer(0)
+
+    def close(self, timeout: float) -> None:
+        self.stop()
+        self.frames.close()
+        self.results.close()
+        self.join(timeout)
+
+
+class BackgroundSearchProposer(IncrementalProposer):
+    """:class:`IncrementalProposer` whose full searches run on a stage of their own (the second core).
+
+    The calling thread only follows known tags (template matching, ~1-2 ms) on every frame and
+    hands the newest frame to the search stage whenever it is idle; the stage runs
+    :func:`propose_cog_boxes` on it, at most ``max_searches_per_s`` times a second.  A finished
+    search describes a frame one or two frames old, so its tags are followed from *that* frame's
+    pixels into the current one before they replace the known set (a Cog that walked in appears
+    one search later; one that left is dropped).  The slow full search is thus off the frame's
+    critical path: no latency spike every N frames.  The first frame is searched synchronously.
+    ``close()`` stops the stage; an exception in it is raised by the next call.
+    """
+
+    def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5, *,
+                 keep_missing: bool = True) -> None:
+        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing)
+        self._search = _SearchStage(1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0)
+        self._closed = False
+
+    @property
+    def min_period_s(self) -> float:
+        """The shortest time between two full searches (the load governor lowers the rate through it)."""
+        return self._search.min_period_s
+
+    @min_period_s.setter
+    def min_period_s(self, value: float) -> None:
+        self._search.min_period_s = value
+
+    @property
+    def full_searches(self) -> int:
+        """Full searches finished by the search stage."""
+        return self._search.results.put_count
+
+    @property
+    def searching(self) -> bool:
+        """Whether the search stage's thread runs."""
+        return self._search.is_alive()
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._closed = True
+        self._search.close(timeout)
+
+    def reset(self) -> None:
+        super().reset()
+        self._search.results.take()
+
+    def _handed_search(self, frame_rgb: np.ndarray) -> Search | None:
+        """The search finished since the last call (if any); hands ``frame_rgb`` on when the stage is idle."""
+        if self._search.error is not None:
+            error = self._search.error
+            raise RuntimeError(f"the nametag search thread failed: {error}") from error
+        if self._closed:
+            raise RuntimeError("BackgroundSearchProposer used after close()")
+        if not self._search.is_alive() and not self._search.stopping:
+            self._search.start()  # on first use, so a pipeline that never runs starts no thread
+        result = self._search.results.take()
+        if self._search.idle:
+            self._search.frames.put(frame_rgb)  # frames are never written after the grab
+        return result
+
+    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
+        check_frame(frame_rgb)
+        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
+            self.reset()
+            return []
+        result = self._handed_search(frame_rgb)
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        if self._shape != frame_rgb.shape:
+            proposals = propose_cog_boxes(frame_rgb)  # first frame, or a resized window
+        elif result is not None:
+            found, found_grey = result
+            if found_grey.shape != grey.shape:
+                found = []
+            templates = [found_grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]] for p in found]
+            proposals = self._followed(grey, zip(found, templates, strict=True))
+            proposals += self._kept_missing(frame_rgb, grey, proposals)
+        else:
+            proposals = self._followed(grey, self._tracked)
+        return self._remember(frame_rgb.shape, grey, proposals)
