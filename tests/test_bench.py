@@ -95,7 +95,8 @@ def test_cpu_is_split_by_thread(short_run):
     for run in (report, report["baseline"]):
         split = run["cpu"]["thread_cpu_ms_per_processed_frame"]
         assert set(split) == {"capture", "worker", "search", "qt", "other"}
-        assert split["capture"] > 0 and split["worker"] > 0 and split["qt"] > 0
+        assert split["capture"] > 0 and split["worker"] > 0 and split["qt"] > 0 and split["search"] > 0
+        assert split["other"] < split["search"]  # every thread of ours is named in its group
         # the thread groups are parts of the process (clock ticks of 10 ms: some slack)
         assert sum(split.values()) <= run["cpu"]["process_cpu_ms_per_processed_frame"] * 1.2 + 2
     assert report["cpu"]["scene_process_percent_of_one_core"] > 0
