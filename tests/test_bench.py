@@ -60,7 +60,7 @@ def test_report_structure(short_run):
     assert report["machine"]["compositor"] is True  # the x_display fixture runs xcompmgr
     assert report["soak"] is None
     assert report["config"]["proposer"].startswith("BackgroundSearchProposer")  # the settings' default
-    assert report["config"]["command"].startswith("toonvision ")
+    assert report["config"]["command"].startswith("toonvision bench ")
     assert {t["figure"] for t in report["targets"]} >= {
         "CPU ms per processed frame, whole process (1280x720, 8 Cogs)",
         "CPU per frame, before (--baseline) / now, same run",
