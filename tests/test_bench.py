@@ -43,7 +43,7 @@ def check_percentiles(stats: dict, name: str) -> None:
 def short_run(x_display, tiny_model, tmp_path_factory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("bench_out") / "report.json"
     proc = run_cli(["bench", "--duration", "3", "--warmup", "1.5", "--model", str(tiny_model), "--json", str(out),
-                    "--no-progress", "--compare-seconds", "0.3"])
+                    "--no-progress", "--compare-seconds", "0.3", "--baseline"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(out.read_text()), proc.stdout
 
@@ -54,76 +54,70 @@ def test_report_structure(short_run):
     assert report["provider"] == "CPUExecutionProvider"
     assert report["config"]["resolution"] == [1280, 720] and report["config"]["cogs"] == 8
     assert set(report["stages_ms"]) == set(bench.STAGES)
-    for key in ("captured", "processed", "dropped", "painted", "capture_fps", "processed_fps", "crops_per_s"):
-        assert key in report["frames"]
     assert report["model"]["file"].endswith("tiny.onnx") and report["model"]["size_bytes"] > 0
     machine = report["machine"]
     assert machine["logical_cores"] >= 1 and machine["onnxruntime"] and machine["python"].startswith("3.")
     assert report["machine"]["compositor"] is True  # the x_display fixture runs xcompmgr
     assert report["soak"] is None
     assert report["config"]["proposer"].startswith("BackgroundSearchProposer")  # the settings' default
-    assert report["frames"]["capture_mode"] in ("on demand", "free-running")
+    assert report["config"]["command"].startswith("toonvision bench ")
     assert {t["figure"] for t in report["targets"]} >= {
+        "CPU ms per processed frame, whole process (1280x720, 8 Cogs)",
+        "CPU per frame, before (--baseline) / now, same run",
         "processed frames/s (1280x720, 8 Cogs)", "capture->overlay latency p95 (ms)"}
 
 
-def test_frame_counts_are_consistent(short_run):
+def test_the_pipeline_found_and_labelled_cogs_without_queueing(short_run):
+    """Behaviour, not arithmetic: Cogs were classified and labelled on screen, every painted frame is
+    one the worker processed, and frames were never queued (the mailbox holds one)."""
     report, _ = short_run
     f = report["frames"]
-    assert f["processed"] > 0 and f["painted"] > 0
-    assert f["painted"] <= f["processed"] <= f["captured"]
-    # frames are counted by the start of their grab in the window: a grabbed frame is processed or dropped
-    assert f["processed"] + f["dropped"] == f["captured"]
-    assert f["dropped"] >= 0 and f["mailbox_replaced"] >= 0
-    assert f["processed_fps"] == pytest.approx(f["processed"] / f["seconds"], rel=1e-3, abs=0.01)
-    assert f["capture_fps"] == pytest.approx(f["captured"] / f["seconds"], rel=1e-3, abs=0.01)
-    assert f["crops_per_s"] == pytest.approx(f["crops"] / f["seconds"], rel=1e-3, abs=0.01)
-    assert f["crops"] > 0  # the demo street shows Cogs with nametags
+    assert f["crops"] > 0 and report["first_label_ms"]["n"] > 0
+    assert 0 < f["painted"] <= f["processed"] <= f["captured"]
+    assert f["capture_mode"] == "on demand"
+    assert report["wait_ms"]["p95"] < 1000  # a frame waits for the worker at most one frame, never a queue
+    assert report["latency_minus_stage_sum_ms"]["min"] >= -0.01  # latency spans the stages it times
 
 
-def test_percentiles_are_ordered_and_latency_covers_the_stages(short_run):
+def test_tracks_are_classified_not_frames(short_run):
+    """Classifying tracks needs fewer crops per frame than the baseline (every proposal, every frame),
+    measured on the same scene in the same run."""
     report, _ = short_run
-    for name, stats in report["stages_ms"].items():
-        check_percentiles(stats, name)
-        assert stats["n"] > 0
-    check_percentiles(report["latency_ms"], "latency")
-    # latency runs from the start of the grab to the end of the paint, stages are disjoint parts of it
-    assert report["latency_minus_stage_sum_ms"]["min"] >= -0.01
-    assert report["latency_ms"]["p50"] >= sum(
-        report["stages_ms"][s]["min"] for s in bench.STAGES
-    )
-    assert report["latency_ms"]["n"] == report["frames"]["painted"]
+    now, before = report, report["baseline"]
+    assert now["tuning"]["per_track"] is True and before["tuning"]["per_track"] is False
+    assert before["tuning"]["requery_every"] == 1 and now["tuning"]["requery_every"] > 1
+    assert before["frames"]["crops_per_frame"] > now["frames"]["crops_per_frame"]
+    assert report["cpu_ratio_baseline_over_new"] > 0
 
 
-def test_cpu_and_memory_figures(short_run):
+def test_cpu_is_split_by_thread(short_run):
     report, _ = short_run
-    cpu, mem = report["cpu"], report["memory"]
-    assert cpu["process_percent_of_one_core"] > 0
-    assert 0 <= cpu["machine_busy_percent"] <= 100
-    assert cpu["scene_process_percent_of_one_core"] is not None and cpu["scene_process_percent_of_one_core"] > 0
-    assert 0 < mem["rss_start_mb"] <= mem["rss_peak_mb"]
-    assert mem["rss_final_mb"] <= mem["rss_peak_mb"]
+    for run in (report, report["baseline"]):
+        split = run["cpu"]["thread_cpu_ms_per_processed_frame"]
+        assert set(split) == {"capture", "worker", "search", "qt", "other"}
+        assert split["capture"] > 0 and split["worker"] > 0 and split["qt"] > 0 and split["search"] > 0
+        assert split["other"] < split["search"]  # every thread of ours is named in its group
+        # the thread groups are parts of the process (clock ticks of 10 ms: some slack)
+        assert sum(split.values()) <= run["cpu"]["process_cpu_ms_per_processed_frame"] * 1.2 + 2
+    assert report["cpu"]["scene_process_percent_of_one_core"] > 0
+    mem = report["memory"]
+    assert 0 < mem["rss_start_mb"] <= mem["rss_peak_mb"] and mem["rss_final_mb"] <= mem["rss_peak_mb"]
 
 
-def test_comparison_without_keras_says_why(short_run):
+def test_comparison_rows(short_run):
     report, _ = short_run
     comp = report["comparison"]
     assert comp["crops"] > 0
     names = [r["name"] for r in comp["rows"]]
     assert names[0].startswith("onnxruntime batched") and names[1] == "onnxruntime batch=1"
-    assert not any(n.startswith("Keras") for n in names)
     assert "records no Keras model" in comp["note"] and "--keras-model" in comp["note"]
-    assert comp["rows"][0]["x_vs_onnx_batched"] == 1.0
-    assert comp["onnx_batched_speedup_vs_keras_predict"] is None
-    keras_target = next(t for t in report["targets"] if t["figure"].startswith("onnxruntime batched"))
-    assert keras_target["met"] is None
+    assert not any(n.startswith("Keras") for n in names)  # the tiny model's card names no architecture
 
 
 def test_the_table_shows_the_json_numbers(short_run):
     report, table = short_run
     f = report["frames"]
     assert f"processed {f['processed']} ({f['processed_fps']:.1f}/s)" in table
-    assert f"captured {f['captured']} ({f['capture_fps']:.1f}/s)" in table
     lat = report["latency_ms"]
     row = next(line for line in table.splitlines() if "grab -> overlay painted" in line)
     assert f"{lat['p50']:.2f}" in row and f"{lat['p95']:.2f}" in row and f"{lat['p99']:.2f}" in row
@@ -131,7 +125,19 @@ def test_the_table_shows_the_json_numbers(short_run):
         stats = report["stages_ms"][name]
         line = next(line for line in table.splitlines() if re.match(rf"^[│┃]\s*{name}\s+[│┃]", line))
         assert f"{stats['p50']:.2f}" in line and f"{stats['p99']:.2f}" in line
+    whole = next(line for line in table.splitlines() if "whole process" in line)
+    assert f"{report['cpu']['process_cpu_ms_per_processed_frame']:.2f}" in whole
+    assert f"{report['baseline']['cpu']['process_cpu_ms_per_processed_frame']:.2f}" in whole
     assert report["provider"] in table
+
+
+def test_a_run_that_classifies_no_cog_fails_saying_why(x_display, tiny_model):
+    proc = run_cli(["bench", "--cogs", "0", "--duration", "1", "--warmup", "0.5", "--model", str(tiny_model),
+                    "--no-progress", "--no-compare"])
+    assert proc.returncode != 0
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith("toonvision: error: The bench classified no Cog") and "--cogs 0" in message
+    assert "Traceback" not in proc.stderr
 
 
 def test_soak_reports_memory_and_threads_over_time(x_display, tiny_model, tmp_path):
@@ -146,16 +152,14 @@ def test_soak_reports_memory_and_threads_over_time(x_display, tiny_model, tmp_pa
     assert len(samples) >= 3
     times = [s[0] for s in samples]
     assert times == sorted(times) and all(s[1] > 0 and s[2] >= 3 for s in samples)
-    rss = [s[1] for s in samples]
-    assert soak["rss_growth_mb"] == pytest.approx(rss[-1] - rss[0], abs=0.02)
-    assert soak["rss_max_mb"] == max(rss) and soak["threads_max"] == max(s[2] for s in samples)
-    assert soak["extrapolated_growth_10min_mb"] == pytest.approx(
-        10 * max(soak["rss_slope_mb_per_min"], soak["rss_slope_second_half_mb_per_min"]), abs=0.05)
+    assert soak["threads_max"] == max(s[2] for s in samples) <= 64  # threads do not pile up
     assert report["comparison"] is None
     assert any(t["figure"].startswith("memory growth") for t in report["targets"])
     assert "soak 0.08 min" in proc.stdout
 
 
+# python-xlib leaves the socket of a failed connect (":987" below) for the garbage collector
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_no_display_is_one_sentence_naming_xvfb(tiny_model):
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     proc = run_cli(["bench", "--model", str(tiny_model), "--duration", "1"], env=env, timeout=60)
@@ -237,6 +241,11 @@ def test_keras_model_is_found_from_the_card(tmp_path, tiny_model):
     fake_card = type(card)(raw=raw, path=card.path)
     path, note = bench.find_keras_model(tiny_model, fake_card, None)
     assert path is None and "trained.keras" in note and "not beside" in note
+    spec = {"filters": [4, 8], "dense_units": 8, "dropout": 0.1, "learning_rate": 0.01}
+    with_spec = type(card)(raw=dict(raw, model={"keras_file": "trained.keras", "params": 123, "spec": spec}),
+                           path=card.path)
+    path, note = bench.find_keras_model(tiny_model, with_spec, None)
+    assert path == spec and "rebuilt from its card" in note  # the Keras row works without the file
     keras_file = tiny_model.parent / "trained.keras"
     keras_file.write_bytes(b"placeholder: only its presence is checked here")
     try:

@@ -89,3 +89,15 @@ def test_a_broken_keras_file_skips_the_row_with_a_note(classifier, street_result
     comp = bench.run_comparison(classifier, crops, batch=2, keras_path=broken, note="", seconds=0.1)
     assert [r["name"] for r in comp["rows"]] == ["onnxruntime batched (2/batch)", "onnxruntime batch=1"]
     assert comp["note"].startswith("Keras row skipped:")
+
+
+def test_keras_row_from_the_architecture_on_the_card(classifier, street_result):
+    """Without the .keras file the Keras rows time the card's architecture rebuilt (every user gets them)."""
+    pytest.importorskip("keras", reason="the Keras row needs the [train] extra")
+    spec = {"filters": [4, 8], "dense_units": 8, "dropout": 0.1, "learning_rate": 0.01}
+    crops = bench.comparison_crops(street_result, max_crops=4)
+    comp = bench.run_comparison(classifier, crops, batch=4, keras_path=spec, note="rebuilt", seconds=0.2)
+    names = [r["name"] for r in comp["rows"]]
+    assert "Keras predict per crop (ToonVision)" in names, comp
+    assert comp["keras_file"] is None and comp["keras_params"] > 0 and comp["note"] == "rebuilt"
+    assert comp["onnx_batched_speedup_vs_keras_predict"] > 0

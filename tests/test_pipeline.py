@@ -178,3 +178,63 @@ def test_covered_proposals_are_those_under_the_overlay_cards():
     assert covered_proposals(proposals, [(150, 380, 260, 400)]) == set()  # 1.7 % of the first body: noise
     assert covered_proposals(proposals, [(150, 360, 260, 400)]) == {0}
     assert covered_proposals(proposals, [(150, 360, 260, 400), (380, 100, 420, 400)]) == {0, 1}
+
+
+def test_tracks_are_classified_when_they_appear_then_at_a_modest_rate(classifier):
+    """Boxes follow the Cogs on every frame; crops are made and classified only for tracks that are due."""
+    from toonvision_live.capture.window import ScreenRect
+    from toonvision_live.frames import Frame
+    from toonvision_live.pipeline import Tuning
+
+    rgb = street_frame()
+    rect = ScreenRect(0, 0, 1280, 720)
+    per_track = InferenceWorker(LatestFrame(), LatestFrame(), classifier, tuning=Tuning(settle_votes=1))
+    every = InferenceWorker(LatestFrame(), LatestFrame(), classifier, tuning=Tuning.baseline())
+    got = {"per_track": [], "every": []}
+    for k in range(30):  # half a second at 60 fps
+        frame = Frame(k, rgb, k / 60, 0.0, rect, overlay_free=True)
+        got["per_track"].append(per_track.process(frame))
+        got["every"].append(every.process(frame))
+    first = got["per_track"][0]
+    assert first.classified == 4 and len(first.cogs) == 4  # each new track at once
+    assert all(len(r.cogs) == 4 for r in got["per_track"])  # ... and shown on every frame
+    assert sum(r.classified for r in got["per_track"][1:]) <= 4 * 2  # then at most ~4 Hz each
+    assert all(r.classified == 4 for r in got["every"])
+    ids = {tuple(sorted(c.track_id for c in r.cogs)) for r in got["per_track"]}
+    assert len(ids) == 1  # the same four tracks throughout
+    assert per_track.crops < every.crops / 5
+
+
+def test_the_overlay_cards_reach_the_worker_through_the_board(classifier):
+    """A crop under a card the overlay drew (published on the pipeline's board) does not re-check its
+    label; an overlay-free frame ignores the cards."""
+    from toonvision_live.capture.window import ScreenRect
+    from toonvision_live.frames import Board, Frame
+    from toonvision_live.pipeline import Tuning
+
+    rgb = street_frame(1)
+    cards: Board[tuple] = Board(())
+    worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, cards=cards,
+                             tuning=Tuning(settle_votes=1, recheck_s=0.1))
+    rect = ScreenRect(0, 0, 1280, 720)
+    assert worker.process(Frame(1, rgb, 0.0, 0.0, rect)).classified == 1  # new: classified at once
+    (cog,) = worker.process(Frame(2, rgb, 0.05, 0.0, rect)).cogs
+    cards.publish((cog.body_xyxy,))  # a card right over it
+    assert worker.process(Frame(3, rgb, 0.3, 0.0, rect)).classified == 0
+    assert worker.process(Frame(4, rgb, 0.6, 0.0, rect, overlay_free=True)).classified == 1
+    cards.publish(())
+    assert worker.process(Frame(5, rgb, 0.9, 0.0, rect)).classified == 1
+
+
+def test_results_say_when_rates_are_lowered(classifier):
+    from toonvision_live.capture.window import ScreenRect
+    from toonvision_live.frames import Frame
+
+    worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier)
+    rect = ScreenRect(0, 0, 1280, 720)
+    frame = Frame(1, street_frame(1), time.perf_counter() - 0.2, 0.0, rect)  # grabbed 200 ms ago
+    assert worker.process(frame).degraded.startswith("CPU busy")
+    seen: list = []
+    worker.on_processed.append(lambda result, cpu_ms: seen.append((result.index, cpu_ms)))
+    worker.process(frame)
+    assert seen and seen[0][0] == 2 and seen[0][1] >= 0

@@ -187,3 +187,78 @@ def test_the_window_is_in_seconds_whatever_the_frame_rate():
         smoother.update([proposal(300)], [predict("flunky", 0.9)], t=k * 0.01)
     labels = [smoother.update([proposal(300)], [predict("yesman", 0.9)], t=1.0 + k * 0.1)[0].cog for k in range(7)]
     assert labels[0] == "flunky" and labels[-1] == "yesman"
+
+
+# ---- CogTracker: tracks followed every frame, classified when due ---------------------------------
+
+from toonvision_live.track import CogTracker  # noqa: E402
+
+
+def crossing_walk(tracker_update) -> list[list[int]]:
+    """Two Cogs walking through each other (20 px a frame, same row); the ids given each frame."""
+    ids = []
+    for k in range(12):
+        a, b = proposal(100 + 20 * k), proposal(320 - 20 * k)
+        ids.append(tracker_update([a, b], k / 30))
+    return ids
+
+
+def test_motion_keeps_identities_where_plain_overlap_swaps_them():
+    tracker = CogTracker()
+    with_motion = crossing_walk(lambda ps, t: [tr.track_id for tr in tracker.associate(ps, t)])
+    assert all(ids == with_motion[0] for ids in with_motion), with_motion
+    smoother = LabelSmoother()
+    plain = crossing_walk(lambda ps, t: [c.track_id for c in smoother.update(ps, [predict("flunky")] * 2, t)])
+    assert any(ids != plain[0] for ids in plain)  # the behaviour before: the labels swap at the crossing
+
+
+def test_new_tracks_are_due_at_once_then_at_the_recheck_rate():
+    tracker = CogTracker(recheck_s=0.25, min_recheck_s=0.1, settle_votes=1)
+    tracks = tracker.associate([proposal(100), proposal(600)], 0.0)
+    assert tracker.due(tracks, 0.0) == [0, 1]
+    assert tracker.tracked(tracks) == []  # nothing is shown before its first label
+    for tr in tracks:
+        tracker.vote(tr, predict("flunky", 0.9), 0.0)
+    assert len(tracker.tracked(tracks)) == 2
+    tracks = tracker.associate([proposal(102), proposal(598)], 0.1)
+    assert tracker.due(tracks, 0.1) == []
+    tracks = tracker.associate([proposal(104), proposal(596)], 0.26)
+    assert sorted(tracker.due(tracks, 0.26)) == [0, 1]
+    assert len(tracker.due(tracks, 0.26, limit=1)) == 1  # a budget holds re-checks back
+    tracks = tracker.associate([proposal(104), proposal(596), proposal(1000)], 0.27)
+    assert tracker.due(tracks, 0.27, limit=0) == [2]  # ... but never a new track
+
+
+def test_unsure_jumping_and_young_tracks_are_rechecked_sooner():
+    tracker = CogTracker(recheck_s=1.0, min_recheck_s=0.1, settle_votes=3, low_confidence=0.6)
+    (young,) = tracker.associate([proposal(100)], 0.0)
+    tracker.vote(young, predict("flunky", 0.9), 0.0)
+    (young,) = tracker.associate([proposal(100)], 0.12)
+    assert tracker.due([young], 0.12) == [0]  # 1 of 3 settling votes
+    tracker = CogTracker(recheck_s=1.0, min_recheck_s=0.1, settle_votes=1, low_confidence=0.6)
+    (unsure,) = tracker.associate([proposal(100)], 0.0)
+    tracker.vote(unsure, predict("flunky", 0.3), 0.0)
+    assert tracker.due(tracker.associate([proposal(100)], 0.3), 0.3) == []
+    assert tracker.due(tracker.associate([proposal(100)], 0.55), 0.55) == [0]  # unsure: twice as often
+    (sure,) = tracker.associate([proposal(800)], 0.6)
+    tracker.vote(sure, predict("yesman", 0.95), 0.6)
+    for t in (0.65, 0.7):
+        (sure,) = tracker.associate([proposal(802)], t)  # standing (a pixel or two of jitter)
+    assert tracker.due([sure], 0.7) == []
+    (sure,) = tracker.associate([proposal(802, y=125)], 0.75)  # its tag jumped more than half its height
+    assert tracker.due([sure], 0.75) == [0]
+
+
+def test_a_confident_other_cog_after_a_crossing_restarts_the_votes():
+    tracker = CogTracker(recheck_s=0.25, settle_votes=1, swap_confidence=0.8)
+    (a,) = tracker.associate([proposal(100)], 0.0)
+    for k in range(3):
+        tracker.vote(a, predict("flunky", 0.9), k * 0.3)
+    a.crossed, a.crossing = True, False  # it just came out of a crossing
+    tracker.vote(a, predict("yesman", 0.95), 1.0)
+    assert tracker.tracked([a])[0].cog == "yesman"
+    (b,) = tracker.associate([proposal(700)], 1.0)
+    for k in range(3):
+        tracker.vote(b, predict("flunky", 0.9), 1.0 + k * 0.3)
+    tracker.vote(b, predict("yesman", 0.95), 2.0)  # no crossing: one look is outvoted
+    assert tracker.tracked([b])[0].cog == "flunky"

@@ -26,11 +26,13 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "toonvision_live.commands",  # run, demo
     "toonvision_live.tools.bench",  # bench
     "toonvision_live.tools.replay",  # replay
+    "toonvision_live.tools.label",  # label
     "training.dataset.cli",  # dataset extract | split | report
     "training.render.cli",  # render crops | scenes | atlas | sheet
     "training.cli",  # train, tune, evaluate, export
     "toonvision_live.tools.predict",  # predict
     "training.detector.cli",  # detscenes, train-detector, hardset
+    "training.reader.cli",  # render-tags, train-reader, evaluate-reader
 )
 
 

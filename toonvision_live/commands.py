@@ -22,8 +22,11 @@ from toonvision_live.errors import CaptureError, ConfigError
 from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
+    from PyQt6.QtWidgets import QApplication
+
     from toonvision_live.classify.classifier import CogClassifier
-    from toonvision_live.ui.overlay import LiveSession
+    from toonvision_live.classify.reader import TagReader
+    from toonvision_live.ui.session import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +74,22 @@ def _classifier(settings: Settings) -> CogClassifier:
     return CogClassifier(Path(model), providers_for(settings.provider))
 
 
-def _qt_app():
+def _reader(settings: Settings) -> TagReader | None:
+    """The shipped nametag reader on the classifier's provider; None (with a log line) if it is missing."""
+    from toonvision_live.classify.classifier import providers_for
+    from toonvision_live.classify.reader import TagReader, default_reader_path
+
+    if not default_reader_path().is_file():
+        log.warning("no nametag reader at %s: labels come from the body alone", default_reader_path())
+        return None
+    return TagReader(default_reader_path(), providers_for(settings.provider))
+
+
+def _qt_app() -> QApplication:
     from PyQt6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(["toonvision"])
+    app = QApplication.instance()
+    return app if isinstance(app, QApplication) else QApplication(["toonvision"])
 
 
 def _warn_if_no_compositor() -> None:
@@ -103,12 +118,13 @@ def run_command(args: argparse.Namespace) -> int:
     require_display()
     classifier = _classifier(settings)
     from toonvision_live.capture.stage import ScreenSource
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()
     _check_dataset(settings)
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=not args.no_hotkeys,
+                          reader=_reader(settings))
     print(
         f"ToonVision Live: watching {settings.capture_target} with {classifier.provider}; "
         f"{settings.hotkeys.quit} or Ctrl-C quits.",
@@ -153,7 +169,7 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     classifier = _classifier(settings)
     from toonvision_live.capture.stage import ScreenSource
     from toonvision_live.demo.window import DemoWindow, grab_screen_png, load_street_scene
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()
@@ -164,7 +180,8 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     window.show()
     window.start()
     app.processEvents()
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=hotkeys,
+                          reader=_reader(settings))
 
     def shoot() -> None:
         if args.screenshot is not None:
@@ -194,7 +211,7 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     return _exit_code(session, reason)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from toonvision_live.settings import add_settings_arguments
 
     run = subparsers.add_parser(

@@ -246,3 +246,22 @@ class StageThread:
 
     def cleanup(self) -> None:
         """Release what the stage holds; runs in its thread, always."""
+
+
+class Board(Generic[T]):
+    """A value one thread publishes and others read (the newest wins; nothing queues).
+
+    The overlay publishes the label cards it drew here and the worker reads them: the value is
+    replaced whole, never mutated, so a reader always sees one consistent publication."""
+
+    def __init__(self, value: T) -> None:
+        self._lock = threading.Lock()
+        self._value = value
+
+    def publish(self, value: T) -> None:
+        with self._lock:
+            self._value = value
+
+    def read(self) -> T:
+        with self._lock:
+            return self._value

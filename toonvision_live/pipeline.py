@@ -1,12 +1,18 @@
 """The live pipeline: capture thread -> latest frame -> inference worker -> latest result.
 
-``InferenceWorker`` runs propose -> CropBatcher -> CogClassifier -> LabelSmoother on
-the newest frame and times each stage; ``Pipeline`` is the supervisor: it starts
-both threads, and when either ends (stop, error, closed mailbox) it closes every
-mailbox so the other wakes and ends too, then reports the reason once through
-``on_stopped``.  Nothing here imports Qt: results are handed over through a
-one-slot mailbox and ``on_result_ready`` is called only when that slot was
-empty, so a slow consumer (the overlay) never lets anything queue up.
+``InferenceWorker`` runs, on the newest frame, the crop stage (a :class:`Proposer`), the tracker
+(:class:`~toonvision_live.track.CogTracker`: every Cog's box follows it on every frame), and
+classifies only the tracks that are due: new ones at once, the others re-checked a few times a
+second (:class:`Tuning`).  A :class:`~toonvision_live.governor.LoadGovernor` lowers the search and
+re-check rates when frames take too long (CPU short) and says so in each result, so frames keep
+flowing instead of queueing.
+
+``Pipeline`` is the supervisor: it starts both threads, and when either ends (stop, error, closed
+mailbox) it closes every mailbox so the other wakes and ends too, then reports the reason once
+through ``on_stopped``.  Nothing here imports Qt: results are handed over through a one-slot
+mailbox and ``on_result_ready`` is called only when that slot was empty, so a slow consumer (the
+overlay) never lets anything queue up; the overlay hands the label cards it drew back through a
+:class:`~toonvision_live.frames.Board`.
 """
 
 from __future__ import annotations
@@ -16,18 +22,25 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from toonvision_live.capture.stage import CaptureThread
+from toonvision_live.classify.classifier import CogPrediction
+from toonvision_live.classify.reader import TagReader
 from toonvision_live.errors import ToonVisionError
-from toonvision_live.frames import Frame, FrameSource, LatestFrame, StageThread
-from toonvision_live.geometry import MIN_FRAME_SIDE
+from toonvision_live.find.nametags import Proposal
+from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, StageThread
+from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY
+from toonvision_live.governor import LoadGovernor
 from toonvision_live.settings import Settings
+from toonvision_live.track import CogTracker, LabelSmoother, TrackedCog
 
 log = logging.getLogger(__name__)
 
+#: a crop with more than this share of its box under the overlay's own drawings does not vote on its label
+MAX_COVERED = 0.04
 
 def stop_reason(stage_name: str, error: BaseException) -> str:
     """The sentence shown when a stage dies: a user error's own sentence, else what broke where."""
@@ -36,11 +49,7 @@ def stop_reason(stage_name: str, error: BaseException) -> str:
     return f"The {stage_name} stage stopped: {type(error).__name__}: {error}"
 
 
-#: a crop with more than this share of its box under the overlay's own drawings does not vote on its label
-MAX_COVERED = 0.04
-
-
-def covered_proposals(proposals: Sequence, occluders: Sequence[tuple[int, int, int, int]]) -> set[int]:
+def covered_proposals(proposals: Sequence[Proposal], occluders: Sequence[XYXY]) -> set[int]:
     """Indices of the proposals whose body box is more than MAX_COVERED under ``occluders`` (pure).
 
     Where the screen is grabbed on X11 the capture sees the overlay: its label cards drawn over a Cog spoil
@@ -60,7 +69,42 @@ class Classifier(Protocol):
     @property
     def provider(self) -> str: ...
 
-    def classify(self, batch: np.ndarray) -> list: ...
+    def classify(self, batch: np.ndarray) -> list[CogPrediction]: ...
+
+
+class Proposer(Protocol):
+    """The crop stage: Cog proposals (body + nametag boxes) of one RGB frame.  The nametag search
+    (find/nametags.py), its video followers and a learned detector all plug in here."""
+
+    def __call__(self, frame_rgb: np.ndarray) -> Sequence[Proposal]: ...
+
+
+@runtime_checkable
+class PacedSearch(Protocol):
+    """A proposer whose full-frame search runs at most once every ``min_period_s`` (the governor
+    lengthens it when CPU is short)."""
+
+    min_period_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """How much work each frame does.  The defaults classify tracks; :meth:`baseline` is the
+    behaviour before (every proposal classified on every frame, full searches up to 30 a second,
+    matching without motion, no governor), kept for ``toonvision bench --baseline``."""
+
+    per_track: bool = True  # classify tracks when due (False: every proposal, every frame)
+    motion: bool = True  # move tracks by their velocity before matching
+    recheck_s: float = 0.25  # a labelled track is classified again after this long (4 Hz)
+    searches_per_s: float = 8.0  # full nametag searches a second at most (new Cogs found within ~1/8 s)
+    adaptive: bool = True  # lower the rates when frames take too long
+    vote_window_s: float = 5.0  # a track's label is the mean of its votes of the last this many seconds
+    settle_votes: int = 4  # a new track is re-checked every 0.1 s until it has this many votes
+    swap_confidence: float = 0.8  # after a crossing, a look this sure of another Cog restarts the votes
+
+    @classmethod
+    def baseline(cls) -> Tuning:
+        return cls(per_track=False, motion=False, searches_per_s=30.0, adaptive=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +125,24 @@ class StageTimes:
 
 @dataclass(frozen=True, slots=True)
 class FrameResult:
-    """One processed frame: the frame, its proposals, the tracked Cogs and the stage times."""
+    """One processed frame: its proposals, the tracked Cogs, what was classified and the stage times."""
 
     frame: Frame
-    proposals: tuple  # tuple[propose.Proposal, ...]
-    cogs: tuple  # tuple[tracking.TrackedCog, ...]
+    proposals: tuple[Proposal, ...]
+    cogs: tuple[TrackedCog, ...]
     times: StageTimes
     done_time: float  # perf_counter() when the worker finished
     provider: str
     index: int  # 1 for the first processed frame, ...
+    classified: int = 0  # crops classified on this frame
+    degraded: str = ""  # why rates are lowered ("" at full rate), for the status strip
 
 
 class InferenceWorker(StageThread):
-    """Classifies every Cog proposal of the newest frame, in batches of ``batch_size``."""
+    """Tracks the Cogs of the newest frame and classifies those due, in batches of ``batch_size``.
+
+    ``on_processed`` callbacks get each result and the worker thread's CPU milliseconds for it
+    (the bench listens there), from the worker's thread."""
 
     name = "inference"
 
@@ -107,62 +156,105 @@ class InferenceWorker(StageThread):
         min_proposal_score: float = 0.0,
         smoothing_s: float = 1.0,
         on_result_ready: Callable[[], None] | None = None,
-        propose: Callable[[np.ndarray], Sequence] | None = None,
-        occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
+        propose: Proposer | None = None,
+        cards: Board[tuple[XYXY, ...]] | None = None,
+        tuning: Tuning | None = None,
+        reader: TagReader | None = None,
     ) -> None:
         super().__init__()
         from toonvision_live.crops import CropBatcher
         from toonvision_live.find.nametags import propose_cog_boxes
-        from toonvision_live.track import LabelSmoother
 
         self.frames = frames
         self.results = results
         self.classifier = classifier
+        self.reader = reader  # the nametag reader (None: labels from the body alone)
         self.batch_size = batch_size
         self.min_proposal_score = min_proposal_score
-        self.propose = propose or propose_cog_boxes
+        self.propose: Proposer = propose or propose_cog_boxes
+        self.tuning = tuning or Tuning()
         self.batcher = CropBatcher(batch_size)
+        self.tracker = CogTracker(window_s=self.tuning.vote_window_s, motion=self.tuning.motion,
+                                  recheck_s=self.tuning.recheck_s, settle_votes=self.tuning.settle_votes,
+                                  swap_confidence=self.tuning.swap_confidence)
         self.smoother = LabelSmoother(smoothing_s)
+        self.governor = LoadGovernor(enabled=self.tuning.adaptive)
         self.on_result_ready = on_result_ready or (lambda: None)
-        self.occluders = occluders or (lambda: ())
+        self.cards = cards or Board(())
+        self.on_processed: list[Callable[[FrameResult, float], None]] = []
         self.processed = 0
         self.crops = 0
 
-    def process(self, frame: Frame) -> FrameResult:
-        """Run every stage on one frame (also usable without the thread, e.g. by the bench)."""
-        picked = time.perf_counter()
-        height, width = frame.rgb.shape[:2]
-        if min(height, width) < MIN_FRAME_SIDE:
-            proposals = []  # a window shrunk to a few pixels shows no Cog worth naming
-        else:
-            proposals = [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
-        t_proposed = time.perf_counter()
+    def _classify(self, frame_rgb: np.ndarray, boxes: Sequence[Proposal]) -> tuple[list[CogPrediction], float, float]:
+        """Predictions for ``boxes`` (crops made in batches), and the seconds spent cropping and classifying."""
         preprocess_s = inference_s = 0.0
-        predictions: list = []
-        for start in range(0, len(proposals), self.batch_size):
-            chunk = proposals[start : start + self.batch_size]
+        predictions: list[CogPrediction] = []
+        for start in range(0, len(boxes), self.batch_size):
             t0 = time.perf_counter()
-            batch = self.batcher.crop(frame.rgb, chunk)
+            batch = self.batcher.crop(frame_rgb, boxes[start : start + self.batch_size])
             t1 = time.perf_counter()
             predictions.extend(self.classifier.classify(batch))
-            t2 = time.perf_counter()
             preprocess_s += t1 - t0
-            inference_s += t2 - t1
-        t_classified = time.perf_counter()
-        covered = set() if frame.overlay_free else covered_proposals(proposals, self.occluders())
-        cogs = self.smoother.update(proposals, predictions, frame.grab_time, covered)
+            inference_s += time.perf_counter() - t1
+        return predictions, preprocess_s, inference_s
+
+    def _proposals(self, frame: Frame) -> list[Proposal]:
+        if isinstance(self.propose, PacedSearch):
+            self.propose.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
+        height, width = frame.rgb.shape[:2]
+        if min(height, width) < MIN_FRAME_SIDE:
+            return []  # a window shrunk to a few pixels shows no Cog worth naming
+        return [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
+
+    def process(self, frame: Frame) -> FrameResult:
+        """Run every stage on one frame (also usable without the thread, e.g. by replay)."""
+        cpu0 = time.thread_time()
+        picked = time.perf_counter()
+        proposals = self._proposals(frame)
+        t_proposed = time.perf_counter()
+        covered = set() if frame.overlay_free else covered_proposals(proposals, self.cards.read())
+        if self.tuning.per_track:
+            tracks = self.tracker.associate(proposals, frame.grab_time)
+            due = self.tracker.due(tracks, frame.grab_time, unreliable=covered,
+                                   recheck_s=self.tuning.recheck_s / self.governor.rate)
+            t_tracked = time.perf_counter()
+            to_read = [i for i in due if self.reader is not None and tracks[i].needs_reading]
+            predictions, preprocess_s, inference_s = self._classify(frame.rgb, [proposals[i] for i in due])
+            if to_read and self.reader is not None:  # each tag once per track (again after a swap or jump)
+                t_read = time.perf_counter()
+                readings = self.reader.read(frame.rgb, [proposals[i].tag_xyxy for i in to_read])
+                for i, reading in zip(to_read, readings, strict=True):
+                    tracks[i].reading = reading
+                inference_s += time.perf_counter() - t_read
+            t_classified = time.perf_counter()
+            for i, prediction in zip(due, predictions, strict=True):
+                self.tracker.vote(tracks[i], prediction, frame.grab_time, counts=i not in covered)
+            cogs = self.tracker.tracked(tracks)
+            classified = len(due)
+        else:  # the baseline: every proposal classified on every frame
+            t_tracked = t_proposed
+            predictions, preprocess_s, inference_s = self._classify(frame.rgb, proposals)
+            t_classified = time.perf_counter()
+            cogs = self.smoother.update(proposals, predictions, frame.grab_time, covered)
+            classified = len(proposals)
         done = time.perf_counter()
         self.processed += 1
-        self.crops += len(proposals)
+        self.crops += classified
         times = StageTimes(
             grab_ms=frame.grab_s * 1000.0,
             wait_ms=max(0.0, picked - frame.grab_time) * 1000.0,
             propose_ms=(t_proposed - picked) * 1000.0,
             preprocess_ms=preprocess_s * 1000.0,
             inference_ms=inference_s * 1000.0,
-            track_ms=(done - t_classified) * 1000.0,
+            track_ms=(done - t_classified + t_tracked - t_proposed) * 1000.0,
         )
-        return FrameResult(frame, tuple(proposals), tuple(cogs), times, done, self.classifier.provider, self.processed)
+        self.governor.observe((done - frame.grab_time + frame.grab_s) * 1000.0, done)
+        result = FrameResult(frame, tuple(proposals), tuple(cogs), times, done, self.classifier.provider,
+                             self.processed, classified, self.governor.message)
+        cpu_ms = (time.thread_time() - cpu0) * 1000.0
+        for callback in self.on_processed:
+            callback(result, cpu_ms)
+        return result
 
     def run_stage(self) -> None:
         while not self.stopping:
@@ -179,12 +271,31 @@ class InferenceWorker(StageThread):
             close()
 
 
+def default_proposer(settings: Settings, tuning: Tuning) -> Proposer:
+    """The crop stage the settings ask for: full searches on a helper thread (the default), or in
+    turn every ``full_search_every`` frames with known tags followed in between."""
+    from toonvision_live.find.nametags import propose_cog_boxes
+    from toonvision_live.find.proposers import BackgroundSearchProposer, IncrementalProposer
+
+    if settings.crop_stage == "detector":  # opt-in: the learned detector on every frame (docs/detector.md)
+        from toonvision_live.find.detector import CogDetector
+
+        return CogDetector()
+    if settings.background_search:
+        # full searches on the second core, off each frame's critical path (docs/bench.md)
+        return BackgroundSearchProposer(max_searches_per_s=tuning.searches_per_s)
+    if settings.full_search_every > 1:
+        return IncrementalProposer(full_every=settings.full_search_every)
+    return propose_cog_boxes
+
+
 class Pipeline:
     """Supervisor of the capture thread and the inference worker.
 
     ``on_stopped(reason)`` is called once, from the thread of the first stage to
     end; ``reason`` is "" after :meth:`stop` and one sentence otherwise.  After
     :meth:`stop` (or that call) :attr:`error` holds the first stage exception.
+    ``cards`` is where the overlay publishes the label cards it drew (frame pixels).
     """
 
     def __init__(
@@ -196,30 +307,18 @@ class Pipeline:
         on_result_ready: Callable[[], None] | None = None,
         on_status: Callable[[str], None] | None = None,
         on_stopped: Callable[[str], None] | None = None,
-        propose: Callable[[np.ndarray], Sequence] | None = None,
-        occluders: Callable[[], Sequence[tuple[int, int, int, int]]] | None = None,
+        propose: Proposer | None = None,
+        tuning: Tuning | None = None,
+        reader: TagReader | None = None,
     ) -> None:
         self.settings = settings
+        self.tuning = tuning or Tuning()
         self.frames: LatestFrame[Frame] = LatestFrame()
         self.results: LatestFrame[FrameResult] = LatestFrame()
+        self.cards: Board[tuple[XYXY, ...]] = Board(())
         self.capture = CaptureThread(
             source, self.frames, fps_cap=settings.fps_cap, on_status=on_status, on_demand=settings.capture_on_demand
         )
-        if propose is None and settings.crop_stage == "detector":
-            from toonvision_live.find.detector import CogDetector
-
-            propose = CogDetector()  # one ONNX run per frame (see find/detector.py)
-        if propose is None and settings.background_search:
-            from toonvision_live.find.proposers import BackgroundSearchProposer
-
-            # full searches on the second core, off each frame's critical path (docs/bench.md)
-            propose = BackgroundSearchProposer()
-        elif propose is None and settings.full_search_every > 1:
-            from toonvision_live.find.proposers import IncrementalProposer
-
-            # a full search costs ~3x a followed frame (bench: ~1.5-1.75x the fps on the demo street);
-            # Cog accuracy in test_e2e's harness within noise (0.714 vs 0.721 over 2 runs of 2 passes)
-            propose = IncrementalProposer(full_every=settings.full_search_every)
         self.worker = InferenceWorker(
             self.frames,
             self.results,
@@ -228,8 +327,10 @@ class Pipeline:
             min_proposal_score=settings.min_proposal_score,
             smoothing_s=settings.smoothing_s,
             on_result_ready=on_result_ready,
-            propose=propose,
-            occluders=occluders,
+            propose=propose or default_proposer(settings, self.tuning),
+            cards=self.cards,
+            tuning=self.tuning,
+            reader=reader,
         )
         self.on_stopped = on_stopped or (lambda reason: None)
         self._lock = threading.Lock()
@@ -292,6 +393,8 @@ class Pipeline:
         ended = all(stage.join(max(0.0, deadline - time.perf_counter())) for stage in self.stages)
         if self.error is None:
             self.error = next((s.error for s in self.stages if s.error is not None), None)
+        if not self.worker.is_alive():  # never started, or done: release the proposer's thread too
+            self.worker.cleanup()
         return ended
 
     def take_result(self) -> FrameResult | None:
@@ -310,7 +413,7 @@ class Pipeline:
         return any(stage.is_alive() for stage in self.stages) and not self._ended
 
     def counts(self) -> dict[str, int]:
-        """Frames captured, processed, and dropped (replaced before the worker took them)."""
+        """Frames captured, processed, and dropped (replaced before the worker took them), crops classified."""
         return {
             "captured": self.capture.frames,
             "processed": self.worker.processed,

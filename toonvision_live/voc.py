@@ -26,6 +26,8 @@ class VocObject:
     xyxy: XYXY  # xmin, ymin, xmax, ymax in pixels
     truncated: bool = False
     difficult: bool = False
+    level: int | None = None  # read from the Cog's nametag; written as <level> (labelImg ignores it)
+    v2: bool | None = None  # "Level N v2.0" on the tag; written as <v2> 0/1 with the level
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ def parse_voc(data: bytes, source: Path | str = "<memory>") -> VocAnnotation:
                   _int(box, "xmax", source), _int(box, "ymax", source)),
             truncated=(obj.findtext("truncated", "0").strip() == "1"),
             difficult=(obj.findtext("difficult", "0").strip() == "1"),
+            level=_int(obj, "level", source) if obj.find("level") is not None else None,
+            v2=(obj.findtext("v2", "0").strip() == "1") if obj.find("v2") is not None else None,
         ))
     return VocAnnotation(
         filename=_text(root, "filename", source),
@@ -128,6 +132,9 @@ def voc_to_xml(annotation: VocAnnotation) -> bytes:
         box = ET.SubElement(node, "bndbox")
         for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), obj.xyxy, strict=True):
             ET.SubElement(box, tag).text = str(int(value))
+        if obj.level is not None:
+            ET.SubElement(node, "level").text = str(int(obj.level))
+            ET.SubElement(node, "v2").text = "1" if obj.v2 else "0"
     ET.indent(root, space="\t")
     return ET.tostring(root, encoding="utf-8") + b"\n"
 

@@ -257,6 +257,7 @@ class CaptureThread(StageThread):
         self.on_demand = on_demand
         self.frames = 0
         self.skipped_slots = 0
+        self.on_grabbed: list[Callable[[Frame], None]] = []  # called with each frame grabbed (this thread)
         self._paused = False
         self.waiting = ""
 
@@ -294,6 +295,8 @@ class CaptureThread(StageThread):
                 next_at = time.perf_counter()
                 continue
             self._report("")
+            for callback in self.on_grabbed:
+                callback(frame)
             self.latest.put(frame)
             self.frames += 1
             next_at += self.period_s

@@ -12,7 +12,6 @@ disagreement of the heads' own top picks is reported in ``CogPrediction.agree``.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +148,9 @@ class CogClassifier:
     """Classifies batches of 600x200 Cog crops with one onnxruntime session.
 
     ``providers``: onnxruntime provider names (or 'cuda'/'cpu') in preference order; default CUDA
-    then CPU.  ``threads``: intra-op threads (default: the CPU count, at most 2 here).
+    then CPU.  ``threads``: intra-op threads (default 1: the pipeline classifies a few crops a frame
+    beside its own threads; a second onnxruntime thread cost ~70 % more CPU per batch of 8 for no
+    shorter wall time on the 2-core CPU, tools/bench).
     """
 
     def __init__(self, model_path: Path, providers: Sequence[str] | None = None, *,
@@ -166,7 +167,8 @@ class CogClassifier:
         available = ort.get_available_providers()
         chosen = resolve_providers(providers, available, gpu_present=cuda_driver_present())
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or max(1, min(2, os.cpu_count() or 1))
+        self.threads = threads or 1
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from toonvision_live.crops import check_frame
+from toonvision_live.find.body import RowGround
 from toonvision_live.find.nametags import (
     Proposal,
-    RowGround,
     proposal_of,
     propose_cog_boxes,
     verify_nametag,
@@ -192,7 +192,12 @@ class BackgroundSearchProposer(IncrementalProposer):
 
     @property
     def min_period_s(self) -> float:
+        """The shortest time between two full searches (the load governor lowers the rate through it)."""
         return self._search.min_period_s
+
+    @min_period_s.setter
+    def min_period_s(self, value: float) -> None:
+        self._search.min_period_s = value
 
     @property
     def full_searches(self) -> int:

@@ -18,7 +18,7 @@ import argparse
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,8 +30,9 @@ from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
     from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.demo.window import ShownFrame
-    from toonvision_live.pipeline import FrameResult
+    from toonvision_live.pipeline import FrameResult, Proposer, Tuning
     from toonvision_live.voc import VocObject
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
@@ -49,7 +50,13 @@ class Score:
     boxes_on_cogs: int = 0  # pipeline boxes matching any avatar box at IoU >= 0.5 (body precision)
     tags: int = 0
     tags_on_tags: int = 0  # pipeline nametag boxes matching a nametag of the scene (tag precision)
+    switches: int = 0  # a Cog found under another track id than on the frame before (identity swaps)
+    appearances: int = 0  # times a Cog came on screen (a walker wrapping round comes again)
+    never_named: int = 0  # appearances that ended (or the replay did) before the Cog was named right
     misses: list[str] = field(default_factory=list)
+    first_label_s: list[float] = field(default_factory=list)  # appearance -> first right label, scene s
+    _ids: dict[str, int] = field(default_factory=dict, repr=False)  # Cog -> its track id last frame
+    _since: dict[str, float | None] = field(default_factory=dict, repr=False)  # Cog on screen -> since when
 
     @property
     def accuracy(self) -> float:
@@ -70,18 +77,35 @@ class Score:
     def most_missed(self, n: int = 5) -> list[tuple[str, int]]:
         return Counter(self.misses).most_common(n)
 
+    def first_label_ms(self) -> dict[str, float | int]:
+        """Scene milliseconds from a Cog coming on screen to its first right label: p50, p95, max, n."""
+        arr = np.asarray(self.first_label_s, np.float64) * 1000.0
+        if arr.size == 0:
+            return {"n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0}
+        return {"n": int(arr.size), "p50": round(float(np.percentile(arr, 50)), 1),
+                "p95": round(float(np.percentile(arr, 95)), 1), "max": round(float(arr.max()), 1)}
+
+    def end(self) -> None:
+        """The replay is over: Cogs still on screen and not yet named count as never named."""
+        self.never_named += sum(1 for since in self._since.values() if since is not None)
+        self._since.clear()
+        self._ids.clear()
+
     def add(self, other: Score) -> None:
         for f in fields(self):
             mine = getattr(self, f.name)
             if isinstance(mine, int):
                 setattr(self, f.name, mine + getattr(other, f.name))
         self.misses.extend(other.misses)
+        self.first_label_s.extend(other.first_label_s)
 
     def as_dict(self) -> dict:
         return {
             "frames": self.frames, "cogs_on_screen": self.cogs_on_screen, "found": self.found, "right": self.right,
             "accuracy": round(self.accuracy, 4), "recall": round(self.recall, 4),
             "body_precision": round(self.precision, 4), "tag_precision": round(self.tag_precision, 4),
+            "identity_switches": self.switches, "appearances": self.appearances,
+            "never_named": self.never_named, "first_label_ms": self.first_label_ms(),
             "most_missed": self.most_missed(10),
         }
 
@@ -118,18 +142,40 @@ def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
         if tags and with_tags:
             score.tags_on_tags += len(greedy_matches(iou_matrix(with_tags, tags), 0.5))
     matched = set()
+    t = result.frame.grab_time
+    _follow_appearances(score, [o.name for o, _ in truth], t)
     if truth and cogs:
         body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
-        tag = iou_matrix([t for _, t in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
+        tag = iou_matrix([g for _, g in truth if g is not None], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
         for r, c in greedy_matches(np.maximum(body, tag), 0.5):
             matched.add(r)
             score.found += 1
-            cog = cogs[c]
-            if f"cog_{cog.suit}_{cog.cog}" == truth[r][0].name:
+            cog, name = cogs[c], truth[r][0].name
+            if score._ids.get(name, cog.track_id) != cog.track_id:
+                score.switches += 1
+            score._ids[name] = cog.track_id
+            if f"cog_{cog.suit}_{cog.cog}" == name:
                 score.right += 1
+                since = score._since.get(name)
+                if since is not None:
+                    score.first_label_s.append(t - since)
+                    score._since[name] = None
             else:
-                score.misses.append(f"{truth[r][0].name} as cog_{cog.suit}_{cog.cog}")
+                score.misses.append(f"{name} as cog_{cog.suit}_{cog.cog}")
     score.misses.extend(f"{o.name} not found" for i, (o, _) in enumerate(truth) if i not in matched)
+
+
+def _follow_appearances(score: Score, on_screen: list[str], t: float) -> None:
+    """Start an appearance for each Cog new on screen; end those of the Cogs that left it."""
+    for name in list(score._since):
+        if name not in on_screen:
+            if score._since.pop(name) is not None:
+                score.never_named += 1
+            score._ids.pop(name, None)
+    for name in on_screen:
+        if name not in score._since:
+            score._since[name] = t
+            score.appearances += 1
 
 
 def replay_street(
@@ -142,9 +188,15 @@ def replay_street(
     fps: float = 20.0,
     full_search_every: int = 1,
     settings: Settings | None = None,
-    propose: Callable[[np.ndarray], Sequence] | None = None,
+    tuning: Tuning | None = None,
+    propose: Proposer | None = None,
+    on_processed: Callable[[FrameResult, float], None] | None = None,
+    reader: TagReader | None = None,
 ) -> Score:
-    """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score."""
+    """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score.
+
+    ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks);
+    ``on_processed(result, cpu_ms)`` is called for every processed frame."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
@@ -160,7 +212,11 @@ def replay_street(
         min_proposal_score=settings.min_proposal_score,
         smoothing_s=settings.smoothing_s,
         propose=propose or IncrementalProposer(full_every=full_search_every),
+        tuning=tuning,
+        reader=reader,
     )
+    if on_processed is not None:
+        worker.on_processed.append(on_processed)
     rect = ScreenRect(0, 0, *size_wh)
     score = Score()
     for i in range(max(1, round(seconds * fps))):
@@ -168,6 +224,7 @@ def replay_street(
         shown = scene.frame(t)
         result = worker.process(Frame(i, shown.rgb, t, 0.0, rect, "replay", overlay_free=True))
         score_result(score, result, ShownFrame(t, t, shown.objects, shown.tags_xyxy))
+    score.end()
     return score
 
 
@@ -191,14 +248,21 @@ def replay_command(args: argparse.Namespace) -> int:
 
     from toonvision_live.classify.classifier import CogClassifier, providers_for
     from toonvision_live.model_card import default_model_path
+    from toonvision_live.pipeline import Tuning
+
     if args.seconds <= 0 or args.fps <= 0 or args.full_search_every < 1 or args.cogs < 1:
         raise ConfigError("--seconds and --fps must be positive, --full-search-every and --cogs at least 1.")
     size_wh = args.resolution
     classifier = CogClassifier(Path(args.model or default_model_path()), providers_for(args.provider))
+    reader = None
+    if args.reader:
+        from toonvision_live.classify.reader import TagReader
+
+        reader = TagReader(None if args.reader == "shipped" else Path(args.reader), providers_for(args.provider))
     console = Console(stderr=False)
     table = Table(title=f"replayed streets: {args.seconds:g} s at {args.fps:g} fps, {size_wh[0]}x{size_wh[1]}, "
                         f"{args.cogs} Cogs, full search every {args.full_search_every} frame(s)")
-    for column in ("seed", "frames", "Cogs on screen", "found", "named right", "most missed"):
+    for column in ("seed", "frames", "Cogs on screen", "found", "named right", "switches", "most missed"):
         table.add_column(column, justify="left" if column == "most missed" else "right")
     total, per_seed = Score(), {}
     started = time.perf_counter()
@@ -207,24 +271,37 @@ def replay_command(args: argparse.Namespace) -> int:
         from toonvision_live.find.detector import CogDetector
 
         detector = CogDetector()
+    tuning = Tuning.baseline() if args.baseline else Tuning()
+    crops = [0]
     for seed in args.seeds:
         score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
-                              fps=args.fps, full_search_every=args.full_search_every, propose=detector)
+                              fps=args.fps, full_search_every=args.full_search_every, tuning=tuning,
+                              on_processed=lambda result, _ms: crops.__setitem__(0, crops[0] + result.classified),
+                              reader=reader, propose=detector)
         per_seed[seed] = score
         total.add(score)
         table.add_row(str(seed), str(score.frames), str(score.cogs_on_screen), f"{score.recall:.1%}",
-                      f"{score.accuracy:.1%}", ", ".join(f"{m} ({n})" for m, n in score.most_missed(2)))
+                      f"{score.accuracy:.1%}", str(score.switches),
+                      ", ".join(f"{m} ({n})" for m, n in score.most_missed(2)))
     table.add_row("all", str(total.frames), str(total.cogs_on_screen), f"{total.recall:.1%}",
-                  f"{total.accuracy:.1%}", ", ".join(f"{m} ({n})" for m, n in total.most_missed(2)), style="bold")
+                  f"{total.accuracy:.1%}", str(total.switches),
+                  ", ".join(f"{m} ({n})" for m, n in total.most_missed(2)), style="bold")
     console.print(table)
-    console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}")
+    first = total.first_label_ms()
+    console.print(f"{'every proposal classified on every frame' if args.baseline else 'tracks classified'}: "
+                  f"{crops[0] / max(1, total.frames):.2f} crops per frame; a Cog named right {first['p50']:.0f} ms "
+                  f"(p50) / {first['p95']:.0f} ms (p95) of scene time after it came on screen")
+    console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
+                  + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:
         from toonvision_live.fileio import atomic_write_bytes
 
         report = {
             "model": str(classifier.model_path), "provider": classifier.provider, "resolution": list(size_wh),
             "cogs": args.cogs, "seconds": args.seconds, "fps": args.fps,
-            "full_search_every": args.full_search_every, "crop_stage": args.crop_stage,
+            "full_search_every": args.full_search_every, "baseline": args.baseline, "crop_stage": args.crop_stage,
+            "reader": str(reader.model_path) if reader else None,
+            "crops_per_frame": round(crops[0] / max(1, total.frames), 3),
             "seeds": {str(seed): score.as_dict() for seed, score in per_seed.items()}, "all": total.as_dict(),
         }
         atomic_write_bytes(Path(args.json), (json.dumps(report, indent=2) + "\n").encode(), overwrite=True)
@@ -253,7 +330,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
     p.add_argument("--crop-stage", choices=("nametags", "detector"), default="nametags",
                    help="crop stage: the nametag search (default) or the learned detector on every frame")
+    p.add_argument("--baseline", action="store_true",
+                   help="classify every proposal on every frame (the behaviour before tracks were classified)")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
+    p.add_argument("--reader", nargs="?", const="shipped", default=None, metavar="FILE",
+                   help="also read each track's nametag and fuse it with the body (the shipped reader, or FILE)")
     p.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="onnxruntime execution provider (default cpu)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")

@@ -1,0 +1,118 @@
+"""Fusion of the classifier and the nametag reader, the level prior and the HP rule (pure, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toonvision_live.classify.classifier import predictions_from_probs
+from toonvision_live.classify.fusion import cog_hp, fuse, fuse_all, level_prior
+from toonvision_live.classify.reader import DEPT_CLASSES, NAME_CLASSES, OUTPUTS, readings_from_outputs
+from toonvision_live.taxonomy import COG_KEYS, SUIT_CODES, cog
+
+
+def _peaked(n: int, picks: dict[int, float]) -> np.ndarray:
+    rest = 1.0 - sum(picks.values())
+    p = np.full(n, rest / (n - len(picks)))
+    for i, v in picks.items():
+        p[i] = v
+    return p[None]
+
+
+def reading(name: str | dict[str, float], dept: str, level: int | dict[int, float], v2: bool = False):
+    names = name if isinstance(name, dict) else {name: 0.98}
+    levels = level if isinstance(level, dict) else {level: 0.98}
+    tens = np.zeros(6)
+    units = np.zeros(10)
+    for lv, p in levels.items():
+        tens[lv // 10] += p
+        units[lv % 10] += p
+    tens += (1 - tens.sum()) / 6
+    units += (1 - units.sum()) / 10
+    out = {"name": _peaked(OUTPUTS["name"], {NAME_CLASSES.index(k): v for k, v in names.items()}),
+           "dept": _peaked(OUTPUTS["dept"], {DEPT_CLASSES.index(dept): 0.98}),
+           "tens": tens[None], "units": units[None], "v2": np.array([[0.02, 0.98] if v2 else [0.98, 0.02]])}
+    return readings_from_outputs(out)[0]
+
+
+def prediction(key: str, p: float = 0.9):
+    c = cog(key)
+    return predictions_from_probs(_peaked(4, {SUIT_CODES.index(c.suit): p}), _peaked(32, {COG_KEYS.index(key): p}))[0]
+
+
+def test_hp_rule_of_toontown_rewritten() -> None:
+    assert [cog_hp(v) for v in (1, 2, 5, 10, 11)] == [6, 12, 42, 132, 156]
+    assert cog_hp(12) == 13 * 14 + 14 == 196
+    assert cog_hp(20) == 21 * 22 + 14
+    with pytest.raises(ValueError):
+        cog_hp(0)
+
+
+def test_tag_alone_names_cog_level_and_hp() -> None:
+    label = fuse(None, reading("headhunter", "bb", 10))
+    assert (label.kind, label.cog, label.suit, label.level, label.hp, label.source) == (
+        "cog", "headhunter", "bb", 10, 132, "tag")
+    assert label.card_text() == "Head Hunter · Lv 10 · 132 HP"
+    assert label.agree is None and label.level_plausible
+
+
+def test_v2_shows_both_layers() -> None:
+    label = fuse(prediction("coldcaller"), reading("coldcaller", "sb", 3, v2=True))
+    assert label.v2 and label.hp == 20 and label.total_hp == 40
+    assert label.card_text() == "Cold Caller · Lv 3 v2.0 · 20+20 HP"
+    assert label.agree is True and label.source == "both"
+
+
+def test_body_alone_has_no_level() -> None:
+    label = fuse(prediction("bloodsucker"), None)
+    assert (label.kind, label.cog, label.level, label.hp, label.source) == ("cog", "bloodsucker", None, None, "body")
+    assert label.card_text() == "Bloodsucker"
+    with pytest.raises(ValueError):
+        fuse(None, None)
+
+
+def test_disagreement_is_reported_and_the_tag_wins_when_sure() -> None:
+    label = fuse(prediction("coldcaller", 0.8), reading("telemarketer", "sb", 3))
+    assert label.cog == "telemarketer" and label.agree is False
+
+
+def test_confident_body_outweighs_an_unsure_tag() -> None:
+    unsure = reading({"flunky": 0.4, "pencilpusher": 0.35}, "bb", 3)
+    assert fuse(prediction("pencilpusher", 0.97), unsure).cog == "pencilpusher"
+
+
+def test_skelecog_and_boardbot_are_never_forced_into_the_32() -> None:
+    skele = fuse(prediction("flunky", 0.95), reading("skelecog", "sb", 5))
+    assert skele.kind == "skelecog" and skele.cog is None and skele.suit == "sb"
+    assert skele.card_text() == "Skelecog (Sellbot) · Lv 5 · 42 HP"
+    board = fuse(prediction("flunky", 0.95), reading("other", "boardbot", 12))
+    assert board.kind == "boardbot" and board.cog is None and board.hp is None
+    assert board.card_text() == "Boardbot · Lv 12"
+    unknown = fuse(None, reading("other", "cb", 7))
+    assert unknown.display_name == "Unknown Cashbot"
+
+
+def test_level_range_prior_corrects_a_misread() -> None:
+    # a Flunky (tier 1, levels 1..5) read as "Level 9" with a close second "Level 4"
+    label = fuse(None, reading("flunky", "bb", {9: 0.55, 4: 0.40}))
+    assert label.level == 4 and label.level_plausible is False
+    # a sure read in range stays as read, also in a Cog HQ (a few levels above the street range)
+    assert fuse(None, reading("thebigcheese", "bb", 12)).level == 12
+    assert fuse(None, reading("flunky", "bb", {7: 0.98})).level == 7
+
+
+def test_level_prior_shape() -> None:
+    p = level_prior(6)
+    assert p.shape == (50,) and p[5:10].min() == 1.0 and p[4] < 1e-3 and 0 < p[10] < 1 and p[13] < 1e-3 and p[30] < 1e-3
+
+
+def test_two_line_tag_without_department() -> None:
+    label = fuse(prediction("beancounter", 0.6), reading("beancounter", "none", 6))
+    assert (label.cog, label.level, label.hp) == ("beancounter", 6, 56)
+
+
+def test_fuse_all_pairs_lists() -> None:
+    labels = fuse_all([prediction("flunky"), None], [None, reading("yesman", "bb", 4)])
+    assert [lb.cog for lb in labels] == ["flunky", "yesman"]
+    with pytest.raises(ValueError):
+        fuse_all([None], [])

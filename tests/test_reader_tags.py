@@ -1,0 +1,75 @@
+"""Rendered nametags for the reader: every variant, reproducible, labels consistent with the text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from toonvision_live.classify.reader import DEPT_CLASSES, INPUT_H, INPUT_W, NAME_CLASSES
+from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
+from training.reader.tags import (
+    CLASH_NAMES,
+    TagRenderer,
+    load_tag_set,
+    render_tag_set,
+    sample_em,
+    sample_label,
+    save_tag_set,
+)
+
+
+def test_labels_match_their_text_and_cover_every_variant() -> None:
+    rng = np.random.default_rng(11)
+    seen = set()
+    for _ in range(3000):
+        lb = sample_label(rng)
+        name, dept = NAME_CLASSES[lb.name], DEPT_CLASSES[lb.dept]
+        assert 1 <= lb.level <= 50
+        assert lb.lines[-1] == f"Level {lb.level}" + (" v2.0" if lb.v2 else "")
+        if name in COG_BY_KEY:
+            assert lb.lines[0] == COG_BY_KEY[name].name
+        elif name == "skelecog":
+            assert lb.lines[0] == "Skelecog"
+        else:
+            assert lb.lines[0] not in {c.name for c in COG_BY_KEY.values()} | {"Skelecog"}
+        if dept == "none":
+            assert len(lb.lines) == 2
+        else:
+            assert len(lb.lines) == 3
+            if dept in SUIT_BY_CODE:
+                assert lb.lines[1] == SUIT_BY_CODE[dept].name
+            elif dept == "boardbot":
+                assert lb.lines[1] == "Boardbot"
+        kind = name if name in ("skelecog", "other") else "cog"
+        seen.add((kind, dept if dept in ("boardbot", "other", "none") else "suit", lb.v2))
+        seen.add(lb.lines[0] in CLASH_NAMES)
+    for variant in [("cog", "suit", False), ("cog", "suit", True), ("skelecog", "suit", False),
+                    ("other", "boardbot", False), ("cog", "none", False), ("cog", "other", False), True]:
+        assert variant in seen
+    ems = [sample_em(rng) for _ in range(2000)]
+    assert 4 <= min(ems) < 4.5 and 50 < max(ems) <= 60
+
+
+def test_tag_sets_are_reproducible_and_round_trip(tmp_path: Path) -> None:
+    renderer = TagRenderer()
+    a = render_tag_set(12, 5, renderer)
+    b = render_tag_set(12, 5, renderer)
+    assert a.images.shape == (12, INPUT_H, INPUT_W) and np.isfinite(a.images.astype(np.float32)).all()
+    assert np.array_equal(a.images, b.images) and a.texts == b.texts
+    assert not np.array_equal(a.images, render_tag_set(12, 6, renderer).images)
+    save_tag_set(tmp_path / "s.npz", a)
+    c = load_tag_set(tmp_path / "s.npz")
+    assert np.array_equal(c.images, a.images) and c.texts == a.texts and np.array_equal(c.level, a.level)
+    assert c.hidden is not None and np.array_equal(c.hidden, a.hidden)
+
+
+def test_sample_box_frames_the_tag() -> None:
+    renderer, rng = TagRenderer(), np.random.default_rng(3)
+    for _ in range(20):
+        patch, box, label = renderer.sample(rng, em=12.0)
+        x0, y0, x1, y1 = box
+        assert patch.dtype == np.uint8 and patch.ndim == 3
+        assert 0 <= x0 < x1 <= patch.shape[1] + 5 and 0 <= y0 < y1 <= patch.shape[0] + 5
+        # a tag of n lines at 12 px per line is about 3.4 (3 lines) or 2.4 (2 lines) em high
+        assert 0.6 * len(label.lines) * 12 < y1 - y0 < 1.6 * len(label.lines) * 12 + 10

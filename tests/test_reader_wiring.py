@@ -1,0 +1,81 @@
+"""The reader wired in: tags read once per track, fused labels, the overlay's text, VOC <level>/<v2>."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.classify.fusion import FusedLabel
+from toonvision_live.classify.reader import TagReader
+from toonvision_live.demo.scene import StreetScene
+from toonvision_live.demo.sprites import SpriteAtlas
+from toonvision_live.frames import Frame, LatestFrame
+from toonvision_live.geometry import ScreenRect
+from toonvision_live.model_card import default_model_path
+from toonvision_live.pipeline import InferenceWorker
+from toonvision_live.saver import cog_objects
+from toonvision_live.track import TrackedCog
+from toonvision_live.voc import VocAnnotation, VocObject, parse_voc, voc_to_xml
+
+HEAD_HUNTER = FusedLabel("cog", "headhunter", "bb", 0.97, 10, False, 132, True, "both")
+
+
+class CountingReader:
+    """The real reader, counting the tags it is asked to read."""
+
+    def __init__(self) -> None:
+        self.inner = TagReader(providers=["CPUExecutionProvider"])
+        self.tags = 0
+
+    def read(self, frame_rgb: np.ndarray, boxes: list) -> list:
+        self.tags += len(boxes)
+        return self.inner.read(frame_rgb, boxes)
+
+
+def test_worker_reads_each_tag_once_per_track() -> None:
+    classifier = CogClassifier(default_model_path(), ["CPUExecutionProvider"])
+    reader = CountingReader()
+    worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, reader=reader)  # type: ignore[arg-type]
+    scene = StreetScene(SpriteAtlas.load(), (1280, 720), n_cogs=4, seed=5)
+    shown = scene.frame(0.0)
+    rect = ScreenRect(0, 0, 1280, 720)
+    results = [worker.process(Frame(i, shown.rgb, i * 0.05, 0.0, rect, "test", overlay_free=True)) for i in range(8)]
+    cogs = results[-1].cogs
+    assert len(cogs) >= 3
+    assert reader.tags == worker.tracker.track_count  # one read per track, none again on a still frame
+    assert all(c.fused is not None and c.fused.level is not None for c in cogs)
+    truth = {o.name for o in shown.objects if o.name.startswith("cog_")}
+    assert sum(f"cog_{c.suit}_{c.cog}" in truth for c in cogs) >= len(cogs) - 1
+
+
+def test_overlay_caption_shows_level_and_hp() -> None:
+    pytest.importorskip("PyQt6")
+    from toonvision_live.ui.overlay import cog_caption
+
+    cog = TrackedCog(1, (0, 0, 10, 10), "bb", "headhunter", 0.97, True, fused=HEAD_HUNTER)
+    assert cog_caption(cog, 0.5) == "Head Hunter · Lv 10 · 132 HP"
+    v2 = replace(cog, fused=replace(HEAD_HUNTER, v2=True), agree=False, confidence=0.3)
+    assert cog_caption(v2, 0.5) == "Head Hunter? · Lv 10 v2.0 · 132+132 HP !"
+    skele = replace(cog, fused=FusedLabel("skelecog", None, "sb", 0.9, 5, False, 42, None, "both"))
+    assert cog_caption(skele, 0.5) == "Skelecog (Sellbot) · Lv 5 · 42 HP"
+    assert cog_caption(replace(cog, fused=None), 0.5) == "Head Hunter · Bossbot 97%"
+
+
+def test_saved_voc_carries_level_and_v2(tmp_path: Path) -> None:
+    cogs = [TrackedCog(1, (5, 5, 50, 90), "bb", "headhunter", 0.97, True, fused=replace(HEAD_HUNTER, v2=True)),
+            TrackedCog(2, (60, 5, 90, 90), "sb", "coldcaller", 0.9, True),
+            TrackedCog(3, (95, 5, 99, 90), "sb", "flunky", 0.9, True,
+                       fused=FusedLabel("skelecog", None, "sb", 0.9, 5, False, 42, None, "both"))]
+    objects = cog_objects(cogs, (100, 100))
+    assert [(o.name, o.level, o.v2) for o in objects] == [("cog_bb_headhunter", 10, True),
+                                                          ("cog_sb_coldcaller", None, None)]
+    xml = voc_to_xml(VocAnnotation("a.png", 100, 100, tuple(objects)))
+    assert b"<level>10</level>" in xml and b"<v2>1</v2>" in xml and xml.count(b"<level>") == 1
+    back = parse_voc(xml)
+    assert back.objects == tuple(objects)
+    plain = voc_to_xml(VocAnnotation("b.png", 10, 10, (VocObject("cog_sb_coldcaller", (1, 1, 5, 5)),)))
+    assert b"<level>" not in plain and parse_voc(plain).objects[0].level is None

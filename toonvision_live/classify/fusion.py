@@ -1,0 +1,160 @@
+"""One label per Cog from two witnesses: the body classifier and the nametag reader.
+
+The label is the most likely (identity, level, v2.0) given
+
+* the classifier's suit and Cog heads (a body can only say which of the 32 Cogs it looks like);
+* the reader's name, department, level and v2.0 heads (a tag can also say ``Skelecog``, ``Boardbot``
+  or a name that is none of the 32: those are shown as such, never forced into the 32);
+* the level range of each Cog as a prior: a Cog of tier k walks the streets at levels k..k+4
+  (assets/taxonomy.json), a few levels higher in Cog HQs; a "Flunky Level 9" is a misread.
+
+Each witness is tempered (mixed with a little of the uniform distribution) so that one confident
+mistake cannot veto the other.  Where both witnesses are present and their own top picks name
+different Cogs, ``agree`` is False and the overlay says so.
+
+HP (Toontown Rewritten, since TTR 3.0): HP = (L+1)(L+2) for levels 1..11 and (L+1)(L+2)+14 from
+level 12 on; a v2.0 Cog has a second (skeleton) layer with the same HP again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from toonvision_live.classify.classifier import CogPrediction
+from toonvision_live.classify.reader import DEPT_CLASSES, MAX_LEVEL, NAME_CLASSES, TagReading
+from toonvision_live.taxonomy import COG_BY_KEY, COGS, SUIT_BY_CODE, SUIT_CODES
+
+#: how far above its street range a Cog is still met (Cog HQs, field offices), and the prior weight there
+HQ_EXTRA_LEVELS, HQ_WEIGHT, OFF_RANGE_WEIGHT = 3, 0.05, 1e-4
+#: uniform mass mixed into each witness (a confident mistake must not veto the other witness)
+CLASSIFIER_TEMPER, READER_TEMPER = 0.3, 0.02
+SKELECOG, OTHER = NAME_CLASSES.index("skelecog"), NAME_CLASSES.index("other")
+_N = len(NAME_CLASSES)
+_COG_SUIT_DEPT = np.array([DEPT_CLASSES.index(c.suit) for c in COGS])
+_NONE_DEPT = DEPT_CLASSES.index("none")
+
+
+def cog_hp(level: int) -> int:
+    """HP of one layer of a Cog of ``level`` (Toontown Rewritten's rule)."""
+    if level < 1:
+        raise ValueError(f"a Cog level is at least 1, got {level}")
+    hp = (level + 1) * (level + 2)
+    return hp + 14 if level >= 12 else hp
+
+
+def level_prior(tier: int) -> np.ndarray:
+    """[50] prior weights of levels 1..50 for a Cog of ``tier`` (not normalised)."""
+    levels = np.arange(1, MAX_LEVEL + 1)
+    prior = np.full(MAX_LEVEL, OFF_RANGE_WEIGHT)
+    prior[(levels > tier + 4) & (levels <= tier + 4 + HQ_EXTRA_LEVELS)] = HQ_WEIGHT
+    prior[(levels >= tier) & (levels <= tier + 4)] = 1.0
+    return prior
+
+
+_LEVEL_PRIORS = np.stack([level_prior(c.tier) for c in COGS])  # [32, 50]
+
+
+@dataclass(frozen=True, slots=True)
+class FusedLabel:
+    """The label shown for one Cog.
+
+    ``kind``: ``cog`` (one of the 32; ``cog`` and ``suit`` set), ``skelecog``, ``boardbot`` or
+    ``unknown`` (a tag naming none of the 32).  ``suit`` is the department's code where known
+    (``boardbot`` for Boardbots).  ``level``/``hp`` are None without a readable tag; ``hp`` is one
+    layer (a v2.0 Cog has two).  ``agree``: both witnesses' own top picks name the same Cog (None
+    when only one witness saw it or the tag names none of the 32).  ``source``: body, tag or both.
+    ``level_plausible``: the read level lies in the Cog's street or HQ range.
+    """
+
+    kind: str
+    cog: str | None
+    suit: str | None
+    confidence: float
+    level: int | None
+    v2: bool
+    hp: int | None
+    agree: bool | None
+    source: str
+    level_plausible: bool = True
+
+    @property
+    def display_name(self) -> str:
+        if self.kind == "cog" and self.cog is not None:
+            return COG_BY_KEY[self.cog].name
+        dept = SUIT_BY_CODE[self.suit].name if self.suit in SUIT_BY_CODE else None
+        if self.kind == "skelecog":
+            return f"Skelecog ({dept})" if dept else "Skelecog"
+        if self.kind == "boardbot":
+            return "Boardbot"
+        return f"Unknown {dept}" if dept else "Unknown Cog"
+
+    @property
+    def total_hp(self) -> int | None:
+        return None if self.hp is None else self.hp * (2 if self.v2 else 1)
+
+    def card_text(self) -> str:
+        """The overlay's line, e.g. ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``)."""
+        parts = [self.display_name]
+        if self.level is not None:
+            parts.append(f"Lv {self.level}" + (" v2.0" if self.v2 else ""))
+        if self.hp is not None:
+            parts.append(f"{self.hp}+{self.hp} HP" if self.v2 else f"{self.hp} HP")
+        return " · ".join(parts)
+
+
+def _temper(p: np.ndarray, mass: float) -> np.ndarray:
+    return (1 - mass) * p + mass / len(p)
+
+
+def fuse(prediction: CogPrediction | None, reading: TagReading | None) -> FusedLabel:
+    """The most likely (identity, level, v2.0) from a classifier prediction and/or a tag reading."""
+    if prediction is None and reading is None:
+        raise ValueError("fuse needs a classifier prediction, a tag reading or both")
+    if reading is None:
+        assert prediction is not None
+        return FusedLabel("cog", prediction.cog, prediction.suit, float(prediction.confidence or 0.0),
+                          None, False, None, None, "body")
+    # identity scores over the reader's 34 name classes
+    score = _temper(reading.name_probs, READER_TEMPER)
+    dept = _temper(reading.dept_probs, READER_TEMPER)
+    # a two-line tag ("none") says nothing of the department
+    dept_fit = dept[_COG_SUIT_DEPT] + dept[_NONE_DEPT] / 4
+    level_read = _temper(reading.level_probs, READER_TEMPER)
+    level_fit = (_LEVEL_PRIORS * level_read).sum(axis=1) / _LEVEL_PRIORS.sum(axis=1) * MAX_LEVEL
+    score[: len(COGS)] *= dept_fit * level_fit
+    agree: bool | None = None
+    if prediction is not None and prediction.suit_probs is not None and prediction.entity_probs is not None:
+        body = np.zeros(_N)
+        body[: len(COGS)] = np.asarray(prediction.entity_probs) * np.asarray(prediction.suit_probs)[
+            [SUIT_CODES.index(c.suit) for c in COGS]]
+        body /= max(body.sum(), 1e-12)
+        score *= _temper(body, CLASSIFIER_TEMPER)
+        if reading.name in COG_BY_KEY:
+            agree = reading.name == prediction.cog
+    posterior = score / score.sum()
+    best = int(posterior.argmax())
+    source = "tag" if prediction is None else "both"
+    if best < len(COGS):
+        c = COGS[best]
+        lv = int((level_read * _LEVEL_PRIORS[best]).argmax()) + 1
+        plausible = bool(_LEVEL_PRIORS[best, reading.level - 1] >= HQ_WEIGHT)
+        return FusedLabel("cog", c.key, c.suit, float(posterior[best]), lv, reading.v2, cog_hp(lv), agree,
+                          source, plausible)
+    d = int(reading.dept_probs[: _NONE_DEPT].argmax())
+    dept_code = DEPT_CLASSES[d]
+    if best == SKELECOG:
+        suit = dept_code if dept_code in SUIT_BY_CODE else (prediction.suit if prediction else None)
+        return FusedLabel("skelecog", None, suit, float(posterior[best]), reading.level, reading.v2,
+                          cog_hp(reading.level), agree, source)
+    kind = "boardbot" if dept_code == "boardbot" else "unknown"
+    suit = dept_code if dept_code in SUIT_BY_CODE or kind == "boardbot" else None
+    # Clash's own Cogs follow other HP rules: the level is shown, the HP is not guessed
+    return FusedLabel(kind, None, suit, float(posterior[best]), reading.level, reading.v2, None, agree, source)
+
+
+def fuse_all(predictions: list[CogPrediction | None], readings: list[TagReading | None]) -> list[FusedLabel]:
+    """:func:`fuse` pairwise over two equally long lists."""
+    return [fuse(p, r) for p, r in zip(predictions, readings, strict=True)]
+

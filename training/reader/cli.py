@@ -1,0 +1,150 @@
+"""``toonvision render-tags | train-reader | evaluate-reader``: the nametag reader's toolkit.
+
+TensorFlow is imported inside the handlers only (``train-reader``), so ``toonvision --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toonvision_live.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = PROJECT_ROOT / "models" / "reader.onnx"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "render-tags", help="render sample nametags for the reader as a contact sheet (PNG)",
+        description="Render N Cog nametags the way the reader is trained (all variants and degradations) "
+        "and write them, as the reader sees them, into one sheet PNG with their text.")
+    p.add_argument("--out", type=Path, required=True, help="sheet PNG to write")
+    p.add_argument("-n", type=int, default=48, help="how many tags (default 48)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_render_tags)
+
+    p = subparsers.add_parser(
+        "train-reader", help="render tags, train the nametag reader, export models/reader.onnx + card",
+        description="Render the reader's shards into DATA (missing ones only), train the Keras reader "
+        "within --max-minutes, check ONNX parity and write the model and its card.")
+    p.add_argument("--data", type=Path, required=True, help="folder for the rendered shards (npz)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
+    p.add_argument("--train-shards", type=int, default=6, help="shards of 10,000 tags to train on (default 6)")
+    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--init", type=Path, default=None, help="continue training this .keras model")
+    p.add_argument("--render-only", action="store_true", help="render the shards and stop")
+    p.set_defaults(handler=_train_reader)
+
+    p = subparsers.add_parser(
+        "evaluate-reader", help="the reader's exact-read accuracy per line height and its CPU time per tag",
+        description="Read the rendered test shard (seed 9000) with an ONNX reader and print accuracy per "
+        "line-height bucket and milliseconds of CPU per tag (batch of 16, one thread).")
+    p.add_argument("--data", type=Path, required=True, help="folder with (or for) the rendered shards")
+    p.add_argument("--model", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    p.set_defaults(handler=_evaluate_reader)
+
+
+def _render_tags(args: argparse.Namespace) -> int:
+    import cv2
+
+    from toonvision_live.classify.reader import tag_input
+    from toonvision_live.fileio import write_png
+    from training.reader.tags import TagRenderer
+
+    if args.n < 1:
+        raise ConfigError("-n must be at least 1.")
+    renderer, rng = TagRenderer(), np.random.default_rng([args.seed, 0x5EE7])
+    tiles = []
+    for _ in range(args.n):
+        patch, box, label = renderer.sample(rng)
+        grey = np.clip(tag_input(patch, box) * 40 + 128, 0, 255).astype(np.uint8)
+        tile = cv2.resize(grey, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        tile = np.vstack([tile, np.full((22, tile.shape[1]), 255, np.uint8)])
+        cv2.putText(tile, f"{label.em:.0f}px " + " / ".join(label.lines), (2, tile.shape[0] - 7),
+                    cv2.FONT_HERSHEY_PLAIN, 0.75, 0, 1, cv2.LINE_AA)
+        tiles.append(tile)
+    cols = 4
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    sheet = np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
+    write_png(args.out, np.repeat(sheet[:, :, None], 3, axis=2), overwrite=True)
+    print(f"wrote {args.out} ({args.n} tags)")
+    return 0
+
+
+def _train_reader(args: argparse.Namespace) -> int:
+    from training.reader.train import Recipe, ensure_shards, export_reader, train_reader
+
+    if args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0:
+        raise ConfigError("--train-shards and --epochs must be at least 1 and --max-minutes above 0.")
+    recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
+                    learning_rate=args.learning_rate, init=str(args.init) if args.init else None)
+    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards)):
+        ensure_shards(args.data, split, count)
+    if args.render_only:
+        return 0
+    t0 = time.monotonic()
+    model = train_reader(args.data, recipe)
+    card = export_reader(model, args.out, args.data, recipe, (time.monotonic() - t0) / 60)
+    m = card["metrics_test_onnx"]
+    print(f"wrote {args.out}: exact read {m['exact']:.4f} on {m['n']} held-out tags; "
+          f">= 8 px {m['em_ge_8']['exact']:.4f}, 5-8 px {m['em_5_8']['exact']:.4f}, "
+          f"level >= 6 px {m['em_ge_6']['level']:.4f}")
+    return 0
+
+
+def measure_cpu_ms_per_tag(model: Path, batch: int = 16, repeats: int = 50) -> float:
+    """Process CPU milliseconds per tag of the reader on one thread, prepared batches of ``batch``."""
+    import onnxruntime as ort
+
+    from toonvision_live.classify.reader import INPUT_H, INPUT_NAME, INPUT_W
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(batch, INPUT_H, INPUT_W, 1)).astype(np.float32)
+    session.run(None, {INPUT_NAME: x})
+    t0 = time.process_time()
+    for _ in range(repeats):
+        session.run(None, {INPUT_NAME: x})
+    return (time.process_time() - t0) * 1000 / (repeats * batch)
+
+
+def _evaluate_reader(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    from training.reader.tags import load_tag_set
+    from training.reader.train import EM_BUCKETS, bucket_metrics, ensure_shards, onnx_outputs
+
+    if not args.model.is_file():
+        raise ConfigError(f"The reader model {args.model} does not exist.")
+    test = load_tag_set(ensure_shards(args.data, "test", 1)[0])
+    session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+    m = bucket_metrics(onnx_outputs(session, test.images), test)
+    m["cpu_ms_per_tag_batch16_1thread"] = round(measure_cpu_ms_per_tag(args.model), 3)
+    print(f"{'line height':>12} {'n':>6} {'exact':>7} {'name':>7} {'dept':>7} {'level':>7} {'v2':>7}")
+    keys = [f"em_{lo:g}_{hi:g}" for lo, hi in EM_BUCKETS] + ["em_5_8", "em_ge_6", "em_ge_8"]
+    for key in keys:
+        b = m[key]
+        fields = " ".join(f"{b[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2"))
+        print(f"{key[3:]:>12} {b['n']:>6} {fields}")
+    print(f"{'all':>12} {m['n']:>6} " + " ".join(f"{m[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2")))
+    print(f"CPU per tag (batch 16, one thread): {m['cpu_ms_per_tag_batch16_1thread']:.3f} ms")
+    if args.json:
+        from toonvision_live.fileio import atomic_write_bytes
+
+        atomic_write_bytes(args.json, (json.dumps(m, indent=1) + "\n").encode(), overwrite=True)
+    return 0

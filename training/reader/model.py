@@ -1,0 +1,71 @@
+"""The reader's Keras model: a small CNN over the 40x128 grey tag with five closed-set heads.
+
+Closed-set heads won over CTC text by measurement of effort and speed: the vocabulary is closed
+(32 Cogs + Skelecog + other, 4 departments + Boardbot + other + none, levels as two digits, v2.0),
+so a read is five small softmaxes, there is no decoding or vocabulary matching at run time, and the
+rows of the flattened feature map keep which line a feature came from.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from toonvision_live.classify.reader import INPUT_H, INPUT_NAME, INPUT_W, OUTPUTS
+
+if TYPE_CHECKING:
+    import keras
+
+#: conv widths per stage (each stage: conv 3x3 + BN + ReLU, then 2x2 max pool)
+WIDTHS = (8, 16, 32, 64)
+DENSE = 192
+
+
+def build_reader(widths: tuple[int, ...] = WIDTHS, dense: int = DENSE, dropout: float = 0.3) -> keras.Model:
+    """The trunk, a flattened branch for name / department / v2.0, and attention pooling for the digits.
+
+    The level's digits move along the last line with the tag's width and the level's length, so the
+    ``tens`` and ``units`` heads each pool the last feature map with their own learned attention
+    (softmax over the 5 x 16 cells) instead of reading fixed cells, plus the flattened features.
+    """
+    import keras
+    from keras import layers
+
+    inp = keras.Input((INPUT_H, INPUT_W, 1), name=INPUT_NAME)
+    x = inp
+    for i, w in enumerate(widths):
+        x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+        if i < 3:
+            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    cells = x  # 5 x 16 x widths[-1]
+    # 5 x 16 cells: keep rows (lines) apart, pool pairs of columns
+    x = layers.MaxPooling2D((1, 2), name="pool_cols")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dropout(dropout, name="drop")(x)
+    fc = layers.Dense(dense, activation="relu", name="fc")(x)
+    outputs = {k: layers.Dense(OUTPUTS[k], activation="softmax", name=k)(fc) for k in ("name", "dept", "v2")}
+    rows, cols, ch = cells.shape[1], cells.shape[2], cells.shape[3]
+    values = layers.Reshape((rows * cols, ch), name="cells")(
+        layers.Conv2D(ch, 1, activation="relu", name="digit_features")(cells))
+    for k in ("tens", "units"):
+        logits = layers.Reshape((rows * cols,), name=f"{k}_where")(layers.Conv2D(1, 1, name=f"{k}_attn")(cells))
+        weights = layers.Softmax(name=f"{k}_weights")(logits)
+        pooled = layers.Dot(axes=(1, 1), name=f"{k}_pool")([weights, values])
+        both = layers.Concatenate(name=f"{k}_both")([pooled, fc])
+        outputs[k] = layers.Dense(OUTPUTS[k], activation="softmax", name=k)(
+            layers.Dense(96, activation="relu", name=f"{k}_fc")(both))
+    return keras.Model(inp, {k: outputs[k] for k in OUTPUTS}, name="tag_reader")
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy the weights of every layer that both models have with the same name and shapes."""
+    copied = []
+    names = {layer.name for layer in source.layers}
+    for layer in target.layers:
+        if layer.name in names and layer.weights:
+            src = source.get_layer(layer.name).get_weights()
+            if [w.shape for w in src] == [w.shape for w in layer.get_weights()]:
+                layer.set_weights(src)
+                copied.append(layer.name)
+    return copied

@@ -1,0 +1,214 @@
+"""Render, train, evaluate and export the nametag reader (``toonvision train-reader``).
+
+Recipe (reproducible): shards of 10,000 rendered tags each (:func:`training.reader.tags.shard_seed`:
+train 1000+i, validation 5000, test 9000), the model of :mod:`training.reader.model`, Adam with a
+cosine-decayed learning rate, sparse cross-entropy on the five heads, a wall-clock bound
+(``--max-minutes``), the best validation epoch kept; then the test shard is read by the exported
+ONNX model (parity with Keras checked) and the card ``models/reader.json`` records the recipe,
+the data and the figures per line height.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from toonvision_live.classify.reader import (
+    DEPT_CLASSES,
+    INPUT_H,
+    INPUT_NAME,
+    INPUT_W,
+    NAME_CLASSES,
+    OUTPUTS,
+    level_probs,
+)
+from toonvision_live.errors import ModelError
+from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from training.reader.tags import TagRenderer, TagSet, load_tag_set, render_tag_set, save_tag_set, shard_seed
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+SHARD_SIZE = 10_000
+PARITY_TOL = 1e-4
+OPSET = 17
+#: line-height buckets (pixels) the card reports
+EM_BUCKETS = ((4.0, 5.0), (5.0, 6.0), (6.0, 8.0), (8.0, 12.0), (12.0, 24.0), (24.0, 61.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    train_shards: int = 6
+    epochs: int = 14
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    max_minutes: float = 25.0
+    seed: int = 0
+    init: str | None = None  # warm start from this .keras model (layers of the same name and shape)
+
+
+def shard_path(data: Path, split: str, index: int) -> Path:
+    return Path(data) / f"{split}_{index:02d}.npz"
+
+
+def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | None = None) -> list[Path]:
+    """The ``count`` shards of ``split`` in ``data``, rendering the missing ones."""
+    ensure_dir(Path(data))
+    paths = []
+    for i in range(count):
+        path = shard_path(data, split, i)
+        if not path.is_file():
+            renderer = renderer or TagRenderer()
+            t0 = time.perf_counter()
+            save_tag_set(path, render_tag_set(SHARD_SIZE, shard_seed(split, i), renderer))
+            log.info("rendered %s in %.0f s", path.name, time.perf_counter() - t0)
+        paths.append(path)
+    return paths
+
+
+def concat(sets: list[TagSet]) -> TagSet:
+    columns = ("images", "name", "dept", "level", "v2", "em")
+    return TagSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in columns),
+                  texts=tuple(t for s in sets for t in s.texts))
+
+
+def targets(tags: TagSet) -> dict[str, np.ndarray]:
+    return {"name": tags.name, "dept": tags.dept, "tens": tags.level // 10, "units": tags.level % 10, "v2": tags.v2}
+
+
+def train_reader(data: Path, recipe: Recipe) -> keras.Model:
+    """Train on the rendered shards in ``data`` (rendered when missing) within the recipe's bounds."""
+    import keras
+    import tensorflow as tf
+
+    from training.reader.model import build_reader, transfer_weights
+
+    keras.utils.set_random_seed(recipe.seed)
+    train = concat([load_tag_set(p) for p in ensure_shards(data, "train", recipe.train_shards)])
+    val = load_tag_set(ensure_shards(data, "val", 1)[0])
+    model = build_reader()
+    if recipe.init:  # warm start: every layer the earlier model shares by name and shape
+        copied = transfer_weights(keras.models.load_model(recipe.init), model)
+        log.info("warm start from %s: %d layers copied", recipe.init, len(copied))
+    steps = int(np.ceil(len(train.name) / recipe.batch_size)) * recipe.epochs
+    lr = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss={k: "sparse_categorical_crossentropy" for k in OUTPUTS},
+                  metrics={k: "accuracy" for k in OUTPUTS})
+    x = train.images[..., None]
+    ds = (tf.data.Dataset.from_tensor_slices((x, targets(train)))
+          .shuffle(len(x), seed=recipe.seed).batch(recipe.batch_size)
+          .map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(2))
+    val_ds = tf.data.Dataset.from_tensor_slices((val.images[..., None].astype(np.float32), targets(val))).batch(512)
+    deadline = time.monotonic() + recipe.max_minutes * 60
+
+    class Bound(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if time.monotonic() > deadline:
+                log.info("time bound reached after epoch %d", epoch + 1)
+                self.model.stop_training = True
+
+    best = keras.callbacks.ModelCheckpoint(str(Path(data) / "reader_best.keras"), monitor="val_loss",
+                                           save_best_only=True)
+    model.fit(ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=[Bound(), best], verbose=2)
+    return keras.models.load_model(Path(data) / "reader_best.keras")
+
+
+def exact_reads(probs: dict[str, np.ndarray], tags: TagSet) -> dict[str, np.ndarray]:
+    """Per-sample booleans: name, dept, level, v2 right, and all four right (``exact``)."""
+    level = level_probs(probs["tens"], probs["units"]).argmax(axis=1) + 1
+    ok = {"name": probs["name"].argmax(1) == tags.name, "dept": probs["dept"].argmax(1) == tags.dept,
+          "level": level == tags.level, "v2": probs["v2"].argmax(1) == tags.v2}
+    ok["exact"] = ok["name"] & ok["dept"] & ok["level"] & ok["v2"]
+    return ok
+
+
+def bucket_metrics(probs: dict[str, np.ndarray], tags: TagSet) -> dict[str, Any]:
+    """Accuracy of each field and of the exact read per line-height bucket, on the tags that are
+    whole (neither covered by another tag nor cut by the screen edge: their text is not all there),
+    plus the whole set and the covered/cut tags on their own."""
+    ok = exact_reads(probs, tags)
+    hidden = tags.hidden if tags.hidden is not None else np.zeros(len(tags.name), bool)
+
+    def figures(sel: np.ndarray) -> dict[str, Any]:
+        scores = {k: round(float(v[sel].mean()), 5) if sel.any() else None for k, v in ok.items()}
+        return {"n": int(sel.sum()), **scores}
+
+    whole = ~hidden
+    out: dict[str, Any] = {**figures(whole), "all_samples": figures(np.ones_like(whole)),
+                           "covered_or_cut": figures(hidden)}
+    for lo, hi in EM_BUCKETS:
+        out[f"em_{lo:g}_{hi:g}"] = figures(whole & (tags.em >= lo) & (tags.em < hi))
+    out["em_ge_8"] = figures(whole & (tags.em >= 8))
+    out["em_5_8"] = figures(whole & (tags.em >= 5) & (tags.em < 8))
+    out["em_ge_6"] = figures(whole & (tags.em >= 6))
+    return out
+
+
+def keras_to_onnx(model: keras.Model) -> Any:
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, INPUT_H, INPUT_W, 1), tf.float32, name=INPUT_NAME),)
+
+    @tf.function(input_signature=signature)
+    def serve(tag: tf.Tensor) -> dict[str, tf.Tensor]:
+        out = model(tag, training=False)
+        return {k: tf.identity(out[k], name=k) for k in OUTPUTS}
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET)
+    names = sorted(o.name for o in proto.graph.output)
+    if names != sorted(OUTPUTS) or [i.name for i in proto.graph.input] != [INPUT_NAME]:
+        raise ModelError(f"tf2onnx produced outputs {names}; expected {sorted(OUTPUTS)}.")
+    return proto
+
+
+def onnx_outputs(session: Any, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
+    names = [o.name for o in session.get_outputs()]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    for i in range(0, len(images), batch):
+        values = session.run(names, {INPUT_NAME: images[i : i + batch, ..., None].astype(np.float32)})
+        for k, v in zip(names, values, strict=True):
+            parts[k].append(v)
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def export_reader(model: keras.Model, out: Path, data: Path, recipe: Recipe, minutes: float) -> dict[str, Any]:
+    """Write ``out`` (.onnx) and its card after the Keras/ONNX parity check on the test shard."""
+    import onnxruntime as ort
+
+    test = load_tag_set(ensure_shards(data, "test", 1)[0])
+    proto = keras_to_onnx(model)
+    blob = proto.SerializeToString()
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    probs = onnx_outputs(session, test.images)
+    ref = model.predict(test.images[:1024, ..., None].astype(np.float32), batch_size=256, verbose=0)
+    diff = max(float(np.abs(np.asarray(ref[k]) - probs[k][:1024]).max()) for k in OUTPUTS)
+    if diff > PARITY_TOL:
+        raise ModelError(f"The ONNX reader differs from Keras by {diff:.2g} (> {PARITY_TOL}); nothing was written.")
+    card = {
+        "model": "nametag reader", "input": {"name": INPUT_NAME, "shape": ["N", INPUT_H, INPUT_W, 1],
+                                             "prepare": "toonvision_live.classify.reader.tag_input"},
+        "outputs": OUTPUTS, "names": list(NAME_CLASSES), "depts": list(DEPT_CLASSES),
+        "level": "tens x units, levels 1..50",
+        "training_data": {"rendered_tags": recipe.train_shards * SHARD_SIZE,
+                          "shard_seeds": "train 1000+i, val 5000, test 9000",
+                          "font": "phase_3/models/fonts/vtRemingtonPortable.ttf via assets/suit_font_glyphs",
+                          "real_frames": 0},
+        "recipe": {**asdict(recipe), "trained_minutes": round(minutes, 1)},
+        "metrics_test_onnx": bucket_metrics(probs, test),
+        "onnx": {"opset": OPSET, "parity_max_abs_diff": diff, "bytes": len(blob)},
+        "created": date.today().isoformat(),
+    }
+    atomic_write_bytes(out, blob, overwrite=True)
+    atomic_write_bytes(out.with_suffix(".json"), (json.dumps(card, indent=1) + "\n").encode(), overwrite=True)
+    return card
