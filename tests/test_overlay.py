@@ -16,6 +16,7 @@ from test_pipeline import street_frame
 from toonvision_live.capture.stage import ScreenSource, bgra_to_rgb
 from toonvision_live.capture.window import x11_compositor_running
 from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.classify.fusion import FusedLabel
 from toonvision_live.demo.scene import SceneFrame
 from toonvision_live.demo.window import DEMO_WINDOW_PATTERN, DemoWindow
 from toonvision_live.errors import SaveError
@@ -67,12 +68,19 @@ class _Cog:
     suit: str
     confidence: float
     agree: bool = True
+    fused: FusedLabel | None = None
 
 
 def test_captions():
     assert cog_caption(_Cog("coldcaller", "sb", 0.97), 0.5) == "Cold Caller · Sellbot 97%"
     assert cog_caption(_Cog("bigwig", "lb", 0.31), 0.5) == "Big Wig? · Lawbot 31%"
     assert cog_caption(_Cog("flunky", "lb", 0.8, agree=False), 0.5) == "Flunky · Lawbot 80% !"
+    # once the nametag is read: level and HP (TTR: (L+1)(L+2) up to level 11)
+    read = FusedLabel("cog", "headhunter", "bb", 0.9, 10, False, 132, True, "both")
+    assert cog_caption(_Cog("headhunter", "bb", 0.9, fused=read), 0.5) == "Head Hunter · Lv 10 · 132 HP"
+    unsure = FusedLabel("cog", "headhunter", "bb", 0.3, 10, False, 132, False, "both")
+    assert cog_caption(_Cog("headhunter", "bb", 0.3, agree=False, fused=unsure), 0.5) \
+        == "Head Hunter? · Lv 10 · 132 HP !"
 
 
 def test_label_cards_keep_clear_of_nametags():
