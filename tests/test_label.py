@@ -112,7 +112,8 @@ def test_read_only_folder(tmp_path: Path) -> None:
     assert not (folder / "a.xml").exists()
 
 
-def test_save_error_type_for_read_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, labeller: FolderLabeller) -> None:
+def test_save_error_type_for_read_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                       labeller: FolderLabeller) -> None:
     import toonvision_live.tools.label as label_mod
 
     monkeypatch.setattr(label_mod.os, "access", lambda *a, **k: False)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from toonvision_live.classify.reader import (
+    DEPT_CLASSES,
     INPUT_H,
     INPUT_W,
     NAME_CLASSES,
-    DEPT_CLASSES,
     TagReader,
     default_reader_path,
     level_probs,

@@ -41,7 +41,8 @@ def test_labels_match_their_text_and_cover_every_variant() -> None:
                 assert lb.lines[1] == SUIT_BY_CODE[dept].name
             elif dept == "boardbot":
                 assert lb.lines[1] == "Boardbot"
-        seen.add((name if name in ("skelecog", "other") else "cog", dept if dept in ("boardbot", "other", "none") else "suit", lb.v2))
+        kind = name if name in ("skelecog", "other") else "cog"
+        seen.add((kind, dept if dept in ("boardbot", "other", "none") else "suit", lb.v2))
         seen.add(lb.lines[0] in CLASH_NAMES)
     for variant in [("cog", "suit", False), ("cog", "suit", True), ("skelecog", "suit", False),
                     ("other", "boardbot", False), ("cog", "none", False), ("cog", "other", False), True]:

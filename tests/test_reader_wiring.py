@@ -71,7 +71,8 @@ def test_saved_voc_carries_level_and_v2(tmp_path: Path) -> None:
             TrackedCog(3, (95, 5, 99, 90), "sb", "flunky", 0.9, True,
                        fused=FusedLabel("skelecog", None, "sb", 0.9, 5, False, 42, None, "both"))]
     objects = cog_objects(cogs, (100, 100))
-    assert [(o.name, o.level, o.v2) for o in objects] == [("cog_bb_headhunter", 10, True), ("cog_sb_coldcaller", None, None)]
+    assert [(o.name, o.level, o.v2) for o in objects] == [("cog_bb_headhunter", 10, True),
+                                                          ("cog_sb_coldcaller", None, None)]
     xml = voc_to_xml(VocAnnotation("a.png", 100, 100, tuple(objects)))
     assert b"<level>10</level>" in xml and b"<v2>1</v2>" in xml and xml.count(b"<level>") == 1
     back = parse_voc(xml)

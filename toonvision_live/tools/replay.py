@@ -30,6 +30,7 @@ from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
     from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.demo.window import ShownFrame
     from toonvision_live.pipeline import FrameResult, Tuning
     from toonvision_live.voc import VocObject
@@ -145,7 +146,7 @@ def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
     _follow_appearances(score, [o.name for o, _ in truth], t)
     if truth and cogs:
         body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
-        tag = iou_matrix([g for _, g in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
+        tag = iou_matrix([g for _, g in truth if g is not None], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
         for r, c in greedy_matches(np.maximum(body, tag), 0.5):
             matched.add(r)
             score.found += 1
@@ -189,6 +190,7 @@ def replay_street(
     settings: Settings | None = None,
     tuning: Tuning | None = None,
     on_processed: Callable[[FrameResult, float], None] | None = None,
+    reader: TagReader | None = None,
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score.
 
@@ -210,6 +212,7 @@ def replay_street(
         smoothing_s=settings.smoothing_s,
         propose=IncrementalProposer(full_every=full_search_every),
         tuning=tuning,
+        reader=reader,
     )
     if on_processed is not None:
         worker.on_processed.append(on_processed)
@@ -250,6 +253,11 @@ def replay_command(args: argparse.Namespace) -> int:
         raise ConfigError("--seconds and --fps must be positive, --full-search-every and --cogs at least 1.")
     size_wh = args.resolution
     classifier = CogClassifier(Path(args.model or default_model_path()), providers_for(args.provider))
+    reader = None
+    if args.reader:
+        from toonvision_live.classify.reader import TagReader
+
+        reader = TagReader(None if args.reader == "shipped" else Path(args.reader), providers_for(args.provider))
     console = Console(stderr=False)
     table = Table(title=f"replayed streets: {args.seconds:g} s at {args.fps:g} fps, {size_wh[0]}x{size_wh[1]}, "
                         f"{args.cogs} Cogs, full search every {args.full_search_every} frame(s)")
@@ -262,7 +270,8 @@ def replay_command(args: argparse.Namespace) -> int:
     for seed in args.seeds:
         score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
                               fps=args.fps, full_search_every=args.full_search_every, tuning=tuning,
-                              on_processed=lambda result, _ms: crops.__setitem__(0, crops[0] + result.classified))
+                              on_processed=lambda result, _ms: crops.__setitem__(0, crops[0] + result.classified),
+                              reader=reader)
         per_seed[seed] = score
         total.add(score)
         table.add_row(str(seed), str(score.frames), str(score.cogs_on_screen), f"{score.recall:.1%}",
@@ -276,7 +285,8 @@ def replay_command(args: argparse.Namespace) -> int:
     console.print(f"{'every proposal classified on every frame' if args.baseline else 'tracks classified'}: "
                   f"{crops[0] / max(1, total.frames):.2f} crops per frame; a Cog named right {first['p50']:.0f} ms "
                   f"(p50) / {first['p95']:.0f} ms (p95) of scene time after it came on screen")
-    console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}")
+    console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
+                  + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:
         from toonvision_live.fileio import atomic_write_bytes
 
@@ -284,6 +294,7 @@ def replay_command(args: argparse.Namespace) -> int:
             "model": str(classifier.model_path), "provider": classifier.provider, "resolution": list(size_wh),
             "cogs": args.cogs, "seconds": args.seconds, "fps": args.fps,
             "full_search_every": args.full_search_every, "baseline": args.baseline,
+            "reader": str(reader.model_path) if reader else None,
             "crops_per_frame": round(crops[0] / max(1, total.frames), 3),
             "seeds": {str(seed): score.as_dict() for seed, score in per_seed.items()}, "all": total.as_dict(),
         }
@@ -314,6 +325,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", action="store_true",
                    help="classify every proposal on every frame (the behaviour before tracks were classified)")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
+    p.add_argument("--reader", nargs="?", const="shipped", default=None, metavar="FILE",
+                   help="also read each track's nametag and fuse it with the body (the shipped reader, or FILE)")
     p.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="onnxruntime execution provider (default cpu)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")

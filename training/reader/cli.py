@@ -139,7 +139,8 @@ def _evaluate_reader(args: argparse.Namespace) -> int:
     keys = [f"em_{lo:g}_{hi:g}" for lo, hi in EM_BUCKETS] + ["em_5_8", "em_ge_6", "em_ge_8"]
     for key in keys:
         b = m[key]
-        print(f"{key[3:]:>12} {b['n']:>6} " + " ".join(f"{b[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2")))
+        fields = " ".join(f"{b[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2"))
+        print(f"{key[3:]:>12} {b['n']:>6} {fields}")
     print(f"{'all':>12} {m['n']:>6} " + " ".join(f"{m[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2")))
     print(f"CPU per tag (batch 16, one thread): {m['cpu_ms_per_tag_batch16_1thread']:.3f} ms")
     if args.json:

@@ -73,11 +73,7 @@ def ocr_fields(result: list[Any] | None) -> tuple[str, str, int | None, bool]:
     digits = re.findall(r"\d+", tail)
     level = int(digits[0]) if digits else None
     name = _closest(rows[0], _NAMES) if level_row > 0 else None
-    dept: str | None
-    if level_row >= 2:
-        dept = _closest(rows[level_row - 1], _DEPTS) or "other"
-    else:
-        dept = "none"
+    dept = (_closest(rows[level_row - 1], _DEPTS) or "other") if level_row >= 2 else "none"
     return name or "other", dept, level, v2
 
 
@@ -100,10 +96,12 @@ def compare(reader_path: Path, n: int) -> dict[str, Any]:
         rows.append((label.em, got == truth, (r.name, r.dept, r.level, r.v2) == truth))
     em = np.array([r[0] for r in rows])
     ok = {"rapidocr": np.array([r[1] for r in rows]), "reader": np.array([r[2] for r in rows])}
-    out: dict[str, Any] = {"n": n, "ms_per_tag_cpu": {"rapidocr": 1000 * t_ocr / n, "reader_single": 1000 * t_reader / n}}
+    out: dict[str, Any] = {"n": n, "ms_per_tag_cpu": {"rapidocr": 1000 * t_ocr / n,
+                                                      "reader_single": 1000 * t_reader / n}}
     for lo, hi in EM_BUCKETS:
         sel = (em >= lo) & (em < hi)
-        out[f"em_{lo:g}_{hi:g}"] = {"n": int(sel.sum()), **{k: float(v[sel].mean()) if sel.any() else None for k, v in ok.items()}}
+        scores = {k: float(v[sel].mean()) if sel.any() else None for k, v in ok.items()}
+        out[f"em_{lo:g}_{hi:g}"] = {"n": int(sel.sum()), **scores}
     out["all"] = {k: float(v.mean()) for k, v in ok.items()}
     out["real_sample_img0"] = real_scales(engine, reader)
     return out

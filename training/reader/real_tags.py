@@ -42,7 +42,8 @@ def main() -> None:
     reader = TagReader(args.reader, ["CPUExecutionProvider"])
     frame0 = read_image_rgb(REAL / "sample_img0.png")
     for scale in SCALES:
-        frame = cv2.resize(frame0, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        frame = cv2.resize(frame0, None, fx=scale, fy=scale, interpolation=interp)
         tags = sorted(find_nametags(frame), key=lambda t: t.tag_xyxy[0])
         for t, r in zip(tags, reader.read(frame, [t.tag_xyxy for t in tags]), strict=True):
             print(f"sample_img0 {scale:g}x {t.tag_xyxy} line {t.line_height:.1f}px: {describe(r)}")

@@ -165,7 +165,8 @@ class _Backgrounds:
             z = rng.uniform(0.3, 2.5)
             sw, sh = min(src.shape[1], max(4, int(w / z))), min(src.shape[0], max(4, int(h / z)))
             x, y = int(rng.integers(0, src.shape[1] - sw + 1)), int(rng.integers(0, src.shape[0] - sh + 1))
-            return cv2.resize(src[y : y + sh, x : x + sw], (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+            part = cv2.resize(src[y : y + sh, x : x + sw], (w, h), interpolation=cv2.INTER_LINEAR)
+            return part.astype(np.float32) / 255
         if u < 0.85:  # smooth random colour field
             small = rng.uniform(0, 1, (int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3)).astype(np.float32)
             return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
@@ -294,10 +295,10 @@ def render_tag_set(n: int, seed: int, renderer: TagRenderer | None = None,
 
 def save_tag_set(path, tags: TagSet) -> None:
     """Write a TagSet as one .npz (uncompressed, float16 images)."""
+    import io
     from pathlib import Path
 
     from toonvision_live.fileio import atomic_write_bytes
-    import io
 
     buf = io.BytesIO()
     np.savez(buf, images=tags.images, name=tags.name, dept=tags.dept, level=tags.level, v2=tags.v2,
@@ -309,7 +310,8 @@ def save_tag_set(path, tags: TagSet) -> None:
 def load_tag_set(path) -> TagSet:
     with np.load(path) as z:
         hidden = z["hidden"] if "hidden" in z.files else None
-        return TagSet(z["images"], z["name"], z["dept"], z["level"], z["v2"], z["em"], tuple(z["texts"].tolist()), hidden)
+        return TagSet(z["images"], z["name"], z["dept"], z["level"], z["v2"], z["em"],
+                      tuple(z["texts"].tolist()), hidden)
 
 
 def shard_seed(split: str, index: int) -> int:

@@ -76,7 +76,8 @@ def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | No
 
 
 def concat(sets: list[TagSet]) -> TagSet:
-    return TagSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in ("images", "name", "dept", "level", "v2", "em")),
+    columns = ("images", "name", "dept", "level", "v2", "em")
+    return TagSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in columns),
                   texts=tuple(t for s in sets for t in s.texts))
 
 
@@ -139,10 +140,12 @@ def bucket_metrics(probs: dict[str, np.ndarray], tags: TagSet) -> dict[str, Any]
     hidden = tags.hidden if tags.hidden is not None else np.zeros(len(tags.name), bool)
 
     def figures(sel: np.ndarray) -> dict[str, Any]:
-        return {"n": int(sel.sum()), **{k: round(float(v[sel].mean()), 5) if sel.any() else None for k, v in ok.items()}}
+        scores = {k: round(float(v[sel].mean()), 5) if sel.any() else None for k, v in ok.items()}
+        return {"n": int(sel.sum()), **scores}
 
     whole = ~hidden
-    out: dict[str, Any] = {**figures(whole), "all_samples": figures(np.ones_like(whole)), "covered_or_cut": figures(hidden)}
+    out: dict[str, Any] = {**figures(whole), "all_samples": figures(np.ones_like(whole)),
+                           "covered_or_cut": figures(hidden)}
     for lo, hi in EM_BUCKETS:
         out[f"em_{lo:g}_{hi:g}"] = figures(whole & (tags.em >= lo) & (tags.em < hi))
     out["em_ge_8"] = figures(whole & (tags.em >= 8))
@@ -173,7 +176,8 @@ def onnx_outputs(session: Any, images: np.ndarray, batch: int = 256) -> dict[str
     names = [o.name for o in session.get_outputs()]
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for i in range(0, len(images), batch):
-        for k, v in zip(names, session.run(names, {INPUT_NAME: images[i : i + batch, ..., None].astype(np.float32)}), strict=True):
+        values = session.run(names, {INPUT_NAME: images[i : i + batch, ..., None].astype(np.float32)})
+        for k, v in zip(names, values, strict=True):
             parts[k].append(v)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -196,7 +200,8 @@ def export_reader(model: keras.Model, out: Path, data: Path, recipe: Recipe, min
                                              "prepare": "toonvision_live.classify.reader.tag_input"},
         "outputs": OUTPUTS, "names": list(NAME_CLASSES), "depts": list(DEPT_CLASSES),
         "level": "tens x units, levels 1..50",
-        "training_data": {"rendered_tags": recipe.train_shards * SHARD_SIZE, "shard_seeds": "train 1000+i, val 5000, test 9000",
+        "training_data": {"rendered_tags": recipe.train_shards * SHARD_SIZE,
+                          "shard_seeds": "train 1000+i, val 5000, test 9000",
                           "font": "phase_3/models/fonts/vtRemingtonPortable.ttf via assets/suit_font_glyphs",
                           "real_frames": 0},
         "recipe": {**asdict(recipe), "trained_minutes": round(minutes, 1)},
