@@ -32,15 +32,30 @@ THIRD_PARTY_DEPRECATIONS = (
 )
 
 
+_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def _guard_filters() -> list[tuple[str, type[Warning], str]]:
+    """(action, category, module regex), lowest priority first: third-party deprecations ignored, any
+    warning attributed to our code an error."""
+    ignored = [("ignore", c, rf"{m}(\.|$)") for m in THIRD_PARTY_DEPRECATIONS for c in _DEPRECATIONS]
+    return [*ignored, ("error", Warning, OUR_MODULES)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The same filters for everything pytest runs, module- and session-scoped fixtures included (the
+    autouse fixture below only spans each test's own function-scoped part)."""
+    for action, category, module in _guard_filters():
+        config.addinivalue_line("filterwarnings", f"{action}::{category.__module__}.{category.__qualname__}:{module}")
+
+
 @pytest.fixture(autouse=True)
 def no_warnings_from_our_code() -> Iterator[None]:
     """Every warning raised by our code (any category, in any thread of the test) is an error; third-party
     deprecations are ignored by module name."""
     with warnings.catch_warnings():
-        for module in THIRD_PARTY_DEPRECATIONS:
-            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-                warnings.filterwarnings("ignore", category=category, module=rf"{module}(\.|$)")
-        warnings.filterwarnings("error", module=OUR_MODULES)
+        for action, category, module in _guard_filters():
+            warnings.filterwarnings(action, category=category, module=module)
         yield
 
 

@@ -60,7 +60,7 @@ def test_report_structure(short_run):
     assert report["machine"]["compositor"] is True  # the x_display fixture runs xcompmgr
     assert report["soak"] is None
     assert report["config"]["proposer"].startswith("BackgroundSearchProposer")  # the settings' default
-    assert report["config"]["command"].startswith("toonvision ")
+    assert report["config"]["command"].startswith("toonvision bench ")
     assert {t["figure"] for t in report["targets"]} >= {
         "CPU ms per processed frame, whole process (1280x720, 8 Cogs)",
         "CPU per frame, before (--baseline) / now, same run",
@@ -95,7 +95,8 @@ def test_cpu_is_split_by_thread(short_run):
     for run in (report, report["baseline"]):
         split = run["cpu"]["thread_cpu_ms_per_processed_frame"]
         assert set(split) == {"capture", "worker", "search", "qt", "other"}
-        assert split["capture"] > 0 and split["worker"] > 0 and split["qt"] > 0
+        assert split["capture"] > 0 and split["worker"] > 0 and split["qt"] > 0 and split["search"] > 0
+        assert split["other"] < split["search"]  # every thread of ours is named in its group
         # the thread groups are parts of the process (clock ticks of 10 ms: some slack)
         assert sum(split.values()) <= run["cpu"]["process_cpu_ms_per_processed_frame"] * 1.2 + 2
     assert report["cpu"]["scene_process_percent_of_one_core"] > 0

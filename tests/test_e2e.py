@@ -25,7 +25,7 @@ from toonvision_live.model_card import default_model_path
 from toonvision_live.pipeline import FrameResult
 from toonvision_live.settings import load_settings
 from toonvision_live.tools.replay import Score, score_result
-from toonvision_live.ui.overlay import LiveSession
+from toonvision_live.ui.session import LiveSession
 
 SIZE = (1280, 720)
 #: Issue 6 asks for >= 0.95 of the Cogs on screen named right; the deterministic replay asserts it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -106,10 +107,43 @@ def test_unreadable_image_names_the_file(tmp_path):
         fileio.read_image_rgb(bad)
 
 
-def test_cli_help_lists_subcommands():
-    out = subprocess.run([sys.executable, "-m", "toonvision_live", "--help"], capture_output=True, text=True)
+#: every command and sub-command the README documents
+COMMANDS = {
+    "run": (), "demo": (), "bench": (), "replay": (), "train": (), "tune": (), "evaluate": (), "export": (),
+    "render": ("crops", "scenes", "atlas", "sheet", "glyphs"),
+    "dataset": ("extract", "check", "split", "report"),
+}
+
+
+def _help(*command: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "toonvision_live", *command, "--help"], capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr
-    assert "toonvision" in out.stdout
+    return out.stdout
+
+
+def _listed(help_text: str) -> set[str]:
+    """The command names a help text lists under COMMAND (indented four spaces, then their help)."""
+    section = re.split(r"positional arguments:\n  [A-Z]+\n", help_text, maxsplit=1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"^    ([a-z][\w-]*)", section, re.MULTILINE))
+
+
+def test_cli_help_lists_every_subcommand_and_the_readme_documents_them():
+    from toonvision_live.cli import build_parser
+
+    top = _help()
+    registered = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert set(COMMANDS) <= registered, set(COMMANDS) - registered
+    assert _listed(top) == registered
+    readme = (ROOT / "README.md").read_text("utf-8")
+    for name in registered:  # one added by another module must be documented too
+        assert f"toonvision {name}" in readme, f"'toonvision {name}' is not in the README"
+    for name, subs in COMMANDS.items():
+        if subs:
+            listed = _listed(_help(name))
+            assert set(subs) <= listed, name
+            for sub in listed:
+                assert f"toonvision {name} {sub}" in readme, f"'toonvision {name} {sub}' is not in the README"
 
 
 def test_runtime_imports_without_tensorflow():
@@ -189,3 +223,16 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         fileio.write_all_or_nothing([(tmp_path / f"{i}.txt", b"x") for i in range(4)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_layout_names_every_runtime_module_and_only_real_ones():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    package = ROOT / "toonvision_live"
+    for path in package.iterdir():
+        name = path.name
+        if name.startswith("_") or name == "__pycache__" or not (path.is_dir() or name.endswith(".py")):
+            continue
+        assert (f"{name}/" if path.is_dir() else name) in block, f"README's Layout misses toonvision_live/{name}"
+    for name in set(re.findall(r"\b([a-z_]+\.py)\b", block)):
+        assert list(package.rglob(name)), f"README's Layout names {name}, which toonvision_live does not have"

@@ -14,7 +14,7 @@ def test_slow_frames_lower_the_rates_step_by_step_and_say_so():
     while gov.level == 0 and t < 5:
         gov.observe(80.0, t)
         t += 1 / 30
-    assert gov.rate == 0.5 and "CPU busy" in gov.message and "50%" in gov.message
+    assert gov.rate == 0.5 and gov.search_rate == 0.5 and "CPU busy" in gov.message and "50%" in gov.message
     for _ in range(10):  # another step needs step_s more
         gov.observe(80.0, t)
         t += 0.01
@@ -23,6 +23,7 @@ def test_slow_frames_lower_the_rates_step_by_step_and_say_so():
         gov.observe(80.0, t)
         t += 1 / 30
     assert gov.rate == 0.25 and gov.level == 2
+    assert gov.search_rate == 0.5  # searches are halved once at most: Cogs walking in must still be found
     for _ in range(60):
         gov.observe(80.0, t)
         t += 1 / 30

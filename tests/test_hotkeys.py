@@ -21,7 +21,7 @@ from toonvision_live.errors import ConfigError
 from toonvision_live.saver import SavedFrame
 from toonvision_live.settings import Hotkeys, load_settings
 from toonvision_live.ui.hotkeys import HotkeyListener
-from toonvision_live.ui.overlay import LiveSession
+from toonvision_live.ui.session import LiveSession
 from toonvision_live.voc import read_voc
 
 ROOT = Path(__file__).resolve().parents[1]

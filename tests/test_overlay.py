@@ -16,6 +16,7 @@ from test_pipeline import street_frame
 from toonvision_live.capture.stage import ScreenSource, bgra_to_rgb
 from toonvision_live.capture.window import x11_compositor_running
 from toonvision_live.classify.classifier import CogClassifier
+from toonvision_live.classify.fusion import FusedLabel
 from toonvision_live.demo.scene import SceneFrame
 from toonvision_live.demo.window import DEMO_WINDOW_PATTERN, DemoWindow
 from toonvision_live.errors import SaveError
@@ -28,12 +29,12 @@ from toonvision_live.saver import SavedFrame
 from toonvision_live.settings import load_settings
 from toonvision_live.track import TrackedCog
 from toonvision_live.ui.overlay import (
-    LiveSession,
     OverlayWindow,
     cog_caption,
     place_label_cards,
     suit_color,
 )
+from toonvision_live.ui.session import LiveSession
 
 
 class StaticScene:
@@ -67,12 +68,19 @@ class _Cog:
     suit: str
     confidence: float
     agree: bool = True
+    fused: FusedLabel | None = None
 
 
 def test_captions():
     assert cog_caption(_Cog("coldcaller", "sb", 0.97), 0.5) == "Cold Caller · Sellbot 97%"
     assert cog_caption(_Cog("bigwig", "lb", 0.31), 0.5) == "Big Wig? · Lawbot 31%"
     assert cog_caption(_Cog("flunky", "lb", 0.8, agree=False), 0.5) == "Flunky · Lawbot 80% !"
+    # once the nametag is read: level and HP (TTR: (L+1)(L+2) up to level 11)
+    read = FusedLabel("cog", "headhunter", "bb", 0.9, 10, False, 132, True, "both")
+    assert cog_caption(_Cog("headhunter", "bb", 0.9, fused=read), 0.5) == "Head Hunter · Lv 10 · 132 HP"
+    unsure = FusedLabel("cog", "headhunter", "bb", 0.3, 10, False, 132, False, "both")
+    assert cog_caption(_Cog("headhunter", "bb", 0.3, agree=False, fused=unsure), 0.5) \
+        == "Head Hunter? · Lv 10 · 132 HP !"
 
 
 def test_label_cards_keep_clear_of_nametags():
@@ -182,6 +190,7 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     # the worker is told where the cards are (frame pixels), so crops under them do not vote
     assert len(overlay.drawn_cards) >= 2
     assert any(c[0] <= 85 <= c[2] and c[3] <= 60 for c in overlay.drawn_cards)
+    assert overlay.cards.read() == overlay.drawn_cards  # published, so no other thread reads the widget
     # only the changed parts are repainted: a Cog that walked on leaves no trail behind
     moved = (TrackedCog(1, (50 + 150, 60, 120 + 150, 260), "sb", "coldcaller", 0.97, True), cogs[1])
     overlay.show_result(fake_result(rect, moved, index=2))
@@ -339,7 +348,7 @@ def test_a_dead_stage_ends_the_session_with_its_reason(demo_window, qtbot, tmp_p
 
 
 def test_a_save_with_no_new_frame_times_out_and_says_so(demo_window, qtbot, tmp_path, tiny_classifier, monkeypatch):
-    monkeypatch.setattr("toonvision_live.ui.overlay.SAVE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("toonvision_live.ui.session.SAVE_TIMEOUT_S", 0.5)
     session = _session(tmp_path, tiny_classifier)
     session.start()
     try:

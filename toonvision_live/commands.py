@@ -22,9 +22,11 @@ from toonvision_live.errors import CaptureError, ConfigError
 from toonvision_live.settings import Settings, parse_size_wh
 
 if TYPE_CHECKING:
+    from PyQt6.QtWidgets import QApplication
+
     from toonvision_live.classify.classifier import CogClassifier
     from toonvision_live.classify.reader import TagReader
-    from toonvision_live.ui.overlay import LiveSession
+    from toonvision_live.ui.session import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,11 @@ def _reader(settings: Settings) -> TagReader | None:
     return TagReader(default_reader_path(), providers_for(settings.provider))
 
 
-def _qt_app():
+def _qt_app() -> QApplication:
     from PyQt6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(["toonvision"])
+    app = QApplication.instance()
+    return app if isinstance(app, QApplication) else QApplication(["toonvision"])
 
 
 def _warn_if_no_compositor() -> None:
@@ -115,7 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     require_display()
     classifier = _classifier(settings)
     from toonvision_live.capture.stage import ScreenSource
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()
@@ -166,7 +169,7 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     classifier = _classifier(settings)
     from toonvision_live.capture.stage import ScreenSource
     from toonvision_live.demo.window import DemoWindow, grab_screen_png, load_street_scene
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     app = _qt_app()
     _warn_if_no_compositor()
@@ -208,7 +211,7 @@ def _demo(args: argparse.Namespace, *, hotkeys: bool) -> int:
     return _exit_code(session, reason)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from toonvision_live.settings import add_settings_arguments
 
     run = subparsers.add_parser(

@@ -3,16 +3,18 @@
 The capture stage grabs a frame only when the worker is ready for it (one-slot mailbox), so when
 CPU is short nothing queues, but each frame takes longer from grab to overlay.  The worker tells
 the :class:`LoadGovernor` how old each result is when it is done (grab start to done); while the
-smoothed age stays over ``slow_ms`` the governor halves the rate of full nametag searches and of
-label re-checks (down to a quarter), and raises it back once the age has stayed under ``fast_ms``
+smoothed age stays over ``slow_ms`` the governor halves the rate of label re-checks (down to a
+quarter) and of full nametag searches (down to half), and raises it back once the age has stayed under ``fast_ms``
 for ``hold_s``.  Boxes still follow every Cog on every frame and new Cogs are still classified at
 once; only the optional work waits.  The status strip shows :attr:`LoadGovernor.message`.
 """
 
 from __future__ import annotations
 
-#: rate multipliers of the levels (1: full rate)
+#: rate multipliers of the levels (1: full rate): label re-checks go down to a quarter, full searches
+#: only to half (live on the overloaded machine, halving searches again lost more Cogs than it saved)
 LEVELS = (1.0, 0.5, 0.25)
+SEARCH_LEVELS = (1.0, 0.5, 0.5)
 
 
 class LoadGovernor:
@@ -34,14 +36,19 @@ class LoadGovernor:
 
     @property
     def rate(self) -> float:
-        """Multiplier of the search and re-check rates (1.0 at full rate)."""
+        """Multiplier of the label re-check rate (1.0 at full rate)."""
         return LEVELS[self.level]
+
+    @property
+    def search_rate(self) -> float:
+        """Multiplier of the full-search rate (1.0 at full rate)."""
+        return SEARCH_LEVELS[self.level]
 
     @property
     def message(self) -> str:
         if self.level == 0:
             return ""
-        return f"CPU busy: searching and re-checking at {self.rate:.0%} rate"
+        return f"CPU busy: labels re-checked at {self.rate:.0%}, searches at {self.search_rate:.0%} rate"
 
     def observe(self, age_ms: float, now: float) -> None:
         """One result ``age_ms`` old (grab start to worker done) at ``now`` (perf_counter seconds)."""

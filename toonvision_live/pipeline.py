@@ -200,7 +200,7 @@ class InferenceWorker(StageThread):
 
     def _proposals(self, frame: Frame) -> list[Proposal]:
         if isinstance(self.propose, PacedSearch):
-            self.propose.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.rate)
+            self.propose.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
         height, width = frame.rgb.shape[:2]
         if min(height, width) < MIN_FRAME_SIDE:
             return []  # a window shrunk to a few pixels shows no Cog worth naming

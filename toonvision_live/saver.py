@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +37,19 @@ SCREENSHOTS = Path("raw") / "screenshots"
 COG_CROPS = Path("unsorted") / "cog"
 
 
+class LabelledCog(Protocol):
+    """What a save needs of a Cog (a ``TrackedCog``): its body box in frame pixels and its labels."""
+
+    @property
+    def body_xyxy(self) -> Sequence[float]: ...
+
+    @property
+    def suit(self) -> str: ...
+
+    @property
+    def cog(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SavedFrame:
     screenshot: Path
@@ -47,7 +61,7 @@ class SavedFrame:
 DATASET_FOLDER = "dataset folder (--dataset)"
 
 
-def cog_objects(cogs: Iterable, size_wh: tuple[int, int]) -> list[VocObject]:
+def cog_objects(cogs: Iterable[LabelledCog], size_wh: tuple[int, int]) -> list[VocObject]:
     """VOC objects ``cog_<suit>_<key>`` for tracked Cogs, boxes clipped to the frame (empty ones dropped).
 
     A Cog whose nametag was read carries its ``<level>`` and ``<v2>``; one the tag names as none of
@@ -84,7 +98,7 @@ def _place_all(files: Sequence[tuple[Path, bytes]]) -> None:
 
 
 def save_labelled_frame(
-    frame_rgb: np.ndarray, cogs: Iterable, dataset_dir: Path, *, when: datetime | None = None
+    frame_rgb: np.ndarray, cogs: Iterable[LabelledCog], dataset_dir: Path, *, when: datetime | None = None
 ) -> SavedFrame:
     """Save the frame, its VOC XML and one 600x200 crop per Cog into ``dataset_dir``.
 
@@ -160,8 +174,10 @@ class FrameSaver:
         self.dataset_dir = Path(dataset_dir)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toonvision-saver")
 
-    def save(self, frame_rgb: np.ndarray, cogs: Sequence, done: Callable[[SavedFrame | SaveError], None]) -> Future:
-        def finished(future: Future) -> None:
+    def save(
+        self, frame_rgb: np.ndarray, cogs: Sequence[LabelledCog], done: Callable[[SavedFrame | SaveError], None]
+    ) -> Future[SavedFrame]:
+        def finished(future: Future[SavedFrame]) -> None:
             exc = future.exception()
             if exc is None:
                 done(future.result())

@@ -47,6 +47,11 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_and_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="the .keras file written by 'toonvision train'")
+    _add_data(parser)
+
+
 def _register_train(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
@@ -150,8 +155,7 @@ def _register_evaluate(subparsers: Any) -> None:
         "and write "
         "OUT/report.md with its figures; with --real, also classify the Cogs of a labelled screenshot.",
     )
-    p.add_argument("model", type=Path, help="the .keras file written by 'toonvision train'")
-    _add_data(p)
+    _add_model_and_data(p)
     p.add_argument("--out", type=Path, default=Path("runs/report"), help="report folder; default runs/report")
     p.add_argument("--onnx", type=Path, default=None, help="the exported ONNX model to evaluate beside it")
     p.add_argument("--real", type=Path, default=None, help="a labelled VOC screenshot (XML next to its PNG)")
@@ -167,8 +171,7 @@ def _register_export(subparsers: Any) -> None:
         "Keras vs onnxruntime on the test split (max abs diff <= 1e-4) and write the model and "
         "its card (test metrics, training data, parity).",
     )
-    p.add_argument("model", type=Path, help="the .keras file written by 'toonvision train'")
-    _add_data(p)
+    _add_model_and_data(p)
     p.add_argument(
         "--out",
         type=Path,

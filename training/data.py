@@ -249,6 +249,20 @@ def augment_crop(rgb: np.ndarray, a: Augment, rng: np.random.Generator) -> np.nd
     return out
 
 
+def training_datasets(
+    found: dict[str, SplitFiles], *, batch_size: int, augment: Augment | None, seed: int, repeat: bool
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training dataset (augmented, shuffled each epoch; repeated for a fixed number of steps per
+    epoch) and the validation dataset of a checked split (:func:`check_splits`)."""
+    train_x = load_images(found["train"].paths)
+    val_x = load_images(found["validate"].paths)
+    train_ds = make_dataset(
+        train_x, found["train"].entity, batch_size=batch_size, shuffle=True, augment=augment, seed=seed
+    )
+    val_ds = make_dataset(val_x, found["validate"].entity, batch_size=64, shuffle=False, augment=None)
+    return (train_ds.repeat() if repeat else train_ds), val_ds
+
+
 def make_dataset(
     images: np.ndarray,
     entity: np.ndarray,

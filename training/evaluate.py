@@ -113,16 +113,12 @@ def evaluate(
     test = check_splits(data, ("test",))["test"]
     paths = test.paths if max_images is None else test.paths[:max_images]
     entity_true = test.entity[: len(paths)]
-    suit_true = np.asarray(COG_SUIT_INDEX)[entity_true]
     images = load_images(paths)
     out = ensure_dir(Path(out))
 
     predictions = {"keras": keras_predict(model, images)}
     if session is not None:
         predictions["onnx"] = onnx_predict(session, images)
-
-    metrics: dict[str, dict[str, Any]] = {}
-    timing: dict[str, Any] | None = None
     lines = [
         "# ToonVision Live — model evaluation",
         "",
@@ -132,53 +128,71 @@ def evaluate(
         "",
     ]
     lines += _training_section(Path(keras_path).with_name("history.json"))
-    suit_names = SUIT_CODES
-    cog_names = COG_KEYS
+    metrics: dict[str, dict[str, Any]] = {}
     for name, probs in predictions.items():
-        m = head_metrics(probs, entity_true)
-        suit_pred = probs[SUIT_OUTPUT].argmax(1)
-        entity_pred = probs[ENTITY_OUTPUT].argmax(1)
-        m["per_suit"] = per_class_table(suit_true, suit_pred, suit_names)
-        m["per_cog"] = per_class_table(entity_true, entity_pred, cog_names)
-        metrics[name] = m
-        _save(
-            out / f"{name}_confusion_suit.png",
-            _confusion_figure(confusion(suit_true, suit_pred, 4), suit_names, f"{name}: suit"),
-        )
-        _save(
-            out / f"{name}_confusion_cog.png",
-            _confusion_figure(confusion(entity_true, entity_pred, 32), cog_names, f"{name}: Cog"),
-        )
-        wrong = np.flatnonzero((entity_pred != entity_true) | (suit_pred != suit_true))
-        if len(wrong):
-            _save(
-                out / f"{name}_wrong.png",
-                _wrong_grid(images, wrong[:24], entity_true, entity_pred, suit_pred),
-            )
-        lines += _metrics_section(name, m, len(wrong))
+        metrics[name] = _head_report(name, probs, entity_true, images, out, lines)
+    timing: dict[str, Any] | None = None
+    if session is not None:
+        timing = _parity_section(model, session, predictions, images, lines)
+    _inside_section(model, images, entity_true, samples, out, lines)
+    real = _real_section(model, session, real_xml, out, lines) if real_xml is not None else []
+    report = out / "report.md"
+    atomic_write_bytes(report, ("\n".join(lines) + "\n").encode("utf-8"), overwrite=True)
+    log.info("Wrote the evaluation report %s", report)
+    return EvalResult(report_path=report, metrics=metrics, real=real, timing=timing)
 
-    if len(predictions) == 2:
-        diff = max(
-            float(np.max(np.abs(predictions["keras"][k] - predictions["onnx"][k])))
-            for k in (SUIT_OUTPUT, ENTITY_OUTPUT)
-        )
-        same = float(
-            np.mean(predictions["keras"][ENTITY_OUTPUT].argmax(1) == predictions["onnx"][ENTITY_OUTPUT].argmax(1))
-        )
-        lines += [
-            "## Keras vs ONNX",
-            "",
-            f"Max abs difference of the probabilities: {diff:.2e}; same Cog predicted on {same:.2%} of the crops.",
-            "",
-        ]
-        timing = time_per_crop(model, session, images[:8])
-        lines += [
-            f"Time per crop, batch of {timing['batch']} on this CPU (median of repeats; other jobs shared "
-            f"the cores): Keras `predict` {timing['keras_predict']:.2f} ms, onnxruntime "
-            f"{timing['onnxruntime']:.3f} ms ({timing['keras_predict'] / timing['onnxruntime']:.0f}x faster).",
-            "",
-        ]
 
+def _head_report(
+    name: str, probs: dict[str, np.ndarray], entity_true: np.ndarray, images: np.ndarray, out: Path, lines: list[str]
+) -> dict[str, Any]:
+    """Metrics, per-class tables, confusion matrices and wrong predictions of one model (its report section)."""
+    suit_true = np.asarray(COG_SUIT_INDEX)[entity_true]
+    m: dict[str, Any] = dict(head_metrics(probs, entity_true))
+    suit_pred = probs[SUIT_OUTPUT].argmax(1)
+    entity_pred = probs[ENTITY_OUTPUT].argmax(1)
+    m["per_suit"] = per_class_table(suit_true, suit_pred, SUIT_CODES)
+    m["per_cog"] = per_class_table(entity_true, entity_pred, COG_KEYS)
+    _save(
+        out / f"{name}_confusion_suit.png",
+        _confusion_figure(confusion(suit_true, suit_pred, 4), SUIT_CODES, f"{name}: suit"),
+    )
+    _save(
+        out / f"{name}_confusion_cog.png",
+        _confusion_figure(confusion(entity_true, entity_pred, 32), COG_KEYS, f"{name}: Cog"),
+    )
+    wrong = np.flatnonzero((entity_pred != entity_true) | (suit_pred != suit_true))
+    if len(wrong):
+        _save(out / f"{name}_wrong.png", _wrong_grid(images, wrong[:24], entity_true, entity_pred, suit_pred))
+    lines += _metrics_section(name, m, len(wrong))
+    return m
+
+
+def _parity_section(
+    model: keras.Model, session: Any, predictions: dict[str, dict[str, np.ndarray]], images: np.ndarray,
+    lines: list[str],
+) -> dict[str, Any]:
+    """Keras vs ONNX: largest probability difference, agreement, time per crop (returned)."""
+    keras_probs, onnx_probs = predictions["keras"], predictions["onnx"]
+    diff = max(float(np.max(np.abs(keras_probs[k] - onnx_probs[k]))) for k in (SUIT_OUTPUT, ENTITY_OUTPUT))
+    same = float(np.mean(keras_probs[ENTITY_OUTPUT].argmax(1) == onnx_probs[ENTITY_OUTPUT].argmax(1)))
+    timing = time_per_crop(model, session, images[:8])
+    lines += [
+        "## Keras vs ONNX",
+        "",
+        f"Max abs difference of the probabilities: {diff:.2e}; same Cog predicted on {same:.2%} of the crops.",
+        "",
+        f"Time per crop, batch of {timing['batch']} on this CPU (median of repeats; other jobs shared "
+        f"the cores): Keras `predict` {timing['keras_predict']:.2f} ms, onnxruntime "
+        f"{timing['onnxruntime']:.3f} ms ({timing['keras_predict'] / timing['onnxruntime']:.0f}x faster).",
+        "",
+    ]
+    return timing
+
+
+def _inside_section(
+    model: keras.Model, images: np.ndarray, entity_true: np.ndarray, samples: int, out: Path, lines: list[str]
+) -> None:
+    """Grad-CAM, activations and first-layer filters of the Keras model."""
     picks = _sample_indices(entity_true, samples)
     if len(picks):
         _save(out / "gradcam.png", _gradcam_figure(model, images[picks], entity_true[picks]))
@@ -201,47 +215,48 @@ def evaluate(
         "",
     ]
 
-    real: list[dict[str, Any]] = []
-    if real_xml is not None:
-        crops = crop_real_screenshot(real_xml)
-        if crops:
-            batch = np.stack([c.rgb for c in crops]).astype(np.float32)
-            real_probs = {"keras": keras_predict(model, batch)}
-            if session is not None:
-                real_probs["onnx"] = onnx_predict(session, batch)
-            for i, crop in enumerate(crops):
-                row: dict[str, Any] = {"true": crop.true_label, "xyxy": list(crop.xyxy)}
-                for name, probs in real_probs.items():
-                    e, s = int(probs[ENTITY_OUTPUT][i].argmax()), int(probs[SUIT_OUTPUT][i].argmax())
-                    row[name] = {
-                        "cog": COG_BY_KEY[COG_KEYS[e]].label,
-                        "cog_conf": float(probs[ENTITY_OUTPUT][i, e]),
-                        "suit": SUIT_CODES[s],
-                        "suit_conf": float(probs[SUIT_OUTPUT][i, s]),
-                    }
-                row["right"] = all(row[n]["cog"] == crop.true_label for n in real_probs)
-                real.append(row)
-            _save(out / "real_screenshot.png", _real_figure(crops, real))
-            lines += [
-                "## Real screenshot",
-                "",
-                f"`{Path(real_xml).name}`: each Cog box stretched to 600x200, as the live crop stage does.",
-                "",
-                "| true | " + " | ".join(f"{n} Cog (conf) | {n} suit (conf)" for n in real_probs) + " | right |",
-                "|---|" + "---|---|" * len(real_probs) + "---|",
-            ]
-            for row in real:
-                cells = " | ".join(
-                    f"{row[n]['cog']} ({row[n]['cog_conf']:.2f}) | {row[n]['suit']} ({row[n]['suit_conf']:.2f})"
-                    for n in real_probs
-                )
-                lines.append(f"| {row['true']} | {cells} | {'yes' if row['right'] else 'NO'} |")
-            lines += ["", "![real screenshot crops](real_screenshot.png)", ""]
 
-    report = out / "report.md"
-    atomic_write_bytes(report, ("\n".join(lines) + "\n").encode("utf-8"), overwrite=True)
-    log.info("Wrote the evaluation report %s", report)
-    return EvalResult(report_path=report, metrics=metrics, real=real, timing=timing)
+def _real_section(
+    model: keras.Model, session: Any, real_xml: Path, out: Path, lines: list[str]
+) -> list[dict[str, Any]]:
+    """The Cogs of a labelled real screenshot named by each model: rows, a figure and a table."""
+    crops = crop_real_screenshot(real_xml)
+    if not crops:
+        return []
+    batch = np.stack([c.rgb for c in crops]).astype(np.float32)
+    real_probs = {"keras": keras_predict(model, batch)}
+    if session is not None:
+        real_probs["onnx"] = onnx_predict(session, batch)
+    real: list[dict[str, Any]] = []
+    for i, crop in enumerate(crops):
+        row: dict[str, Any] = {"true": crop.true_label, "xyxy": list(crop.xyxy)}
+        for name, probs in real_probs.items():
+            e, s = int(probs[ENTITY_OUTPUT][i].argmax()), int(probs[SUIT_OUTPUT][i].argmax())
+            row[name] = {
+                "cog": COG_BY_KEY[COG_KEYS[e]].label,
+                "cog_conf": float(probs[ENTITY_OUTPUT][i, e]),
+                "suit": SUIT_CODES[s],
+                "suit_conf": float(probs[SUIT_OUTPUT][i, s]),
+            }
+        row["right"] = all(row[n]["cog"] == crop.true_label for n in real_probs)
+        real.append(row)
+    _save(out / "real_screenshot.png", _real_figure(crops, real))
+    lines += [
+        "## Real screenshot",
+        "",
+        f"`{Path(real_xml).name}`: each Cog box stretched to 600x200, as the live crop stage does.",
+        "",
+        "| true | " + " | ".join(f"{n} Cog (conf) | {n} suit (conf)" for n in real_probs) + " | right |",
+        "|---|" + "---|---|" * len(real_probs) + "---|",
+    ]
+    for row in real:
+        cells = " | ".join(
+            f"{row[n]['cog']} ({row[n]['cog_conf']:.2f}) | {row[n]['suit']} ({row[n]['suit_conf']:.2f})"
+            for n in real_probs
+        )
+        lines.append(f"| {row['true']} | {cells} | {'yes' if row['right'] else 'NO'} |")
+    lines += ["", "![real screenshot crops](real_screenshot.png)", ""]
+    return real
 
 
 def time_per_crop(model: keras.Model, session: Any, batch: np.ndarray, repeats: int = 7) -> dict[str, Any]:

@@ -12,12 +12,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toonvision_live.errors import SaveError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir, why_not_written
-from training.data import Augment, check_splits, load_images, make_dataset, summarize
+from training.data import Augment, check_splits, summarize, training_datasets
 from training.model import ModelSpec, build_model
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,6 @@ def write_json(path: Path, data: Any) -> None:
 
 def train(config: TrainConfig) -> TrainResult:
     """Check the dataset, train with early stopping, save the best model and its history."""
-    import keras
-
     found = check_splits(config.data, ("train", "validate"))
     out = ensure_dir(Path(config.out))
     model_path = out / "model.keras"
@@ -66,31 +67,12 @@ def train(config: TrainConfig) -> TrainResult:
         len(found["validate"].paths),
         config.data,
     )
-    train_x = load_images(found["train"].paths)
-    val_x = load_images(found["validate"].paths)
-    train_ds = make_dataset(
-        train_x,
-        found["train"].entity,
-        batch_size=config.batch_size,
-        shuffle=True,
-        augment=config.augment,
-        seed=config.seed,
+    train_ds, val_ds = training_datasets(
+        found, batch_size=config.batch_size, augment=config.augment, seed=config.seed,
+        repeat=bool(config.steps_per_epoch),
     )
-    val_ds = make_dataset(val_x, found["validate"].entity, batch_size=64, shuffle=False, augment=None)
-    if config.steps_per_epoch:
-        train_ds = train_ds.repeat()
-
     model = build_model(config.spec, seed=config.seed)
     log.info("Model: %d parameters, spec %s", model.count_params(), config.spec.to_json())
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1
-        ),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, min_lr=1e-5, verbose=1),
-        keras.callbacks.TensorBoard(log_dir=str(out / "logs"), histogram_freq=0, write_graph=False),
-    ]
-    if config.max_minutes:
-        callbacks.append(_TimeBudget(config.max_minutes * 60.0))
     start = time.monotonic()
     history = model.fit(
         train_ds,
@@ -98,19 +80,14 @@ def train(config: TrainConfig) -> TrainResult:
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
         shuffle=False,  # make_dataset shuffles each epoch itself (Keras ignores shuffle for a tf.data.Dataset)
-        callbacks=callbacks,
+        callbacks=_callbacks(config, out),
         verbose=config.verbose,
     )
     seconds = time.monotonic() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     val_loss = hist.get("val_loss", [0.0])
     best = int(min(range(len(val_loss)), key=val_loss.__getitem__))
-    try:
-        if model_path.exists():
-            model_path.unlink()
-        model.save(model_path)
-    except OSError as exc:
-        raise SaveError(f"Cannot write the model to {model_path}: {why_not_written(exc, 'folder (--out)')}.") from None
+    save_model(model, model_path)
     history_path = out / "history.json"
     val_metrics = {k: v[best] for k, v in hist.items() if k.startswith("val_")}
     write_json(
@@ -147,6 +124,32 @@ def train(config: TrainConfig) -> TrainResult:
         params=int(model.count_params()),
         val_metrics=val_metrics,
     )
+
+
+def _callbacks(config: TrainConfig, out: Path) -> list[keras.callbacks.Callback]:
+    """Early stopping on the validation loss, learning-rate decay, TensorBoard logs, the time budget."""
+    import keras
+
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1
+        ),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, min_lr=1e-5, verbose=1),
+        keras.callbacks.TensorBoard(log_dir=str(out / "logs"), histogram_freq=0, write_graph=False),
+    ]
+    if config.max_minutes:
+        callbacks.append(_TimeBudget(config.max_minutes * 60.0))
+    return callbacks
+
+
+def save_model(model: keras.Model, model_path: Path) -> None:
+    """Save ``model`` at ``model_path`` (replacing an older one); SaveError with the reason."""
+    try:
+        if model_path.exists():
+            model_path.unlink()
+        model.save(model_path)
+    except OSError as exc:
+        raise SaveError(f"Cannot write the model to {model_path}: {why_not_written(exc, 'folder (--out)')}.") from None
 
 
 def _time_budget_callback_base() -> type:

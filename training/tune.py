@@ -13,9 +13,9 @@ from typing import Any
 
 from toonvision_live.errors import ModelError
 from toonvision_live.fileio import ensure_dir
-from training.data import Augment, check_splits, load_images, make_dataset
+from training.data import Augment, check_splits, training_datasets
 from training.model import ModelSpec, build_model
-from training.train import write_json
+from training.train import save_model, write_json
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +65,10 @@ def tune(config: TuneConfig) -> TuneResult:
 
     found = check_splits(config.data, ("train", "validate"))
     out = ensure_dir(Path(config.out))
-    train_x = load_images(found["train"].paths)
-    val_x = load_images(found["validate"].paths)
-    train_ds = make_dataset(
-        train_x,
-        found["train"].entity,
-        batch_size=config.batch_size,
-        shuffle=True,
-        augment=Augment() if config.augment else None,
-        seed=config.seed,
+    train_ds, val_ds = training_datasets(
+        found, batch_size=config.batch_size, augment=Augment() if config.augment else None, seed=config.seed,
+        repeat=bool(config.steps_per_epoch),
     )
-    if config.steps_per_epoch:
-        train_ds = train_ds.repeat()
-    val_ds = make_dataset(val_x, found["validate"].entity, batch_size=64, shuffle=False, augment=None)
 
     def build(hp: Any) -> keras.Model:
         return build_model(spec_from_hp(hp, config), seed=config.seed)
@@ -113,9 +104,7 @@ def tune(config: TuneConfig) -> TuneResult:
     write_json(out / "best_hyperparameters_raw.json", best_hp[0].values)
     model = tuner.get_best_models(1)[0]
     model_path = out / "best_model.keras"
-    if model_path.exists():
-        model_path.unlink()
-    model.save(model_path)
+    save_model(model, model_path)
     trials = tuner.oracle.get_best_trials(1)
     score = float(trials[0].score) if trials and trials[0].score is not None else float("nan")
     n_trials = len(tuner.oracle.trials)

@@ -262,7 +262,7 @@ class Win32WindowFinder:
     def find(self, pattern: re.Pattern[str]) -> GameWindow | None:
         found: list[int] = []
 
-        def collect(hwnd, _lparam):
+        def collect(hwnd: int, _lparam: int) -> bool:
             if hwnd and pattern.search(self._title(hwnd)):
                 found.append(int(hwnd))
             return True

@@ -158,6 +158,19 @@ class TagImage:
         return self.rgba.shape[1], self.rgba.shape[0]
 
 
+def rounded_card(size_wh: tuple[int, int], radius: int, dtype: type[np.generic], fill: float) -> np.ndarray:
+    """A nametag card's mask: a ``size_wh`` rectangle with corners rounded by ``radius`` (anti-aliased),
+    ``fill`` inside and 0 outside (the demo's tags and the reader's training tags)."""
+    cw, ch = size_wh
+    card = np.zeros((ch, cw), dtype)
+    r = radius
+    cv2.rectangle(card, (r, 0), (cw - 1 - r, ch - 1), fill, -1)
+    cv2.rectangle(card, (0, r), (cw - 1, ch - 1 - r), fill, -1)
+    for cx, cy in ((r, r), (cw - 1 - r, r), (r, ch - 1 - r), (cw - 1 - r, ch - 1 - r)):
+        cv2.circle(card, (cx, cy), r, fill, -1, cv2.LINE_AA)
+    return card
+
+
 @lru_cache(maxsize=512)
 def render_nametag(
     lines: tuple[str, ...], text_rgbs: tuple[tuple[int, int, int], ...], em_px: float
@@ -180,12 +193,7 @@ def render_nametag(
         colour[max(0, base - s) : base + s // 2] = line_rgb
     text = text[margin : margin + ch, margin : margin + cw]
     colour = colour[margin : margin + ch, margin : margin + cw]
-    card = np.zeros((ch, cw), np.uint8)
-    r = int(TAG_CORNER_EM * s)
-    cv2.rectangle(card, (r, 0), (cw - 1 - r, ch - 1), 255, -1)
-    cv2.rectangle(card, (0, r), (cw - 1, ch - 1 - r), 255, -1)
-    for cx, cy in ((r, r), (cw - 1 - r, r), (r, ch - 1 - r), (cw - 1 - r, ch - 1 - r)):
-        cv2.circle(card, (cx, cy), r, 255, -1, cv2.LINE_AA)
+    card = rounded_card((cw, ch), int(TAG_CORNER_EM * s), np.uint8, 255)
     # scale the whole card down to the wanted em
     k = em_px / s
     out_wh = (max(4, int(round(cw * k))), max(3, int(round(ch * k))))

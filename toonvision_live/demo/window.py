@@ -24,6 +24,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QPainter
 from PyQt6.QtWidgets import QWidget
 
+from toonvision_live.geometry import XYXY
 from toonvision_live.voc import VocObject
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class ShownFrame:
     shown_at: float  # perf_counter() after painting it
     t_scene: float
     objects: tuple[VocObject, ...]
-    tags_xyxy: tuple
+    tags_xyxy: tuple[XYXY | None, ...]
 
 
 class DemoWindow(QWidget):

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from toonvision_live.crops import check_frame
+from toonvision_live.find.body import RowGround
 from toonvision_live.find.nametags import (
     Proposal,
-    RowGround,
     proposal_of,
     propose_cog_boxes,
     verify_nametag,

@@ -146,7 +146,7 @@ def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
     _follow_appearances(score, [o.name for o, _ in truth], t)
     if truth and cogs:
         body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
-        tag = iou_matrix([g for _, g in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
+        tag = iou_matrix([g for _, g in truth if g is not None], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
         for r, c in greedy_matches(np.maximum(body, tag), 0.5):
             matched.add(r)
             score.found += 1

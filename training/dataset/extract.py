@@ -123,14 +123,16 @@ def extract_dataset(
     if not paths.screenshots.is_dir():
         raise DataError(f"{paths.root} has no raw/screenshots folder: put the screenshots and their VOC "
                         f".xml files in {paths.screenshots}.")
-    screenshots = list_screenshots(paths.screenshots)
-    orphans = _orphan_annotations(paths.screenshots, screenshots)
+    for kind in KINDS:
+        _probe_writable(paths.unsorted_dir(kind))
+    # under the lock (an unreadable ledger stops the run here, before any work): the hotkey saver places
+    # a screenshot's PNG and XML under it, so a save in progress is never seen half-placed
+    with locked_ledger(paths.root):
+        screenshots = list_screenshots(paths.screenshots)
+        orphans = _orphan_annotations(paths.screenshots, screenshots)
     if not screenshots and not orphans:
         raise DataError(f"No screenshots (*.png, *.jpg) in {paths.screenshots}: put the screenshots and "
                         "their VOC .xml files there.")
-    for kind in KINDS:
-        _probe_writable(paths.unsorted_dir(kind))
-    Ledger.load(paths.root)  # an unreadable ledger stops the run before any work
     log = MessageLog(on_message)
     for xml_path in orphans:
         log.problem(f"{xml_path} has no screenshot beside it (same name, .png or .jpg): add the image or "

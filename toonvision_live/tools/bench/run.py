@@ -128,5 +128,5 @@ def config(options: BenchOptions, report: dict[str, Any], settings: Any) -> dict
         "proposer": report["proposer"],
         "soak_minutes": options.soak_minutes,
         "baseline": options.baseline,
-        "command": "toonvision " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
+        "command": "toonvision " + " ".join(sys.argv[1:]),
     }}

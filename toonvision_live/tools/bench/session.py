@@ -145,7 +145,7 @@ def run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions,
     from PyQt6.QtCore import QTimer
 
     from toonvision_live.capture.stage import ScreenSource
-    from toonvision_live.ui.overlay import LiveSession, run_until_finished
+    from toonvision_live.ui.session import LiveSession, run_until_finished
 
     session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False, tuning=tuning)
     rec = Recorder(session, options, scene_proc)

@@ -16,7 +16,7 @@ import numpy as np
 MB = 1024.0 * 1024.0
 #: CPU-time groups of the process's threads, by thread name (the rest: onnxruntime's pool, Qt's helpers)
 THREAD_GROUPS = {"toonvision-capture": "capture", "toonvision-inference": "worker", "nametag-search": "search",
-                 "MainThread": "qt"}
+                 "toonvision-nametag-search": "search", "MainThread": "qt"}
 
 
 
