@@ -116,3 +116,32 @@ def test_fuse_all_pairs_lists() -> None:
     assert [lb.cog for lb in labels] == ["flunky", "yesman"]
     with pytest.raises(ValueError):
         fuse_all([None], [])
+
+
+def test_small_tags_weigh_less_against_the_body() -> None:
+    from dataclasses import replace
+
+    from toonvision_live.classify.fusion import reader_name_temper
+
+    assert reader_name_temper(4.5) > reader_name_temper(5.5) > reader_name_temper(7) > reader_name_temper(20)
+    assert reader_name_temper(0) == reader_name_temper(20)
+    misread = reading("flunky", "bb", 3)
+    body = prediction("pencilpusher", 0.97)
+    assert fuse(body, replace(misread, line_px=20.0)).cog == "flunky"  # a sharp tag outweighs the body
+    assert fuse(body, replace(misread, line_px=4.5)).cog == "pencilpusher"  # a 4-px tag does not
+
+
+def test_other_is_not_a_sink_for_unsure_reads() -> None:
+    # the reader was shown "other" names 9 times as often as any one Cog; that prior is undone
+    unsure = reading({"other": 0.45, "coldcaller": 0.4}, "sb", 2)
+    assert fuse(prediction("coldcaller", 0.6), unsure).cog == "coldcaller"
+
+
+def test_average_readings() -> None:
+    from toonvision_live.classify.reader import average_readings
+
+    a, b, c = reading("flunky", "bb", 3), reading("flunky", "bb", 3), reading("yesman", "bb", 4, v2=True)
+    avg = average_readings([a, b, c])
+    assert (avg.name, avg.level, avg.v2) == ("flunky", 3, False)
+    assert avg.name_conf == pytest.approx((0.98 * 2 + float(c.name_probs[NAME_CLASSES.index("flunky")])) / 3)
+    assert average_readings([c]) is c

@@ -79,3 +79,27 @@ def test_saved_voc_carries_level_and_v2(tmp_path: Path) -> None:
     assert back.objects == tuple(objects)
     plain = voc_to_xml(VocAnnotation("b.png", 10, 10, (VocObject("cog_sb_coldcaller", (1, 1, 5, 5)),)))
     assert b"<level>" not in plain and parse_voc(plain).objects[0].level is None
+
+
+def test_track_reads_again_when_its_tag_grows_or_disagrees() -> None:
+    from test_fusion import reading
+
+    from toonvision_live.track import MAX_READS, Track
+
+    track = Track(1, (0, 40, 20, 100), (0, 10, 20, 40), 0.0, 0.0)
+    assert track.needs_reading and track.reading is None
+    track.label = ("bb", "flunky", 0.9, True)
+    track.add_reading(reading("flunky", "bb", 3), 30)
+    assert not track.needs_reading
+    track.tag_xyxy = (0, 0, 30, 45)  # grown to 45 px high: 1.5 x
+    assert track.needs_reading
+    track.add_reading(reading("flunky", "bb", 3), 45)
+    assert not track.needs_reading
+    for _ in range(MAX_READS):
+        track.add_reading(reading("yesman", "bb", 3), 45)  # the tag names another Cog than the body
+    assert len(track.readings) == MAX_READS and not track.needs_reading
+    assert track.reading is not None and track.reading.name == "yesman"
+    track.crossed = True
+    assert track.needs_reading
+    track.add_reading(reading("flunky", "bb", 3), 45)
+    assert [r.name for r in track.readings] == ["flunky"]

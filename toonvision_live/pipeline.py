@@ -224,7 +224,7 @@ class InferenceWorker(StageThread):
                 t_read = time.perf_counter()
                 readings = self.reader.read(frame.rgb, [proposals[i].tag_xyxy for i in to_read])
                 for i, reading in zip(to_read, readings, strict=True):
-                    tracks[i].reading = reading
+                    tracks[i].add_reading(reading, proposals[i].tag_xyxy[3] - proposals[i].tag_xyxy[1])
                 inference_s += time.perf_counter() - t_read
             t_classified = time.perf_counter()
             for i, prediction in zip(due, predictions, strict=True):

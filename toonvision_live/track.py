@@ -35,7 +35,7 @@ import numpy as np
 
 from toonvision_live.classify.classifier import CogPrediction, joint_labels, predictions_from_probs
 from toonvision_live.classify.fusion import FusedLabel, fuse
-from toonvision_live.classify.reader import TagReading
+from toonvision_live.classify.reader import TagReading, average_readings
 from toonvision_live.find.nametags import Proposal
 from toonvision_live.geometry import XYXY, greedy_matches, iou_matrix
 from toonvision_live.taxonomy import COG_KEYS, COG_SUIT_INDEX, SUIT_CODES
@@ -54,6 +54,12 @@ class TrackedCog:
     hits: int = 1  # how many frames this track has been seen in
     tag_xyxy: XYXY | None = None
     fused: FusedLabel | None = None  # body votes and the nametag's reading together (None: tag not read)
+
+
+#: a track's tag is read again when it has grown this many times as high as when it was read
+READ_AGAIN_GROWTH = 1.5
+#: reads of one tag kept and averaged
+MAX_READS = 4
 
 
 @dataclass(slots=True)
@@ -76,12 +82,32 @@ class Track:
     crossed: bool = False  # it crossed since its last check
     jumped: bool = False  # its tag landed away from where its velocity put it since its last check
     label: tuple[str, str, float, bool] | None = None  # (suit, cog, confidence, agree) of its votes
-    reading: TagReading | None = None  # its nametag, read once per track (again after a swap or jump)
+    readings: list[TagReading] = field(default_factory=list)  # reads of its nametag (the last few)
+    read_h: int = 0  # the tag's height in pixels when it was last read
+
+    @property
+    def reading(self) -> TagReading | None:
+        """The track's nametag: its reads averaged (None before the first)."""
+        return average_readings(self.readings) if self.readings else None
 
     @property
     def needs_reading(self) -> bool:
-        """No reading yet, or the track may have changed Cog (a crossing or a jump) since the last."""
-        return self.reading is None or self.crossed or self.jumped
+        """Read the tag when the track is checked and it has no read yet, may have changed Cog (a crossing
+        or a jump), its tag has grown by half since the last read (a sharper read), or the read names
+        another Cog than the body's votes (a second look settles it)."""
+        if not self.readings or self.crossed or self.jumped:
+            return True
+        if self.tag_xyxy[3] - self.tag_xyxy[1] >= READ_AGAIN_GROWTH * self.read_h:
+            return True
+        last = self.readings[-1]
+        return self.label is not None and last.name != self.label[1] and len(self.readings) < MAX_READS
+
+    def add_reading(self, reading: TagReading, tag_h: int) -> None:
+        """Keep a new read (after a crossing or a jump, instead of the old ones)."""
+        if self.crossed or self.jumped:
+            self.readings.clear()
+        self.readings = [*self.readings, reading][-MAX_READS:]
+        self.read_h = tag_h
 
     @property
     def labelled(self) -> bool:
@@ -276,7 +302,7 @@ class CogTracker:
                 and prediction.cog != track.label[1] and prediction.cog_conf >= self.swap_confidence:
             for queue in (track.times, track.suit, track.entity):
                 queue.clear()
-            track.reading = None
+            track.readings.clear()
         if counts or not track.times:
             suit, entity = prediction_vectors(prediction)
             track.times.append(t)
@@ -303,10 +329,11 @@ class CogTracker:
             sizes = np.asarray(track.sizes, np.float64)
             box = resize_about_centre(track.body_xyxy, tuple(np.median(sizes, axis=0)))
             fused = None
-            if track.reading is not None and track.suit:
+            reading = track.reading
+            if reading is not None and track.suit:
                 body = predictions_from_probs(np.mean(np.asarray(track.suit), axis=0)[None],
                                               np.mean(np.asarray(track.entity), axis=0)[None])[0]
-                fused = fuse(body, track.reading)
+                fused = fuse(body, reading)
                 if fused.kind == "cog" and fused.cog is not None and fused.suit is not None:
                     suit, cog, confidence = fused.suit, fused.cog, fused.confidence
                     agree = agree if fused.agree is None else agree and fused.agree

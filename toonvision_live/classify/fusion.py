@@ -30,8 +30,16 @@ from toonvision_live.taxonomy import COG_BY_KEY, COGS, SUIT_BY_CODE, SUIT_CODES
 HQ_EXTRA_LEVELS, HQ_WEIGHT, OFF_RANGE_WEIGHT = 3, 0.05, 1e-4
 #: uniform mass mixed into each witness (a confident mistake must not veto the other witness)
 CLASSIFIER_TEMPER, READER_TEMPER = 0.3, 0.02
+#: the reader's name head misses on held-out whole tags by line height (models/reader.json, metrics_test_onnx:
+#: 4-5 px 8.3 %, 5-6 px 6.9 %, 6-8 px 3.3 %, >= 8 px 1.7 %), as (line height below, uniform mass mixed in):
+#: four times the miss rate, as a wrong read is usually still a confident one
+READER_NAME_TEMPER_BY_LINE = ((5.0, 0.33), (6.0, 0.28), (8.0, 0.13), (float("inf"), 0.07))
 SKELECOG, OTHER = NAME_CLASSES.index("skelecog"), NAME_CLASSES.index("other")
 _N = len(NAME_CLASSES)
+#: how often the reader saw each name class in training (training/reader/tags.sample_label: 70 % one of
+#: the 32, 10 % Skelecog, 20 % other); its outputs are divided by this to undo that prior, so the
+#: many made-up "other" names it was shown do not make "other" 9 times likelier than any one Cog
+READER_NAME_PRIOR = np.array([0.70 / 32] * 32 + [0.10, 0.20])
 _COG_SUIT_DEPT = np.array([DEPT_CLASSES.index(c.suit) for c in COGS])
 _NONE_DEPT = DEPT_CLASSES.index("none")
 
@@ -104,6 +112,13 @@ class FusedLabel:
         return " · ".join(parts)
 
 
+def reader_name_temper(line_px: float) -> float:
+    """How much the name read of a tag with lines ``line_px`` high is tempered (unknown height: as >= 8 px)."""
+    if line_px <= 0:
+        return READER_NAME_TEMPER_BY_LINE[-1][1]
+    return next(mass for below, mass in READER_NAME_TEMPER_BY_LINE if line_px < below)
+
+
 def _temper(p: np.ndarray, mass: float) -> np.ndarray:
     return (1 - mass) * p + mass / len(p)
 
@@ -117,7 +132,7 @@ def fuse(prediction: CogPrediction | None, reading: TagReading | None) -> FusedL
         return FusedLabel("cog", prediction.cog, prediction.suit, float(prediction.confidence or 0.0),
                           None, False, None, None, "body")
     # identity scores over the reader's 34 name classes
-    score = _temper(reading.name_probs, READER_TEMPER)
+    score = _temper(reading.name_probs, reader_name_temper(reading.line_px)) / READER_NAME_PRIOR
     dept = _temper(reading.dept_probs, READER_TEMPER)
     # a two-line tag ("none") says nothing of the department
     dept_fit = dept[_COG_SUIT_DEPT] + dept[_NONE_DEPT] / 4

@@ -101,6 +101,7 @@ class TagReading:
     name_probs: np.ndarray = field(repr=False, compare=False)
     dept_probs: np.ndarray = field(repr=False, compare=False)
     level_probs: np.ndarray = field(repr=False, compare=False)  # [50], levels 1..50
+    line_px: float = 0.0  # about how many pixels high one text line of the tag was (0: not known)
 
     @property
     def confidence(self) -> float:
@@ -108,8 +109,8 @@ class TagReading:
         return self.name_conf * self.dept_conf * self.level_conf * self.v2_conf
 
 
-def readings_from_outputs(outputs: dict[str, np.ndarray]) -> list[TagReading]:
-    """TagReadings from the model's five [N, k] softmax outputs (pure)."""
+def readings_from_outputs(outputs: dict[str, np.ndarray], line_px: Sequence[float] = ()) -> list[TagReading]:
+    """TagReadings from the model's five [N, k] softmax outputs and, if given, each tag's line height (pure)."""
     names, depts = np.asarray(outputs["name"]), np.asarray(outputs["dept"])
     levels = level_probs(outputs["tens"], outputs["units"])
     v2 = np.asarray(outputs["v2"])
@@ -121,8 +122,23 @@ def readings_from_outputs(outputs: dict[str, np.ndarray]) -> list[TagReading]:
             name=NAME_CLASSES[n], name_conf=float(names[i, n]), dept=DEPT_CLASSES[d], dept_conf=float(depts[i, d]),
             level=lv + 1, level_conf=float(levels[i, lv]), v2=yes, v2_conf=float(v2[i, int(yes)]),
             name_probs=names[i].astype(np.float64), dept_probs=depts[i].astype(np.float64), level_probs=levels[i],
+            line_px=float(line_px[i]) if len(line_px) else 0.0,
         ))
     return out
+
+
+def average_readings(readings: Sequence[TagReading]) -> TagReading:
+    """One reading from several reads of the same tag: the mean of their distributions (pure)."""
+    if len(readings) == 1:
+        return readings[0]
+    names = np.mean([r.name_probs for r in readings], axis=0)
+    depts = np.mean([r.dept_probs for r in readings], axis=0)
+    levels = np.mean([r.level_probs for r in readings], axis=0)
+    v2_yes = float(np.mean([r.v2_conf if r.v2 else 1 - r.v2_conf for r in readings]))
+    n, d, lv = int(names.argmax()), int(depts.argmax()), int(levels.argmax())
+    return TagReading(NAME_CLASSES[n], float(names[n]), DEPT_CLASSES[d], float(depts[d]), lv + 1, float(levels[lv]),
+                      v2_yes > 0.5, max(v2_yes, 1 - v2_yes), names, depts, levels,
+                      max(r.line_px for r in readings))
 
 
 def load_reader_card(model_path: Path) -> dict[str, Any]:
@@ -189,4 +205,5 @@ class TagReader:
         batch = self._batch[: len(boxes)]
         for i, box in enumerate(boxes):
             tag_input(frame_rgb, box, out=batch[i, :, :, 0])
-        return readings_from_outputs(self.run(batch))
+        # a three-line card is about 3.4 lines high (the game's paddings)
+        return readings_from_outputs(self.run(batch), [max(0.0, float(b[3]) - float(b[1])) / 3.4 for b in boxes])

@@ -145,13 +145,13 @@ def _tile(frame: np.ndarray, cog: LabelledCog, source: str) -> np.ndarray:
     region = frame[max(0, y0) : max(y0 + 1, y1), max(0, x0) : max(x0 + 1, x1)]
     k = TILE_H / max(1, region.shape[0])
     img = cv2.resize(region, (max(1, min(3 * TILE_H, int(region.shape[1] * k))), TILE_H))
-    tile = np.full((TILE_H + 36, max(img.shape[1], 260), 3), 255, np.uint8)
+    tile = np.full((TILE_H + 52, max(img.shape[1], 300), 3), 255, np.uint8)
     tile[:TILE_H, : img.shape[1]] = img
     lb = cog.label
     why = "not one of the 32" if lb.kind != "cog" else ("body and tag disagree" if lb.agree is False else
           ("level outside its range" if not lb.level_plausible else f"confidence {lb.confidence:.2f}"))
-    for i, text in enumerate((lb.card_text(), f"{source}: {why}")):
-        cv2.putText(tile, text[:48], (3, TILE_H + 14 + 16 * i), cv2.FONT_HERSHEY_PLAIN, 0.9, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, text in enumerate((lb.card_text().replace("·", "-"), why, source)):
+        cv2.putText(tile, text[:40], (3, TILE_H + 14 + 16 * i), cv2.FONT_HERSHEY_PLAIN, 0.9, (0, 0, 0), 1, cv2.LINE_AA)
     return tile
 
 

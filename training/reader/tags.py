@@ -29,7 +29,7 @@ from toonvision_live.classify.reader import (
     NAME_CLASSES,
     tag_input,
 )
-from toonvision_live.demo.nametag import GlyphFont, suit_font
+from toonvision_live.demo.nametag import GlyphFont, rounded_card, suit_font
 from toonvision_live.demo.street import make_street_background
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
 
@@ -132,12 +132,7 @@ def draw_tag(font: GlyphFont, lines: tuple[str, ...], em: float, rng: np.random.
     for i, (line, width) in enumerate(zip(lines, widths, strict=True)):
         font.draw_line(text, line, m + (cw - width) / 2, int(round(first_base + i * s * line_gap)) + m)
     text = text[m : m + ch, m : m + cw]
-    card = np.zeros((ch, cw), np.float32)
-    r = int(rng.uniform(0.2, 0.4) * s)
-    cv2.rectangle(card, (r, 0), (cw - 1 - r, ch - 1), 1.0, -1)
-    cv2.rectangle(card, (0, r), (cw - 1, ch - 1 - r), 1.0, -1)
-    for cx, cy in ((r, r), (cw - 1 - r, r), (r, ch - 1 - r), (cw - 1 - r, ch - 1 - r)):
-        cv2.circle(card, (cx, cy), r, 1.0, -1, cv2.LINE_AA)
+    card = rounded_card((cw, ch), int(rng.uniform(0.2, 0.4) * s), np.float32, 1.0)
     k = em / s
     out_wh = (max(3, int(round(cw * k))), max(3, int(round(ch * k))))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
