@@ -255,7 +255,7 @@ def replay_command(args: argparse.Namespace) -> int:
     size_wh = args.resolution
     classifier = CogClassifier(Path(args.model or default_model_path()), providers_for(args.provider))
     reader = None
-    if args.reader:
+    if not args.no_reader:  # as run and demo: the shipped reader unless told otherwise
         from toonvision_live.classify.reader import TagReader
 
         reader = TagReader(None if args.reader == "shipped" else Path(args.reader), providers_for(args.provider))
@@ -333,8 +333,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", action="store_true",
                    help="classify every proposal on every frame (the behaviour before tracks were classified)")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
-    p.add_argument("--reader", nargs="?", const="shipped", default=None, metavar="FILE",
-                   help="also read each track's nametag and fuse it with the body (the shipped reader, or FILE)")
+    p.add_argument("--reader", nargs="?", const="shipped", default="shipped", metavar="FILE",
+                   help="nametag reader whose reading of each track's tag is fused with the body, as in "
+                        "run and demo (default: the shipped one)")
+    p.add_argument("--no-reader", action="store_true",
+                   help="name Cogs by their body alone (the classifier without the nametag reader)")
     p.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="onnxruntime execution provider (default cpu)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")
