@@ -42,7 +42,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
     p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--init", type=Path, default=None, help="continue training this .keras model")
+    p.add_argument("--init", type=Path, default=None,
+                   help="warm start from this exported reader (.onnx, e.g. the shipped one) or .keras model")
+    p.add_argument("--schedule", choices=("epochs", "wall"), default="epochs",
+                   help="cosine learning rate over --epochs, or over the --max-minutes wall-clock budget")
     p.add_argument("--render-only", action="store_true", help="render the shards and stop")
     p.set_defaults(handler=_train_reader)
 
@@ -87,10 +90,15 @@ def _render_tags(args: argparse.Namespace) -> int:
 def _train_reader(args: argparse.Namespace) -> int:
     from training.reader.train import Recipe, ensure_shards, export_reader, train_reader
 
+    if not args.render_only and not args.out.parent.is_dir():
+        raise ConfigError(f"The folder for {args.out} does not exist: create it or choose another --out.")
+    if args.init is not None and not args.init.is_file():
+        raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
     if args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0:
         raise ConfigError("--train-shards and --epochs must be at least 1 and --max-minutes above 0.")
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
-                    learning_rate=args.learning_rate, init=str(args.init) if args.init else None)
+                    learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
+                    schedule=args.schedule)
     for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards)):
         ensure_shards(args.data, split, count)
     if args.render_only:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from toonvision_live.classify.reader import INPUT_H, INPUT_NAME, INPUT_W, OUTPUTS
 
 if TYPE_CHECKING:
@@ -69,3 +71,55 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
                 layer.set_weights(src)
                 copied.append(layer.name)
     return copied
+
+
+def _onnx_weights(path: str) -> dict[str, np.ndarray]:
+    """The exported reader's initializers by Keras layer and role (``conv0/kernel``, ``bn0/shift``, ...)."""
+    import onnx
+    from onnx import numpy_helper
+
+    roles = {"convolution/merged_input": "kernel", "batchnorm/sub": "shift", "convolution/ReadVariableOp": "kernel",
+             "Cast/ReadVariableOp": "kernel", "BiasAdd/ReadVariableOp": "bias", "digit_features_1/Squeeze": "bias",
+             "_attn_1/Reshape": "bias"}
+    out = {}
+    for init in onnx.load(path).graph.initializer:
+        parts = init.name.split("/")
+        if len(parts) < 3 or not parts[0].startswith("tag_reader"):
+            continue
+        layer = parts[1].removesuffix("_1")
+        for key, role in roles.items():
+            if key in init.name:
+                out[f"{layer}/{role}"] = numpy_helper.to_array(init)
+                break
+    return out
+
+
+def keras_from_onnx(path: str, images: np.ndarray) -> keras.Model:
+    """The :func:`build_reader` model with the weights of an exported reader (``models/reader.onnx``).
+
+    The export folds each batch norm into its convolution (kernel times scale, plus a shift); the
+    norm is restored so that it computes the same function in both modes: its moving statistics and
+    its gamma/beta are set from the folded convolution's output on ``images`` (a sample of training
+    inputs, [N, H, W]), so that ``gamma (z - mean) / std + beta == z + shift``.
+    """
+    import keras
+
+    w = _onnx_weights(path)
+    model = build_reader()
+    for layer in model.layers:
+        kernel = w.get(f"{layer.name}/kernel")
+        if kernel is None:
+            continue
+        if kernel.ndim == 4:  # ONNX conv [out, in, kh, kw] -> Keras [kh, kw, in, out]
+            kernel = kernel.transpose(2, 3, 1, 0)
+        bias = w.get(f"{layer.name}/bias")
+        layer.set_weights([kernel] if bias is None else [kernel, bias.reshape(-1)])
+    x = images[..., None].astype(np.float32)
+    for i in range(len(WIDTHS)):
+        bn = model.get_layer(f"bn{i}")
+        z = keras.Model(model.input, model.get_layer(f"conv{i}").output).predict(x, batch_size=256, verbose=0)
+        mean = z.reshape(-1, z.shape[-1]).mean(0)
+        var = np.maximum(z.reshape(-1, z.shape[-1]).var(0) - bn.epsilon, 1e-6)
+        std = np.sqrt(var + bn.epsilon)
+        bn.set_weights([std, mean + w[f"bn{i}/shift"], mean, var])
+    return model

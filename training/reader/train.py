@@ -53,7 +53,8 @@ class Recipe:
     learning_rate: float = 2e-3
     max_minutes: float = 25.0
     seed: int = 0
-    init: str | None = None  # warm start from this .keras model (layers of the same name and shape)
+    init: str | None = None  # warm start from this .onnx reader or .keras model
+    schedule: str = "epochs"  # cosine over "epochs", or over the "wall" clock budget
 
 
 def shard_path(data: Path, split: str, index: int) -> Path:
@@ -85,41 +86,77 @@ def targets(tags: TagSet) -> dict[str, np.ndarray]:
     return {"name": tags.name, "dept": tags.dept, "tens": tags.level // 10, "units": tags.level % 10, "v2": tags.v2}
 
 
+def _initial_model(recipe: Recipe, train: TagSet) -> keras.Model:
+    """A fresh :func:`build_reader` model, or warm-started from ``recipe.init``: an exported reader
+    (``.onnx``, every weight, batch norms restored) or a ``.keras`` model (layers of the same name and shape)."""
+    import keras
+
+    from training.reader.model import build_reader, keras_from_onnx, transfer_weights
+
+    if recipe.init and recipe.init.endswith(".onnx"):
+        log.info("warm start from the exported reader %s", recipe.init)
+        return keras_from_onnx(recipe.init, train.images[:: max(1, len(train.name) // 2000)])
+    model = build_reader()
+    if recipe.init:
+        copied = transfer_weights(keras.models.load_model(recipe.init), model)
+        log.info("warm start from %s: %d layers copied", recipe.init, len(copied))
+    return model
+
+
 def train_reader(data: Path, recipe: Recipe) -> keras.Model:
-    """Train on the rendered shards in ``data`` (rendered when missing) within the recipe's bounds."""
+    """Train on the rendered shards in ``data`` (rendered when missing) within the recipe's bounds.
+
+    Schedule ``epochs``: the learning rate decays by a cosine over ``epochs`` passes, and training
+    stops after the epoch that passes ``max_minutes``.  Schedule ``wall``: the cosine runs over the
+    wall-clock budget itself (so the rate has decayed whenever the time is up, however busy the
+    machine), validation every ``SHARD_SIZE`` * 2 samples, stopping when ``max_minutes`` are spent.
+    """
     import keras
     import tensorflow as tf
-
-    from training.reader.model import build_reader, transfer_weights
 
     keras.utils.set_random_seed(recipe.seed)
     train = concat([load_tag_set(p) for p in ensure_shards(data, "train", recipe.train_shards)])
     val = load_tag_set(ensure_shards(data, "val", 1)[0])
-    model = build_reader()
-    if recipe.init:  # warm start: every layer the earlier model shares by name and shape
-        copied = transfer_weights(keras.models.load_model(recipe.init), model)
-        log.info("warm start from %s: %d layers copied", recipe.init, len(copied))
-    steps = int(np.ceil(len(train.name) / recipe.batch_size)) * recipe.epochs
-    lr = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps, alpha=0.02)
+    model = _initial_model(recipe, train)
+    steps = int(np.ceil(len(train.name) / recipe.batch_size))
+    wall = recipe.schedule == "wall"
+    lr: Any = (recipe.learning_rate if wall else
+               keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps * recipe.epochs,
+                                                      alpha=0.02))
     model.compile(optimizer=keras.optimizers.Adam(lr),
                   loss={k: "sparse_categorical_crossentropy" for k in OUTPUTS},
                   metrics={k: "accuracy" for k in OUTPUTS})
     x = train.images[..., None]
     ds = (tf.data.Dataset.from_tensor_slices((x, targets(train)))
-          .shuffle(len(x), seed=recipe.seed).batch(recipe.batch_size)
+          .shuffle(len(x), seed=recipe.seed, reshuffle_each_iteration=True).repeat().batch(recipe.batch_size)
           .map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(2))
-    val_ds = tf.data.Dataset.from_tensor_slices((val.images[..., None].astype(np.float32), targets(val))).batch(512)
-    deadline = time.monotonic() + recipe.max_minutes * 60
+    n_val = 5000 if wall else len(val.name)
+    val_ds = tf.data.Dataset.from_tensor_slices((val.images[:n_val, ..., None].astype(np.float32),
+                                                 {k: v[:n_val] for k, v in targets(val).items()})).batch(512)
+    start = time.monotonic()
+    budget = recipe.max_minutes * 60
 
     class Bound(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if wall:
+                f = min(1.0, (time.monotonic() - start) / budget)
+                rate = recipe.learning_rate * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * f)))
+                self.model.optimizer.learning_rate.assign(rate)
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if wall and time.monotonic() - start > budget:
+                self.model.stop_training = True
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if time.monotonic() > deadline:
-                log.info("time bound reached after epoch %d", epoch + 1)
+            log.info("epoch %d done after %.1f min", epoch + 1, (time.monotonic() - start) / 60)
+            if time.monotonic() - start > budget:
                 self.model.stop_training = True
 
     best = keras.callbacks.ModelCheckpoint(str(Path(data) / "reader_best.keras"), monitor="val_loss",
                                            save_best_only=True)
-    model.fit(ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=[Bound(), best], verbose=2)
+    per_epoch = 2 * SHARD_SIZE // recipe.batch_size if wall else steps
+    model.fit(ds, validation_data=val_ds, epochs=10_000 if wall else recipe.epochs, steps_per_epoch=per_epoch,
+              callbacks=[Bound(), best], verbose=2)
     return keras.models.load_model(Path(data) / "reader_best.keras")
 
 

@@ -1,0 +1,76 @@
+"""The reader's training path: warm start from the exported reader, wall-clock schedule, export + card.
+
+Real TensorFlow, tf2onnx and onnxruntime on the shipped models/reader.onnx; only the shards are
+shrunk (64 tags instead of 10,000) so that the module runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from toonvision_live.classify.reader import OUTPUTS, default_reader_path
+from toonvision_live.cli import main
+from training.reader.tags import render_tag_set
+from training.reader.train import onnx_outputs
+
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+
+
+def test_keras_model_rebuilt_from_the_shipped_onnx_computes_the_same() -> None:
+    """The export folds batch norms into the convolutions; the rebuilt Keras model must undo that
+    exactly (inference) so that training can continue from the shipped weights."""
+    from training.reader.model import keras_from_onnx
+
+    tags = render_tag_set(48, 77)
+    model = keras_from_onnx(str(default_reader_path()), render_tag_set(200, 78).images)
+    session = ort.InferenceSession(str(default_reader_path()), providers=["CPUExecutionProvider"])
+    want = onnx_outputs(session, tags.images)
+    got = model.predict(tags.images[..., None].astype(np.float32), verbose=0)
+    for key in OUTPUTS:
+        assert np.abs(np.asarray(got[key]) - want[key]).max() < 1e-4, key
+    # training mode (batch statistics) stays close to the same function: the norms' gamma/beta
+    # were fitted to the folded convolutions' own statistics
+    import keras
+
+    keras.utils.set_random_seed(0)
+    train_mode = model(tags.images[..., None].astype(np.float32), training=True)  # dropout on too
+    assert (np.asarray(train_mode["name"]).argmax(1) == want["name"].argmax(1)).mean() >= 0.85
+
+
+def test_train_reader_warm_start_wall_schedule_writes_model_and_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import training.reader.train as train
+
+    monkeypatch.setattr(train, "SHARD_SIZE", 64)
+    out = tmp_path / "models" / "reader.onnx"
+    out.parent.mkdir()
+    rc = main(["train-reader", "--data", str(tmp_path / "data"), "--out", str(out), "--train-shards", "1",
+               "--max-minutes", "0.02", "--schedule", "wall", "--learning-rate", "1e-5",
+               "--init", str(default_reader_path())])
+    assert rc == 0, capsys.readouterr().err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["recipe"]["schedule"] == "wall" and card["recipe"]["init"] == str(default_reader_path())
+    assert card["onnx"]["parity_max_abs_diff"] <= 1e-4
+    m = card["metrics_test_onnx"]
+    assert m["all_samples"]["n"] == 64 and "em_ge_8" in m
+    # a few steps at a tiny rate from the shipped weights: still a reader, not a reset
+    assert m["all_samples"]["name"] >= 0.7, m["all_samples"]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert sorted(o.name for o in session.get_outputs()) == sorted(OUTPUTS)
+
+
+def test_missing_warm_start_model_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["train-reader", "--data", str(tmp_path / "data"), "--init", str(tmp_path / "nope.onnx")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "nope.onnx" in err and "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists()
+    rc = main(["train-reader", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "no" / "reader.onnx")])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
