@@ -1,6 +1,6 @@
 """Fusion on the demo replay: Cog accuracy of the classifier alone, the reader alone and both fused.
 
-    python -m training.reader.fusion_replay --seeds 0-7 --json out.json
+    python -m training.reader.fusion_replay --seeds 0-7 --json out.json [--reader models/reader.onnx]
 
 For each demo street (:class:`~toonvision_live.demo.scene.StreetScene`, 1280x720, 8 Cogs) frames are
 taken every ``1/fps`` s of scene time for ``seconds``; the Cogs that count are those of
@@ -32,10 +32,11 @@ from toonvision_live.model_card import default_model_path
 from toonvision_live.tools.replay import on_screen_cogs
 
 
-def replay_fusion(seeds: list[int], seconds: float = 5.0, fps: float = 4.0) -> dict[str, Any]:
+def replay_fusion(seeds: list[int], seconds: float = 5.0, fps: float = 4.0,
+                  reader_path: Path | None = None) -> dict[str, Any]:
     providers = ["CPUExecutionProvider"]
     classifier = CogClassifier(default_model_path(), providers)
-    reader = TagReader(providers=providers)
+    reader = TagReader(reader_path, providers=providers)
     batcher = CropBatcher(32)
     atlas = SpriteAtlas.load()
     counts: Counter[str] = Counter()
@@ -85,10 +86,11 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--reader", type=Path, default=None, help="reader ONNX (default: the shipped one)")
     args = p.parse_args()
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
-    result = replay_fusion(seeds, args.seconds, args.fps)
+    result = replay_fusion(seeds, args.seconds, args.fps, args.reader)
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
