@@ -101,10 +101,11 @@ class Tuning:
     vote_window_s: float = 5.0  # a track's label is the mean of its votes of the last this many seconds
     settle_votes: int = 4  # a new track is re-checked every 0.1 s until it has this many votes
     swap_confidence: float = 0.8  # after a crossing, a look this sure of another Cog restarts the votes
+    lean_paint: bool = True  # the overlay repaints only the brackets and cards that changed
 
     @classmethod
     def baseline(cls) -> Tuning:
-        return cls(per_track=False, motion=False, searches_per_s=30.0, adaptive=False)
+        return cls(per_track=False, motion=False, searches_per_s=30.0, adaptive=False, lean_paint=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ Only the Qt main thread touches it; the worker learns where its cards are from `
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -28,12 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QRect, Qt, QTimer
+import numpy as np
+from PyQt6.QtCore import QLine, QRect, Qt, QTimer
 from PyQt6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
     QHideEvent,
+    QImage,
     QPainter,
     QPaintEvent,
     QPen,
@@ -43,7 +46,7 @@ from PyQt6.QtGui import (
 from PyQt6.QtWidgets import QWidget
 
 from toonvision_live.frames import Board
-from toonvision_live.geometry import XYXY, ScreenRect, grow, overlap
+from toonvision_live.geometry import XYXY, ScreenRect, as_xyxy_array, intersection_matrix
 from toonvision_live.pipeline import FrameResult
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
 
@@ -92,17 +95,44 @@ class CogDrawing:
     color: QColor
 
     @property
+    def card_rect(self) -> QRect:
+        return QRect(self.card[0], self.card[1], self.card[2] - self.card[0], self.card[3] - self.card[1])
+
+    @property
     def extent(self) -> QRect:
         """Every pixel the drawing touches (the brackets sit a few pixels outside the box)."""
         x0, y0, x1, y1 = self.body
-        box = QRect(x0 - 6, y0 - 6, x1 - x0 + 12, y1 - y0 + 12)
-        return box.united(QRect(self.card[0], self.card[1], self.card[2] - self.card[0], self.card[3] - self.card[1]))
+        return QRect(x0 - 6, y0 - 6, x1 - x0 + 12, y1 - y0 + 12).united(self.card_rect)
+
+    def parts(self) -> list[QRect]:
+        """The pixels the drawing touches, piece by piece: its four corner brackets (3 pixels of pen
+        and margin round each) and its card; the inside of the box is never drawn on."""
+        x0, y0, x1, y1, arm = bracket_frame(self.body)
+        side = arm + 7
+        return [QRect(x0 - 3, y0 - 3, side, side), QRect(x1 - arm - 3, y0 - 3, side, side),
+                QRect(x0 - 3, y1 - arm - 3, side, side), QRect(x1 - arm - 3, y1 - arm - 3, side, side),
+                self.card_rect]
+
+
+def bracket_frame(box: XYXY) -> tuple[int, int, int, int, int]:
+    """Where a Cog's corner brackets go: just outside its box, arms of 4-16 pixels."""
+    x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2
+    return x0, y0, x1, y1, max(4, min(16, (x1 - x0) // 3, (y1 - y0) // 3))
+
+
+CARDS_KEPT = 512  # card sizes and drawn cards kept, by caption (all forgotten when full)
 
 
 def suit_color(code: str, alpha: int = 235) -> QColor:
     color = QColor(SUIT_BY_CODE[code].color) if code in SUIT_BY_CODE else QColor(UNKNOWN_BG)
     color.setAlpha(alpha)
     return color
+
+
+@functools.lru_cache(maxsize=16)
+def _card_color(code: str) -> QColor:
+    """A card's colour: its suit's, or UNKNOWN_BG for "" (shared: never changed after this)."""
+    return suit_color(code) if code else QColor(UNKNOWN_BG)
 
 
 def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
@@ -129,7 +159,7 @@ def place_label_cards(
     cards_wh: list[tuple[int, int]],
     size_wh: tuple[int, int],
     gap: int = 8,
-    avoid_xyxy: Sequence[XYXY] = (),
+    avoid_xyxy: Sequence[XYXY] | np.ndarray = (),
 ) -> list[XYXY]:
     """Where to draw each Cog's label card (pure).
 
@@ -139,36 +169,42 @@ def place_label_cards(
     also of ``avoid_xyxy`` (tags seen lately but missing from this frame: a card over a tag the
     crop stage missed once would keep it missed), of the other cards, and as far as it can of the
     bodies (a card over a Cog spoils its next crop).  Tried in order: above the Cog's own tag, below
-    its feet, left and right of its tag; the first with the least cover wins.
+    its feet, left and right of its tag; the first with the least cover wins.  The cover of every spot
+    by tags, lost tags and bodies is one array operation (``avoid_xyxy`` holds a few hundred recent
+    tags at 60+ fps); only the cover by the cards placed before depends on the order.
     """
+    if not bodies_xyxy:
+        return []
     width, height = size_wh
-    tags = [grow(t, 6) for t in tags_xyxy if t is not None]
+    tags = as_xyxy_array([t for t in tags_xyxy if t is not None]) + _GROW6
+    avoid = as_xyxy_array(avoid_xyxy)
     # a Cog's own earlier tags trail behind it as it walks: only tags of Cogs missing now count
-    lost = [grow(t, 6) for t in avoid_xyxy if not any(overlap(t, u) for u in tags)]
-    placed: list[XYXY] = []
+    lost = avoid[~(intersection_matrix(avoid, tags) > 0).any(axis=1)] + _GROW6
+    spots: list[XYXY] = []  # four per Cog (a Cog without a tag repeats its second, which never wins a tie)
     for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
         x0, y0, x1, y1 = body
         centre = (x0 + x1) // 2
         top = tag[1] if tag is not None else y0
-        spots = [(centre - w // 2, top - gap - h), (centre - w // 2, y1 + gap)]
-        if tag is not None:
-            spots += [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])]
-        best: tuple[float, XYXY] | None = None
-        for left, upper in spots:
+        tries = [(centre - w // 2, top - gap - h), (centre - w // 2, y1 + gap)]
+        tries += [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])] if tag is not None else tries[1:] * 2
+        for left, upper in tries:
             left = max(0, min(left, width - w))
             upper = max(0, min(upper, height - h))
-            card = (left, upper, left + w, upper + h)
-            cost = (
-                100.0 * sum(overlap(card, t) for t in tags)
-                + 30.0 * sum(overlap(card, t) for t in lost)
-                + 10.0 * sum(overlap(card, c) for c in placed)
-                + 4.0 * sum(overlap(card, b) for b in bodies_xyxy)
-            )
-            if best is None or cost < best[0]:
-                best = (cost, card)
-        assert best is not None  # there are always at least two spots
-        placed.append(best[1])
-    return placed
+            spots.append((left, upper, left + w, upper + h))
+    fixed = (
+        100.0 * intersection_matrix(spots, tags).sum(axis=1)
+        + 30.0 * intersection_matrix(spots, lost).sum(axis=1)
+        + 4.0 * intersection_matrix(spots, bodies_xyxy).sum(axis=1)
+    )
+    between = 10.0 * intersection_matrix(spots, spots)  # spot x spot: the cover by a card placed there
+    chosen: list[int] = []
+    for i in range(0, len(spots), 4):
+        costs = fixed[i : i + 4] + between[i : i + 4, chosen].sum(axis=1)
+        chosen.append(i + int(np.argmin(costs)))  # the first of equal costs, as tried in order
+    return [spots[i] for i in chosen]
+
+
+_GROW6 = np.array([-6.0, -6.0, 6.0, 6.0])
 
 
 def _scaled(xyxy: XYXY, factor: float) -> XYXY:
@@ -192,7 +228,7 @@ def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows
 class OverlayWindow(QWidget):
     """Click-through boxes and labels over the captured rectangle."""
 
-    def __init__(self, *, provider: str = "", min_confidence: float = 0.5) -> None:
+    def __init__(self, *, provider: str = "", min_confidence: float = 0.5, lean: bool = True) -> None:
         flags = (
             Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint
@@ -211,6 +247,8 @@ class OverlayWindow(QWidget):
             self.setAttribute(attribute, True)
         self.provider = provider
         self.min_confidence = min_confidence
+        # repaint only the brackets and cards that changed (False: each Cog's whole box, as before)
+        self.lean = lean
         self.excluded_from_capture = False  # True once Windows keeps it out of screen captures
         self.result: FrameResult | None = None
         self.fps = 0.0
@@ -220,7 +258,8 @@ class OverlayWindow(QWidget):
         self._flash_ok = True
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
-        self._recent_tags: deque[tuple[float, XYXY]] = deque(maxlen=256)  # (grab time, tag) of recent results
+        # (grab time, its tags as an [N, 4] array) of recent results
+        self._recent_tags: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
         # label cards of the last two paints in frame pixels, published to ``cards`` for the worker
         # thread; the capture may show either while the compositor catches up
         self.drawn_cards: tuple[XYXY, ...] = ()
@@ -234,6 +273,10 @@ class OverlayWindow(QWidget):
         self.on_painted: list[Callable[[PaintRecord], None]] = []
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
         self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
+        self._label_metrics = QFontMetrics(self._label_font)
+        # captions recur frame after frame: their card sizes and drawn cards are kept (bounded)
+        self._card_sizes: dict[str, tuple[int, int]] = {}
+        self._card_images: dict[tuple[str, int, float], QImage] = {}
 
     def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
@@ -262,7 +305,7 @@ class OverlayWindow(QWidget):
         self.message = ""
         self.degraded = result.degraded
         now = result.frame.grab_time
-        self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if c.tag_xyxy is not None)
+        self._recent_tags.append((now, as_xyxy_array([c.tag_xyxy for c in result.cogs if c.tag_xyxy is not None])))
         while self._recent_tags and self._recent_tags[0][0] < now - RECENT_TAGS_S:
             self._recent_tags.popleft()
         self._done_times.append(result.done_time)
@@ -283,14 +326,20 @@ class OverlayWindow(QWidget):
         painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
-        region = QRegion()
         key = (self.message, self.paused, self.degraded)
         now = time.perf_counter()
         if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
-            region, self._status_key, self._status_at = QRegion(self._status_rect()), key, now
-        for drawing in (*old, *self._drawings):
-            region = region.united(QRegion(drawing.extent))
-        self.update(region)
+            self.update(self._status_rect())
+            self._status_key, self._status_at = key, now
+        if self.lean:  # Qt gathers the rects into one dirty region and paints it once
+            for drawing in (*old, *self._drawings):
+                for part in drawing.parts():
+                    self.update(part)
+        else:
+            region = QRegion()
+            for drawing in (*old, *self._drawings):
+                region = region.united(QRegion(drawing.extent))
+            self.update(region)
 
     def _drawings_of(self, result: FrameResult) -> list[CogDrawing]:
         if not result.cogs:
@@ -300,15 +349,43 @@ class OverlayWindow(QWidget):
         bodies = [_scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
         tags = [None if cog.tag_xyxy is None else _scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
         captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
-        metrics = QFontMetrics(self._label_font)
-        sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
-        recent = [_scaled(tag, 1 / ratio) for _, tag in self._recent_tags]
+        sizes = [self._card_size(c) for c in captions]
+        recent = np.concatenate([tags for _, tags in self._recent_tags])
+        recent = recent if ratio == 1.0 else np.round(recent / ratio)
         cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
         return [
-            CogDrawing(body, card, caption,
-                       suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG))
+            CogDrawing(body, card, caption, _card_color(cog.suit if cog.confidence >= self.min_confidence else ""))
             for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True)
         ]
+
+    def _card_size(self, caption: str) -> tuple[int, int]:
+        size = self._card_sizes.get(caption)
+        if size is None:
+            if len(self._card_sizes) >= CARDS_KEPT:
+                self._card_sizes.clear()
+            metrics = self._label_metrics
+            size = self._card_sizes[caption] = (metrics.horizontalAdvance(caption) + 10, metrics.height() + 4)
+        return size
+
+    def _card_image(self, drawing: CogDrawing, ratio: float) -> QImage:
+        """The card of ``drawing`` drawn once (caption in white on its colour) and kept while it recurs."""
+        key = (drawing.caption, drawing.color.rgba(), ratio)
+        image = self._card_images.get(key)
+        if image is None:
+            if len(self._card_images) >= CARDS_KEPT:
+                self._card_images.clear()
+            rect = drawing.card_rect.translated(-drawing.card[0], -drawing.card[1])
+            image = QImage(round(rect.width() * ratio), round(rect.height() * ratio),
+                           QImage.Format.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(ratio)
+            image.fill(drawing.color)
+            painter = QPainter(image)
+            painter.setFont(self._label_font)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, drawing.caption)
+            painter.end()
+            self._card_images[key] = image
+        return image
 
     def _status_rect(self) -> QRect:
         """Where the status line (and a flash under it) may be drawn: the top strip of the window."""
@@ -369,15 +446,15 @@ class OverlayWindow(QWidget):
         return rect
 
     @staticmethod
-    def _corners(painter: QPainter, box: tuple, color: QColor) -> None:
+    def _corners(painter: QPainter, box: XYXY, color: QColor) -> None:
         """Corner brackets just outside the box: the Cog stays clean for the next crop, and short
         strokes rarely cross another Cog's nametag."""
-        x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2
-        arm = max(4, min(16, (x1 - x0) // 3, (y1 - y0) // 3))
+        x0, y0, x1, y1, arm = bracket_frame(box)
         painter.setPen(QPen(color, 3))
-        for x, y, dx, dy in ((x0, y0, 1, 1), (x1, y0, -1, 1), (x0, y1, 1, -1), (x1, y1, -1, -1)):
-            painter.drawLine(x, y, x + dx * arm, y)
-            painter.drawLine(x, y, x, y + dy * arm)
+        painter.drawLines(QLine(x0, y0, x0 + arm, y0), QLine(x0, y0, x0, y0 + arm),
+                           QLine(x1, y0, x1 - arm, y0), QLine(x1, y0, x1, y0 + arm),
+                           QLine(x0, y1, x0 + arm, y1), QLine(x0, y1, x0, y1 - arm),
+                           QLine(x1, y1, x1 - arm, y1), QLine(x1, y1, x1, y1 - arm))
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 - Qt name
         start = time.perf_counter()
@@ -386,14 +463,10 @@ class OverlayWindow(QWidget):
         painter.fillRect(self.rect(), QColor(0, 0, 0, 0))
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         result = self.result
-        painter.setFont(self._label_font)
+        ratio = self.devicePixelRatioF() or 1.0
         for drawing in self._drawings:
             self._corners(painter, drawing.body, drawing.color)
-            card = drawing.card
-            rect = QRect(card[0], card[1], card[2] - card[0], card[3] - card[1])
-            painter.fillRect(rect, drawing.color)
-            painter.setPen(QColor(255, 255, 255))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, drawing.caption)
+            painter.drawImage(drawing.card[0], drawing.card[1], self._card_image(drawing, ratio))
         status = self.message or self.status_text()
         self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
         flash = self.flash_text
