@@ -129,7 +129,7 @@ def _placed_naively(bodies, tags, sizes, size_wh, gap, avoid):
     shown = [grown(t) for t in tags if t is not None]
     lost = [grown(t) for t in avoid if not any(cover(t, u) for u in shown)]
     placed = []
-    for body, tag, (w, h) in zip(bodies, tags, sizes):
+    for body, tag, (w, h) in zip(bodies, tags, sizes, strict=True):
         centre, top = (body[0] + body[2]) // 2, body[1] if tag is None else tag[1]
         spots = [(centre - w // 2, top - gap - h), (centre - w // 2, body[3] + gap)]
         spots += [] if tag is None else [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])]
