@@ -332,6 +332,8 @@ class OverlayWindow(QWidget):
             self.update(self._status_rect())
             self._status_key, self._status_at = key, now
         if self.lean:  # Qt gathers the rects into one dirty region and paints it once
+            if self._drawings == old:
+                return  # the same boxes and cards (the game did not redraw, or no Cog moved): nothing to repaint
             for drawing in (*old, *self._drawings):
                 for part in drawing.parts():
                     self.update(part)
