@@ -146,6 +146,9 @@ def _placed_naively(bodies, tags, sizes, size_wh, gap, avoid):
 
 
 def test_label_cards_are_placed_as_the_rule_says_on_random_crowds():
+    from toonvision_live.ui.cards import CardPlacer
+
+    placer = CardPlacer()
     rng = np.random.default_rng(3)
     for _ in range(300):
         width, height = (1280, 720) if rng.random() < 0.7 else (320, 200)
@@ -163,7 +166,11 @@ def test_label_cards_are_placed_as_the_rule_says_on_random_crowds():
             avoid.append((x, y, x + int(rng.integers(10, 150)), y + int(rng.integers(10, 50))))
         expected = _placed_naively(bodies, tags, sizes, (width, height), 8, avoid)
         assert place_label_cards(bodies, tags, sizes, (width, height), 8, avoid) == expected
-        assert place_label_cards(bodies, tags, sizes, (width, height), 8, np.array(avoid).reshape(-1, 4)) == expected
+        avoid_array = np.array(avoid).reshape(-1, 4)
+        assert place_label_cards(bodies, tags, sizes, (width, height), 8, avoid_array) == expected
+        # the overlay's placer remembers its last answer: asked again (or after others) it still answers right
+        for _ in range(2):
+            assert placer(bodies, tags, sizes, (width, height), 8, avoid_array) == expected
 
 
 def test_a_drawing_s_parts_hold_every_pixel_it_paints(x_display, qtbot):

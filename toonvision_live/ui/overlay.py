@@ -4,7 +4,7 @@
 transparent to input; it sits exactly on the captured rectangle (the game
 window's client area) and draws, per Cog, corner brackets round its box and a label card: Cog name,
 suit and confidence in white on a SATURATED suit-colour card (never a
-light-grey, nametag-like one), placed by :func:`place_label_cards` clear of
+light-grey, nametag-like one), placed by :func:`~toonvision_live.ui.cards.place_label_cards` clear of
 every nametag (above the Cog's tag, else below its feet or beside the tag): the
 player keeps seeing the game's nametags, and where the overlay is captured with
 the game (X11 without a window grab) the crop stage must still see every tag and body.  A status line shows FPS,
@@ -20,14 +20,12 @@ Only the Qt main thread touches it; the worker learns where its cards are from `
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QLine, QRect, Qt, QTimer
@@ -46,12 +44,19 @@ from PyQt6.QtGui import (
 from PyQt6.QtWidgets import QWidget
 
 from toonvision_live.frames import Board
-from toonvision_live.geometry import XYXY, ScreenRect, as_xyxy_array, intersection_matrix
+from toonvision_live.geometry import XYXY, ScreenRect, as_xyxy_array
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
-
-if TYPE_CHECKING:
-    from toonvision_live.track import TrackedCog
+from toonvision_live.ui.cards import (  # noqa: F401 - place_label_cards, cog_caption, suit_color: used from here too
+    UNKNOWN_BG,
+    CardPlacer,
+    CogDrawing,
+    bracket_frame,
+    card_color,
+    cog_caption,
+    place_label_cards,
+    scaled,
+    suit_color,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +65,13 @@ WDA_EXCLUDEFROMCAPTURE = 0x00000011
 STATUS_BG = QColor(20, 30, 90, 220)  # dark saturated blue, never light grey
 SAVED_BG = QColor(20, 130, 40, 235)
 ERROR_BG = QColor(190, 20, 20, 235)
-UNKNOWN_BG = QColor(120, 40, 160, 235)  # a Cog whose confidence is below the threshold
 FLASH_SECONDS = 2.5
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 #: tags seen this many seconds back are kept clear of label cards even when missing from the newest result
 RECENT_TAGS_S = 0.7
 #: the status strip (its fps figure) is repainted at most this often while results stream in
 STATUS_EVERY_S = 0.25
+CARDS_KEPT = 512  # card sizes and drawn cards kept, by caption (all forgotten when full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,134 +88,6 @@ class PaintRecord:
     def latency_ms(self) -> float:
         """From the grab to the overlay painted."""
         return (self.painted_at - self.grab_time) * 1000.0
-
-
-@dataclass(frozen=True, slots=True)
-class CogDrawing:
-    """What the overlay draws for one Cog, in Qt logical pixels: its box brackets and its label card."""
-
-    body: XYXY
-    card: XYXY
-    caption: str
-    color: QColor
-
-    @property
-    def card_rect(self) -> QRect:
-        return QRect(self.card[0], self.card[1], self.card[2] - self.card[0], self.card[3] - self.card[1])
-
-    @property
-    def extent(self) -> QRect:
-        """Every pixel the drawing touches (the brackets sit a few pixels outside the box)."""
-        x0, y0, x1, y1 = self.body
-        return QRect(x0 - 6, y0 - 6, x1 - x0 + 12, y1 - y0 + 12).united(self.card_rect)
-
-    def parts(self) -> list[QRect]:
-        """The pixels the drawing touches, piece by piece: its four corner brackets (3 pixels of pen
-        and margin round each) and its card; the inside of the box is never drawn on."""
-        x0, y0, x1, y1, arm = bracket_frame(self.body)
-        side = arm + 7
-        return [QRect(x0 - 3, y0 - 3, side, side), QRect(x1 - arm - 3, y0 - 3, side, side),
-                QRect(x0 - 3, y1 - arm - 3, side, side), QRect(x1 - arm - 3, y1 - arm - 3, side, side),
-                self.card_rect]
-
-
-def bracket_frame(box: XYXY) -> tuple[int, int, int, int, int]:
-    """Where a Cog's corner brackets go: just outside its box, arms of 4-16 pixels."""
-    x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2
-    return x0, y0, x1, y1, max(4, min(16, (x1 - x0) // 3, (y1 - y0) // 3))
-
-
-CARDS_KEPT = 512  # card sizes and drawn cards kept, by caption (all forgotten when full)
-
-
-def suit_color(code: str, alpha: int = 235) -> QColor:
-    color = QColor(SUIT_BY_CODE[code].color) if code in SUIT_BY_CODE else QColor(UNKNOWN_BG)
-    color.setAlpha(alpha)
-    return color
-
-
-@functools.lru_cache(maxsize=16)
-def _card_color(code: str) -> QColor:
-    """A card's colour: its suit's, or UNKNOWN_BG for "" (shared: never changed after this)."""
-    return suit_color(code) if code else QColor(UNKNOWN_BG)
-
-
-def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
-    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree); once its
-    nametag is read: ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``; a Skelecog,
-    Boardbot or unknown Cog by that name), ``!`` also when body and tag disagree."""
-    if cog.fused is not None and cog.fused.level is not None:
-        text = cog.fused.card_text()
-        if cog.confidence < min_confidence:
-            text = text.replace(" · ", "? · ", 1)
-        return text + ("" if cog.agree else " !")
-    known = COG_BY_KEY.get(cog.cog)
-    suit = SUIT_BY_CODE.get(cog.suit)
-    name = known.name if known else cog.cog
-    if cog.confidence < min_confidence:
-        name = f"{name}?"
-    flag = "" if cog.agree else " !"
-    return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
-
-
-def place_label_cards(
-    bodies_xyxy: list[XYXY],
-    tags_xyxy: list[XYXY | None],
-    cards_wh: list[tuple[int, int]],
-    size_wh: tuple[int, int],
-    gap: int = 8,
-    avoid_xyxy: Sequence[XYXY] | np.ndarray = (),
-) -> list[XYXY]:
-    """Where to draw each Cog's label card (pure).
-
-    Where the overlay is captured with the game (X11 monitor and region grabs, or no compositor), a
-    card must not hide what the crop stage looks for: every card keeps clear of all nametags (the
-    worst case: a hidden tag loses its Cog),
-    also of ``avoid_xyxy`` (tags seen lately but missing from this frame: a card over a tag the
-    crop stage missed once would keep it missed), of the other cards, and as far as it can of the
-    bodies (a card over a Cog spoils its next crop).  Tried in order: above the Cog's own tag, below
-    its feet, left and right of its tag; the first with the least cover wins.  The cover of every spot
-    by tags, lost tags and bodies is one array operation (``avoid_xyxy`` holds a few hundred recent
-    tags at 60+ fps); only the cover by the cards placed before depends on the order.
-    """
-    if not bodies_xyxy:
-        return []
-    width, height = size_wh
-    tags = as_xyxy_array([t for t in tags_xyxy if t is not None]) + _GROW6
-    avoid = as_xyxy_array(avoid_xyxy)
-    # a Cog's own earlier tags trail behind it as it walks: only tags of Cogs missing now count
-    lost = avoid[~(intersection_matrix(avoid, tags) > 0).any(axis=1)] + _GROW6
-    spots: list[XYXY] = []  # four per Cog (a Cog without a tag repeats its second, which never wins a tie)
-    for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
-        x0, y0, x1, y1 = body
-        centre = (x0 + x1) // 2
-        top = tag[1] if tag is not None else y0
-        tries = [(centre - w // 2, top - gap - h), (centre - w // 2, y1 + gap)]
-        tries += [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])] if tag is not None else tries[1:] * 2
-        for left, upper in tries:
-            left = max(0, min(left, width - w))
-            upper = max(0, min(upper, height - h))
-            spots.append((left, upper, left + w, upper + h))
-    fixed = (
-        100.0 * intersection_matrix(spots, tags).sum(axis=1)
-        + 30.0 * intersection_matrix(spots, lost).sum(axis=1)
-        + 4.0 * intersection_matrix(spots, bodies_xyxy).sum(axis=1)
-    )
-    between = 10.0 * intersection_matrix(spots, spots)  # spot x spot: the cover by a card placed there
-    chosen: list[int] = []
-    for i in range(0, len(spots), 4):
-        costs = fixed[i : i + 4] + between[i : i + 4, chosen].sum(axis=1)
-        chosen.append(i + int(np.argmin(costs)))  # the first of equal costs, as tried in order
-    return [spots[i] for i in chosen]
-
-
-_GROW6 = np.array([-6.0, -6.0, 6.0, 6.0])
-
-
-def _scaled(xyxy: XYXY, factor: float) -> XYXY:
-    """``xyxy`` times ``factor``, rounded (frame pixels <-> Qt logical pixels on a HiDPI screen)."""
-    x0, y0, x1, y1 = xyxy
-    return (round(x0 * factor), round(y0 * factor), round(x1 * factor), round(y1 * factor))
 
 
 def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows only
@@ -277,6 +154,7 @@ class OverlayWindow(QWidget):
         # captions recur frame after frame: their card sizes and drawn cards are kept (bounded)
         self._card_sizes: dict[str, tuple[int, int]] = {}
         self._card_images: dict[tuple[str, int, float], QImage] = {}
+        self._place = CardPlacer()  # place_label_cards, remembering its last answer
 
     def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
@@ -323,7 +201,7 @@ class OverlayWindow(QWidget):
         self._drawings = [] if result is None else self._drawings_of(result)
         ratio = self.devicePixelRatioF() or 1.0
         # a hidden overlay is not in the capture: its cards cover nothing
-        painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
+        painted = tuple(scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
         key = (self.message, self.paused, self.degraded)
@@ -348,15 +226,15 @@ class OverlayWindow(QWidget):
             return []
         ratio = self.devicePixelRatioF() or 1.0
         # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
-        bodies = [_scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
-        tags = [None if cog.tag_xyxy is None else _scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
+        bodies = [scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
+        tags = [None if cog.tag_xyxy is None else scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
         captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
         sizes = [self._card_size(c) for c in captions]
         recent = np.concatenate([tags for _, tags in self._recent_tags])
         recent = recent if ratio == 1.0 else np.round(recent / ratio)
-        cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
+        cards = self._place(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
         return [
-            CogDrawing(body, card, caption, _card_color(cog.suit if cog.confidence >= self.min_confidence else ""))
+            CogDrawing(body, card, caption, card_color(cog.suit if cog.confidence >= self.min_confidence else ""))
             for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True)
         ]
 
