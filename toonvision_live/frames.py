@@ -105,6 +105,17 @@ def next_frame_id() -> int:
     return next(_frame_ids)
 
 
+def same_pixels(a: np.ndarray | None, b: np.ndarray | None, bands: int = 8) -> bool:
+    """Whether two frames hold exactly the same pixels (the game did not redraw between two grabs).
+
+    Compared a band of rows at a time, so a changed frame is told apart at its first changed band; two
+    views of one buffer never count as the same (it may have been written over in between)."""
+    if a is None or b is None or a.shape != b.shape or np.may_share_memory(a, b):
+        return False
+    step = max(1, -(-a.shape[0] // bands))
+    return all(np.array_equal(a[y : y + step], b[y : y + step]) for y in range(0, a.shape[0], step))
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One captured image and where/when it was taken.
