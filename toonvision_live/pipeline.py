@@ -189,6 +189,8 @@ class InferenceWorker(StageThread):
         self.on_processed: list[Callable[[FrameResult, float], None]] = []
         self.processed = 0
         self.crops = 0
+        # the proposer whose searches the governor paces (checked once: a runtime Protocol check costs ~10 us)
+        self._paced: PacedSearch | None = self.propose if isinstance(self.propose, PacedSearch) else None
         self._last_rgb: np.ndarray | None = None  # the last frame proposed on, its grab time and proposals
         self._last_proposed: tuple[float, list[Proposal]] = (float("-inf"), [])
 
@@ -206,8 +208,8 @@ class InferenceWorker(StageThread):
         return predictions, preprocess_s, inference_s
 
     def _proposals(self, frame: Frame) -> list[Proposal]:
-        if isinstance(self.propose, PacedSearch):
-            self.propose.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
+        if self._paced is not None:
+            self._paced.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
         height, width = frame.rgb.shape[:2]
         if min(height, width) < MIN_FRAME_SIDE:
             return []  # a window shrunk to a few pixels shows no Cog worth naming
