@@ -440,3 +440,26 @@ def test_a_save_with_no_new_frame_times_out_and_says_so(demo_window, qtbot, tmp_
         qtbot.waitUntil(lambda: session.overlay.message == "", timeout=5000)
     finally:
         session.stop()
+
+
+def test_the_same_cogs_again_keep_their_drawings_and_a_cleared_overlay_draws_them_anew(x_display, qtbot):
+    overlay = OverlayWindow(provider="CPUExecutionProvider")
+    qtbot.addWidget(overlay)
+    rect = ScreenRect(0, 0, 600, 400)
+    cogs = (TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True, hits=3, tag_xyxy=(40, 20, 130, 50)),)
+    overlay.show_result(fake_result(rect, cogs, index=1))
+    first = overlay._drawings
+    assert len(first) == 1 and first[0].caption == "Cold Caller · Sellbot 97%"
+    again = (TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True, hits=4, tag_xyxy=(40, 20, 130, 50)),)
+    overlay.show_result(fake_result(rect, again, index=2))
+    assert overlay._drawings is first  # only the hit count changed: nothing to lay out or repaint
+    surer = (TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.99, True, hits=5, tag_xyxy=(40, 20, 130, 50)),)
+    overlay.show_result(fake_result(rect, surer, index=3))
+    assert overlay._drawings[0].caption == "Cold Caller · Sellbot 99%"
+    overlay.set_message("The game window is gone; waiting for it.")
+    assert overlay._drawings == []
+    overlay.show_result(fake_result(rect, surer, index=4))  # the same Cog as before the message
+    assert len(overlay._drawings) == 1 and overlay._drawings[0].caption == "Cold Caller · Sellbot 99%"
+    overlay.show_result(fake_result(rect, (), index=5))
+    overlay.show_result(fake_result(rect, surer, index=6))
+    assert len(overlay._drawings) == 1

@@ -155,6 +155,7 @@ class OverlayWindow(QWidget):
         self._card_sizes: dict[str, tuple[int, int]] = {}
         self._card_images: dict[tuple[str, int, float], QImage] = {}
         self._place = CardPlacer()  # place_label_cards, remembering its last answer
+        self._drawn_key: tuple | None = None  # what the newest drawings were made of
 
     def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
@@ -198,7 +199,7 @@ class OverlayWindow(QWidget):
         new ones and the status line (a full-window repaint of a translucent window costs the X
         server and the compositor a whole-window copy per frame, which the game would feel)."""
         old = self._drawings
-        self._drawings = [] if result is None else self._drawings_of(result)
+        self._drawings = self._drawings_of(result)
         ratio = self.devicePixelRatioF() or 1.0
         # a hidden overlay is not in the capture: its cards cover nothing
         painted = tuple(scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
@@ -221,10 +222,20 @@ class OverlayWindow(QWidget):
                 region = region.united(QRegion(drawing.extent))
             self.update(region)
 
-    def _drawings_of(self, result: FrameResult) -> list[CogDrawing]:
-        if not result.cogs:
+    def _drawings_of(self, result: FrameResult | None) -> list[CogDrawing]:
+        if result is None or not result.cogs:
+            self._drawn_key = None
             return []
         ratio = self.devicePixelRatioF() or 1.0
+        # the same Cogs, boxes and labels as last time: the same drawings (a tag lost since is in the
+        # key, as its Cog's tag or the Cog itself is missing; a tag that aged out only leaves its card
+        # clear of a place that need not be kept clear any more)
+        key = (self.width(), self.height(), ratio,
+               tuple((c.track_id, c.body_xyxy, c.tag_xyxy, c.suit, c.cog, c.confidence, c.agree, c.fused)
+                     for c in result.cogs))
+        if self.lean and key == self._drawn_key:
+            return self._drawings
+        self._drawn_key = key
         # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
         bodies = [scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
         tags = [None if cog.tag_xyxy is None else scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
