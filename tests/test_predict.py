@@ -74,3 +74,18 @@ def test_predict_user_errors(tmp_path: Path, capsys) -> None:
     assert main(["predict", str(tmp_path), "--out", str(tmp_path / "o"), "--scale", "0"]) != 0
     err = capsys.readouterr().err
     assert "does not exist" in err and "--scale" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])
+def test_the_detector_stage_reads_the_real_tags_once_the_verifier_snaps_them(real_data: Path, tmp_path: Path,
+                                                                             scale: float) -> None:
+    """--stage detector confirms each detection's tag with the nametag verifier (find/confirm.py), so the
+    reader reads the real tags of sample_img0 (the detector's own tag box made it read the Cold Caller as
+    level 4: --stage detector-raw)."""
+    real = real_data / "sample_img0.png"
+    assert main(["predict", str(real), "--out", str(tmp_path), "--scale", str(scale), "--stage", "detector"]) == 0
+    got = {(o.name, o.level, o.v2) for o in read_voc(tmp_path / "sample_img0.xml").objects}
+    assert got == {("cog_sb_coldcaller", 1, False), ("cog_lb_bloodsucker", 3, False)}
+    assert main(["predict", str(real), "--out", str(tmp_path / "raw"), "--scale", str(scale),
+                 "--stage", "detector-raw"]) == 0
+    assert len(read_voc(tmp_path / "raw" / "sample_img0.xml").objects) == 2

@@ -1,7 +1,8 @@
 """``toonvision predict PATH... --out DIR [--scale S]``: find and name every Cog in image files.
 
 The same stages as live: the crop stage (the live default, the nametag search, or the learned detector
-with ``--stage detector``), the 600x200 crops, the classifier and the nametag reader, fused as the
+with its tags confirmed by the nametag verifier with ``--stage detector``; ``detector-raw``: the
+detector's own boxes), the 600x200 crops, the classifier and the nametag reader, fused as the
 overlay fuses them (:func:`toonvision_live.classify.fusion.fuse`; ``--no-reader`` for the body
 alone).  For each image it writes ``DIR/<stem>.xml`` (Pascal VOC, labelImg-compatible,
 ``cog_<suit>_<cog>`` names, body boxes, ``<level>``/``<v2>`` where the tag was read) and
@@ -105,10 +106,13 @@ class Predictor:
         from toonvision_live.model_card import default_model_path
 
         self.propose: Callable[[Any], Sequence[Any]]
-        if stage == "detector":
+        if stage in ("detector", "detector-raw"):
+            from toonvision_live.find.confirm import ConfirmedDetector
             from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
 
-            self.propose = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
+            detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
+            # as live: each tag the nametag verifier can read is confirmed and snapped (find/confirm.py)
+            self.propose = detector if stage == "detector-raw" else ConfirmedDetector(detector)
         else:
             self.propose = propose_cog_boxes
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
@@ -206,9 +210,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize each image by S first, as a window of that size shows it (default 1)")
-    p.add_argument("--stage", choices=("nametags", "detector"), default=Settings().crop_stage,
-                   help=f"crop stage: the nametag search or the learned detector (default {Settings().crop_stage}, "
-                        "as live)")
+    p.add_argument("--stage", choices=("nametags", "detector", "detector-raw"), default=Settings().crop_stage,
+                   help=f"crop stage: the nametag search or the learned detector with its tags confirmed by the "
+                        f"nametag verifier (default {Settings().crop_stage}, as live); detector-raw: the "
+                        "detector's own boxes")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold")
     p.add_argument("--model", metavar="ONNX", help="detector model (default models/detector.onnx)")
     p.add_argument("--classifier", metavar="ONNX", help="classifier model (default models/toonvision.onnx)")
