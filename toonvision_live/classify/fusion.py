@@ -30,9 +30,10 @@ from toonvision_live.taxonomy import COG_BY_KEY, COGS, SUIT_BY_CODE, SUIT_CODES
 HQ_EXTRA_LEVELS, HQ_WEIGHT, OFF_RANGE_WEIGHT = 3, 0.05, 1e-4
 #: uniform mass mixed into each witness (a confident mistake must not veto the other witness)
 CLASSIFIER_TEMPER, READER_TEMPER = 0.3, 0.02
-#: the reader's name head misses on held-out whole tags by line height (models/reader.json, metrics_test_onnx:
-#: 4-5 px 8.3 %, 5-6 px 6.9 %, 6-8 px 3.3 %, >= 8 px 1.7 %), as (line height below, uniform mass mixed in):
-#: four times the miss rate, as a wrong read is usually still a confident one
+#: the reader's name head misses on held-out whole tags by line height (stage-3 reader: 4-5 px 8.3 %,
+#: 5-6 px 6.9 %, 6-8 px 3.3 %, >= 8 px 1.7 %), as (line height below, uniform mass mixed in): four times
+#: the miss rate, as a wrong read is usually still a confident one.  The shipped stage-4 reader misses
+#: less (models/reader.json: 5.4, 4.0, 1.4, 0.6 %); these masses are kept, on the safe side
 READER_NAME_TEMPER_BY_LINE = ((5.0, 0.33), (6.0, 0.28), (8.0, 0.13), (float("inf"), 0.07))
 SKELECOG, OTHER = NAME_CLASSES.index("skelecog"), NAME_CLASSES.index("other")
 _N = len(NAME_CLASSES)
