@@ -71,7 +71,7 @@ CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card abov
 RECENT_TAGS_S = 0.7
 #: the status strip (its fps figure) is repainted at most this often while results stream in
 STATUS_EVERY_S = 0.25
-CARDS_KEPT = 512  # card sizes and drawn cards kept, by caption (all forgotten when full)
+CARDS_KEPT = 64  # card sizes and drawn cards kept, by caption (all forgotten when full; 64 cards ~1.5 MB)
 
 
 @dataclass(frozen=True, slots=True)
