@@ -46,13 +46,27 @@ def test_predict_folder_with_a_bad_file_and_a_missing_path(street_png, tmp_path:
     assert not (out / "broken.xml").exists()
 
 
-def test_predict_scale_and_nametag_stage(street_png, tmp_path: Path) -> None:
+def test_predict_scale_and_detector_stage(street_png, tmp_path: Path) -> None:
     folder, _ = street_png
     assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path), "--scale", "0.5"]) == 0
     assert cv2.imread(str(tmp_path / "street.png")).shape == (360, 640, 3)
     assert read_voc(tmp_path / "street.xml").width == 640
-    assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path / "n"), "--stage", "nametags"]) == 0
+    assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path / "n"), "--stage", "detector"]) == 0
     assert read_voc(tmp_path / "n" / "street.xml").objects
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])
+def test_predict_reads_the_real_tags_of_sample_img0(real_data: Path, tmp_path: Path, capsys, scale: float) -> None:
+    """The real Toontown Rewritten screenshot: both Cogs named with the level their tags say, in the
+    table and as <level>/<v2> in the XML; --no-reader leaves the level out."""
+    real = real_data / "sample_img0.png"
+    assert main(["predict", str(real), "--out", str(tmp_path), "--scale", str(scale)]) == 0
+    got = {(o.name, o.level, o.v2) for o in read_voc(tmp_path / "sample_img0.xml").objects}
+    assert got == {("cog_sb_coldcaller", 1, False), ("cog_lb_bloodsucker", 3, False)}
+    out = capsys.readouterr().out
+    assert "cog_sb_coldcaller" in out and " 6 " in out and " 20 " in out  # HP of levels 1 and 3
+    assert main(["predict", str(real), "--out", str(tmp_path / "body"), "--no-reader", "--scale", str(scale)]) == 0
+    assert {o.level for o in read_voc(tmp_path / "body" / "sample_img0.xml").objects} == {None}
 
 
 def test_predict_user_errors(tmp_path: Path, capsys) -> None:
@@ -60,3 +74,18 @@ def test_predict_user_errors(tmp_path: Path, capsys) -> None:
     assert main(["predict", str(tmp_path), "--out", str(tmp_path / "o"), "--scale", "0"]) != 0
     err = capsys.readouterr().err
     assert "does not exist" in err and "--scale" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])
+def test_the_detector_stage_reads_the_real_tags_once_the_verifier_snaps_them(real_data: Path, tmp_path: Path,
+                                                                             scale: float) -> None:
+    """--stage detector confirms each detection's tag with the nametag verifier (find/confirm.py), so the
+    reader reads the real tags of sample_img0 (the detector's own tag box made it read the Cold Caller as
+    level 4: --stage detector-raw)."""
+    real = real_data / "sample_img0.png"
+    assert main(["predict", str(real), "--out", str(tmp_path), "--scale", str(scale), "--stage", "detector"]) == 0
+    got = {(o.name, o.level, o.v2) for o in read_voc(tmp_path / "sample_img0.xml").objects}
+    assert got == {("cog_sb_coldcaller", 1, False), ("cog_lb_bloodsucker", 3, False)}
+    assert main(["predict", str(real), "--out", str(tmp_path / "raw"), "--scale", str(scale),
+                 "--stage", "detector-raw"]) == 0
+    assert len(read_voc(tmp_path / "raw" / "sample_img0.xml").objects) == 2

@@ -399,17 +399,23 @@ def test_background_search_proposer_finds_the_same_cogs_and_stops_cleanly():
     assert not proposer.searching
 
 
-def test_background_search_proposer_raises_a_search_failure_in_the_caller(monkeypatch):
+def test_background_search_proposer_raises_a_search_failure_in_the_caller():
     import time
 
-    from toonvision_live.find import proposers as propose_module
     from toonvision_live.find.proposers import BackgroundSearchProposer
 
+    failing = [False]
+
+    def search(rgb: np.ndarray) -> list[Proposal]:  # the full search it is given, failing when told to
+        if failing[0]:
+            raise ZeroDivisionError("division by zero")
+        return propose_cog_boxes(rgb)
+
     frame = np.full((120, 200, 3), 90, np.uint8)
-    proposer = BackgroundSearchProposer()
+    proposer = BackgroundSearchProposer(full_search=search)
     try:
         proposer(frame)  # first frame: searched in the caller
-        monkeypatch.setattr(propose_module, "propose_cog_boxes", lambda rgb: 1 / 0)
+        failing[0] = True
         proposer(frame)  # hands the frame to the search stage, which fails
         with pytest.raises(RuntimeError, match="search thread failed"):
             for _ in range(100):

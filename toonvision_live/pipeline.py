@@ -291,17 +291,18 @@ def default_proposer(settings: Settings, tuning: Tuning) -> Proposer:
     """The crop stage the settings ask for: full searches on a helper thread (the default), or in
     turn every ``full_search_every`` frames with known tags followed in between."""
     from toonvision_live.find.nametags import propose_cog_boxes
-    from toonvision_live.find.proposers import BackgroundSearchProposer, IncrementalProposer
+    from toonvision_live.find.proposers import BackgroundSearchProposer, FullSearch, IncrementalProposer
 
-    if settings.crop_stage == "detector":  # opt-in: the learned detector on every frame (docs/detector.md)
-        from toonvision_live.find.detector import CogDetector
+    search: FullSearch = propose_cog_boxes
+    if settings.crop_stage == "detector":  # opt-in: the learned detector, tags confirmed (docs/detector.md)
+        from toonvision_live.find.confirm import ConfirmedDetector
 
-        return CogDetector()
+        search = ConfirmedDetector()
     if settings.background_search:
         # full searches on the second core, off each frame's critical path (docs/bench.md)
-        return BackgroundSearchProposer(max_searches_per_s=tuning.searches_per_s)
-    if settings.full_search_every > 1:
-        return IncrementalProposer(full_every=settings.full_search_every)
+        return BackgroundSearchProposer(max_searches_per_s=tuning.searches_per_s, full_search=search)
+    if settings.full_search_every > 1 or search is not propose_cog_boxes:
+        return IncrementalProposer(full_every=settings.full_search_every, full_search=search)
     return propose_cog_boxes
 
 

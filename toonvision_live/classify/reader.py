@@ -169,14 +169,14 @@ class TagReader:
                  *, max_batch: int = 32) -> None:
         import onnxruntime as ort
 
-        from toonvision_live.classify.classifier import resolve_providers
+        from toonvision_live.classify.classifier import cuda_driver_present, resolve_providers
 
         self.model_path = Path(model_path) if model_path is not None else default_reader_path()
         if not self.model_path.is_file():
             raise ModelError(f"The reader model {self.model_path} is missing: reinstall ToonVision Live or "
                              "train it ('toonvision train-reader').")
         self.card = load_reader_card(self.model_path)
-        chosen = resolve_providers(providers, ort.get_available_providers())
+        chosen = resolve_providers(providers, ort.get_available_providers(), gpu_present=cuda_driver_present())
         options = ort.SessionOptions()
         options.log_severity_level = 3
         try:

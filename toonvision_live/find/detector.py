@@ -133,13 +133,15 @@ class CogDetector:
                              "expected ['image'] -> ['peaks', 'box'].")
         self.long_side = WORK_LONG
 
-    def detect(self, frame_rgb: np.ndarray) -> list[Detection]:
+    def detect(self, frame_rgb: np.ndarray, threshold: float | None = None) -> list[Detection]:
+        """Detections in ``frame_rgb``, best scored first (peaks above ``threshold``, default the detector's)."""
         fh, fw = frame_rgb.shape[:2]
         if min(fh, fw) < 16:
             return []
         work, scale = to_working(frame_rgb, self.long_side)
         peaks, boxes = self.session.run(None, {"image": work[None].astype(np.float32)})
-        return decode(peaks[0], boxes[0], scale, (fw, fh), self.threshold, self.nms_iou)
+        return decode(peaks[0], boxes[0], scale, (fw, fh), self.threshold if threshold is None else threshold,
+                      self.nms_iou)
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
         props = []

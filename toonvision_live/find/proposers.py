@@ -10,7 +10,7 @@ mailboxes, like every other stage), so no frame waits for one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -30,6 +30,8 @@ from toonvision_live.geometry import MIN_FRAME_SIDE, max_iou
 Search = tuple[list[Proposal], np.ndarray]
 #: a followed tag is looked for this many text lines round where it was before the wider search
 NEAR_LINES = 1.0
+#: a full-frame search: propose_cog_boxes, or the detector (find/confirm.py ConfirmedDetector)
+FullSearch = Callable[[np.ndarray], list[Proposal]]
 
 
 class IncrementalProposer:
@@ -44,9 +46,10 @@ class IncrementalProposer:
     """
 
     def __init__(self, full_every: int = 4, min_match: float = 0.6, search_lines: float = 2.0, *,
-                 keep_missing: bool = True) -> None:
+                 keep_missing: bool = True, full_search: FullSearch = propose_cog_boxes) -> None:
         if full_every < 1:
             raise ValueError("full_every must be at least 1")
+        self.full_search = full_search
         self.full_every = full_every
         self.min_match = min_match
         self.search_lines = search_lines
@@ -72,7 +75,7 @@ class IncrementalProposer:
             return []
         grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
         if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
-            found = propose_cog_boxes(frame_rgb)
+            found = self.full_search(frame_rgb)
             if self._shape == frame_rgb.shape:
                 found += self._kept_missing(frame_rgb, grey, found)
             self._since_full = 0
@@ -154,9 +157,10 @@ class _SearchStage(StageThread):
 
     name = "nametag-search"
 
-    def __init__(self, min_period_s: float) -> None:
+    def __init__(self, min_period_s: float, full_search: FullSearch) -> None:
         super().__init__()
         self.min_period_s = min_period_s
+        self.full_search = full_search
         self.frames: LatestFrame[np.ndarray] = LatestFrame()
         self.results: LatestFrame[Search] = LatestFrame()
 
@@ -164,7 +168,7 @@ class _SearchStage(StageThread):
         while not self.stopping:
             frame = self.frames.get()
             started = time.perf_counter()
-            proposals = propose_cog_boxes(frame)
+            proposals = self.full_search(frame)
             self.results.put((proposals, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)))
             rest = self.min_period_s - (time.perf_counter() - started)
             if rest > 0:
@@ -196,9 +200,10 @@ class BackgroundSearchProposer(IncrementalProposer):
     """
 
     def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5, *,
-                 keep_missing: bool = True) -> None:
-        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing)
-        self._search = _SearchStage(1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0)
+                 keep_missing: bool = True, full_search: FullSearch = propose_cog_boxes) -> None:
+        super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing,
+                         full_search=full_search)
+        self._search = _SearchStage(1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0, full_search)
         self._closed = False
 
     @property
@@ -250,7 +255,7 @@ class BackgroundSearchProposer(IncrementalProposer):
         result = self._handed_search(frame_rgb)
         grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
         if self._shape != frame_rgb.shape:
-            proposals = propose_cog_boxes(frame_rgb)  # first frame, or a resized window
+            proposals = self.full_search(frame_rgb)  # first frame, or a resized window
         elif result is not None:
             found, found_grey = result
             if found_grey.shape != grey.shape:

@@ -1,9 +1,14 @@
 """``toonvision predict PATH... --out DIR [--scale S]``: find and name every Cog in image files.
 
-The same stages as live: the crop stage (the learned detector by default, or today's nametag search
-with ``--stage nametags``), the 600x200 crops and the classifier.  For each image it writes
-``DIR/<stem>.xml`` (Pascal VOC, labelImg-compatible, ``cog_<suit>_<cog>`` names, body boxes) and
-``DIR/<stem>.png`` (the frame with boxes and labels), and prints one table row per Cog.  ``--scale``
+The same stages as live: the crop stage (the live default, the nametag search, or the learned detector
+with its tags confirmed by the nametag verifier with ``--stage detector``; ``detector-raw``: the
+detector's own boxes), the 600x200 crops, the classifier and the nametag reader, fused as the
+overlay fuses them (:func:`toonvision_live.classify.fusion.fuse`; ``--no-reader`` for the body
+alone).  For each image it writes ``DIR/<stem>.xml`` (Pascal VOC, labelImg-compatible,
+``cog_<suit>_<cog>`` names, body boxes, ``<level>``/``<v2>`` where the tag was read) and
+``DIR/<stem>.png`` (the frame with boxes and the overlay's label text), and prints one table row
+per Cog.  Skelecogs, Boardbots and tags naming none of the 32 are printed and drawn as such but
+left out of the XML (its names are the 32 Cogs only), as ``toonvision label`` does.  ``--scale``
 resizes each image first (as a window of that size would show it); boxes are then in the scaled image.
 A path that is missing or not an image gets a one-sentence error and the others are still done.
 """
@@ -21,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from toonvision_live.classify.reader import TagReader
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -28,12 +35,21 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 @dataclass(frozen=True, slots=True)
 class PredictedCog:
-    label: str  # cog_<suit>_<key>
-    name: str  # display name
+    label: str  # cog_<suit>_<key>; for a Cog none of the 32: its kind (skelecog, boardbot, unknown)
+    name: str  # the overlay's card text, e.g. "Cold Caller · Lv 1 · 6 HP"
     confidence: float
     body_xyxy: tuple[int, int, int, int]
     tag_xyxy: tuple[int, int, int, int]
     score: float  # crop-stage score
+    level: int | None = None  # read from the tag (None: not read)
+    v2: bool = False
+    suit: str | None = None  # department code (boardbot for Boardbots), None when unknown
+    hp: int | None = None  # one layer's HP (a v2.0 Cog has two layers)
+
+    @property
+    def in_voc(self) -> bool:
+        """One of the 32 Cogs: written to the XML (the others are shown but not labelled)."""
+        return self.label.startswith("cog_")
 
 
 def collect_images(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -57,19 +73,18 @@ def collect_images(paths: list[str]) -> tuple[list[Path], list[str]]:
 def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
     import cv2
 
-    from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
+    from toonvision_live.taxonomy import SUIT_BY_CODE
 
     out = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     fs = max(0.4, min(out.shape[:2]) / 900)
     for c in cogs:
-        key = c.label.split("_", 2)[2]
-        hexcol = SUIT_BY_CODE[COG_BY_KEY[key].suit].color.lstrip("#")
+        hexcol = SUIT_BY_CODE[c.suit].color.lstrip("#") if c.suit in SUIT_BY_CODE else "808080"
         r, g, b = (int(hexcol[i : i + 2], 16) for i in (0, 2, 4))
         x0, y0, x1, y1 = c.body_xyxy
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (b, g, r), 2)
         tx0, ty0, tx1, ty1 = c.tag_xyxy
         cv2.rectangle(out, (tx0, ty0), (tx1 - 1, ty1 - 1), (200, 200, 200), 1)
-        text = f"{c.name} {100 * c.confidence:.0f}%"
+        text = f"{c.name.replace(' · ', ' - ')} {100 * c.confidence:.0f}%"  # Hershey fonts have no middle dot
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
         ty = min(max(th + 2, y1 + th + 4), out.shape[0] - 2)
         cv2.rectangle(out, (x0, ty - th - 2), (x0 + tw + 2, ty + base), (b, g, r), -1)
@@ -78,38 +93,48 @@ def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
 
 
 class Predictor:
-    """Crop stage + classifier on one image at a time."""
+    """Crop stage + classifier + nametag reader (fused) on one image at a time; ``read_tags=False``:
+    the classifier alone."""
 
-    def __init__(self, stage: str = "detector", detector_model: Path | None = None,
-                 classifier_model: Path | None = None, threshold: float | None = None) -> None:
+    def __init__(self, stage: str = "nametags", detector_model: Path | None = None,
+                 classifier_model: Path | None = None, threshold: float | None = None, *,
+                 read_tags: bool = True, reader_model: Path | None = None) -> None:
         from toonvision_live.classify.classifier import CogClassifier
+        from toonvision_live.classify.reader import TagReader
         from toonvision_live.crops import CropBatcher
         from toonvision_live.find.nametags import propose_cog_boxes
         from toonvision_live.model_card import default_model_path
 
         self.propose: Callable[[Any], Sequence[Any]]
-        if stage == "detector":
+        if stage in ("detector", "detector-raw"):
+            from toonvision_live.find.confirm import ConfirmedDetector
             from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
 
-            self.propose = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
+            detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
+            # as live: each tag the nametag verifier can read is confirmed and snapped (find/confirm.py)
+            self.propose = detector if stage == "detector-raw" else ConfirmedDetector(detector)
         else:
             self.propose = propose_cog_boxes
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
+        self.reader: TagReader | None = TagReader(reader_model, ["cpu"]) if read_tags else None
         self.batcher = CropBatcher(16)
 
     def __call__(self, rgb: np.ndarray) -> list[PredictedCog]:
-        from toonvision_live.taxonomy import COG_BY_KEY
+        from toonvision_live.classify.fusion import fuse_all
 
         proposals = list(self.propose(rgb))[:16]
         if not proposals:
             return []
         preds = self.classifier.classify(self.batcher.crop(rgb, proposals))
+        readings = (self.reader.read(rgb, [p.tag_xyxy for p in proposals]) if self.reader is not None
+                    else [None] * len(proposals))
         out = []
-        for p, pred in zip(proposals, preds, strict=True):
-            cog = COG_BY_KEY[pred.cog]
-            out.append(PredictedCog(cog.label, cog.name, float(pred.confidence or 0.0),
+        for p, fused in zip(proposals, fuse_all(list(preds), list(readings)), strict=True):
+            label = f"cog_{fused.suit}_{fused.cog}" if fused.kind == "cog" else fused.kind
+            out.append(PredictedCog(label, fused.card_text(), fused.confidence,
                                     tuple(int(v) for v in p.body_xyxy),  # type: ignore[arg-type]
-                                    tuple(int(v) for v in p.tag_xyxy), float(p.score)))  # type: ignore[arg-type]
+                                    tuple(int(v) for v in p.tag_xyxy), float(p.score),  # type: ignore[arg-type]
+                                    fused.level, fused.v2, fused.suit, fused.hp))
         return out
 
 
@@ -128,7 +153,8 @@ def predict_file(predictor: Predictor, path: Path, out: Path, scale: float) -> l
     cogs = predictor(rgb)
     h, w = rgb.shape[:2]
     png = out / f"{path.stem}.png"
-    objects = tuple(VocObject(c.label, c.body_xyxy) for c in cogs)
+    objects = tuple(VocObject(c.label, c.body_xyxy, level=c.level, v2=c.v2 if c.level is not None else None)
+                    for c in cogs if c.in_voc)
     write_voc(out / f"{path.stem}.xml",
               VocAnnotation(filename=png.name, width=w, height=h, objects=objects, folder=out.name, path=str(png)),
               overwrite=True)
@@ -149,8 +175,9 @@ def _predict(args: argparse.Namespace) -> int:
         return 1 if errors else 0
     out = ensure_dir(Path(args.out))
     predictor = Predictor(args.stage, Path(args.model) if args.model else None,
-                          Path(args.classifier) if args.classifier else None, args.threshold)
-    print(f"{'file':36s} {'cog':26s} {'conf':>5s} {'score':>5s}  body box")
+                          Path(args.classifier) if args.classifier else None, args.threshold,
+                          read_tags=not args.no_reader, reader_model=Path(args.reader) if args.reader else None)
+    print(f"{'file':36s} {'cog':26s} {'level':>9s} {'HP':>7s} {'conf':>5s} {'score':>5s}  body box")
     total = done = 0
     for f in files:
         try:
@@ -164,12 +191,17 @@ def _predict(args: argparse.Namespace) -> int:
         if not cogs:
             print(f"{f.name[:36]:36s} {'(no Cog found)':26s}")
         for c in cogs:
-            print(f"{f.name[:36]:36s} {c.label[:26]:26s} {100 * c.confidence:4.0f}% {c.score:5.2f}  {c.body_xyxy}")
+            level = "" if c.level is None else f"{c.level}" + (" v2.0" if c.v2 else "")
+            hp = "" if c.hp is None else (f"{c.hp}+{c.hp}" if c.v2 else f"{c.hp}")
+            print(f"{f.name[:36]:36s} {c.label[:26]:26s} {level:>9s} {hp:>7s} {100 * c.confidence:4.0f}% "
+                  f"{c.score:5.2f}  {c.body_xyxy}")
     print(f"{total} Cogs in {done} images; XML and PNG in {out}.")
     return 1 if errors else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from toonvision_live.settings import Settings
+
     p = subparsers.add_parser(
         "predict", help="find and name the Cogs in image files (VOC XML + annotated PNG per image)",
         description="Run the live crop stage and classifier on image files or folders; write DIR/<stem>.xml "
@@ -178,9 +210,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize each image by S first, as a window of that size shows it (default 1)")
-    p.add_argument("--stage", choices=("detector", "nametags"), default="detector",
-                   help="crop stage: the learned detector (default) or the nametag search")
+    p.add_argument("--stage", choices=("nametags", "detector", "detector-raw"), default=Settings().crop_stage,
+                   help=f"crop stage: the nametag search or the learned detector with its tags confirmed by the "
+                        f"nametag verifier (default {Settings().crop_stage}, as live); detector-raw: the "
+                        "detector's own boxes")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold")
     p.add_argument("--model", metavar="ONNX", help="detector model (default models/detector.onnx)")
     p.add_argument("--classifier", metavar="ONNX", help="classifier model (default models/toonvision.onnx)")
+    p.add_argument("--reader", metavar="ONNX", help="nametag reader model (default models/reader.onnx)")
+    p.add_argument("--no-reader", action="store_true",
+                   help="name Cogs by their bodies alone (no level, no HP, no Skelecogs/Boardbots)")
     p.set_defaults(handler=_predict)

@@ -242,6 +242,23 @@ def _seeds(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(seeds))
 
 
+def _crop_stage(name: str) -> Callable[[int], Proposer] | None:
+    """A maker of fresh crop stages (one per street) for ``--crop-stage`` (None: the nametag search's
+    IncrementalProposer, replay_street's default).  ``detector``: the detector with its tags confirmed
+    by the nametag verifier, followed between searches like the nametag search (as live);
+    ``detector-raw``: the detector's own boxes on every frame, nothing confirmed or followed."""
+    if name == "nametags":
+        return None
+    from toonvision_live.find.confirm import ConfirmedDetector
+    from toonvision_live.find.detector import CogDetector
+    from toonvision_live.find.proposers import IncrementalProposer
+
+    detector = CogDetector()
+    if name == "detector-raw":
+        return lambda _every: detector
+    return lambda every: IncrementalProposer(full_every=every, full_search=ConfirmedDetector(detector))
+
+
 def replay_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -266,18 +283,14 @@ def replay_command(args: argparse.Namespace) -> int:
         table.add_column(column, justify="left" if column == "most missed" else "right")
     total, per_seed = Score(), {}
     started = time.perf_counter()
-    detector = None
-    if args.crop_stage == "detector":
-        from toonvision_live.find.detector import CogDetector
-
-        detector = CogDetector()
+    propose = _crop_stage(args.crop_stage)
     tuning = Tuning.baseline() if args.baseline else Tuning()
     crops = [0]
     for seed in args.seeds:
         score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
                               fps=args.fps, full_search_every=args.full_search_every, tuning=tuning,
                               on_processed=lambda result, _ms: crops.__setitem__(0, crops[0] + result.classified),
-                              reader=reader, propose=detector)
+                              reader=reader, propose=propose(args.full_search_every) if propose else None)
         per_seed[seed] = score
         total.add(score)
         table.add_row(str(seed), str(score.frames), str(score.cogs_on_screen), f"{score.recall:.1%}",
@@ -328,8 +341,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
     p.add_argument("--full-search-every", type=int, default=1, metavar="N",
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
-    p.add_argument("--crop-stage", choices=("nametags", "detector"), default="nametags",
-                   help="crop stage: the nametag search (default) or the learned detector on every frame")
+    p.add_argument("--crop-stage", choices=("nametags", "detector", "detector-raw"), default="nametags",
+                   help="crop stage: the nametag search (default), the learned detector with its tags confirmed "
+                   "by the nametag verifier and followed between searches (as live), or the detector's own "
+                   "boxes on every frame (detector-raw)")
     p.add_argument("--baseline", action="store_true",
                    help="classify every proposal on every frame (the behaviour before tracks were classified)")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")

@@ -140,7 +140,8 @@ def _cpu_table(report: dict[str, Any]) -> Any:
     """CPU ms per processed frame, whole process and per thread group (and the --baseline run's)."""
     from rich.table import Table
 
-    runs = [("now", report)] + ([("before (--baseline)", report["baseline"])] if report.get("baseline") else [])
+    runs = [("now", report)] + ([("before (--baseline)", report["baseline"])] if report.get("baseline") else []) \
+        + ([(f"{report['versus']['crop_stage']} (--versus)", report["versus"])] if report.get("versus") else [])
     table = Table(title="CPU per processed frame (ms)", title_justify="left")
     table.add_column("")
     for name, _ in runs:
@@ -159,7 +160,10 @@ def _cpu_table(report: dict[str, Any]) -> Any:
     table.caption = (f"bench process {c['process_percent_of_one_core']:.0f} % of one core; machine "
                      f"{c['machine_busy_percent']:.0f} % busy ({c['machine_cores']} cores)"
                      + (f"; demo street process {scene:.0f} %" if scene is not None else "")
-                     + (f"; before / now: {report['cpu_ratio_baseline_over_new']:.2f}x" if len(runs) > 1 else ""))
+                     + (f"; before / now: {report['cpu_ratio_baseline_over_new']:.2f}x"
+                        if report.get("baseline") else "")
+                     + (f"; --versus / now: {report['cpu_ratio_versus_over_new']:.2f}x"
+                        if report.get("versus") else ""))
     return table
 
 

@@ -19,8 +19,10 @@ from toonvision_live.tools.bench.stats import machine_facts, model_facts
 REPORT_VERSION = 2
 
 
-def bench_settings(options: BenchOptions, model_path: Path, *, baseline: bool = False) -> Any:
-    """The live settings the bench runs with (``baseline``: window geometry re-read on every grab, as before)."""
+def bench_settings(options: BenchOptions, model_path: Path, *, baseline: bool = False,
+                   crop_stage: str | None = None) -> Any:
+    """The live settings the bench runs with (``baseline``: window geometry re-read on every grab, as before;
+    ``crop_stage``: instead of ``options.crop_stage``)."""
     from toonvision_live.demo.window import DEMO_WINDOW_PATTERN
     from toonvision_live.settings import load_settings
 
@@ -31,6 +33,7 @@ def bench_settings(options: BenchOptions, model_path: Path, *, baseline: bool = 
         "batch_size": options.batch,
         "fps_cap": options.fps_cap,
         "dataset": tempfile.gettempdir(),
+        "crop_stage": crop_stage or options.crop_stage,
     }
     if options.full_search_every is not None:  # in-turn searches instead of the background thread
         overrides["full_search_every"] = options.full_search_every
@@ -87,6 +90,11 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                                scene_proc, Tuning.baseline())
             base.pop("_soak"), base.pop("_recent")
             report["baseline"] = base
+        if options.versus:  # the same scene and load with the other crop stage
+            other = run_session(app, bench_settings(options, model_path, crop_stage=options.versus), classifier,
+                                options, scene_proc, Tuning())
+            other.pop("_soak"), other.pop("_recent")
+            report["versus"] = dict(other, crop_stage=options.versus)
     finally:
         for proc in hogs:
             stop_process(proc)
@@ -99,6 +107,10 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if options.baseline:
         report["cpu_ratio_baseline_over_new"] = round(
             report["baseline"]["cpu"]["process_cpu_ms_per_processed_frame"]
+            / max(1e-9, report["cpu"]["process_cpu_ms_per_processed_frame"]), 2)
+    if options.versus:
+        report["cpu_ratio_versus_over_new"] = round(
+            report["versus"]["cpu"]["process_cpu_ms_per_processed_frame"]
             / max(1e-9, report["cpu"]["process_cpu_ms_per_processed_frame"]), 2)
     samples = report.pop("_soak")
     report["soak"] = soak_summary(samples, options) if options.soak_minutes else None
@@ -126,6 +138,8 @@ def config(options: BenchOptions, report: dict[str, Any], settings: Any) -> dict
         "duration_s": round(options.measure_s, 3),
         "cpu_load_processes": options.cpu_load,
         "proposer": report["proposer"],
+        "crop_stage": options.crop_stage,
+        "versus": options.versus,
         "soak_minutes": options.soak_minutes,
         "baseline": options.baseline,
         "command": "toonvision " + " ".join(sys.argv[1:]),

@@ -53,6 +53,8 @@ class BenchOptions:
     progress: bool = True
     full_search_every: int | None = None  # None: the settings' default (Settings.full_search_every)
     baseline: bool = False  # also run the behaviour before tracks were classified, in the same run
+    crop_stage: str = "nametags"  # the crop stage measured (Settings.crop_stage)
+    versus: str | None = None  # also run this crop stage after it, on the same scene and load
 
     @property
     def measure_s(self) -> float:

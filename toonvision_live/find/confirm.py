@@ -1,0 +1,122 @@
+"""The detector's proposals confirmed by the nametag verifier: the detector as a crop-stage full search.
+
+The learned detector (:mod:`toonvision_live.find.detector`) finds Cogs at any size, but its nametag
+box is only roughly placed (on the demo streets a median IoU of 0.48 with the real tag, mostly 0.5-3
+tag heights too low), and the nametag reader and the tracker's tag following need the tag itself.
+So each detection's tag is looked for *locally* with the nametag stage's verifier
+(:func:`~toonvision_live.find.nametags.verify_nametag`: three dark text lines on a grey card) at a
+few vertical offsets from the predicted tag, nearest first; the first tag found there replaces the
+predicted one (best scored detections first, one detection per tag).  A confirmed Cog's body box is
+the mean of the detector's box and the box measured under the tag the nametag stage's way
+(:mod:`toonvision_live.find.body`) when the two agree; a Cog whose tag cannot be read (distant,
+blurred, cut) keeps the detector's boxes.  Measured in docs/detector.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toonvision_live.crops import check_frame
+from toonvision_live.find.body import RowGround
+from toonvision_live.find.detector import CogDetector, Detection
+from toonvision_live.find.nametags import Nametag, Proposal, proposal_of, verify_nametag
+from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY, iou_matrix, max_iou
+
+#: offsets (in predicted tag heights) at which the tag is looked for, nearest first: the detector
+#: places tags too low more often than too high
+TAG_SHIFTS = (0.0, -0.5, 0.5, -1.0, -1.5, -2.0, -2.5, -3.0, 1.0)
+#: the verifier's candidate is the text block inside the card: this share of the card's width, height
+TEXT_W, TEXT_H = 0.9, 0.8
+#: bodies for a confirmed tag: "mean" of the detector's and the measured one (measured best),
+#: "detector" or "tag" (measured under the tag, as the nametag stage does)
+BODY_MODES = ("mean", "detector", "tag")
+#: the body measured under a confirmed tag is used only when it overlaps the detector's this much
+AGREE_IOU = 0.3
+
+
+def _int_box(box: tuple[float, float, float, float]) -> XYXY:
+    return (int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
+
+
+def snap_tag(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
+             shifts: tuple[float, ...] = TAG_SHIFTS) -> Nametag | None:
+    """The Cog nametag near a predicted tag box (verified at each offset in ``shifts``), or None.
+
+    A tag found counts only if its centre is within half the predicted width across and 0.6 of the
+    predicted height up or down of the candidate it was verified from."""
+    fh, fw = frame_rgb.shape[:2]
+    x0, y0, x1, y1 = tag_xyxy
+    w, h = x1 - x0, y1 - y0
+    if w < 4 or h < 3:
+        return None
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w, half_h = TEXT_W * w / 2, TEXT_H * h / 2
+    for shift in shifts:
+        c = cy + shift * h
+        cand = (max(0, int(cx - half_w)), max(0, int(c - half_h)),
+                min(fw, int(np.ceil(cx + half_w))), min(fh, int(np.ceil(c + half_h))))
+        if cand[2] - cand[0] < 4 or cand[3] - cand[1] < 3:
+            continue
+        tag = verify_nametag(frame_rgb, cand)
+        if tag is None:
+            continue
+        t = tag.tag_xyxy
+        if abs((t[0] + t[2]) / 2 - cx) < 0.5 * w and abs((t[1] + t[3]) / 2 - c) < 0.6 * h:
+            return tag
+    return None
+
+
+class ConfirmedDetector:
+    """The detector as a full search, its tags confirmed and snapped by the nametag verifier.
+
+    Callable like :func:`~toonvision_live.find.nametags.propose_cog_boxes` (frame RGB uint8 ->
+    proposals left to right), so the video proposers of :mod:`toonvision_live.find.proposers` run it
+    in turn or on a thread of their own with tag following in between.  ``confirmed`` /
+    ``detections`` count the detections whose tag was found / all of them.
+    """
+
+    def __init__(self, detector: CogDetector | None = None, *, body: str = "mean",
+                 agree_iou: float = AGREE_IOU) -> None:
+        if body not in BODY_MODES:
+            raise ValueError(f"body must be one of {BODY_MODES}")
+        self.detector = detector or CogDetector()
+        self.body = body
+        self.agree_iou = float(agree_iou)
+        self.detections = 0
+        self.confirmed = 0
+
+    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
+        check_frame(frame_rgb)
+        if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
+            return []
+        found = [d for d in self.detector.detect(frame_rgb)  # best scored first
+                 if d.body_xyxy[2] - d.body_xyxy[0] >= 2 and d.body_xyxy[3] - d.body_xyxy[1] >= 2]
+        ground: RowGround | None = None
+        taken: list[XYXY] = []
+        out: list[Proposal] = []
+        for d in found:
+            self.detections += 1
+            body = _int_box(d.body_xyxy)
+            tag = snap_tag(frame_rgb, d.tag_xyxy)
+            if tag is None or (taken and max_iou(tag.tag_xyxy, taken) > 0.3):  # unread, or a better one's
+                out.append(Proposal(body, _int_box(d.tag_xyxy), d.score))
+                continue
+            self.confirmed += 1
+            taken.append(tag.tag_xyxy)
+            if self.body != "detector":
+                ground = ground or RowGround.of(frame_rgb)
+                body = self._body(frame_rgb, d, tag, ground) or body
+            out.append(Proposal(body, tag.tag_xyxy, max(d.score, tag.score)))
+        return sorted(out, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+    def _body(self, frame_rgb: np.ndarray, d: Detection, tag: Nametag, ground: RowGround) -> XYXY | None:
+        """The body for a confirmed tag: measured under it (``body="tag"``) or the mean of that and the
+        detector's box; None (keep the detector's box) when the measurement fails or disagrees with the
+        detector (IoU under ``agree_iou``: a busy background, or a tag the detector placed on another Cog)."""
+        measured = proposal_of(frame_rgb, tag, ground)
+        if measured is None or iou_matrix([measured.body_xyxy], [d.body_xyxy])[0, 0] < self.agree_iou:
+            return None
+        if self.body == "tag":
+            return measured.body_xyxy
+        mean = [(a + b) / 2 for a, b in zip(measured.body_xyxy, d.body_xyxy, strict=True)]
+        return _int_box((mean[0], mean[1], mean[2], mean[3]))
