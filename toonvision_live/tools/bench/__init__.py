@@ -80,7 +80,7 @@ def bench_command(args: argparse.Namespace) -> int:
         soak_minutes=args.soak, cpu_load=args.cpu_load, compare=not args.no_compare,
         compare_seconds=args.compare_seconds, progress=not args.no_progress,
         full_search_every=args.full_search_every, baseline=args.baseline, crop_stage=args.crop_stage,
-        versus=args.versus,
+        versus=args.versus, reader=not args.no_reader,
     )
     screen = None
     if args.xvfb:
@@ -149,6 +149,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
                    help="seconds timed per comparison row (default 3)")
     p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")
+    p.add_argument("--no-reader", action="store_true",
+                   help="leave the nametag reader out (run and demo read each new track's tag; --baseline never does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--xvfb", action="store_true", help="start a private Xvfb (+ xcompmgr) screen for the run")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")

@@ -55,6 +55,7 @@ class BenchOptions:
     baseline: bool = False  # also run the behaviour before tracks were classified, in the same run
     crop_stage: str = "nametags"  # the crop stage measured (Settings.crop_stage)
     versus: str | None = None  # also run this crop stage after it, on the same scene and load
+    reader: bool = True  # read the nametags as run/demo do (the baseline, from before the reader, never does)
 
     @property
     def measure_s(self) -> float:
@@ -142,14 +143,15 @@ class Recorder:
 
 
 def run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions,
-                scene_proc: subprocess.Popen | None, tuning: Any) -> dict[str, Any]:
+                scene_proc: subprocess.Popen | None, tuning: Any, reader: Any = None) -> dict[str, Any]:
     """Run one live session for the warm-up and the measured window; its figures."""
     from PyQt6.QtCore import QTimer
 
     from toonvision_live.capture.stage import ScreenSource
     from toonvision_live.ui.session import LiveSession, run_until_finished
 
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False, tuning=tuning)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False, tuning=tuning,
+                          reader=reader)
     rec = Recorder(session, options, scene_proc)
     progress = _Progress(options, session, rec) if options.progress else None
     ticker = QTimer()
