@@ -165,8 +165,9 @@ def test_the_background_proposer_runs_the_detector_on_its_thread(detector):
 @pytest.mark.slow
 def test_replayed_streets_with_the_detector_stage(detector):
     """The demo streets (seeds 0-7, 5 s at 10 fps, the classifier alone, no reader) through the worker
-    with the confirmed detector as the crop stage: 0.954 named right, 0.986 found (2026-12-02; the
-    detector's own boxes: 0.911 / 0.958; the nametag search 0.966 / 0.992).  Deterministic."""
+    with the confirmed detector as the crop stage: 0.9645 named right, 0.986 found (2026-12-02; the
+    detector's own boxes: 0.915 / 0.958; the nametag search 0.964 / 0.992).  Deterministic (replay
+    keeps the load governor off)."""
     from toonvision_live.classify.classifier import CogClassifier
     from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.model_card import default_model_path
@@ -178,7 +179,7 @@ def test_replayed_streets_with_the_detector_stage(detector):
         propose = IncrementalProposer(full_every=1, full_search=ConfirmedDetector(detector))
         total.add(replay_street(classifier, seed=seed, seconds=5.0, fps=10.0, propose=propose))
     assert total.cogs_on_screen >= 1500
-    assert total.recall >= 0.975 and total.accuracy >= 0.94, (total.recall, total.accuracy, total.most_missed(5))
+    assert total.recall >= 0.975 and total.accuracy >= 0.95, (total.recall, total.accuracy, total.most_missed(5))
 
 
 def test_replay_command_selects_the_crop_stage(tmp_path, capsys):

@@ -81,6 +81,18 @@ def test_replay_scores_every_frame_of_a_street(tmp_path):
     assert score.right < score.found  # random labels are not all right
 
 
+def test_replays_are_deterministic_the_load_governor_stays_off(tmp_path):
+    """Frames carry scene time, so a governor would judge them all late and lower the rates by how fast
+    the machine replays: replay keeps it off, and the same street scores the same twice."""
+    classifier = CogClassifier(make_tiny_model(tmp_path), ["cpu"])
+    degraded: list[str] = []
+    scores = [replay_street(classifier, seed=3, seconds=2.0, fps=10.0,
+                            on_processed=lambda result, _ms: degraded.append(result.degraded)).as_dict()
+              for _ in range(2)]
+    assert len(degraded) == 40 and set(degraded) == {""}
+    assert scores[0] == scores[1]
+
+
 def test_the_shipped_model_names_the_cogs_of_replayed_streets():
     model = default_model_path()
     assert model.is_file(), f"the shipped model {model} is missing"  # fail, never skip: it ships

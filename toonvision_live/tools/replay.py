@@ -195,13 +195,16 @@ def replay_street(
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score.
 
-    ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks);
+    ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks, with
+    the load governor off: frames carry scene time, not wall-clock time, so the governor would judge
+    every frame late and lower the re-check rates by how fast the machine replays, and two runs of
+    the same seeds would differ);
     ``on_processed(result, cpu_ms)`` is called for every processed frame."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
     from toonvision_live.geometry import ScreenRect
-    from toonvision_live.pipeline import InferenceWorker
+    from toonvision_live.pipeline import InferenceWorker, Tuning
     from toonvision_live.settings import load_settings
 
     settings = settings or load_settings()
@@ -212,7 +215,7 @@ def replay_street(
         min_proposal_score=settings.min_proposal_score,
         smoothing_s=settings.smoothing_s,
         propose=propose or IncrementalProposer(full_every=full_search_every),
-        tuning=tuning,
+        tuning=tuning or Tuning(adaptive=False),
         reader=reader,
     )
     if on_processed is not None:
@@ -284,7 +287,7 @@ def replay_command(args: argparse.Namespace) -> int:
     total, per_seed = Score(), {}
     started = time.perf_counter()
     propose = _crop_stage(args.crop_stage)
-    tuning = Tuning.baseline() if args.baseline else Tuning()
+    tuning = Tuning.baseline() if args.baseline else Tuning(adaptive=False)  # deterministic: see replay_street
     crops = [0]
     for seed in args.seeds:
         score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
