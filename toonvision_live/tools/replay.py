@@ -249,16 +249,20 @@ def _crop_stage(name: str) -> Callable[[int], Proposer] | None:
     """A maker of fresh crop stages (one per street) for ``--crop-stage`` (None: the nametag search's
     IncrementalProposer, replay_street's default).  ``detector``: the detector with its tags confirmed
     by the nametag verifier, followed between searches like the nametag search (as live);
-    ``detector-raw``: the detector's own boxes on every frame, nothing confirmed or followed."""
+    ``combined``: that plus the nametag search's Cogs the detector missed; ``detector-raw``: the
+    detector's own boxes on every frame, nothing confirmed or followed."""
     if name == "nametags":
         return None
-    from toonvision_live.find.confirm import ConfirmedDetector
+    from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
     from toonvision_live.find.detector import CogDetector
     from toonvision_live.find.proposers import IncrementalProposer
 
     detector = CogDetector()
     if name == "detector-raw":
         return lambda _every: detector
+    if name == "combined":
+        return lambda every: IncrementalProposer(full_every=every,
+                                                 full_search=CombinedSearch(ConfirmedDetector(detector)))
     return lambda every: IncrementalProposer(full_every=every, full_search=ConfirmedDetector(detector))
 
 
@@ -344,10 +348,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
     p.add_argument("--full-search-every", type=int, default=1, metavar="N",
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
-    p.add_argument("--crop-stage", choices=("nametags", "detector", "detector-raw"), default="nametags",
+    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined", "detector-raw"), default="nametags",
                    help="crop stage: the nametag search (default), the learned detector with its tags confirmed "
-                   "by the nametag verifier and followed between searches (as live), or the detector's own "
-                   "boxes on every frame (detector-raw)")
+                   "by the nametag verifier and followed between searches (as live), combined (that plus the "
+                   "nametag search's Cogs the detector missed), or the detector's own boxes on every frame "
+                   "(detector-raw)")
     p.add_argument("--baseline", action="store_true",
                    help="classify every proposal on every frame (the behaviour before tracks were classified)")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")
