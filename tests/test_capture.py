@@ -352,3 +352,34 @@ def test_wait_for_consumer():
     assert box.wait_for_consumer(0.01) is False
     box.close()
     assert box.wait_for_consumer(0.01) is True
+
+
+def test_a_window_grab_converted_straight_from_shared_memory_matches_mss_s_path(x_display):
+    """grab_window_rgb (BGRA -> RGB out of the MIT-SHM segment, no copy first) gives the pixels of
+    grab_window then cvtColor, for every sub-rectangle asked; a rectangle outside the window fails
+    as mss does, and closing the grabber afterwards works (no view of the segment is left)."""
+    import cv2
+    from mss.exception import ScreenShotError
+
+    from toonvision_live.capture.x11grab import X11WindowGrabber
+
+    game = XTestWindow("Toontown Rewritten", ScreenRect(100, 80, 320, 200), RED)
+    grabber = X11WindowGrabber()
+    try:
+        deadline = time.monotonic() + 3.0
+        corner = ScreenRect(0, 0, 8, 8)
+        while time.monotonic() < deadline and not (grabber.grab_window_rgb(game.id, corner) == RED).all():
+            time.sleep(0.05)
+        from mss.linux.xshmgetimage import ShmStatus
+
+        assert grabber.shm_status == ShmStatus.AVAILABLE  # Xvfb has MIT-SHM: the direct path ran
+        for rect in (ScreenRect(0, 0, 320, 200), ScreenRect(10, 20, 100, 50), ScreenRect(319, 199, 1, 1)):
+            rgb = grabber.grab_window_rgb(game.id, rect)
+            assert rgb.shape == (rect.height, rect.width, 3) and rgb.flags.c_contiguous
+            assert np.array_equal(rgb, cv2.cvtColor(grabber.grab_window(game.id, rect), cv2.COLOR_BGRA2RGB))
+            assert (rgb == RED).all()
+        with pytest.raises(ScreenShotError):
+            grabber.grab_window_rgb(game.id, ScreenRect(300, 0, 100, 50))
+    finally:
+        grabber.close()
+        game.close()

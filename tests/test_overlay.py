@@ -118,6 +118,84 @@ def test_label_cards_also_avoid_tags_seen_lately_but_missing_now():
     assert place_label_cards(body, tag, card, size, avoid_xyxy=[(94, 252, 174, 292)]) == [(70, 222, 190, 242)]
 
 
+def _placed_naively(bodies, tags, sizes, size_wh, gap, avoid):
+    """The placement rule written out pair by pair (what place_label_cards computes with arrays)."""
+    def cover(a, b):
+        return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    def grown(t):
+        return (t[0] - 6, t[1] - 6, t[2] + 6, t[3] + 6)
+
+    shown = [grown(t) for t in tags if t is not None]
+    lost = [grown(t) for t in avoid if not any(cover(t, u) for u in shown)]
+    placed = []
+    for body, tag, (w, h) in zip(bodies, tags, sizes, strict=True):
+        centre, top = (body[0] + body[2]) // 2, body[1] if tag is None else tag[1]
+        spots = [(centre - w // 2, top - gap - h), (centre - w // 2, body[3] + gap)]
+        spots += [] if tag is None else [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])]
+        best = None
+        for left, upper in spots:
+            left, upper = max(0, min(left, size_wh[0] - w)), max(0, min(upper, size_wh[1] - h))
+            card = (left, upper, left + w, upper + h)
+            cost = (100 * sum(cover(card, t) for t in shown) + 30 * sum(cover(card, t) for t in lost)
+                    + 10 * sum(cover(card, c) for c in placed) + 4 * sum(cover(card, b) for b in bodies))
+            if best is None or cost < best[0]:
+                best = (cost, card)
+        placed.append(best[1])
+    return placed
+
+
+def test_label_cards_are_placed_as_the_rule_says_on_random_crowds():
+    from toonvision_live.ui.cards import CardPlacer
+
+    placer = CardPlacer()
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        width, height = (1280, 720) if rng.random() < 0.7 else (320, 200)
+        n = int(rng.integers(0, 10))
+        bodies, tags, sizes = [], [], []
+        for _ in range(n):
+            x, y = int(rng.integers(-20, width)), int(rng.integers(-20, height))
+            w, h = int(rng.integers(5, 200)), int(rng.integers(5, 300))
+            bodies.append((x, y, x + w, y + h))
+            tags.append(None if rng.random() < 0.2 else (x - 10, y - int(rng.integers(20, 60)), x + w + 10, y - 4))
+            sizes.append((int(rng.integers(50, 300)), int(rng.integers(15, 30))))
+        avoid = []
+        for _ in range(int(rng.integers(0, 200))):
+            x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+            avoid.append((x, y, x + int(rng.integers(10, 150)), y + int(rng.integers(10, 50))))
+        expected = _placed_naively(bodies, tags, sizes, (width, height), 8, avoid)
+        assert place_label_cards(bodies, tags, sizes, (width, height), 8, avoid) == expected
+        avoid_array = np.array(avoid).reshape(-1, 4)
+        assert place_label_cards(bodies, tags, sizes, (width, height), 8, avoid_array) == expected
+        # the overlay's placer remembers its last answer: asked again (or after others) it still answers right
+        for _ in range(2):
+            assert placer(bodies, tags, sizes, (width, height), 8, avoid_array) == expected
+
+
+def test_a_drawing_s_parts_hold_every_pixel_it_paints(x_display, qtbot):
+    """The overlay repaints only the parts of the old and new drawings: a pixel painted outside them
+    would stay behind as a trail when the Cog walks on."""
+    from PyQt6.QtGui import QColor, QImage, QPainter
+
+    from toonvision_live.ui.overlay import CogDrawing
+
+    for body in ((40, 50, 160, 330), (30, 30, 36, 41), (100, 60, 170, 64)):
+        image = QImage(400, 400, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(QColor(0, 0, 0, 0))
+        drawing = CogDrawing(body, (200, 10, 320, 33), "Cold Caller · Sellbot 97%", suit_color("sb"))
+        painter = QPainter(image)
+        OverlayWindow._corners(painter, drawing.body, drawing.color)
+        painter.fillRect(drawing.card_rect, drawing.color)
+        painter.end()
+        alpha = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8).reshape(400, 400, 4)[..., 3]
+        inside = np.zeros((400, 400), bool)
+        for part in drawing.parts():
+            inside[part.top() : part.bottom() + 1, part.left() : part.right() + 1] = True
+        assert alpha.any() and not (alpha[~inside] > 0).any(), body
+        assert drawing.extent.contains(drawing.card_rect)
+
+
 def test_suit_colours_are_saturated():
     for code in ("bb", "lb", "cb", "sb"):
         color = suit_color(code)
@@ -362,3 +440,26 @@ def test_a_save_with_no_new_frame_times_out_and_says_so(demo_window, qtbot, tmp_
         qtbot.waitUntil(lambda: session.overlay.message == "", timeout=5000)
     finally:
         session.stop()
+
+
+def test_the_same_cogs_again_keep_their_drawings_and_a_cleared_overlay_draws_them_anew(x_display, qtbot):
+    overlay = OverlayWindow(provider="CPUExecutionProvider")
+    qtbot.addWidget(overlay)
+    rect = ScreenRect(0, 0, 600, 400)
+    cogs = (TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True, hits=3, tag_xyxy=(40, 20, 130, 50)),)
+    overlay.show_result(fake_result(rect, cogs, index=1))
+    first = overlay._drawings
+    assert len(first) == 1 and first[0].caption == "Cold Caller · Sellbot 97%"
+    again = (TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.97, True, hits=4, tag_xyxy=(40, 20, 130, 50)),)
+    overlay.show_result(fake_result(rect, again, index=2))
+    assert overlay._drawings is first  # only the hit count changed: nothing to lay out or repaint
+    surer = (TrackedCog(1, (50, 60, 120, 260), "sb", "coldcaller", 0.99, True, hits=5, tag_xyxy=(40, 20, 130, 50)),)
+    overlay.show_result(fake_result(rect, surer, index=3))
+    assert overlay._drawings[0].caption == "Cold Caller · Sellbot 99%"
+    overlay.set_message("The game window is gone; waiting for it.")
+    assert overlay._drawings == []
+    overlay.show_result(fake_result(rect, surer, index=4))  # the same Cog as before the message
+    assert len(overlay._drawings) == 1 and overlay._drawings[0].caption == "Cold Caller · Sellbot 99%"
+    overlay.show_result(fake_result(rect, (), index=5))
+    overlay.show_result(fake_result(rect, surer, index=6))
+    assert len(overlay._drawings) == 1

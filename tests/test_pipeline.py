@@ -238,3 +238,48 @@ def test_results_say_when_rates_are_lowered(classifier):
     worker.on_processed.append(lambda result, cpu_ms: seen.append((result.index, cpu_ms)))
     worker.process(frame)
     assert seen and seen[0][0] == 2 and seen[0][1] >= 0
+
+
+def test_same_pixels_tells_a_redrawn_frame_from_an_unchanged_one():
+    from toonvision_live.frames import same_pixels
+
+    a = street_frame()
+    assert same_pixels(a, a.copy())
+    for y in (0, 90, 359, 719):  # one changed value in any band of rows
+        changed = a.copy()
+        changed[y, 640, 1] ^= 1
+        assert not same_pixels(a, changed) and not same_pixels(changed, a)
+    assert not same_pixels(a, a) and not same_pixels(a, a[:, :])  # one buffer (it may have been written over)
+    assert not same_pixels(a, None) and not same_pixels(None, a) and not same_pixels(a, a.copy()[:700])
+
+
+def test_a_frame_the_game_did_not_redraw_keeps_its_proposals(classifier):
+    """Grabs come faster than the game redraws: a frame with the last one's pixels keeps its proposals
+    (no follow or search run on it) for up to REUSE_MAX_S; a redrawn frame, or one after that, runs the
+    crop stage again; Tuning.baseline() runs it on every frame."""
+    from toonvision_live.capture.window import ScreenRect
+    from toonvision_live.find.nametags import propose_cog_boxes
+    from toonvision_live.frames import Frame
+    from toonvision_live.pipeline import REUSE_MAX_S, Tuning
+
+    rgb, rect = street_frame(), ScreenRect(0, 0, 1280, 720)
+    calls: list[float] = []
+
+    def propose(frame_rgb: np.ndarray):
+        calls.append(1.0)
+        return propose_cog_boxes(frame_rgb)
+
+    worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, propose=propose)
+    results = [worker.process(Frame(k, rgb.copy(), k / 120, 0.0, rect, overlay_free=True)) for k in range(4)]
+    assert len(calls) == 1 and len(results[0].proposals) == 4
+    assert all(r.proposals == results[0].proposals and len(r.cogs) == 4 for r in results)
+    worker.process(Frame(4, rgb.copy(), 3 / 120 + REUSE_MAX_S, 0.0, rect, overlay_free=True))
+    assert len(calls) == 2  # the same pixels, but the proposals are REUSE_MAX_S old
+    redrawn = rgb.copy()
+    redrawn[700, 5] = (0, 0, 0)
+    worker.process(Frame(5, redrawn, 4 / 120 + REUSE_MAX_S, 0.0, rect, overlay_free=True))
+    assert len(calls) == 3
+    before = InferenceWorker(LatestFrame(), LatestFrame(), classifier, propose=propose, tuning=Tuning.baseline())
+    for k in range(3):
+        before.process(Frame(10 + k, rgb.copy(), k / 120, 0.0, rect, overlay_free=True))
+    assert len(calls) == 6

@@ -455,3 +455,37 @@ def test_a_tag_the_full_search_misses_is_kept_where_it_verifies_again(real_frame
     blanked[220:280, 160:260] = (90, 140, 200)  # the Cold Caller's tag is gone
     after = proposer(blanked)
     assert match_boxes([p.body_xyxy for p in after], truth[1:], 0.5) == (1, 0, 0)
+
+
+def test_stacked_line_boxes_are_split_as_row_by_row():
+    """_split_stacked finds the boxes to cut up from one integral image: the same boxes and parts as
+    cutting every box up row by row, on random strokes (touching lines, gaps, boxes at the edges)."""
+    from toonvision_live.find.nametags import _runs, _split_stacked
+
+    def row_by_row(rects, lines):
+        out = []
+        for x, y, w, h in rects.tolist():
+            profile = np.count_nonzero(lines[y:y + h, x:x + w], axis=1) if h >= 5 else None
+            parts = [] if profile is None else _runs(profile > 0.2 * profile.max())
+            if len(parts) < 2:
+                out.append((x, y, w, h))
+                continue
+            for a, b in parts:
+                if b - a >= 2:
+                    cols = np.flatnonzero(np.count_nonzero(lines[y + a:y + b, x:x + w], axis=0))
+                    out.append((x + int(cols[0]), y + a, int(cols[-1] - cols[0] + 1), b - a))
+        return np.array(out, np.int32).reshape(-1, 4)
+
+    rng = np.random.default_rng(5)
+    split_some = False
+    for _ in range(40):
+        lines = np.zeros((120, 200), np.uint8)
+        for _ in range(int(rng.integers(5, 40))):
+            x, y = int(rng.integers(0, 200)), int(rng.integers(0, 120))
+            lines[y:y + int(rng.integers(1, 9)), x:x + int(rng.integers(1, 40))] = 255
+        contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        rects = np.array([cv2.boundingRect(c) for c in contours], np.int32).reshape(-1, 4)
+        expected = row_by_row(rects, lines)
+        assert np.array_equal(_split_stacked(rects, lines), expected)
+        split_some = split_some or len(expected) != len(rects)
+    assert split_some  # the strokes did touch somewhere

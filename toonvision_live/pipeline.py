@@ -31,7 +31,7 @@ from toonvision_live.classify.classifier import CogPrediction
 from toonvision_live.classify.reader import TagReader
 from toonvision_live.errors import ToonVisionError
 from toonvision_live.find.nametags import Proposal
-from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, StageThread
+from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, StageThread, same_pixels
 from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY
 from toonvision_live.governor import LoadGovernor
 from toonvision_live.settings import Settings
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: a crop with more than this share of its box under the overlay's own drawings does not vote on its label
 MAX_COVERED = 0.04
+#: proposals of a frame are kept for frames with the same pixels for at most this long (seconds)
+REUSE_MAX_S = 0.1
 
 def stop_reason(stage_name: str, error: BaseException) -> str:
     """The sentence shown when a stage dies: a user error's own sentence, else what broke where."""
@@ -101,10 +103,13 @@ class Tuning:
     vote_window_s: float = 5.0  # a track's label is the mean of its votes of the last this many seconds
     settle_votes: int = 4  # a new track is re-checked every 0.1 s until it has this many votes
     swap_confidence: float = 0.8  # after a crossing, a look this sure of another Cog restarts the votes
+    lean_paint: bool = True  # the overlay repaints only the brackets and cards that changed
+    reuse_unchanged: bool = True  # a frame with the last one's pixels keeps its proposals (no new follow)
 
     @classmethod
     def baseline(cls) -> Tuning:
-        return cls(per_track=False, motion=False, searches_per_s=30.0, adaptive=False)
+        return cls(per_track=False, motion=False, searches_per_s=30.0, adaptive=False, lean_paint=False,
+                   reuse_unchanged=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,10 @@ class InferenceWorker(StageThread):
         self.on_processed: list[Callable[[FrameResult, float], None]] = []
         self.processed = 0
         self.crops = 0
+        # the proposer whose searches the governor paces (checked once: a runtime Protocol check costs ~10 us)
+        self._paced: PacedSearch | None = self.propose if isinstance(self.propose, PacedSearch) else None
+        self._last_rgb: np.ndarray | None = None  # the last frame proposed on, its grab time and proposals
+        self._last_proposed: tuple[float, list[Proposal]] = (float("-inf"), [])
 
     def _classify(self, frame_rgb: np.ndarray, boxes: Sequence[Proposal]) -> tuple[list[CogPrediction], float, float]:
         """Predictions for ``boxes`` (crops made in batches), and the seconds spent cropping and classifying."""
@@ -199,12 +208,19 @@ class InferenceWorker(StageThread):
         return predictions, preprocess_s, inference_s
 
     def _proposals(self, frame: Frame) -> list[Proposal]:
-        if isinstance(self.propose, PacedSearch):
-            self.propose.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
+        if self._paced is not None:
+            self._paced.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
         height, width = frame.rgb.shape[:2]
         if min(height, width) < MIN_FRAME_SIDE:
             return []  # a window shrunk to a few pixels shows no Cog worth naming
-        return [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
+        # the game did not redraw: its Cogs are where they were (the proposer still runs every REUSE_MAX_S,
+        # so a search finished meanwhile is taken up even on a still screen)
+        if self.tuning.reuse_unchanged and frame.grab_time - self._last_proposed[0] < REUSE_MAX_S \
+                and same_pixels(frame.rgb, self._last_rgb):
+            return list(self._last_proposed[1])
+        proposals = [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
+        self._last_rgb, self._last_proposed = frame.rgb, (frame.grab_time, proposals)
+        return proposals
 
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on one frame (also usable without the thread, e.g. by replay)."""

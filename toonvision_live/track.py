@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +84,8 @@ class Track:
     label: tuple[str, str, float, bool] | None = None  # (suit, cog, confidence, agree) of its votes
     readings: list[TagReading] = field(default_factory=list)  # reads of its nametag (the last few)
     read_h: int = 0  # the tag's height in pixels when it was last read
+    fused: FusedLabel | None = None  # its votes and reads fused, kept until either changes ...
+    fused_stale: bool = True  # ... which sets this
 
     @property
     def reading(self) -> TagReading | None:
@@ -108,6 +110,7 @@ class Track:
             self.readings.clear()
         self.readings = [*self.readings, reading][-MAX_READS:]
         self.read_h = tag_h
+        self.fused_stale = True
 
     @property
     def labelled(self) -> bool:
@@ -139,6 +142,15 @@ def resize_about_centre(box: XYXY, size_wh: tuple[float, float]) -> XYXY:
     cx = (box[0] + box[2]) / 2
     w, h = size_wh
     return (int(round(cx - w / 2)), box[1], int(round(cx + w / 2)), int(round(box[1] + h)))
+
+
+def median_size(sizes: Iterable[tuple[int, int]]) -> tuple[float, float]:
+    """The median width and height of ``sizes`` (as numpy's median; a handful of boxes, so plain Python)."""
+    ws, hs = sorted(w for w, _ in sizes), sorted(h for _, h in sizes)
+    m = len(ws) // 2
+    if len(ws) % 2:
+        return float(ws[m]), float(hs[m])
+    return (ws[m - 1] + ws[m]) / 2, (hs[m - 1] + hs[m]) / 2
 
 
 def _centre(box: XYXY) -> tuple[float, float]:
@@ -303,6 +315,7 @@ class CogTracker:
             for queue in (track.times, track.suit, track.entity):
                 queue.clear()
             track.readings.clear()
+            track.fused_stale = True
         if counts or not track.times:
             suit, entity = prediction_vectors(prediction)
             track.times.append(t)
@@ -313,6 +326,7 @@ class CogTracker:
                 for queue in (track.times, track.suit, track.entity):
                     queue.popleft()
             track.label = smoothed_label(track.suit, track.entity)
+            track.fused_stale = True
         track.checked_t = t
         track.crossed, track.jumped = track.crossing, False
 
@@ -326,14 +340,15 @@ class CogTracker:
             if track.label is None:
                 continue
             suit, cog, confidence, agree = track.label
-            sizes = np.asarray(track.sizes, np.float64)
-            box = resize_about_centre(track.body_xyxy, tuple(np.median(sizes, axis=0)))
+            box = resize_about_centre(track.body_xyxy, median_size(track.sizes))
             fused = None
-            reading = track.reading
-            if reading is not None and track.suit:
-                body = predictions_from_probs(np.mean(np.asarray(track.suit), axis=0)[None],
-                                              np.mean(np.asarray(track.entity), axis=0)[None])[0]
-                fused = fuse(body, reading)
+            if track.readings and track.suit:
+                if track.fused_stale:  # votes and reads change a few times a second, boxes every frame
+                    body = predictions_from_probs(np.mean(np.asarray(track.suit), axis=0)[None],
+                                                  np.mean(np.asarray(track.entity), axis=0)[None])[0]
+                    track.fused, track.fused_stale = fuse(body, average_readings(track.readings)), False
+                fused = track.fused
+                assert fused is not None
                 if fused.kind == "cog" and fused.cog is not None and fused.suit is not None:
                     suit, cog, confidence = fused.suit, fused.cog, fused.confidence
                     agree = agree if fused.agree is None else agree and fused.agree

@@ -211,14 +211,13 @@ class ScreenSource:
             if own and self._window is not None and self._window_grabber is not None:
                 client = self._window.client
                 inside = ScreenRect(rect.left - client.left, rect.top - client.top, rect.width, rect.height)
-                bgra = self._window_grabber.grab_window(self._window.handle, inside)
+                rgb = self._window_grabber.grab_window_rgb(self._window.handle, inside)
             else:
-                bgra = np.asarray(self._sct.grab(rect.as_mss()))
+                rgb = bgra_to_rgb(np.asarray(self._sct.grab(rect.as_mss())))
         except self._mss_error as exc:  # the window moved or closed between query and grab
             self._reason = f"Capture of {rect} failed ({exc}); retrying."
             self._window = None if self._pattern is not None else self._window
             return None
-        rgb = bgra_to_rgb(bgra)
         now = time.perf_counter()
         self._reason = ""
         title = self._window.title if self._window is not None else self.description

@@ -24,10 +24,12 @@ from toonvision_live.find.nametags import (
     verify_nametag,
 )
 from toonvision_live.frames import LatestFrame, StageThread
-from toonvision_live.geometry import MIN_FRAME_SIDE, clip_xyxy, max_iou
+from toonvision_live.geometry import MIN_FRAME_SIDE, max_iou
 
 #: a finished full search: its proposals and the grey image of the frame it searched
 Search = tuple[list[Proposal], np.ndarray]
+#: a followed tag is looked for this many text lines round where it was before the wider search
+NEAR_LINES = 1.0
 #: a full-frame search: propose_cog_boxes, or the detector (find/confirm.py ConfirmedDetector)
 FullSearch = Callable[[np.ndarray], list[Proposal]]
 
@@ -118,26 +120,35 @@ class IncrementalProposer:
         return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
     def _follow(self, grey: np.ndarray, last: Proposal, template: np.ndarray) -> Proposal | None:
+        """``last`` found again in ``grey``: first within NEAR_LINES of where it was (a tag moves a pixel
+        or two a frame), then, when its best match there is weak or on the window's edge, within
+        ``search_lines`` (about half the cost on the first try: the window is a quarter as large)."""
         fh, fw = grey.shape
         tx0, ty0, tx1, ty1 = last.tag_xyxy
         th, tw = template.shape[:2]
         if th < 4 or tw < 4:
             return None
-        m = max(4, int(self.search_lines * th / 3.4))  # a tag is about 3.4 lines high
-        wx0, wy0, wx1, wy1 = max(0, tx0 - m), max(0, ty0 - m), min(fw, tx1 + m), min(fh, ty1 + m)
-        if wx1 - wx0 < tw or wy1 - wy0 < th:
-            return None
-        scores = cv2.matchTemplate(grey[wy0:wy1, wx0:wx1], template, cv2.TM_CCOEFF_NORMED)
-        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
-        if not best >= self.min_match:  # also rejects NaN from a flat template
+        far = max(4, int(self.search_lines * th / 3.4))  # a tag is about 3.4 lines high
+        near = min(far, max(4, int(NEAR_LINES * th / 3.4)))
+        for m in (near, far) if near < far else (far,):
+            wx0, wy0, wx1, wy1 = max(0, tx0 - m), max(0, ty0 - m), min(fw, tx1 + m), min(fh, ty1 + m)
+            if wx1 - wx0 < tw or wy1 - wy0 < th:
+                continue
+            scores = cv2.matchTemplate(grey[wy0:wy1, wx0:wx1], template, cv2.TM_CCOEFF_NORMED)
+            _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+            edge = (bx == 0 < wx0 or by == 0 < wy0 or bx == scores.shape[1] - 1 and wx1 < fw
+                    or by == scores.shape[0] - 1 and wy1 < fh)  # the best may lie beyond the window
+            if best >= self.min_match and (m == far or not edge):  # (also rejects NaN from a flat template)
+                break
+        else:
             return None
         dx, dy = wx0 + bx - tx0, wy0 + by - ty0
         bx0, by0, bx1, by1 = last.body_xyxy
-        body = clip_xyxy([(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy)], (fw, fh))[0].astype(int)
+        body = (min(max(bx0 + dx, 0), fw), min(max(by0 + dy, 0), fh), min(max(bx1 + dx, 0), fw),
+                min(max(by1 + dy, 0), fh))
         if body[2] - body[0] < 2 or body[3] - body[1] < 2:
             return None
-        return Proposal(body_xyxy=(int(body[0]), int(body[1]), int(body[2]), int(body[3])),
-                        tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
+        return Proposal(body_xyxy=body, tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)))
 
 

@@ -4,7 +4,7 @@
 transparent to input; it sits exactly on the captured rectangle (the game
 window's client area) and draws, per Cog, corner brackets round its box and a label card: Cog name,
 suit and confidence in white on a SATURATED suit-colour card (never a
-light-grey, nametag-like one), placed by :func:`place_label_cards` clear of
+light-grey, nametag-like one), placed by :func:`~toonvision_live.ui.cards.place_label_cards` clear of
 every nametag (above the Cog's tag, else below its feet or beside the tag): the
 player keeps seeing the game's nametags, and where the overlay is captured with
 the game (X11 without a window grab) the crop stage must still see every tag and body.  A status line shows FPS,
@@ -24,16 +24,17 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QRect, Qt, QTimer
+import numpy as np
+from PyQt6.QtCore import QLine, QRect, Qt, QTimer
 from PyQt6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
     QHideEvent,
+    QImage,
     QPainter,
     QPaintEvent,
     QPen,
@@ -43,12 +44,19 @@ from PyQt6.QtGui import (
 from PyQt6.QtWidgets import QWidget
 
 from toonvision_live.frames import Board
-from toonvision_live.geometry import XYXY, ScreenRect, grow, overlap
+from toonvision_live.geometry import XYXY, ScreenRect, as_xyxy_array
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
-
-if TYPE_CHECKING:
-    from toonvision_live.track import TrackedCog
+from toonvision_live.ui.cards import (  # noqa: F401 - place_label_cards, cog_caption, suit_color: used from here too
+    UNKNOWN_BG,
+    CardPlacer,
+    CogDrawing,
+    bracket_frame,
+    card_color,
+    cog_caption,
+    place_label_cards,
+    scaled,
+    suit_color,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +65,13 @@ WDA_EXCLUDEFROMCAPTURE = 0x00000011
 STATUS_BG = QColor(20, 30, 90, 220)  # dark saturated blue, never light grey
 SAVED_BG = QColor(20, 130, 40, 235)
 ERROR_BG = QColor(190, 20, 20, 235)
-UNKNOWN_BG = QColor(120, 40, 160, 235)  # a Cog whose confidence is below the threshold
 FLASH_SECONDS = 2.5
 CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card above it
 #: tags seen this many seconds back are kept clear of label cards even when missing from the newest result
 RECENT_TAGS_S = 0.7
 #: the status strip (its fps figure) is repainted at most this often while results stream in
 STATUS_EVERY_S = 0.25
+CARDS_KEPT = 512  # card sizes and drawn cards kept, by caption (all forgotten when full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,101 +90,6 @@ class PaintRecord:
         return (self.painted_at - self.grab_time) * 1000.0
 
 
-@dataclass(frozen=True, slots=True)
-class CogDrawing:
-    """What the overlay draws for one Cog, in Qt logical pixels: its box brackets and its label card."""
-
-    body: XYXY
-    card: XYXY
-    caption: str
-    color: QColor
-
-    @property
-    def extent(self) -> QRect:
-        """Every pixel the drawing touches (the brackets sit a few pixels outside the box)."""
-        x0, y0, x1, y1 = self.body
-        box = QRect(x0 - 6, y0 - 6, x1 - x0 + 12, y1 - y0 + 12)
-        return box.united(QRect(self.card[0], self.card[1], self.card[2] - self.card[0], self.card[3] - self.card[1]))
-
-
-def suit_color(code: str, alpha: int = 235) -> QColor:
-    color = QColor(SUIT_BY_CODE[code].color) if code in SUIT_BY_CODE else QColor(UNKNOWN_BG)
-    color.setAlpha(alpha)
-    return color
-
-
-def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
-    """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree); once its
-    nametag is read: ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``; a Skelecog,
-    Boardbot or unknown Cog by that name), ``!`` also when body and tag disagree."""
-    if cog.fused is not None and cog.fused.level is not None:
-        text = cog.fused.card_text()
-        if cog.confidence < min_confidence:
-            text = text.replace(" · ", "? · ", 1)
-        return text + ("" if cog.agree else " !")
-    known = COG_BY_KEY.get(cog.cog)
-    suit = SUIT_BY_CODE.get(cog.suit)
-    name = known.name if known else cog.cog
-    if cog.confidence < min_confidence:
-        name = f"{name}?"
-    flag = "" if cog.agree else " !"
-    return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
-
-
-def place_label_cards(
-    bodies_xyxy: list[XYXY],
-    tags_xyxy: list[XYXY | None],
-    cards_wh: list[tuple[int, int]],
-    size_wh: tuple[int, int],
-    gap: int = 8,
-    avoid_xyxy: Sequence[XYXY] = (),
-) -> list[XYXY]:
-    """Where to draw each Cog's label card (pure).
-
-    Where the overlay is captured with the game (X11 monitor and region grabs, or no compositor), a
-    card must not hide what the crop stage looks for: every card keeps clear of all nametags (the
-    worst case: a hidden tag loses its Cog),
-    also of ``avoid_xyxy`` (tags seen lately but missing from this frame: a card over a tag the
-    crop stage missed once would keep it missed), of the other cards, and as far as it can of the
-    bodies (a card over a Cog spoils its next crop).  Tried in order: above the Cog's own tag, below
-    its feet, left and right of its tag; the first with the least cover wins.
-    """
-    width, height = size_wh
-    tags = [grow(t, 6) for t in tags_xyxy if t is not None]
-    # a Cog's own earlier tags trail behind it as it walks: only tags of Cogs missing now count
-    lost = [grow(t, 6) for t in avoid_xyxy if not any(overlap(t, u) for u in tags)]
-    placed: list[XYXY] = []
-    for body, tag, (w, h) in zip(bodies_xyxy, tags_xyxy, cards_wh, strict=True):
-        x0, y0, x1, y1 = body
-        centre = (x0 + x1) // 2
-        top = tag[1] if tag is not None else y0
-        spots = [(centre - w // 2, top - gap - h), (centre - w // 2, y1 + gap)]
-        if tag is not None:
-            spots += [(tag[0] - gap - w, tag[1]), (tag[2] + gap, tag[1])]
-        best: tuple[float, XYXY] | None = None
-        for left, upper in spots:
-            left = max(0, min(left, width - w))
-            upper = max(0, min(upper, height - h))
-            card = (left, upper, left + w, upper + h)
-            cost = (
-                100.0 * sum(overlap(card, t) for t in tags)
-                + 30.0 * sum(overlap(card, t) for t in lost)
-                + 10.0 * sum(overlap(card, c) for c in placed)
-                + 4.0 * sum(overlap(card, b) for b in bodies_xyxy)
-            )
-            if best is None or cost < best[0]:
-                best = (cost, card)
-        assert best is not None  # there are always at least two spots
-        placed.append(best[1])
-    return placed
-
-
-def _scaled(xyxy: XYXY, factor: float) -> XYXY:
-    """``xyxy`` times ``factor``, rounded (frame pixels <-> Qt logical pixels on a HiDPI screen)."""
-    x0, y0, x1, y1 = xyxy
-    return (round(x0 * factor), round(y0 * factor), round(x1 * factor), round(y1 * factor))
-
-
 def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows only
     """Windows 10 2004+: keep the overlay out of screen captures (ours included)."""
     if sys.platform == "win32":
@@ -192,7 +105,7 @@ def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows
 class OverlayWindow(QWidget):
     """Click-through boxes and labels over the captured rectangle."""
 
-    def __init__(self, *, provider: str = "", min_confidence: float = 0.5) -> None:
+    def __init__(self, *, provider: str = "", min_confidence: float = 0.5, lean: bool = True) -> None:
         flags = (
             Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint
@@ -211,6 +124,8 @@ class OverlayWindow(QWidget):
             self.setAttribute(attribute, True)
         self.provider = provider
         self.min_confidence = min_confidence
+        # repaint only the brackets and cards that changed (False: each Cog's whole box, as before)
+        self.lean = lean
         self.excluded_from_capture = False  # True once Windows keeps it out of screen captures
         self.result: FrameResult | None = None
         self.fps = 0.0
@@ -220,7 +135,8 @@ class OverlayWindow(QWidget):
         self._flash_ok = True
         self._flash_until = 0.0
         self._done_times: deque[float] = deque(maxlen=120)
-        self._recent_tags: deque[tuple[float, XYXY]] = deque(maxlen=256)  # (grab time, tag) of recent results
+        # (grab time, its tags as an [N, 4] array) of recent results
+        self._recent_tags: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
         # label cards of the last two paints in frame pixels, published to ``cards`` for the worker
         # thread; the capture may show either while the compositor catches up
         self.drawn_cards: tuple[XYXY, ...] = ()
@@ -234,6 +150,12 @@ class OverlayWindow(QWidget):
         self.on_painted: list[Callable[[PaintRecord], None]] = []
         self._label_font = QFont("DejaVu Sans", 11, QFont.Weight.Bold)
         self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
+        self._label_metrics = QFontMetrics(self._label_font)
+        # captions recur frame after frame: their card sizes and drawn cards are kept (bounded)
+        self._card_sizes: dict[str, tuple[int, int]] = {}
+        self._card_images: dict[tuple[str, int, float], QImage] = {}
+        self._place = CardPlacer()  # place_label_cards, remembering its last answer
+        self._drawn_key: tuple | None = None  # what the newest drawings were made of
 
     def hideEvent(self, event: QHideEvent | None) -> None:  # noqa: N802 - Qt name
         super().hideEvent(event)
@@ -262,7 +184,7 @@ class OverlayWindow(QWidget):
         self.message = ""
         self.degraded = result.degraded
         now = result.frame.grab_time
-        self._recent_tags.extend((now, c.tag_xyxy) for c in result.cogs if c.tag_xyxy is not None)
+        self._recent_tags.append((now, as_xyxy_array([c.tag_xyxy for c in result.cogs if c.tag_xyxy is not None])))
         while self._recent_tags and self._recent_tags[0][0] < now - RECENT_TAGS_S:
             self._recent_tags.popleft()
         self._done_times.append(result.done_time)
@@ -277,38 +199,84 @@ class OverlayWindow(QWidget):
         new ones and the status line (a full-window repaint of a translucent window costs the X
         server and the compositor a whole-window copy per frame, which the game would feel)."""
         old = self._drawings
-        self._drawings = [] if result is None else self._drawings_of(result)
+        self._drawings = self._drawings_of(result)
         ratio = self.devicePixelRatioF() or 1.0
         # a hidden overlay is not in the capture: its cards cover nothing
-        painted = tuple(_scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
+        painted = tuple(scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
-        region = QRegion()
         key = (self.message, self.paused, self.degraded)
         now = time.perf_counter()
         if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
-            region, self._status_key, self._status_at = QRegion(self._status_rect()), key, now
-        for drawing in (*old, *self._drawings):
-            region = region.united(QRegion(drawing.extent))
-        self.update(region)
+            self.update(self._status_rect())
+            self._status_key, self._status_at = key, now
+        if self.lean:  # Qt gathers the rects into one dirty region and paints it once
+            if self._drawings == old:
+                return  # the same boxes and cards (the game did not redraw, or no Cog moved): nothing to repaint
+            for drawing in (*old, *self._drawings):
+                for part in drawing.parts():
+                    self.update(part)
+        else:
+            region = QRegion()
+            for drawing in (*old, *self._drawings):
+                region = region.united(QRegion(drawing.extent))
+            self.update(region)
 
-    def _drawings_of(self, result: FrameResult) -> list[CogDrawing]:
-        if not result.cogs:
+    def _drawings_of(self, result: FrameResult | None) -> list[CogDrawing]:
+        if result is None or not result.cogs:
+            self._drawn_key = None
             return []
         ratio = self.devicePixelRatioF() or 1.0
+        # the same Cogs, boxes and labels as last time: the same drawings (a tag lost since is in the
+        # key, as its Cog's tag or the Cog itself is missing; a tag that aged out only leaves its card
+        # clear of a place that need not be kept clear any more)
+        key = (self.width(), self.height(), ratio,
+               tuple((c.track_id, c.body_xyxy, c.tag_xyxy, c.suit, c.cog, c.confidence, c.agree, c.fused)
+                     for c in result.cogs))
+        if self.lean and key == self._drawn_key:
+            return self._drawings
+        self._drawn_key = key
         # frame pixels -> Qt logical pixels (they differ on a HiDPI screen)
-        bodies = [_scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
-        tags = [None if cog.tag_xyxy is None else _scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
+        bodies = [scaled(cog.body_xyxy, 1 / ratio) for cog in result.cogs]
+        tags = [None if cog.tag_xyxy is None else scaled(cog.tag_xyxy, 1 / ratio) for cog in result.cogs]
         captions = [cog_caption(cog, self.min_confidence) for cog in result.cogs]
-        metrics = QFontMetrics(self._label_font)
-        sizes = [(metrics.horizontalAdvance(c) + 10, metrics.height() + 4) for c in captions]
-        recent = [_scaled(tag, 1 / ratio) for _, tag in self._recent_tags]
-        cards = place_label_cards(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
+        sizes = [self._card_size(c) for c in captions]
+        recent = np.concatenate([tags for _, tags in self._recent_tags])
+        recent = recent if ratio == 1.0 else np.round(recent / ratio)
+        cards = self._place(bodies, tags, sizes, (self.width(), self.height()), CARD_GAP, recent)
         return [
-            CogDrawing(body, card, caption,
-                       suit_color(cog.suit) if cog.confidence >= self.min_confidence else QColor(UNKNOWN_BG))
+            CogDrawing(body, card, caption, card_color(cog.suit if cog.confidence >= self.min_confidence else ""))
             for cog, body, card, caption in zip(result.cogs, bodies, cards, captions, strict=True)
         ]
+
+    def _card_size(self, caption: str) -> tuple[int, int]:
+        size = self._card_sizes.get(caption)
+        if size is None:
+            if len(self._card_sizes) >= CARDS_KEPT:
+                self._card_sizes.clear()
+            metrics = self._label_metrics
+            size = self._card_sizes[caption] = (metrics.horizontalAdvance(caption) + 10, metrics.height() + 4)
+        return size
+
+    def _card_image(self, drawing: CogDrawing, ratio: float) -> QImage:
+        """The card of ``drawing`` drawn once (caption in white on its colour) and kept while it recurs."""
+        key = (drawing.caption, drawing.color.rgba(), ratio)
+        image = self._card_images.get(key)
+        if image is None:
+            if len(self._card_images) >= CARDS_KEPT:
+                self._card_images.clear()
+            rect = drawing.card_rect.translated(-drawing.card[0], -drawing.card[1])
+            image = QImage(round(rect.width() * ratio), round(rect.height() * ratio),
+                           QImage.Format.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(ratio)
+            image.fill(drawing.color)
+            painter = QPainter(image)
+            painter.setFont(self._label_font)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, drawing.caption)
+            painter.end()
+            self._card_images[key] = image
+        return image
 
     def _status_rect(self) -> QRect:
         """Where the status line (and a flash under it) may be drawn: the top strip of the window."""
@@ -369,15 +337,15 @@ class OverlayWindow(QWidget):
         return rect
 
     @staticmethod
-    def _corners(painter: QPainter, box: tuple, color: QColor) -> None:
+    def _corners(painter: QPainter, box: XYXY, color: QColor) -> None:
         """Corner brackets just outside the box: the Cog stays clean for the next crop, and short
         strokes rarely cross another Cog's nametag."""
-        x0, y0, x1, y1 = box[0] - 3, box[1] - 3, box[2] + 2, box[3] + 2
-        arm = max(4, min(16, (x1 - x0) // 3, (y1 - y0) // 3))
+        x0, y0, x1, y1, arm = bracket_frame(box)
         painter.setPen(QPen(color, 3))
-        for x, y, dx, dy in ((x0, y0, 1, 1), (x1, y0, -1, 1), (x0, y1, 1, -1), (x1, y1, -1, -1)):
-            painter.drawLine(x, y, x + dx * arm, y)
-            painter.drawLine(x, y, x, y + dy * arm)
+        painter.drawLines(QLine(x0, y0, x0 + arm, y0), QLine(x0, y0, x0, y0 + arm),
+                           QLine(x1, y0, x1 - arm, y0), QLine(x1, y0, x1, y0 + arm),
+                           QLine(x0, y1, x0 + arm, y1), QLine(x0, y1, x0, y1 - arm),
+                           QLine(x1, y1, x1 - arm, y1), QLine(x1, y1, x1, y1 - arm))
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 - Qt name
         start = time.perf_counter()
@@ -386,14 +354,10 @@ class OverlayWindow(QWidget):
         painter.fillRect(self.rect(), QColor(0, 0, 0, 0))
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         result = self.result
-        painter.setFont(self._label_font)
+        ratio = self.devicePixelRatioF() or 1.0
         for drawing in self._drawings:
             self._corners(painter, drawing.body, drawing.color)
-            card = drawing.card
-            rect = QRect(card[0], card[1], card[2] - card[0], card[3] - card[1])
-            painter.fillRect(rect, drawing.color)
-            painter.setPen(QColor(255, 255, 255))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, drawing.caption)
+            painter.drawImage(drawing.card[0], drawing.card[1], self._card_image(drawing, ratio))
         status = self.message or self.status_text()
         self._card(painter, 4, 4, status, STATUS_BG, self._status_font)
         flash = self.flash_text

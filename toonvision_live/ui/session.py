@@ -77,7 +77,8 @@ class LiveSession(QObject):
             tuning=tuning,
             reader=reader,
         )
-        self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence)
+        self.overlay = OverlayWindow(provider=classifier.provider, min_confidence=settings.min_confidence,
+                                     lean=self.pipeline.tuning.lean_paint)
         self.overlay.cards = self.pipeline.cards  # the worker reads the drawn cards from there
         self.saver = FrameSaver(settings.dataset_dir)
         self.saves: list[SavedFrame | SaveError] = []
