@@ -140,12 +140,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="after the run, run the behaviour before tracks were classified (every proposal "
                    "classified on every frame, searches up to 30/s, window geometry re-read on every grab, 2 "
                    "onnxruntime threads) on the same scene and report the CPU per frame of both and their ratio")
-    p.add_argument("--crop-stage", choices=("nametags", "detector"), default="nametags",
-                   help="crop stage measured: the nametag search (default) or the learned detector, its tags "
-                   "confirmed by the nametag verifier (both run their full searches on a helper thread)")
-    p.add_argument("--versus", choices=("nametags", "detector"), metavar="STAGE",
+    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined"), default="nametags",
+                   help="crop stage measured: the nametag search (default), the learned detector, its tags "
+                   "confirmed by the nametag verifier, or combined (both searches; all run their full searches "
+                   "on a helper thread)")
+    p.add_argument("--versus", choices=("nametags", "detector", "combined"), metavar="STAGE",
                    help="after the run, run this crop stage on the same scene and load and report the CPU per "
-                   "frame of both (nametags or detector)")
+                   "frame of both (nametags, detector or combined)")
     p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
                    help="seconds timed per comparison row (default 3)")
     p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")
