@@ -255,3 +255,17 @@ def test_keras_model_is_found_from_the_card(tmp_path, tiny_model):
     with pytest.raises(ConfigError, match="does not exist"):
         bench.find_keras_model(tiny_model, card, tmp_path / "missing.keras")
     assert bench.model_facts(tiny_model, fake_card)["params"] == 123
+
+
+def test_a_new_label_counts_from_its_grab_to_the_first_paint_that_shows_it() -> None:
+    """The overlay paints only the newest of several results, so a frame's new label is shown by a
+    later frame's paint; a label with no paint after it is not counted."""
+    from toonvision_live.tools.bench.session import first_label_latency
+    from toonvision_live.tools.bench.stats import FrameLog
+
+    col = {name: i for i, name in enumerate(FrameLog.COLS)}
+    rows = np.full((4, len(FrameLog.COLS)), np.nan)
+    rows[:, col["grab_start"]] = [0.0, 0.010, 0.020, 0.030]
+    rows[:, col["painted_at"]] = [0.005, np.nan, 0.035, np.nan]  # frame 1 is shown by frame 2's paint
+    rows[:, col["new_labels"]] = [1, 2, 0, 1]
+    assert first_label_latency(rows, col).round(3).tolist() == [5.0, 25.0, 25.0]

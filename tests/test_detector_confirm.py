@@ -124,6 +124,26 @@ def test_the_video_proposer_follows_detector_boxes_between_searches(detector):
     assert followed >= 10 and agreeing >= 0.8 * followed
 
 
+def test_combined_adds_the_cogs_whose_tags_only_the_search_reads(detector):
+    """Seed 0 at 0.9 s: the Micromanager walks in front of Money Bags and gets no peak of its own; the
+    nametag search reads its tag, and ``combined`` keeps every detection and adds the tags no detection
+    claimed."""
+    from toonvision_live.demo.window import load_street_scene
+    from toonvision_live.find.confirm import CombinedSearch
+    from toonvision_live.find.nametags import propose_cog_boxes
+
+    shown = load_street_scene((1280, 720), n_cogs=8, seed=0).frame(18 / 20)
+    combined = CombinedSearch(ConfirmedDetector(detector))
+    both = combined(shown.rgb)
+    alone = ConfirmedDetector(detector)(shown.rgb)
+    assert set(alone) <= set(both) and combined.added == len(both) - len(alone) >= 1
+    for p in propose_cog_boxes(shown.rgb):
+        assert iou_matrix([p.tag_xyxy], [q.tag_xyxy for q in both]).max() > 0.3
+    micro = [o.xyxy for o in shown.objects if o.name == "cog_bb_micromanager"]
+    assert match_boxes([p.body_xyxy for p in alone], micro, 0.5)[0] == 0
+    assert match_boxes([p.body_xyxy for p in both], micro, 0.5)[0] == 1
+
+
 def test_the_settings_select_the_detector_on_its_own_thread():
     from toonvision_live.find.proposers import BackgroundSearchProposer, IncrementalProposer
     from toonvision_live.pipeline import Tuning, default_proposer
@@ -136,6 +156,11 @@ def test_the_settings_select_the_detector_on_its_own_thread():
     in_turn = default_proposer(settings, Tuning())
     assert isinstance(in_turn, IncrementalProposer) and isinstance(in_turn.full_search, ConfirmedDetector)
     assert in_turn.full_every == settings.full_search_every
+    from toonvision_live.find.confirm import CombinedSearch
+
+    combined = default_proposer(load_settings(overrides={"crop_stage": "combined"}), Tuning())
+    assert isinstance(combined, BackgroundSearchProposer) and isinstance(combined.full_search, CombinedSearch)
+    combined.close()
 
 
 def test_the_background_proposer_runs_the_detector_on_its_thread(detector):
@@ -165,8 +190,9 @@ def test_the_background_proposer_runs_the_detector_on_its_thread(detector):
 @pytest.mark.slow
 def test_replayed_streets_with_the_detector_stage(detector):
     """The demo streets (seeds 0-7, 5 s at 10 fps, the classifier alone, no reader) through the worker
-    with the confirmed detector as the crop stage: 0.954 named right, 0.986 found (2026-12-02; the
-    detector's own boxes: 0.911 / 0.958; the nametag search 0.966 / 0.992).  Deterministic."""
+    with the confirmed detector as the crop stage: 0.9645 named right, 0.986 found (2026-12-02; the
+    detector's own boxes: 0.915 / 0.958; the nametag search 0.964 / 0.992).  Deterministic (replay
+    keeps the load governor off)."""
     from toonvision_live.classify.classifier import CogClassifier
     from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.model_card import default_model_path
@@ -178,7 +204,7 @@ def test_replayed_streets_with_the_detector_stage(detector):
         propose = IncrementalProposer(full_every=1, full_search=ConfirmedDetector(detector))
         total.add(replay_street(classifier, seed=seed, seconds=5.0, fps=10.0, propose=propose))
     assert total.cogs_on_screen >= 1500
-    assert total.recall >= 0.975 and total.accuracy >= 0.94, (total.recall, total.accuracy, total.most_missed(5))
+    assert total.recall >= 0.975 and total.accuracy >= 0.95, (total.recall, total.accuracy, total.most_missed(5))
 
 
 def test_replay_command_selects_the_crop_stage(tmp_path, capsys):
@@ -190,7 +216,7 @@ def test_replay_command_selects_the_crop_stage(tmp_path, capsys):
 
     model = make_tiny_model(tmp_path)
     found = {}
-    for stage in ("detector", "detector-raw"):
+    for stage in ("detector", "combined", "detector-raw"):
         out = tmp_path / f"{stage}.json"
         assert main(["replay", "--seeds", "1", "--seconds", "0.5", "--fps", "4", "--model", str(model),
                      "--no-reader", "--crop-stage", stage, "--json", str(out)]) == 0

@@ -106,6 +106,17 @@ def test_reads_rendered_held_out_tags(reader: TagReader) -> None:
     assert n > 150 and right / n >= READ_AT_9_30_PX
 
 
+def test_session_keeps_to_one_quiet_thread(reader: TagReader) -> None:
+    """Beside the live pipeline the reader must not bring a spinning thread pool of its own."""
+    opts = reader.session.get_session_options()
+    assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (1, 1)
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    from toonvision_live.classify.classifier import cuda_driver_present
+
+    if not cuda_driver_present():  # no NVIDIA driver: CUDA is not even tried (no warning printed)
+        assert reader.session.get_providers() == ["CPUExecutionProvider"]
+
+
 def test_empty_box_list(reader: TagReader) -> None:
     assert reader.read(np.zeros((10, 10, 3), np.uint8), []) == []
 

@@ -32,7 +32,7 @@ from toonvision_live.errors import ConfigError
 #: titles such as "Corporate Clash [1.4.2]" or "Toontown Rewritten [ToonVision demo]".
 DEFAULT_WINDOW_PATTERN = r"^(Toontown Rewritten|Corporate Clash)\b"
 PROVIDERS = ("auto", "cuda", "cpu")
-CROP_STAGES = ("nametags", "detector")
+CROP_STAGES = ("nametags", "detector", "combined")
 HOTKEY_ACTIONS = ("save", "toggle_overlay", "pause", "quit")
 _HOTKEY_TOKEN = re.compile(r"^(<[a-z][a-z0-9_]*>|[^<>+\s])$")
 
@@ -70,7 +70,7 @@ class Settings:
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
     full_search_every: int = 4  # whole-frame nametag search every N frames, known tags followed between
     background_search: bool = True  # full searches on a helper thread, known tags followed every frame
-    crop_stage: str = "nametags"  # nametags (the nametag search) or detector (models/detector.onnx, opt-in)
+    crop_stage: str = "nametags"  # nametags (the nametag search), detector or combined (docs/detector.md, opt-in)
 
     @property
     def capture_target(self) -> str:
@@ -284,8 +284,8 @@ FIELDS: tuple[SettingField, ...] = (
         "crop_stage",
         "crop_stage",
         _crop_stage,
-        "how Cogs are found: nametags (the nametag search) or detector (the learned detector, "
-        "models/detector.onnx)",
+        "how Cogs are found: nametags (the nametag search), detector (the learned detector, "
+        "models/detector.onnx, its tags confirmed by the nametag verifier) or combined (both)",
         "NAME",
     ),
     SettingField(

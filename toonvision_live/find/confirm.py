@@ -9,7 +9,9 @@ few vertical offsets from the predicted tag, nearest first; the first tag found 
 predicted one (best scored detections first, one detection per tag).  A confirmed Cog's body box is
 the mean of the detector's box and the box measured under the tag the nametag stage's way
 (:mod:`toonvision_live.find.body`) when the two agree; a Cog whose tag cannot be read (distant,
-blurred, cut) keeps the detector's boxes.  Measured in docs/detector.md.
+blurred, cut) keeps the detector's boxes.  :class:`CombinedSearch` adds the nametag search's Cogs whose
+tags no detection claimed (a small Cog in front of a bigger one gets no peak of its own, its tag is
+still read).  Measured in docs/detector.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from toonvision_live.crops import check_frame
 from toonvision_live.find.body import RowGround
 from toonvision_live.find.detector import CogDetector, Detection
-from toonvision_live.find.nametags import Nametag, Proposal, proposal_of, verify_nametag
+from toonvision_live.find.nametags import Nametag, Proposal, proposal_of, propose_cog_boxes, verify_nametag
 from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY, iou_matrix, max_iou
 
 #: offsets (in predicted tag heights) at which the tag is looked for, nearest first: the detector
@@ -120,3 +122,23 @@ class ConfirmedDetector:
             return measured.body_xyxy
         mean = [(a + b) / 2 for a, b in zip(measured.body_xyxy, d.body_xyxy, strict=True)]
         return _int_box((mean[0], mean[1], mean[2], mean[3]))
+
+
+class CombinedSearch:
+    """The confirmed detector plus the nametag search on the same frame: the search's Cogs whose tag no
+    detection claimed (tag IoU <= 0.3) are added.  Callable like propose_cog_boxes; it costs the sum of
+    both (docs/detector.md) and is the crop stage ``combined``."""
+
+    def __init__(self, confirmed: ConfirmedDetector | None = None) -> None:
+        self.confirmed = confirmed or ConfirmedDetector()
+        self.added = 0  # Cogs the nametag search added
+
+    def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
+        out = self.confirmed(frame_rgb)
+        tags = [p.tag_xyxy for p in out]
+        for p in propose_cog_boxes(frame_rgb):
+            if not (tags and max_iou(p.tag_xyxy, tags) > 0.3):
+                out.append(p)
+                tags.append(p.tag_xyxy)
+                self.added += 1
+        return sorted(out, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))

@@ -26,8 +26,24 @@ from toonvision_live.find.nametags import (
 from toonvision_live.frames import LatestFrame, StageThread
 from toonvision_live.geometry import MIN_FRAME_SIDE, max_iou
 
-#: a finished full search: its proposals and the grey image of the frame it searched
-Search = tuple[list[Proposal], np.ndarray]
+
+class LazyGrey:
+    """The grey image of an RGB frame, converted a region at a time as it is sliced: following tags
+    reads a few windows round them, not the whole frame (the same values as converting it all)."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+        self.shape: tuple[int, int] = (int(rgb.shape[0]), int(rgb.shape[1]))
+
+    def __getitem__(self, rows_cols: tuple[slice, slice]) -> np.ndarray:
+        part = self.rgb[rows_cols]
+        if part.size == 0:
+            return np.zeros(part.shape[:2], np.uint8)
+        return cv2.cvtColor(part, cv2.COLOR_RGB2GRAY)
+
+
+#: a finished full search: its proposals and the (grey) frame it searched
+Search = tuple[list[Proposal], LazyGrey]
 #: a followed tag is looked for this many text lines round where it was before the wider search
 NEAR_LINES = 1.0
 #: a full-frame search: propose_cog_boxes, or the detector (find/confirm.py ConfirmedDetector)
@@ -73,7 +89,7 @@ class IncrementalProposer:
         if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
             self.reset()
             return []
-        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        grey = LazyGrey(frame_rgb)
         if self._shape != frame_rgb.shape or self._since_full >= self.full_every - 1 or not self._tracked:
             found = self.full_search(frame_rgb)
             if self._shape == frame_rgb.shape:
@@ -85,11 +101,11 @@ class IncrementalProposer:
             self._since_full += 1
         return self._remember(frame_rgb.shape, grey, found)
 
-    def _followed(self, grey: np.ndarray, entries: Iterable[tuple[Proposal, np.ndarray]]) -> list[Proposal]:
+    def _followed(self, grey: LazyGrey, entries: Iterable[tuple[Proposal, np.ndarray]]) -> list[Proposal]:
         """Each known tag found again in ``grey`` by template matching; lost ones dropped."""
         return [q for q in (self._follow(grey, p, t) for p, t in entries) if q is not None]
 
-    def _kept_missing(self, frame_rgb: np.ndarray, grey: np.ndarray, found: Sequence[Proposal]) -> list[Proposal]:
+    def _kept_missing(self, frame_rgb: np.ndarray, grey: LazyGrey, found: Sequence[Proposal]) -> list[Proposal]:
         """Known tags a full search just missed, followed into this frame and verified there again
         (:func:`verify_nametag` at the followed box, body re-measured): the search's coarse pass is
         its weak link (a tag over a busy wall or a dark body now and then yields no candidate), while
@@ -113,13 +129,13 @@ class IncrementalProposer:
                 fresh.append(tag.tag_xyxy)
         return kept
 
-    def _remember(self, shape: tuple[int, ...], grey: np.ndarray, proposals: list[Proposal]) -> list[Proposal]:
+    def _remember(self, shape: tuple[int, ...], grey: LazyGrey, proposals: list[Proposal]) -> list[Proposal]:
         self._shape = shape
-        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]].copy())
+        self._tracked = [(p, grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]])
                          for p in proposals]
         return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
-    def _follow(self, grey: np.ndarray, last: Proposal, template: np.ndarray) -> Proposal | None:
+    def _follow(self, grey: LazyGrey, last: Proposal, template: np.ndarray) -> Proposal | None:
         """``last`` found again in ``grey``: first within NEAR_LINES of where it was (a tag moves a pixel
         or two a frame), then, when its best match there is weak or on the window's edge, within
         ``search_lines`` (about half the cost on the first try: the window is a quarter as large)."""
@@ -169,7 +185,7 @@ class _SearchStage(StageThread):
             frame = self.frames.get()
             started = time.perf_counter()
             proposals = self.full_search(frame)
-            self.results.put((proposals, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)))
+            self.results.put((proposals, LazyGrey(frame)))  # templates are cut from it by the caller
             rest = self.min_period_s - (time.perf_counter() - started)
             if rest > 0:
                 self._stop.wait(rest)
@@ -253,7 +269,7 @@ class BackgroundSearchProposer(IncrementalProposer):
             self.reset()
             return []
         result = self._handed_search(frame_rgb)
-        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        grey = LazyGrey(frame_rgb)
         if self._shape != frame_rgb.shape:
             proposals = self.full_search(frame_rgb)  # first frame, or a resized window
         elif result is not None:

@@ -195,13 +195,16 @@ def replay_street(
 ) -> Score:
     """Render ``seconds`` of the street of ``seed`` at ``fps`` into a fresh pipeline worker; its score.
 
-    ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks);
+    ``tuning``: the worker's :class:`~toonvision_live.pipeline.Tuning` (default: classify tracks, with
+    the load governor off: frames carry scene time, not wall-clock time, so the governor would judge
+    every frame late and lower the re-check rates by how fast the machine replays, and two runs of
+    the same seeds would differ);
     ``on_processed(result, cpu_ms)`` is called for every processed frame."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.find.proposers import IncrementalProposer
     from toonvision_live.frames import Frame, LatestFrame
     from toonvision_live.geometry import ScreenRect
-    from toonvision_live.pipeline import InferenceWorker
+    from toonvision_live.pipeline import InferenceWorker, Tuning
     from toonvision_live.settings import load_settings
 
     settings = settings or load_settings()
@@ -212,7 +215,7 @@ def replay_street(
         min_proposal_score=settings.min_proposal_score,
         smoothing_s=settings.smoothing_s,
         propose=propose or IncrementalProposer(full_every=full_search_every),
-        tuning=tuning,
+        tuning=tuning or Tuning(adaptive=False),
         reader=reader,
     )
     if on_processed is not None:
@@ -246,16 +249,20 @@ def _crop_stage(name: str) -> Callable[[int], Proposer] | None:
     """A maker of fresh crop stages (one per street) for ``--crop-stage`` (None: the nametag search's
     IncrementalProposer, replay_street's default).  ``detector``: the detector with its tags confirmed
     by the nametag verifier, followed between searches like the nametag search (as live);
-    ``detector-raw``: the detector's own boxes on every frame, nothing confirmed or followed."""
+    ``combined``: that plus the nametag search's Cogs the detector missed; ``detector-raw``: the
+    detector's own boxes on every frame, nothing confirmed or followed."""
     if name == "nametags":
         return None
-    from toonvision_live.find.confirm import ConfirmedDetector
+    from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
     from toonvision_live.find.detector import CogDetector
     from toonvision_live.find.proposers import IncrementalProposer
 
     detector = CogDetector()
     if name == "detector-raw":
         return lambda _every: detector
+    if name == "combined":
+        return lambda every: IncrementalProposer(full_every=every,
+                                                 full_search=CombinedSearch(ConfirmedDetector(detector)))
     return lambda every: IncrementalProposer(full_every=every, full_search=ConfirmedDetector(detector))
 
 
@@ -284,7 +291,7 @@ def replay_command(args: argparse.Namespace) -> int:
     total, per_seed = Score(), {}
     started = time.perf_counter()
     propose = _crop_stage(args.crop_stage)
-    tuning = Tuning.baseline() if args.baseline else Tuning()
+    tuning = Tuning.baseline() if args.baseline else Tuning(adaptive=False)  # deterministic: see replay_street
     crops = [0]
     for seed in args.seeds:
         score = replay_street(classifier, seed=seed, size_wh=size_wh, n_cogs=args.cogs, seconds=args.seconds,
@@ -341,10 +348,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
     p.add_argument("--full-search-every", type=int, default=1, metavar="N",
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
-    p.add_argument("--crop-stage", choices=("nametags", "detector", "detector-raw"), default="nametags",
+    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined", "detector-raw"), default="nametags",
                    help="crop stage: the nametag search (default), the learned detector with its tags confirmed "
-                   "by the nametag verifier and followed between searches (as live), or the detector's own "
-                   "boxes on every frame (detector-raw)")
+                   "by the nametag verifier and followed between searches (as live), combined (that plus the "
+                   "nametag search's Cogs the detector missed), or the detector's own boxes on every frame "
+                   "(detector-raw)")
     p.add_argument("--baseline", action="store_true",
                    help="classify every proposal on every frame (the behaviour before tracks were classified)")
     p.add_argument("--model", type=Path, metavar="FILE", help="ONNX model (default: the shipped one)")

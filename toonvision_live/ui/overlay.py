@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,7 +71,7 @@ CARD_GAP = 8  # pixels between a Cog's nametag and the overlay's label card abov
 RECENT_TAGS_S = 0.7
 #: the status strip (its fps figure) is repainted at most this often while results stream in
 STATUS_EVERY_S = 0.25
-CARDS_KEPT = 512  # card sizes and drawn cards kept, by caption (all forgotten when full)
+CARDS_KEPT = 64  # card sizes and drawn cards kept by caption, the least recently used forgotten (~1.5 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,14 @@ class PaintRecord:
     def latency_ms(self) -> float:
         """From the grab to the overlay painted."""
         return (self.painted_at - self.grab_time) * 1000.0
+
+
+def _keep(cache: OrderedDict, key: object, value: object) -> None:
+    """Keep ``value`` as the most recently used entry of ``cache``, which holds at most CARDS_KEPT."""
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > CARDS_KEPT:
+        cache.popitem(last=False)
 
 
 def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows only
@@ -152,8 +160,8 @@ class OverlayWindow(QWidget):
         self._status_font = QFont("DejaVu Sans", 10, QFont.Weight.Bold)
         self._label_metrics = QFontMetrics(self._label_font)
         # captions recur frame after frame: their card sizes and drawn cards are kept (bounded)
-        self._card_sizes: dict[str, tuple[int, int]] = {}
-        self._card_images: dict[tuple[str, int, float], QImage] = {}
+        self._card_sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._card_images: OrderedDict[tuple[str, int, float], QImage] = OrderedDict()
         self._place = CardPlacer()  # place_label_cards, remembering its last answer
         self._drawn_key: tuple | None = None  # what the newest drawings were made of
 
@@ -252,10 +260,9 @@ class OverlayWindow(QWidget):
     def _card_size(self, caption: str) -> tuple[int, int]:
         size = self._card_sizes.get(caption)
         if size is None:
-            if len(self._card_sizes) >= CARDS_KEPT:
-                self._card_sizes.clear()
             metrics = self._label_metrics
-            size = self._card_sizes[caption] = (metrics.horizontalAdvance(caption) + 10, metrics.height() + 4)
+            size = (metrics.horizontalAdvance(caption) + 10, metrics.height() + 4)
+        _keep(self._card_sizes, caption, size)
         return size
 
     def _card_image(self, drawing: CogDrawing, ratio: float) -> QImage:
@@ -263,8 +270,6 @@ class OverlayWindow(QWidget):
         key = (drawing.caption, drawing.color.rgba(), ratio)
         image = self._card_images.get(key)
         if image is None:
-            if len(self._card_images) >= CARDS_KEPT:
-                self._card_images.clear()
             rect = drawing.card_rect.translated(-drawing.card[0], -drawing.card[1])
             image = QImage(round(rect.width() * ratio), round(rect.height() * ratio),
                            QImage.Format.Format_ARGB32_Premultiplied)
@@ -275,7 +280,7 @@ class OverlayWindow(QWidget):
             painter.setPen(QColor(255, 255, 255))
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, drawing.caption)
             painter.end()
-            self._card_images[key] = image
+        _keep(self._card_images, key, image)
         return image
 
     def _status_rect(self) -> QRect:

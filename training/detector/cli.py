@@ -75,12 +75,14 @@ def _hardset(args: argparse.Namespace) -> int:
     sprites = sprite_cache(Path(args.resources) if args.resources else None, Path(args.cache), HARD_SPRITE_SEED)
     results = {}
     for stage_name in args.stage:
-        if stage_name in ("detector", "confirmed"):
-            from toonvision_live.find.confirm import ConfirmedDetector
+        if stage_name in ("detector", "confirmed", "combined"):
+            from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
             from toonvision_live.find.detector import CogDetector
 
             detector = CogDetector(Path(args.model) if args.model else None)
-            stage = detector if stage_name == "detector" else ConfirmedDetector(detector)
+            stages = {"detector": detector, "confirmed": ConfirmedDetector(detector),
+                      "combined": CombinedSearch(ConfirmedDetector(detector))}
+            stage = stages[stage_name]
         else:
             from toonvision_live.find.nametags import propose_cog_boxes as stage  # type: ignore[assignment]
         frames, timing = run_hardset(stage, sprites, args.per_group, args.seed)
@@ -133,9 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "hardset", help="score the crop stage on held-out rendered scenes (per line height, degradation, size)",
         description="Recall per nametag line-height bucket, per degradation and per window size, false boxes "
                     "per frame (also on Cog-free and Toon-only frames) and median body IoU.")
-    h.add_argument("--stage", nargs="+", choices=("detector", "confirmed", "nametags"), default=["detector"],
+    h.add_argument("--stage", nargs="+", choices=("detector", "confirmed", "combined", "nametags"),
+                   default=["detector"],
                    help="detector: its own boxes; confirmed: its tags confirmed by the nametag verifier, as the "
-                   "live crop stage runs it; nametags: the nametag search")
+                   "live crop stage 'detector' runs it; combined: that plus the nametag search (crop stage "
+                   "'combined'); nametags: the nametag search")
     h.add_argument("--per-group", type=_positive, default=30, metavar="N", help="frames per group (30)")
     h.add_argument("--seed", type=int, default=7_000_001)
     h.add_argument("--model", metavar="ONNX", help="detector model (default models/detector.onnx)")

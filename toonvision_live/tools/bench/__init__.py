@@ -80,7 +80,7 @@ def bench_command(args: argparse.Namespace) -> int:
         soak_minutes=args.soak, cpu_load=args.cpu_load, compare=not args.no_compare,
         compare_seconds=args.compare_seconds, progress=not args.no_progress,
         full_search_every=args.full_search_every, baseline=args.baseline, crop_stage=args.crop_stage,
-        versus=args.versus,
+        versus=args.versus, reader=not args.no_reader,
     )
     screen = None
     if args.xvfb:
@@ -140,15 +140,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="after the run, run the behaviour before tracks were classified (every proposal "
                    "classified on every frame, searches up to 30/s, window geometry re-read on every grab, 2 "
                    "onnxruntime threads) on the same scene and report the CPU per frame of both and their ratio")
-    p.add_argument("--crop-stage", choices=("nametags", "detector"), default="nametags",
-                   help="crop stage measured: the nametag search (default) or the learned detector, its tags "
-                   "confirmed by the nametag verifier (both run their full searches on a helper thread)")
-    p.add_argument("--versus", choices=("nametags", "detector"), metavar="STAGE",
+    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined"), default="nametags",
+                   help="crop stage measured: the nametag search (default), the learned detector, its tags "
+                   "confirmed by the nametag verifier, or combined (both searches; all run their full searches "
+                   "on a helper thread)")
+    p.add_argument("--versus", choices=("nametags", "detector", "combined"), metavar="STAGE",
                    help="after the run, run this crop stage on the same scene and load and report the CPU per "
-                   "frame of both (nametags or detector)")
+                   "frame of both (nametags, detector or combined)")
     p.add_argument("--compare-seconds", type=float, default=3.0, metavar="S",
                    help="seconds timed per comparison row (default 3)")
     p.add_argument("--no-compare", action="store_true", help="skip the onnxruntime/Keras comparison")
+    p.add_argument("--no-reader", action="store_true",
+                   help="leave the nametag reader out (run and demo read each new track's tag; --baseline never does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--xvfb", action="store_true", help="start a private Xvfb (+ xcompmgr) screen for the run")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")

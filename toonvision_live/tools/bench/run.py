@@ -65,6 +65,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
 
     from toonvision_live.capture.window import x11_compositor_running
     from toonvision_live.classify.classifier import CogClassifier, providers_for
+    from toonvision_live.classify.reader import TagReader
     from toonvision_live.model_card import default_model_path
     from toonvision_live.pipeline import Tuning
 
@@ -73,6 +74,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         raise ModelError(f"The model file {model_path} is missing: train and export one, or pass --model PATH.")
     settings = bench_settings(options, model_path)
     classifier = CogClassifier(model_path, providers_for(options.provider))
+    reader = TagReader(None, providers_for(options.provider)) if options.reader else None
     keras_path, keras_note = find_keras_model(model_path, classifier.card, options.keras_model)
     app = QApplication.instance() or QApplication(["toonvision-bench"])
     machine = machine_facts()
@@ -83,7 +85,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         if options.window is None:
             scene_proc = start_scene_process(options.resolution_wh, options.cogs, options.seed, options.scene_fps)
         hogs = [subprocess.Popen([sys.executable, "-c", HOG_CHILD]) for _ in range(options.cpu_load)]
-        report = run_session(app, settings, classifier, options, scene_proc, Tuning())
+        report = run_session(app, settings, classifier, options, scene_proc, Tuning(), reader)
         if options.baseline:  # the same scene and load, with the behaviour before tracks were classified
             before = CogClassifier(model_path, providers_for(options.provider), threads=2)
             base = run_session(app, bench_settings(options, model_path, baseline=True), before, options,
@@ -92,7 +94,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             report["baseline"] = base
         if options.versus:  # the same scene and load with the other crop stage
             other = run_session(app, bench_settings(options, model_path, crop_stage=options.versus), classifier,
-                                options, scene_proc, Tuning())
+                                options, scene_proc, Tuning(), reader)
             other.pop("_soak"), other.pop("_recent")
             report["versus"] = dict(other, crop_stage=options.versus)
     finally:
@@ -142,5 +144,6 @@ def config(options: BenchOptions, report: dict[str, Any], settings: Any) -> dict
         "versus": options.versus,
         "soak_minutes": options.soak_minutes,
         "baseline": options.baseline,
+        "reader": options.reader,
         "command": "toonvision " + " ".join(sys.argv[1:]),
     }}

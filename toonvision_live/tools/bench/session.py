@@ -55,10 +55,25 @@ class BenchOptions:
     baseline: bool = False  # also run the behaviour before tracks were classified, in the same run
     crop_stage: str = "nametags"  # the crop stage measured (Settings.crop_stage)
     versus: str | None = None  # also run this crop stage after it, on the same scene and load
+    reader: bool = True  # read the nametags as run/demo do (the baseline, from before the reader, never does)
 
     @property
     def measure_s(self) -> float:
         return self.soak_minutes * 60.0 if self.soak_minutes else self.duration_s
+
+
+def first_label_latency(rows: np.ndarray, col: dict[str, int]) -> np.ndarray:
+    """ms from the grab of each frame that brought new labels to the first paint showing them.
+
+    The overlay paints only the newest result when several arrive between two paints (and skips a
+    result identical to the one on screen), so a new label is shown by the first paint at or after
+    its frame, which need not be its own frame's paint.  Rows are in processing order."""
+    painted_at = rows[:, col["painted_at"]]
+    at = np.where(np.isfinite(painted_at), painted_at, np.inf)
+    shown_at = np.minimum.accumulate(at[::-1])[::-1]  # the first paint at or after each row
+    new = np.nan_to_num(rows[:, col["new_labels"]]).astype(int)
+    keep = np.isfinite(shown_at) & (new > 0)
+    return np.repeat((shown_at[keep] - rows[keep, col["grab_start"]]) * 1000.0, new[keep])
 
 
 def summarise(rows: np.ndarray, t_from: float, t_to: float) -> dict[str, Any]:
@@ -71,7 +86,7 @@ def summarise(rows: np.ndarray, t_from: float, t_to: float) -> dict[str, Any]:
     latency = (painted[:, col["painted_at"]] - painted[:, col["grab_start"]]) * 1000.0
     stage_sum = painted[:, [col[s] for s in STAGES]].sum(axis=1)
     worker_wall = in_window[:, [col[s] for s in ("propose", "preprocess", "inference", "track")]].sum(axis=1)
-    first = np.repeat(latency, np.nan_to_num(painted[:, col["new_labels"]]).astype(int))
+    first = first_label_latency(in_window, col)
     return {
         "stages_ms": stages,
         "worker_wall_ms": percentiles(worker_wall),
@@ -142,14 +157,15 @@ class Recorder:
 
 
 def run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions,
-                scene_proc: subprocess.Popen | None, tuning: Any) -> dict[str, Any]:
+                scene_proc: subprocess.Popen | None, tuning: Any, reader: Any = None) -> dict[str, Any]:
     """Run one live session for the warm-up and the measured window; its figures."""
     from PyQt6.QtCore import QTimer
 
     from toonvision_live.capture.stage import ScreenSource
     from toonvision_live.ui.session import LiveSession, run_until_finished
 
-    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False, tuning=tuning)
+    session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False, tuning=tuning,
+                          reader=reader)
     rec = Recorder(session, options, scene_proc)
     progress = _Progress(options, session, rec) if options.progress else None
     ticker = QTimer()
