@@ -156,7 +156,7 @@ def train_reader(data: Path, recipe: Recipe) -> keras.Model:
                                            save_best_only=True)
     per_epoch = 2 * SHARD_SIZE // recipe.batch_size if wall else steps
     model.fit(ds, validation_data=val_ds, epochs=10_000 if wall else recipe.epochs, steps_per_epoch=per_epoch,
-              callbacks=[Bound(), best], verbose=2)
+              callbacks=[Bound(), best], verbose=2, shuffle=False)  # ds is shuffled itself
     return keras.models.load_model(Path(data) / "reader_best.keras")
 
 
