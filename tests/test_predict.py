@@ -53,6 +53,8 @@ def test_predict_scale_and_detector_stage(street_png, tmp_path: Path) -> None:
     assert read_voc(tmp_path / "street.xml").width == 640
     assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path / "n"), "--stage", "detector"]) == 0
     assert read_voc(tmp_path / "n" / "street.xml").objects
+    assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path / "c"), "--stage", "combined"]) == 0
+    assert len(read_voc(tmp_path / "c" / "street.xml").objects) >= len(read_voc(tmp_path / "n" / "street.xml").objects)
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])

@@ -106,13 +106,16 @@ class Predictor:
         from toonvision_live.model_card import default_model_path
 
         self.propose: Callable[[Any], Sequence[Any]]
-        if stage in ("detector", "detector-raw"):
-            from toonvision_live.find.confirm import ConfirmedDetector
+        if stage in ("detector", "detector-raw", "combined"):
+            from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
             from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
 
             detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
-            # as live: each tag the nametag verifier can read is confirmed and snapped (find/confirm.py)
-            self.propose = detector if stage == "detector-raw" else ConfirmedDetector(detector)
+            # as live: each tag the nametag verifier can read is confirmed and snapped (find/confirm.py);
+            # combined adds the nametag search's Cogs whose tags no detection claimed
+            confirmed = ConfirmedDetector(detector)
+            self.propose = (detector if stage == "detector-raw" else confirmed if stage == "detector"
+                            else CombinedSearch(confirmed))
         else:
             self.propose = propose_cog_boxes
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
@@ -210,10 +213,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize each image by S first, as a window of that size shows it (default 1)")
-    p.add_argument("--stage", choices=("nametags", "detector", "detector-raw"), default=Settings().crop_stage,
-                   help=f"crop stage: the nametag search or the learned detector with its tags confirmed by the "
-                        f"nametag verifier (default {Settings().crop_stage}, as live); detector-raw: the "
-                        "detector's own boxes")
+    p.add_argument("--stage", choices=("nametags", "detector", "combined", "detector-raw"),
+                   default=Settings().crop_stage,
+                   help=f"crop stage: the nametag search, the learned detector with its tags confirmed by the "
+                        f"nametag verifier, or both combined (default {Settings().crop_stage}, as live); "
+                        "detector-raw: the detector's own boxes")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold")
     p.add_argument("--model", metavar="ONNX", help="detector model (default models/detector.onnx)")
     p.add_argument("--classifier", metavar="ONNX", help="classifier model (default models/toonvision.onnx)")
