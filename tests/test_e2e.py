@@ -196,7 +196,12 @@ def test_the_overlay_on_top_does_not_hide_cogs_from_the_crop_stage(x_display, qt
 def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtbot, tmp_path):
     """Two passes over the same 5 s of the street (the scene clock restarts): first with the overlay
     hidden, then drawn on top.  Both must name at least E2E_ACCURACY of the Cogs on screen, and the
-    overlay must not cost more than sampling noise (5 points)."""
+    overlay must not spoil what the pipeline sees: with it drawn on top, no more than sampling noise
+    (5 points) fewer Cogs found and no more of its cards taken for nametags.  The two passes' naming
+    accuracy is not compared: on a busy machine frames come far apart where two Cogs cross, and one
+    identity swap there (seen once beside two busy loops: a Bean Counter shown as the Spin Doctor it
+    crossed for 26 frames, 0.931 vs 0.984) moves it by 5 points whichever pass it falls in; naming
+    accuracy is asserted on the deterministic replays (test_replay)."""
     model = default_model_path()
     assert model.is_file(), f"the shipped model {model} is missing"  # fail, never skip: it ships
     classifier = CogClassifier(model, ["cpu"])
@@ -224,4 +229,5 @@ def test_trained_model_names_the_cogs_with_or_without_the_overlay(x_display, qtb
               f"most missed: {[(m, score.misses.count(m)) for m in top_misses]}")
         assert score.accuracy >= E2E_ACCURACY, (
             label, f"{score.accuracy:.3f}", f"recall {score.recall:.3f}", top_misses)
-    assert scores["with overlay"].accuracy >= scores["without overlay"].accuracy - 0.05
+    assert scores["with overlay"].recall >= scores["without overlay"].recall - 0.05
+    assert scores["with overlay"].tag_precision >= scores["without overlay"].tag_precision - 0.05
