@@ -294,10 +294,10 @@ def default_proposer(settings: Settings, tuning: Tuning) -> Proposer:
     from toonvision_live.find.proposers import BackgroundSearchProposer, FullSearch, IncrementalProposer
 
     search: FullSearch = propose_cog_boxes
-    if settings.crop_stage in ("detector", "combined"):  # opt-in: the learned detector (docs/detector.md)
-        from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
+    if settings.crop_stage != "nametags":  # opt-in: the learned detector (docs/detector.md)
+        from toonvision_live.find.confirm import full_search
 
-        search = ConfirmedDetector() if settings.crop_stage == "detector" else CombinedSearch()
+        search = full_search(settings.crop_stage)
     if settings.background_search:
         # full searches on the second core, off each frame's critical path (docs/bench.md)
         return BackgroundSearchProposer(max_searches_per_s=tuning.searches_per_s, full_search=search)

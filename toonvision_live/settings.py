@@ -33,6 +33,8 @@ from toonvision_live.errors import ConfigError
 DEFAULT_WINDOW_PATTERN = r"^(Toontown Rewritten|Corporate Clash)\b"
 PROVIDERS = ("auto", "cuda", "cpu")
 CROP_STAGES = ("nametags", "detector", "combined")
+#: the crop stages the tools compare: the settings' and detector-raw (the detector's own boxes)
+CROP_STAGE_SEARCHES = (*CROP_STAGES, "detector-raw")
 HOTKEY_ACTIONS = ("save", "toggle_overlay", "pause", "quit")
 _HOTKEY_TOKEN = re.compile(r"^(<[a-z][a-z0-9_]*>|[^<>+\s])$")
 

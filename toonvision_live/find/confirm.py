@@ -22,7 +22,9 @@ from toonvision_live.crops import check_frame
 from toonvision_live.find.body import RowGround
 from toonvision_live.find.detector import CogDetector, Detection
 from toonvision_live.find.nametags import Nametag, Proposal, proposal_of, propose_cog_boxes, verify_nametag
+from toonvision_live.find.proposers import FullSearch
 from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY, iou_matrix, max_iou
+from toonvision_live.settings import CROP_STAGE_SEARCHES
 
 #: offsets (in predicted tag heights) at which the tag is looked for, nearest first: the detector
 #: places tags too low more often than too high
@@ -142,3 +144,18 @@ class CombinedSearch:
                 tags.append(p.tag_xyxy)
                 self.added += 1
         return sorted(out, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+
+def full_search(stage: str, detector: CogDetector | None = None) -> FullSearch:
+    """The whole-frame search of crop stage ``stage`` (one of :data:`~toonvision_live.settings.CROP_STAGES`
+    or ``detector-raw``, the detector's own boxes); the detector stages use ``detector`` (default: the
+    shipped model)."""
+    if stage not in CROP_STAGE_SEARCHES:
+        raise ValueError(f"crop stage must be one of {CROP_STAGE_SEARCHES}, not {stage!r}")
+    if stage == "nametags":
+        return propose_cog_boxes
+    detector = detector or CogDetector()
+    if stage == "detector-raw":
+        return detector
+    confirmed = ConfirmedDetector(detector)
+    return confirmed if stage == "detector" else CombinedSearch(confirmed)

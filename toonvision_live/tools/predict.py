@@ -102,22 +102,17 @@ class Predictor:
         from toonvision_live.classify.classifier import CogClassifier
         from toonvision_live.classify.reader import TagReader
         from toonvision_live.crops import CropBatcher
-        from toonvision_live.find.nametags import propose_cog_boxes
+        from toonvision_live.find.confirm import full_search
         from toonvision_live.model_card import default_model_path
 
-        self.propose: Callable[[Any], Sequence[Any]]
-        if stage in ("detector", "detector-raw", "combined"):
-            from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
+        detector = None
+        if stage != "nametags":
             from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
 
             detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
-            # as live: each tag the nametag verifier can read is confirmed and snapped (find/confirm.py);
-            # combined adds the nametag search's Cogs whose tags no detection claimed
-            confirmed = ConfirmedDetector(detector)
-            self.propose = (detector if stage == "detector-raw" else confirmed if stage == "detector"
-                            else CombinedSearch(confirmed))
-        else:
-            self.propose = propose_cog_boxes
+        # as live: detector tags confirmed and snapped by the nametag verifier (find/confirm.py); combined
+        # adds the nametag search's Cogs whose tags no detection claimed
+        self.propose: Callable[[Any], Sequence[Any]] = full_search(stage, detector)
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
         self.reader: TagReader | None = TagReader(reader_model, ["cpu"]) if read_tags else None
         self.batcher = CropBatcher(16)
@@ -203,7 +198,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from toonvision_live.settings import Settings
+    from toonvision_live.settings import CROP_STAGE_SEARCHES, Settings
 
     p = subparsers.add_parser(
         "predict", help="find and name the Cogs in image files (VOC XML + annotated PNG per image)",
@@ -213,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize each image by S first, as a window of that size shows it (default 1)")
-    p.add_argument("--stage", choices=("nametags", "detector", "combined", "detector-raw"),
+    p.add_argument("--stage", choices=CROP_STAGE_SEARCHES,
                    default=Settings().crop_stage,
                    help=f"crop stage: the nametag search, the learned detector with its tags confirmed by the "
                         f"nametag verifier, or both combined (default {Settings().crop_stage}, as live); "

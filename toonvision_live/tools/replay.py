@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from toonvision_live.errors import ConfigError
-from toonvision_live.settings import Settings, parse_size_wh
+from toonvision_live.settings import CROP_STAGE_SEARCHES, Settings, parse_size_wh
 
 if TYPE_CHECKING:
     from toonvision_live.classify.classifier import CogClassifier
@@ -253,17 +253,14 @@ def _crop_stage(name: str) -> Callable[[int], Proposer] | None:
     detector's own boxes on every frame, nothing confirmed or followed."""
     if name == "nametags":
         return None
-    from toonvision_live.find.confirm import CombinedSearch, ConfirmedDetector
+    from toonvision_live.find.confirm import full_search
     from toonvision_live.find.detector import CogDetector
     from toonvision_live.find.proposers import IncrementalProposer
 
     detector = CogDetector()
     if name == "detector-raw":
         return lambda _every: detector
-    if name == "combined":
-        return lambda every: IncrementalProposer(full_every=every,
-                                                 full_search=CombinedSearch(ConfirmedDetector(detector)))
-    return lambda every: IncrementalProposer(full_every=every, full_search=ConfirmedDetector(detector))
+    return lambda every: IncrementalProposer(full_every=every, full_search=full_search(name, detector))
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -348,7 +345,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
     p.add_argument("--full-search-every", type=int, default=1, metavar="N",
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
-    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined", "detector-raw"), default="nametags",
+    p.add_argument("--crop-stage", choices=CROP_STAGE_SEARCHES, default="nametags",
                    help="crop stage: the nametag search (default), the learned detector with its tags confirmed "
                    "by the nametag verifier and followed between searches (as live), combined (that plus the "
                    "nametag search's Cogs the detector missed), or the detector's own boxes on every frame "
