@@ -24,7 +24,7 @@ from toonvision_live.find.nametags import (
     verify_nametag,
 )
 from toonvision_live.frames import LatestFrame, StageThread
-from toonvision_live.geometry import MIN_FRAME_SIDE, max_iou
+from toonvision_live.geometry import MIN_FRAME_SIDE, clip_box, max_iou
 
 
 class LazyGrey:
@@ -160,9 +160,8 @@ class IncrementalProposer:
             return None
         dx, dy = wx0 + bx - tx0, wy0 + by - ty0
         bx0, by0, bx1, by1 = last.body_xyxy
-        body = (min(max(bx0 + dx, 0), fw), min(max(by0 + dy, 0), fh), min(max(bx1 + dx, 0), fw),
-                min(max(by1 + dy, 0), fh))
-        if body[2] - body[0] < 2 or body[3] - body[1] < 2:
+        body = clip_box((bx0 + dx, by0 + dy, bx1 + dx, by1 + dy), (fw, fh))
+        if body is None or body[2] - body[0] < 2 or body[3] - body[1] < 2:
             return None
         return Proposal(body_xyxy=body, tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)))
