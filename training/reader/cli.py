@@ -39,6 +39,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", type=Path, required=True, help="folder for the rendered shards (npz)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
     p.add_argument("--train-shards", type=int, default=6, help="shards of 10,000 tags to train on (default 6)")
+    p.add_argument("--focus-shards", type=int, default=0,
+                   help="also train on this many shards of small text and two-line tags (default 0)")
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
     p.add_argument("--learning-rate", type=float, default=2e-3)
@@ -94,12 +96,13 @@ def _train_reader(args: argparse.Namespace) -> int:
         raise ConfigError(f"The folder for {args.out} does not exist: create it or choose another --out.")
     if args.init is not None and not args.init.is_file():
         raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
-    if args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0:
-        raise ConfigError("--train-shards and --epochs must be at least 1 and --max-minutes above 0.")
+    if args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0:
+        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards at least 0 "
+                          "and --max-minutes above 0.")
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
                     learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
-                    schedule=args.schedule)
-    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards)):
+                    schedule=args.schedule, focus_shards=args.focus_shards)
+    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards), ("focus", recipe.focus_shards)):
         ensure_shards(args.data, split, count)
     if args.render_only:
         return 0
