@@ -9,8 +9,11 @@ the same replay (:func:`~toonvision_live.tools.replay.replay_street`: the defaul
 the reader fused, the load governor off, so runs are identical) is scored three ways on the same
 frames: every Cog that ``toonvision replay`` counts; only those whose tag no nearer tag covers
 (``visible``); and of those, the ones the crop stage found (``visible_found``: the share that the
-reader and fusion answer for).  The naming misses of found Cogs with a visible tag are listed with
-their tag's line height.
+reader and fusion answer for).  ``strict`` matches each track among all Cogs with a tag in view,
+mostly hidden ones too (:func:`strict_frame`): ``toonvision replay`` matches only the counted Cogs,
+so a track that rightly names a mostly hidden Cog by its tag is scored against the visible Cog in
+front whose body its body box overlaps, as a naming miss, when that Cog's own tag was not found.
+The naming misses of the found Cogs (strict matching) are listed with their tag's line height.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from toonvision_live.demo.scene import SceneFrame
     from toonvision_live.demo.window import ShownFrame
     from toonvision_live.pipeline import FrameResult
+    from toonvision_live.track import TrackedCog
 
 SIZE_WH = (1280, 720)
 #: a tag counts as visible when nearer tags cover at most this fraction of its card
@@ -59,27 +64,36 @@ def with_hidden_tags_dropped(shown: SceneFrame, t: float, max_covered: float = M
     return ShownFrame(t, t, objects, shown.tags_xyxy)
 
 
-def _naming_misses(result: FrameResult, shown: ShownFrame) -> list[dict[str, Any]]:
-    """The found Cogs of a frame (counted, tag visible) named wrong: truth, label, tag line height."""
+def strict_frame(cogs: Sequence[TrackedCog], shown: ShownFrame) -> tuple[int, int, int, list[dict[str, Any]]]:
+    """Counted Cogs, found, named right and the naming misses of one frame, each track matched to the
+    Cog whose tag or body it covers among ALL Cogs with a tag in view (mostly hidden or cut ones too),
+    so a track on a hidden Cog's tag is that Cog's (not counted), never a visible neighbour's whose
+    body its body box happens to overlap; only the counted Cogs (``on_screen_cogs``) are tallied."""
     from toonvision_live.tools.replay import on_screen_cogs
 
-    counted = on_screen_cogs(shown, SIZE_WH)
-    truth = [(o, t) for o, t in zip(shown.objects, shown.tags_xyxy, strict=True) if o in counted and t is not None]
-    cogs = result.cogs
+    counted = set(on_screen_cogs(shown, SIZE_WH))
+    truth = [(o, t) for o, t in zip(shown.objects, shown.tags_xyxy, strict=True)
+             if o.name.startswith("cog_") and t is not None]
+    n = sum(1 for o, _ in truth if o in counted)
     if not truth or not cogs:
-        return []
+        return n, 0, 0, []
     body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
     tag = iou_matrix([t for _, t in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
-    out = []
+    found = right = 0
+    misses = []
     for r, c in greedy_matches(np.maximum(body, tag), 0.5):
         cog, (obj, tag_box) = cogs[c], truth[r]
-        if f"cog_{cog.suit}_{cog.cog}" != obj.name:
-            fused = cog.fused
-            out.append({"truth": obj.name, "shown": f"cog_{cog.suit}_{cog.cog}",
-                        "line_px": round((tag_box[3] - tag_box[1]) / LINES_PER_CARD, 1),
-                        "tag_read": fused is not None, "agree": cog.agree,
-                        "fused": fused.display_name if fused is not None else None})
-    return out
+        if obj not in counted:
+            continue
+        found += 1
+        if f"cog_{cog.suit}_{cog.cog}" == obj.name:
+            right += 1
+            continue
+        fused = cog.fused
+        misses.append({"truth": obj.name, "shown": f"cog_{cog.suit}_{cog.cog}",
+                       "line_px": round((tag_box[3] - tag_box[1]) / LINES_PER_CARD, 1),
+                       "tag_iou": round(float(tag[r, c]), 2), "tag_read": fused is not None, "agree": cog.agree})
+    return n, found, right, misses
 
 
 def replay_visible(seeds: list[int], reader_path: Path | None = None, no_reader: bool = False,
@@ -95,6 +109,7 @@ def replay_visible(seeds: list[int], reader_path: Path | None = None, no_reader:
     classifier = CogClassifier(default_model_path(), providers)
     reader = None if no_reader else TagReader(reader_path, providers=providers)
     every, visible = Score(), Score()
+    strict: Counter[str] = Counter()
     misses: list[dict[str, Any]] = []
     per_seed = {}
     for seed in seeds:
@@ -106,8 +121,9 @@ def replay_visible(seeds: list[int], reader_path: Path | None = None, no_reader:
             t = result.frame.grab_time
             shown = with_hidden_tags_dropped(scene.frame(t), t)
             score_result(seen, result, shown)
-            misses.extend({"seed": seed, "t": round(result.frame.grab_time, 2), **m}
-                          for m in _naming_misses(result, shown))
+            n, found, right, wrong = strict_frame(result.cogs, shown)
+            strict.update(cogs=n, found=found, right=right)
+            misses.extend({"seed": seed, "t": round(t, 2), **m} for m in wrong)
 
         score = replay_street(classifier, seed=seed, size_wh=SIZE_WH, seconds=seconds, fps=fps,
                               on_processed=on_processed, reader=reader)
@@ -124,6 +140,9 @@ def replay_visible(seeds: list[int], reader_path: Path | None = None, no_reader:
                     "accuracy": round(visible.accuracy, 4)},
         "visible_found": {"cogs": visible.found, "right": visible.right,
                           "accuracy": round(visible.right / max(1, visible.found), 4)},
+        "strict": {"cogs": strict["cogs"], "found": strict["found"], "right": strict["right"],
+                   "accuracy": round(strict["right"] / max(1, strict["cogs"]), 4),
+                   "of_found": round(strict["right"] / max(1, strict["found"]), 4)},
         "per_seed": per_seed, "naming_misses": grouped.most_common(20), "naming_miss_frames": misses,
         "max_tag_covered": MAX_TAG_COVERED, "seconds": seconds, "fps": fps,
         "reader": None if reader is None else str(reader.model_path),
@@ -139,9 +158,11 @@ def main() -> None:
     args = p.parse_args()
     lo, _, hi = args.seeds.partition("-")
     result = replay_visible(list(range(int(lo), int(hi or lo) + 1)), args.reader, args.no_reader)
-    for key in ("all", "visible", "visible_found"):
+    for key in ("all", "visible", "visible_found", "strict"):
         r = result[key]
         print(f"{key:>14}: {r['right']}/{r['cogs']} named right = {r['accuracy']:.2%}")
+    strict = result["strict"]
+    print(f"{'strict, found':>14}: {strict['right']}/{strict['found']} named right = {strict['of_found']:.2%}")
     for text, n in result["naming_misses"]:
         print(f"  {n:>3} x {text}")
     if args.json:
