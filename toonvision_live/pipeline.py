@@ -243,7 +243,8 @@ class InferenceWorker(StageThread):
             due = self.tracker.due(tracks, frame.grab_time, unreliable=covered,
                                    recheck_s=self.tuning.recheck_s / self.governor.rate)
             t_tracked = time.perf_counter()
-            to_read = [i for i in due if self.reader is not None and tracks[i].needs_reading]
+            to_read = [i for i in due if self.reader is not None and tracks[i].needs_reading
+                       and proposals[i].tag_verified]  # a detector's guessed tag box is no reading
             predictions, preprocess_s, inference_s = self._classify(frame.rgb, [proposals[i] for i in due])
             if to_read and self.reader is not None:  # each tag once per track (again after a swap or jump)
                 t_read = time.perf_counter()

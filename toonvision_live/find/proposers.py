@@ -169,7 +169,7 @@ class IncrementalProposer:
         if body is None or body[2] - body[0] < 2 or body[3] - body[1] < 2:
             return None
         return Proposal(body_xyxy=body, tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
-                        score=float(min(last.score, best)))
+                        score=float(min(last.score, best)), tag_verified=last.tag_verified)
 
 
 class _SearchStage(StageThread):
