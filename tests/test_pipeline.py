@@ -255,8 +255,8 @@ def test_same_pixels_tells_a_redrawn_frame_from_an_unchanged_one():
 
 def test_a_frame_the_game_did_not_redraw_keeps_its_proposals(classifier):
     """Grabs come faster than the game redraws: a frame with the last one's pixels keeps its proposals
-    and tracks (no follow, search or matching run on it) for up to REUSE_MAX_S; a redrawn frame, or one after that, runs the
-    crop stage again; Tuning.baseline() runs it on every frame."""
+    and tracks (no follow, search or matching run on it) for up to REUSE_MAX_S; a redrawn frame, or one
+    after that, runs the crop stage again; Tuning.baseline() runs it on every frame."""
     from toonvision_live.capture.window import ScreenRect
     from toonvision_live.find.nametags import propose_cog_boxes
     from toonvision_live.frames import Frame
