@@ -492,7 +492,7 @@ def test_stacked_line_boxes_are_split_as_row_by_row():
 
 
 def test_background_searches_slow_down_while_no_cog_comes_or_goes():
-    """Full rate for QUIET_S after the number of known Cogs changed, BACKOFF times as far apart after
+    """Full rate for QUIET_S after the number of known Cogs changed, ``backoff`` times as far apart after
     that, but not while the load governor has lengthened the period."""
     from toonvision_live.find.proposers import QUIET_S, BackgroundSearchProposer
 

@@ -106,7 +106,9 @@ class Tuning:
     lean_paint: bool = True  # the overlay repaints only the brackets and cards that changed
     reuse_unchanged: bool = True  # a frame with the last one's pixels keeps its proposals (no new follow)
     show_hz: float = 60.0  # the overlay takes the newest result at most this often (0: every result)
-    search_backoff: float = 4.0  # searches this many times as far apart while no Cog came or went (1: never)
+    # searches this many times as far apart while no Cog came or went (1: never; 4 saved a sixth of the
+    # searches on the bench's street, but tests/test_e2e.py lost Cogs more often on a busy machine)
+    search_backoff: float = 1.0
 
     @classmethod
     def baseline(cls) -> Tuning:

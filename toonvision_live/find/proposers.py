@@ -48,8 +48,8 @@ Search = tuple[list[Proposal], LazyGrey]
 NEAR_LINES = 1.0
 #: a full-frame search: propose_cog_boxes, or the detector (find/confirm.py ConfirmedDetector)
 FullSearch = Callable[[np.ndarray], list[Proposal]]
-#: while no Cog came or went for QUIET_S seconds, background searches run BACKOFF times as far apart
-BACKOFF = 4.0
+#: with a back-off (``backoff`` > 1), background searches run that many times as far apart while no Cog
+#: came or went for QUIET_S seconds (off by default: pipeline.Tuning.search_backoff)
 QUIET_S = 0.25
 #: the search stage looks at its period this often while it rests
 REST_STEP_S = 0.025
@@ -222,7 +222,7 @@ class BackgroundSearchProposer(IncrementalProposer):
 
     def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5, *,
                  keep_missing: bool = True, full_search: FullSearch = propose_cog_boxes,
-                 backoff: float = BACKOFF) -> None:
+                 backoff: float = 1.0) -> None:
         super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing,
                          full_search=full_search)
         self._search = _SearchStage(1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0, full_search)

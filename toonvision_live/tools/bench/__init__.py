@@ -181,7 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", action="store_true",
                    help="no screen: replay the 8 demo streets of 'toonvision replay' as live (grabbed --fps-cap times "
                    "a second, redrawn --scene-fps times, searches paced in scene time) for --duration seconds each "
-                   "and report the CPU of the worker and the searches per frame, which does not depend on how busy "
-                   "the machine is, with the replay's accuracy (--baseline: also the behaviour before)")
+                   "and report the CPU of the worker and the searches per frame, which depends much less on how busy "
+                   "the machine is than frame rates, with the replay's accuracy (--baseline: also the old behaviour)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(handler=bench_command)

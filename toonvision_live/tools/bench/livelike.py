@@ -1,5 +1,5 @@
 """``toonvision bench --replay``: the worker and the searches timed on replayed streets, as live but
-without a screen, so the figures do not depend on how busy the machine is.
+without a screen: CPU time, which depends much less on how busy the machine is than frame rates.
 
 Live, the capture grabs the game window about 120 times a second while the game redraws 30-60
 times, so most grabs repeat the last picture; the full nametag searches run on a helper thread at
