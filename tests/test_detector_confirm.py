@@ -4,6 +4,7 @@ replay and bench.  Real parts: the shipped detector, the verifier, rendered demo
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -97,6 +98,20 @@ def test_both_real_cogs_at_window_scales(detector, real_data):
         assert match_boxes([p.body_xyxy for p in props], [tuple(v * s for v in b) for b in truth], 0.6)[0] == 2
 
 
+def test_only_verified_tags_are_marked_verified(detector, real_data):
+    """The detector's own proposals carry tag_verified=False (their tag box is a guess); a confirmed
+    detection carries the verifier's tag and True; a detection whose tag cannot be read stays False."""
+    from toonvision_live.find.nametags import Proposal
+
+    assert Proposal((0, 0, 2, 2), (0, 0, 2, 2), 1.0).tag_verified  # the nametag search reads every tag it gives
+    real = read_image_rgb(real_data / "sample_img0.png")
+    assert [p.tag_verified for p in detector(real)] == [False, False]
+    assert [p.tag_verified for p in ConfirmedDetector(detector)(real)] == [True, True]
+    blurred = cv2.GaussianBlur(real, (0, 0), 6.0)  # tags unreadable, bodies still there
+    got = ConfirmedDetector(detector)(blurred)
+    assert got and not any(p.tag_verified for p in got)
+
+
 def test_flat_and_tiny_frames_give_nothing(detector):
     confirmed = ConfirmedDetector(detector)
     assert confirmed(np.full((720, 1280, 3), 128, np.uint8)) == []
@@ -136,12 +151,47 @@ def test_combined_adds_the_cogs_whose_tags_only_the_search_reads(detector):
     combined = CombinedSearch(ConfirmedDetector(detector))
     both = combined(shown.rgb)
     alone = ConfirmedDetector(detector)(shown.rgb)
-    assert set(alone) <= set(both) and combined.added == len(both) - len(alone) >= 1
+    assert combined.added == len(both) - len(alone) >= 1
+    assert {p.body_xyxy for p in alone} <= {p.body_xyxy for p in both}  # detections kept (a guessed tag may be lent)
     for p in propose_cog_boxes(shown.rgb):
         assert iou_matrix([p.tag_xyxy], [q.tag_xyxy for q in both]).max() > 0.3
     micro = [o.xyxy for o in shown.objects if o.name == "cog_bb_micromanager"]
     assert match_boxes([p.body_xyxy for p in alone], micro, 0.5)[0] == 0
     assert match_boxes([p.body_xyxy for p in both], micro, 0.5)[0] == 1
+
+
+def test_a_search_proposal_on_an_unverified_detection_is_that_cog(detector):
+    """combined: the nametag search's proposal whose body overlaps a detection with an unverified tag is the
+    same Cog: the detection takes the search's tag (no second box); a verified or distant one is not."""
+    from toonvision_live.find.confirm import CombinedSearch
+    from toonvision_live.find.nametags import Proposal
+
+    guess = Proposal((100, 100, 150, 250), (90, 60, 160, 90), 0.9, tag_verified=False)
+    search = Proposal((103, 96, 152, 252), (96, 52, 156, 82), 0.8)
+    combined = CombinedSearch(ConfirmedDetector(detector))
+    assert combined._same_cog(search, [guess]) == 0
+    assert combined._same_cog(search, [Proposal(guess.body_xyxy, guess.tag_xyxy, 0.9)]) is None  # verified
+    assert combined._same_cog(Proposal((300, 96, 350, 252), (296, 52, 356, 82), 0.8), [guess]) is None
+    assert CombinedSearch(ConfirmedDetector(detector), merge="none")._same_cog(search, [guess]) is None
+    with pytest.raises(ValueError):
+        CombinedSearch(ConfirmedDetector(detector), merge="both")
+
+
+@pytest.mark.parametrize("scale", [0.4, 0.75, 1.0, 1.25, 2.0, 3.0])
+def test_combined_gives_one_box_per_real_cog(detector, real_data, scale):
+    """sample_img0 at window scales: exactly its two Cogs, each once (once the Cold Caller got a second
+    box at 1.25x when the verifier could not snap the detection's tag), each with a verified tag from 0.5x."""
+    from toonvision_live.find.confirm import CombinedSearch
+
+    rgb = read_image_rgb(real_data / "sample_img0.png")
+    truth = [tuple(v * scale for v in o.xyxy) for o in read_voc(real_data / "sample_img0.xml").objects]
+    h, w = rgb.shape[:2]
+    img = cv2.resize(rgb, (round(w * scale), round(h * scale)),
+                     interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    props = CombinedSearch(ConfirmedDetector(detector))(img)
+    assert len(props) == 2
+    assert scale < 0.5 or all(p.tag_verified for p in props)  # at 0.4x the Cold Caller's tag is too small to verify
+    assert match_boxes([p.body_xyxy for p in props], truth, 0.6)[0] == 2
 
 
 def test_the_settings_select_the_detector_on_its_own_thread():

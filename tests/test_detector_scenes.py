@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toonvision_live.find.detector import work_long
 from training.detector.data import CANVAS_H, CANVAS_W, build_dataset, load_dataset
 from training.detector.scenes import DEGRADATIONS, BackgroundPool, degrade, random_scene
 from training.detector.sprites import SPRITE_PX, load_sprite_cache, render_sprite_cache
@@ -62,14 +63,26 @@ def test_degradations_keep_the_frame(name: str) -> None:
     assert np.array_equal(out, rgb) == (name == "none")
 
 
-def test_dataset_files(sprites_npz: Path, tmp_path: Path) -> None:
-    rate = build_dataset(tmp_path / "d", 6, sprites_npz, seed=2, workers=2, chunk=3)
+@pytest.mark.parametrize("hard", [False, True])
+def test_dataset_files(sprites_npz: Path, tmp_path: Path, hard: bool) -> None:
+    """Frames at the detector's working size (work_long); a working image larger than the canvas is stored
+    as a canvas-sized window, its boxes relative to the window's corner, black beyond the valid extent."""
+    rate = build_dataset(tmp_path / "d", 6, sprites_npz, seed=2, workers=2, chunk=3, hard=hard)
     assert rate > 0
     images, meta = load_dataset(tmp_path / "d")
     assert images.shape == (6, CANVAS_H, CANVAS_W, 3) and len(meta["frames"]) == 6
+    assert meta["mix"] == ("hard" if hard else "standard")
+    sizes = set()
     for img, fr in zip(images, meta["frames"], strict=True):
         w, h = fr["size"]
-        assert max(w, h) * fr["scale"] == pytest.approx(CANVAS_W)
+        sizes.add((w, h))
+        assert max(w, h) * fr["scale"] == pytest.approx(work_long((w, h)))
+        (ox, oy), (vw, vh) = fr["window"], fr["valid"]
+        assert ox % 4 == oy % 4 == 0 and 0 < vw <= CANVAS_W and 0 < vh <= CANVAS_H
+        assert ox + vw <= round(w * fr["scale"]) and oy + vh <= round(h * fr["scale"])
+        assert not img[vh:].any() and not img[:, vw:].any() and img.any()
         for o in fr["objects"]:
-            assert 0 <= o["body"][0] < o["body"][2] <= CANVAS_W + 0.01
-        assert img.any()
+            x0, y0, x1, y1 = o["body"]
+            assert x0 < x1 and -ox - 0.01 <= x0 and x1 <= w * fr["scale"] - ox + 0.01
+    if hard:
+        assert any(max(s) > 1536 for s in sizes)  # the hard mix holds large windows

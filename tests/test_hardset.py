@@ -6,7 +6,17 @@ import json
 
 import pytest
 
-from toonvision_live.tools.hardset import HardFrame, TrueCog, line_bucket, score, score_frame, table, to_json
+from toonvision_live.tools.hardset import (
+    HardFrame,
+    TrueCog,
+    line_bucket,
+    recall_from,
+    score,
+    score_frame,
+    summary,
+    table,
+    to_json,
+)
 
 
 def test_line_buckets_cover_the_issue_ranges() -> None:
@@ -46,6 +56,11 @@ def test_score_groups_buckets_and_table() -> None:
     text = table(result)
     assert "degradation:jpeg" in text and "kind:empty" in text and "24+" in text
     assert json.loads(to_json(result))["overall"]["found"] == 2
+    assert recall_from(result, 6) == (1, 2) and recall_from(result, 4, 6) == (1, 1)
+    assert recall_from(result, 6, group="degradation:jpeg") == (1, 1)
+    line = summary(result)
+    assert ">= 6 px 50.0 % (1 of 2), worst none 0.0 %" in line and "4-6 px 100.0 % (1 of 1)" in line
+    assert "negatives 0.500 / -" in line
 
 
 def test_cogs_mostly_outside_the_frame_are_difficult() -> None:

@@ -91,3 +91,13 @@ def test_the_detector_stage_reads_the_real_tags_once_the_verifier_snaps_them(rea
     assert main(["predict", str(real), "--out", str(tmp_path / "raw"), "--scale", str(scale),
                  "--stage", "detector-raw"]) == 0
     assert len(read_voc(tmp_path / "raw" / "sample_img0.xml").objects) == 2
+
+
+def test_a_guessed_tag_box_is_never_read(real_data: Path, tmp_path: Path) -> None:
+    """The detector's own tag boxes (--stage detector-raw) are guesses the verifier never confirmed: they
+    are not read, so the bodies name the Cogs (a misplaced box once gave confident wrong reads, The Mingler
+    and Big Wig Lv 10) and no level is claimed."""
+    real = real_data / "sample_img0.png"
+    assert main(["predict", str(real), "--out", str(tmp_path), "--stage", "detector-raw"]) == 0
+    got = {(o.name, o.level) for o in read_voc(tmp_path / "sample_img0.xml").objects}
+    assert got == {("cog_sb_coldcaller", None), ("cog_lb_bloodsucker", None)}

@@ -103,7 +103,7 @@ class ConfirmedDetector:
             body = _int_box(d.body_xyxy)
             tag = snap_tag(frame_rgb, d.tag_xyxy)
             if tag is None or (taken and max_iou(tag.tag_xyxy, taken) > 0.3):  # unread, or a better one's
-                out.append(Proposal(body, _int_box(d.tag_xyxy), d.score))
+                out.append(Proposal(body, _int_box(d.tag_xyxy), d.score, tag_verified=False))
                 continue
             self.confirmed += 1
             taken.append(tag.tag_xyxy)
@@ -126,24 +126,55 @@ class ConfirmedDetector:
         return _int_box((mean[0], mean[1], mean[2], mean[3]))
 
 
+#: a search proposal whose body overlaps a detection with an unverified tag this much is that Cog (0.5 cost 3
+#: Cogs on the replay, 0.65 none)
+SAME_BODY_IOU = 0.65
+
+
 class CombinedSearch:
     """The confirmed detector plus the nametag search on the same frame: the search's Cogs whose tag no
-    detection claimed (tag IoU <= 0.3) are added.  Callable like propose_cog_boxes; it costs the sum of
-    both (docs/detector.md) and is the crop stage ``combined``."""
+    detection claimed (tag IoU <= 0.3) are added, except one whose body overlaps a detection with an
+    unverified tag (body IoU >= ``same_body_iou``): that is the same Cog, and the detection takes the
+    search's verified tag instead of getting a duplicate box beside it (``merge="tag"``; ``"search"``
+    replaces the detection by the search's proposal, ``"none"`` keeps both).  Callable like
+    propose_cog_boxes; it costs the sum of both (docs/detector.md) and is the crop stage ``combined``."""
 
-    def __init__(self, confirmed: ConfirmedDetector | None = None) -> None:
+    def __init__(self, confirmed: ConfirmedDetector | None = None, *, merge: str = "tag",
+                 same_body_iou: float = SAME_BODY_IOU) -> None:
+        if merge not in ("tag", "search", "none"):
+            raise ValueError("merge must be 'tag', 'search' or 'none'")
         self.confirmed = confirmed or ConfirmedDetector()
+        self.merge, self.same_body_iou = merge, float(same_body_iou)
         self.added = 0  # Cogs the nametag search added
+        self.merged = 0  # detections that took the search's tag (or were replaced by its proposal)
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
         out = self.confirmed(frame_rgb)
         tags = [p.tag_xyxy for p in out]
         for p in propose_cog_boxes(frame_rgb):
-            if not (tags and max_iou(p.tag_xyxy, tags) > 0.3):
+            if tags and max_iou(p.tag_xyxy, tags) > 0.3:
+                continue
+            j = self._same_cog(p, out)
+            if j is None:
                 out.append(p)
-                tags.append(p.tag_xyxy)
                 self.added += 1
+            else:
+                out[j] = p if self.merge == "search" else Proposal(out[j].body_xyxy, p.tag_xyxy,
+                                                                   max(out[j].score, p.score))
+                self.merged += 1
+            tags.append(p.tag_xyxy)
         return sorted(out, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+    def _same_cog(self, p: Proposal, out: list[Proposal]) -> int | None:
+        """The index of the unverified detection whose body is ``p``'s (best IoU >= same_body_iou), or None."""
+        if self.merge == "none":
+            return None
+        unverified = [i for i, q in enumerate(out) if not q.tag_verified]
+        if not unverified:
+            return None
+        ious = iou_matrix([p.body_xyxy], [out[i].body_xyxy for i in unverified])[0]
+        k = int(np.argmax(ious))
+        return unverified[k] if ious[k] >= self.same_body_iou else None
 
 
 def full_search(stage: str, detector: CogDetector | None = None) -> FullSearch:

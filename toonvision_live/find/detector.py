@@ -20,20 +20,29 @@ import numpy as np
 from toonvision_live.errors import ModelError
 from toonvision_live.find.nametags import Proposal
 
-WORK_LONG = 512
+WORK_LONG = 512  # the working long side of frames up to 1536 px long
+WORK_LONG_MAX = 768  # larger frames: a third of their long side, at most this (see work_long)
 PAD = 32
 STRIDE = 4
 
 
-def working_size(frame_wh: tuple[int, int], long_side: int = WORK_LONG) -> tuple[int, int, int, int, float]:
-    """(w, h) of the scaled frame, (W, H) of the padded model input, and the scale (working / frame)."""
+def work_long(frame_wh: tuple[int, int]) -> int:
+    """The working long side for a frame: WORK_LONG up to 1536 px, then a third of the long side (multiples
+    of 32) up to WORK_LONG_MAX, so distant Cogs in 1080p-4K frames keep a few pixels (docs/detector.md)."""
+    third = int(round(max(frame_wh) / 3 / PAD)) * PAD
+    return int(min(max(WORK_LONG, third), WORK_LONG_MAX))
+
+
+def working_size(frame_wh: tuple[int, int], long_side: int | None = None) -> tuple[int, int, int, int, float]:
+    """(w, h) of the scaled frame, (W, H) of the padded model input, and the scale (working / frame);
+    ``long_side`` defaults to :func:`work_long` of the frame."""
     fw, fh = frame_wh
-    scale = long_side / max(fw, fh)
+    scale = (long_side or work_long(frame_wh)) / max(fw, fh)
     w, h = max(1, int(round(fw * scale))), max(1, int(round(fh * scale)))
     return w, h, int(math.ceil(w / PAD) * PAD), int(math.ceil(h / PAD) * PAD), scale
 
 
-def to_working(frame_rgb: np.ndarray, long_side: int = WORK_LONG) -> tuple[np.ndarray, float]:
+def to_working(frame_rgb: np.ndarray, long_side: int | None = None) -> tuple[np.ndarray, float]:
     """The padded working image (uint8 [H, W, 3]) and the scale from frame to working pixels."""
     fh, fw = frame_rgb.shape[:2]
     w, h, pw, ph, scale = working_size((fw, fh), long_side)
@@ -131,7 +140,7 @@ class CogDetector:
             raise ModelError(f"The detector model {self.model_path} has inputs/outputs "
                              f"{[i.name for i in self.session.get_inputs()]} -> {names}, "
                              "expected ['image'] -> ['peaks', 'box'].")
-        self.long_side = WORK_LONG
+        self.long_side: int | None = None  # None: work_long of each frame
 
     def detect(self, frame_rgb: np.ndarray, threshold: float | None = None) -> list[Detection]:
         """Detections in ``frame_rgb``, best scored first (peaks above ``threshold``, default the detector's)."""
@@ -149,5 +158,6 @@ class CogDetector:
             body = tuple(int(round(v)) for v in d.body_xyxy)
             if body[2] - body[0] < 2 or body[3] - body[1] < 2:
                 continue
-            props.append(Proposal(body, tuple(int(round(v)) for v in d.tag_xyxy), d.score))  # type: ignore[arg-type]
+            props.append(Proposal(body, tuple(int(round(v)) for v in d.tag_xyxy), d.score,  # type: ignore[arg-type]
+                                  tag_verified=False))
         return sorted(props, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))

@@ -72,9 +72,13 @@ class Nametag:
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
+    """A Cog's body box and nametag box; ``tag_verified`` is False when the tag box is only the learned
+    detector's guess (the verifier did not confirm it): such a box is never read as a nametag."""
+
     body_xyxy: XYXY
     tag_xyxy: XYXY
     score: float
+    tag_verified: bool = True
 
 
 def _compare(image: np.ndarray, value: float, op: int) -> np.ndarray:

@@ -127,6 +127,37 @@ def score(frames: Iterable[HardFrame]) -> dict:
             "line_buckets": [bucket_name(lo, hi) for lo, hi in LINE_BUCKETS]}
 
 
+def recall_from(result: dict, lo: float, hi: float = float("inf"), group: str = "all") -> tuple[int, int]:
+    """(found, scored) in ``group`` over the line buckets inside [lo, hi) (e.g. the target's >= 6 px)."""
+    found = scored = 0
+    for b_lo, b_hi in LINE_BUCKETS:
+        if b_lo >= lo and b_hi <= hi:
+            name = f"line:{bucket_name(b_lo, b_hi)}"
+            t = result["groups"].get(name if group == "all" else f"{group}|{name}")
+            if t:
+                found, scored = found + t["found"], scored + t["found"] + t["missed"]
+    return found, scored
+
+
+def summary(result: dict) -> str:
+    """One line with the targets' figures: recall >= 6 px (and the worst degradation), 4-6 px, false boxes
+    per frame on Cog-free and Toon-only frames, median body IoU."""
+    f6, n6 = recall_from(result, 6)
+    f4, n4 = recall_from(result, 4, 6)
+    degs = sorted(g for g in result["groups"] if g.startswith("degradation:") and "|" not in g)
+    worst = min(((recall_from(result, 6, group=g), g) for g in degs if recall_from(result, 6, group=g)[1]),
+                key=lambda x: x[0][0] / x[0][1], default=None)
+    neg = [result["groups"].get(f"kind:{k}", {}).get("false_per_frame") for k in ("empty", "toons_only")]
+    out = f">= 6 px {100 * f6 / max(n6, 1):.1f} % ({f6} of {n6})"
+    if worst is not None:
+        (wf, wn), wg = worst
+        out += f", worst {wg.split(':')[1]} {100 * wf / wn:.1f} %"
+    out += f"; 4-6 px {100 * f4 / max(n4, 1):.1f} % ({f4} of {n4}); false/frame on negatives "
+    out += " / ".join("-" if v is None else f"{v:.3f}" for v in neg)
+    iou = result["groups"].get("all", {}).get("median_body_iou")
+    return out + ("" if iou is None else f"; median body IoU {iou:.3f}")
+
+
 def _pct(v: float | None) -> str:
     return "   -  " if v is None else f"{100 * v:5.1f}%"
 

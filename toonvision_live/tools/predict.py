@@ -124,8 +124,12 @@ class Predictor:
         if not proposals:
             return []
         preds = self.classifier.classify(self.batcher.crop(rgb, proposals))
-        readings = (self.reader.read(rgb, [p.tag_xyxy for p in proposals]) if self.reader is not None
-                    else [None] * len(proposals))
+        # as live, only verified tags are read: a tag box that is the detector's guess gives no reading
+        verified = [i for i, p in enumerate(proposals) if p.tag_verified]
+        readings: list[Any] = [None] * len(proposals)
+        if self.reader is not None and verified:
+            for i, r in zip(verified, self.reader.read(rgb, [proposals[i].tag_xyxy for i in verified]), strict=True):
+                readings[i] = r
         out = []
         for p, fused in zip(proposals, fuse_all(list(preds), list(readings)), strict=True):
             label = f"cog_{fused.suit}_{fused.cog}" if fused.kind == "cog" else fused.kind

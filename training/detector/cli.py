@@ -34,7 +34,7 @@ def _detscenes(args: argparse.Namespace) -> int:
                  args.poses)
     sprites = Path(args.cache) / f"sprites_seed{args.sprite_seed}_n{args.poses}.npz"
     took_sprites = time.perf_counter() - t0
-    rate = build_dataset(Path(args.out), args.count, sprites, args.seed, workers=args.workers)
+    rate = build_dataset(Path(args.out), args.count, sprites, args.seed, workers=args.workers, hard=args.hard)
     print(f"Rendered {args.count} scenes into {args.out} at {rate:.1f} scenes/s with {args.workers} workers "
           f"(sprite cache {took_sprites:.0f} s).")
     return 0
@@ -61,7 +61,9 @@ def _train(args: argparse.Namespace) -> int:
         summary["minutes_with_init_run"] = round(summary["minutes"] + args.previous_minutes, 1)
     images, meta = load_dataset(folders[0])
     parity = images[: min(8, len(images))]
-    card = export_detector(keras_path, Path(args.out), parity, {"training": {**summary, "data": meta.get("seed"),
+    data = [{"folder": str(f), **{k: v for k, v in load_dataset(f)[1].items() if k in ("seed", "count", "mix")}}
+            for f in folders]
+    card = export_detector(keras_path, Path(args.out), parity, {"training": {**summary, "data": data,
                                                                            "scenes_per_s": meta.get("scenes_per_s")}})
     print(f"Wrote {args.out} and its card (Keras vs ONNX max diff {card['parity']['max_abs_diff']:.1e}).")
     return 0
@@ -69,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _hardset(args: argparse.Namespace) -> int:
     from toonvision_live.fileio import atomic_write_bytes
-    from toonvision_live.tools.hardset import score, table, to_json
+    from toonvision_live.tools.hardset import score, summary, table, to_json
     from training.detector.hardset import HARD_SPRITE_SEED, run_hardset, sprite_cache
 
     sprites = sprite_cache(Path(args.resources) if args.resources else None, Path(args.cache), HARD_SPRITE_SEED)
@@ -91,6 +93,7 @@ def _hardset(args: argparse.Namespace) -> int:
         results[stage_name] = result
         print(f"\n{stage_name} (hard set seed {args.seed}, {args.per_group} frames per group):")
         print(table(result))
+        print(summary(result))
         print("median CPU ms per frame: " + ", ".join(f"{k} {v['median_cpu_ms']:.1f}" for k, v in timing.items()))
     if args.json:
         atomic_write_bytes(Path(args.json), to_json(results).encode(), overwrite=True)
@@ -109,6 +112,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sprite-seed", type=int, default=0, help="pose seed of the sprite cache (default 0)")
     p.add_argument("--poses", type=_positive, default=40, help="sprites per Cog (default 40)")
     p.add_argument("--workers", type=_positive, default=2)
+    p.add_argument("--hard", action="store_true",
+                   help="the hard-case mix: 1080p-4K windows, far Cogs, short Cogs in front of tall ones, Cogs at "
+                   "the side edges, heavy JPEG")
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help="sprite cache folder")
     p.add_argument("--resources", metavar="PATH", help=RESOURCES_HELP)
     p.set_defaults(handler=_detscenes)

@@ -18,7 +18,7 @@ import numpy as np
 
 from toonvision_live.errors import ModelError
 from toonvision_live.fileio import atomic_write_bytes
-from toonvision_live.find.detector import DEFAULT_THRESHOLD, NMS_IOU, STRIDE, WORK_LONG
+from toonvision_live.find.detector import DEFAULT_THRESHOLD, NMS_IOU, STRIDE, WORK_LONG, WORK_LONG_MAX
 
 PARITY_TOL = 1e-3
 OPSET = 17
@@ -82,7 +82,9 @@ def export_detector(keras_path: Path, onnx_path: Path, parity_images: np.ndarray
         "model": "cog_detector",
         "input": {"name": "image", "shape": ["N", "H", "W", 3], "layout": "NHWC", "color": "RGB",
                   "range": [0, 255], "dtype": "float32",
-                  "working_size": f"frame scaled so its long side is {WORK_LONG} px, padded to multiples of 32"},
+                  "working_size": f"frame scaled so its long side is {WORK_LONG} px up to 1536 px frames, then a "
+                                  f"third of the frame's long side (multiples of 32) up to {WORK_LONG_MAX} px; "
+                                  "padded to multiples of 32 (toonvision_live.find.detector.work_long)"},
         "outputs": {"peaks": {"shape": ["N", "H/4", "W/4", 1], "meaning": "centre heatmap at its 3x3 maxima, else 0"},
                     "box": {"shape": ["N", "H/4", "W/4", 8],
                             "meaning": "body centre offset (x, y), log body w/4, h/4, nametag centre minus body "

@@ -198,11 +198,11 @@ def _cog_lines(rng: np.random.Generator, key: str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- degradations
-def degrade(rgb: np.ndarray, name: str, rng: np.random.Generator) -> np.ndarray:
-    """One degradation of the frame (same size out): jpeg 30-95, blur, rescale 0.3-3x and back,
+def degrade(rgb: np.ndarray, name: str, rng: np.random.Generator, jpeg_low: int = 30) -> np.ndarray:
+    """One degradation of the frame (same size out): jpeg ``jpeg_low``-95, blur, rescale 0.3-3x and back,
     gamma + colour cast, noise; "none" returns the frame."""
     if name == "jpeg":
-        q = int(rng.integers(30, 96))
+        q = int(rng.integers(jpeg_low, 96))
         ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, q])
         return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if name == "blur":
@@ -229,10 +229,28 @@ def degrade(rgb: np.ndarray, name: str, rng: np.random.Generator) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the scene
+def _pair_in_front(rng: np.random.Generator, sprites: list[CogSprite], plans: list[dict], horizon: float,
+                   cam_h: float) -> None:
+    """Turn the last plan into a short Cog walking just in front of a tall one (the first plan, made tall):
+    the case where a small Cog gets no peak of its own."""
+    by_height = sorted(sprites, key=lambda s: s.world_height)
+    third = max(1, len(by_height) // 3)
+    big, small = plans[0], plans[-1]
+    ppu = big["ppu"] * big["sprite"].world_height
+    big["sprite"] = by_height[-1 - int(rng.integers(third))]
+    big["ppu"] = ppu / big["sprite"].world_height
+    small["sprite"] = by_height[int(rng.integers(third))]
+    small["ppu"] = big["ppu"] * float(rng.uniform(1.0, 1.15))
+    bx, by = big["foot"]
+    small["foot"] = (bx + float(rng.uniform(-0.35, 0.35)) * big["ppu"] * 2.5,
+                     by + (small["ppu"] - big["ppu"]) * cam_h + float(rng.uniform(0.02, 0.2)) * big["ppu"])
+
+
 def _place_cogs(rgb: np.ndarray, rng: np.random.Generator, sprites: list[CogSprite], n: int, horizon: float,
-                cam_h: float, battle: bool) -> list[dict]:
+                cam_h: float, battle: bool, hard: bool = False) -> list[dict]:
     """Foot points and scales: the body height is drawn log-uniform (2.5-70 % of the frame, mostly far),
-    the foot row follows from the perspective ground (clamped a little below the frame for near Cogs)."""
+    the foot row follows from the perspective ground (clamped a little below the frame for near Cogs).
+    ``hard``: more far Cogs, more Cogs at the side edges, and often a short Cog just in front of a tall one."""
     h, w = rgb.shape[:2]
     plans = []
     battle_frac = float(np.exp(rng.uniform(math.log(0.08), math.log(0.4))))
@@ -243,17 +261,21 @@ def _place_cogs(rgb: np.ndarray, rng: np.random.Generator, sprites: list[CogSpri
             foot_x = w * (0.15 + 0.7 * (i + rng.uniform(0.3, 0.7)) / max(n, 1))
         else:
             frac = float(np.exp(rng.uniform(math.log(0.025), math.log(0.7)) * 1.0))
-            if rng.random() < 0.4:  # more far Cogs
-                frac = float(np.exp(rng.uniform(math.log(0.025), math.log(0.15))))
+            if rng.random() < (0.6 if hard else 0.4):  # more far Cogs
+                frac = float(np.exp(rng.uniform(math.log(0.02 if hard else 0.025), math.log(0.15))))
             foot_x = rng.uniform(-0.05, 1.05) * w
+            if hard and rng.random() < 0.25:  # at a side edge, tag cut or nearly
+                foot_x = (rng.uniform(-0.04, 0.06) if rng.random() < 0.5 else rng.uniform(0.94, 1.04)) * w
         ppu = frac * h / s.world_height
         foot_y = min(horizon + ppu * cam_h * float(np.exp(rng.normal(0, 0.1))), h * (1 + rng.uniform(0, 0.15)))
         plans.append(dict(sprite=s, foot=(foot_x, foot_y), ppu=ppu))
+    if hard and not battle and n >= 2 and rng.random() < 0.6:
+        _pair_in_front(rng, sprites, plans, horizon, cam_h)
     return plans
 
 
 def compose(rng: np.random.Generator, sprites: list[CogSprite], pool: BackgroundPool,
-            size_wh: tuple[int, int], background: str, kind: str) -> DetScene:
+            size_wh: tuple[int, int], background: str, kind: str, hard: bool = False) -> DetScene:
     """One frame of ``kind`` (cogs / toons_only / empty) on ``background``, without degradation."""
     w, h = size_wh
     rgb, horizon, cam_h = make_background(rng, pool, background, w, h)
@@ -264,7 +286,7 @@ def compose(rng: np.random.Generator, sprites: list[CogSprite], pool: Background
     if kind == "toons_only":
         n_toons = int(rng.integers(1, 6))
     battle = background == "battle"
-    avatars = [dict(p, cog=True) for p in _place_cogs(rgb, rng, sprites, n_cogs, horizon, cam_h, battle)]
+    avatars = [dict(p, cog=True) for p in _place_cogs(rgb, rng, sprites, n_cogs, horizon, cam_h, battle, hard)]
     for _ in range(n_toons):
         ppu = float(np.exp(rng.uniform(math.log(0.025), math.log(0.5)))) * h / 3.6
         foot_y = min(horizon + ppu * cam_h, h * 1.1)
@@ -363,16 +385,19 @@ def _covered(box: tuple[int, int, int, int], others: list[tuple[int, int, int, i
 
 def random_scene(rng: np.random.Generator, sprites: list[CogSprite], pool: BackgroundPool,
                  size_wh: tuple[int, int] | None = None, background: str | None = None,
-                 degradation: str | None = None, kind: str | None = None) -> DetScene:
-    """A scene with every unset choice drawn from ``rng`` (training mix: mostly Cogs, some negatives)."""
+                 degradation: str | None = None, kind: str | None = None, hard: bool = False) -> DetScene:
+    """A scene with every unset choice drawn from ``rng`` (training mix: mostly Cogs, some negatives);
+    ``hard``: the hard-case mix (see _place_cogs; JPEG down to quality 15, and in half the frames)."""
     size = size_wh or WINDOW_SIZES[int(rng.integers(len(WINDOW_SIZES)))]
     bg = background or str(rng.choice(BACKGROUNDS, p=[0.4, 0.12, 0.12, 0.12, 0.12, 0.12]))
     k = kind or str(rng.choice(KINDS, p=[0.84, 0.1, 0.06]))
-    scene = compose(rng, sprites, pool, size, bg, k)
+    scene = compose(rng, sprites, pool, size, bg, k, hard)
     if degradation is None:
         names = [str(d) for d in rng.choice(DEGRADATIONS[1:], size=int(rng.integers(0, 3)), replace=False)]
+        if hard and "jpeg" not in names and rng.random() < 0.4:
+            names.append("jpeg")
         for d in names:
-            scene.rgb = degrade(scene.rgb, d, rng)
+            scene.rgb = degrade(scene.rgb, d, rng, 15 if hard else 30)
         scene.degradation = "+".join(names) or "none"
     else:
         scene.rgb = degrade(scene.rgb, degradation, rng)

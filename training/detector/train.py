@@ -89,7 +89,7 @@ def make_batch(images: np.ndarray, frames: list[dict], rng: np.random.Generator,
     for b in range(batch):
         i = int(rng.integers(n))
         fr = frames[i]
-        vw, vh = (int(round(v * fr["scale"])) for v in fr["size"])
+        vw, vh = fr["valid"] if "valid" in fr else (int(round(v * fr["scale"])) for v in fr["size"])
         x0 = int(rng.integers(0, max(1, min(cw, vw + 32) - crop + 1)))
         y0 = int(rng.integers(0, max(1, min(ch, vh + 32) - crop + 1)))
         x0, y0 = x0 // STRIDE * STRIDE, y0 // STRIDE * STRIDE
