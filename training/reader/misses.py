@@ -19,7 +19,7 @@ from toonvision_live.fileio import write_png
 from training.reader.cli import DEFAULT_OUT, tag_sheet
 
 
-def miss_sheets(model: Path, data: Path, buckets: list[tuple[float, float]], per_sheet: int = 24,
+def miss_sheets(model: Path, data: Path, buckets: list[tuple[float, float]], per_sheet: int = 16,
                 ) -> dict[tuple[float, float], np.ndarray]:
     """For each (lo, hi) bucket, the sheet of up to ``per_sheet`` missed whole tags (grey uint8)."""
     import onnxruntime as ort
