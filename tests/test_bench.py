@@ -77,6 +77,12 @@ def test_the_pipeline_found_and_labelled_cogs_without_queueing(short_run):
     assert f["capture_mode"] == "on demand"
     assert report["wait_ms"]["p95"] < 1000  # a frame waits for the worker at most one frame, never a queue
     assert report["latency_minus_stage_sum_ms"]["min"] >= -0.01  # latency spans the stages it times
+    # Cogs came on screen in the demo street during the 3 s (walking in, stepping out from behind others);
+    # the tiny model may name none of them right, so only the bookkeeping is asserted
+    for run in (report, report["baseline"]):
+        appear = run["appear_ms"]
+        assert appear["appearances"] > 0 and appear["named"] + appear["never_named"] == appear["appearances"]
+        assert appear["named"] == 0 or 0 <= appear["p50"] <= appear["p95"] <= appear["max"]
 
 
 def test_tracks_are_classified_not_frames(short_run):
@@ -269,3 +275,22 @@ def test_a_new_label_counts_from_its_grab_to_the_first_paint_that_shows_it() -> 
     rows[:, col["painted_at"]] = [0.005, np.nan, 0.035, np.nan]  # frame 1 is shown by frame 2's paint
     rows[:, col["new_labels"]] = [1, 2, 0, 1]
     assert first_label_latency(rows, col).round(3).tolist() == [5.0, 25.0, 25.0]
+
+
+def test_replay_times_the_worker_and_searches_without_a_screen(tiny_model, tmp_path):
+    """--replay: the demo streets handed to the worker as live grabs would be (no display needed);
+    CPU per frame of the worker and the searches, and the replay's scores, for now and the baseline."""
+    out = tmp_path / "replay.json"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    proc = run_cli(["bench", "--replay", "--duration", "0.3", "--baseline", "--model", str(tiny_model),
+                    "--no-reader", "--json", str(out)], env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    now, before = report["now"], report["baseline"]
+    assert now["frames"] == before["frames"] == 8 * 36  # 8 streets, 0.3 s at 120 grabs a second
+    assert now["worker_cpu_ms_per_frame"] > 0 and now["search_cpu_ms_per_frame"] > 0
+    assert before["searches"] > now["searches"] > 0  # 30 searches a second before, at most 8 now
+    assert before["crops_per_frame"] > now["crops_per_frame"]
+    assert now["score"]["cogs_on_screen"] == before["score"]["cogs_on_screen"] > 0
+    assert report["cpu_ratio_baseline_over_new"] > 0
+    assert "replayed as live" in proc.stdout

@@ -255,8 +255,8 @@ def test_same_pixels_tells_a_redrawn_frame_from_an_unchanged_one():
 
 def test_a_frame_the_game_did_not_redraw_keeps_its_proposals(classifier):
     """Grabs come faster than the game redraws: a frame with the last one's pixels keeps its proposals
-    (no follow or search run on it) for up to REUSE_MAX_S; a redrawn frame, or one after that, runs the
-    crop stage again; Tuning.baseline() runs it on every frame."""
+    and tracks (no follow, search or matching run on it) for up to REUSE_MAX_S; a redrawn frame, or one
+    after that, runs the crop stage again; Tuning.baseline() runs it on every frame."""
     from toonvision_live.capture.window import ScreenRect
     from toonvision_live.find.nametags import propose_cog_boxes
     from toonvision_live.frames import Frame
@@ -273,6 +273,9 @@ def test_a_frame_the_game_did_not_redraw_keeps_its_proposals(classifier):
     results = [worker.process(Frame(k, rgb.copy(), k / 120, 0.0, rect, overlay_free=True)) for k in range(4)]
     assert len(calls) == 1 and len(results[0].proposals) == 4
     assert all(r.proposals == results[0].proposals and len(r.cogs) == 4 for r in results)
+    # nor the tracker: the same tracks, seen once (no velocity or box size learnt from a repeated picture)
+    assert [c.track_id for c in results[3].cogs] == [c.track_id for c in results[0].cogs]
+    assert all(c.hits == 1 for c in results[3].cogs)
     worker.process(Frame(4, rgb.copy(), 3 / 120 + REUSE_MAX_S, 0.0, rect, overlay_free=True))
     assert len(calls) == 2  # the same pixels, but the proposals are REUSE_MAX_S old
     redrawn = rgb.copy()

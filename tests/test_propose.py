@@ -489,3 +489,30 @@ def test_stacked_line_boxes_are_split_as_row_by_row():
         assert np.array_equal(_split_stacked(rects, lines), expected)
         split_some = split_some or len(expected) != len(rects)
     assert split_some  # the strokes did touch somewhere
+
+
+def test_background_searches_slow_down_while_no_cog_comes_or_goes():
+    """Full rate for QUIET_S after the number of known Cogs changed, BACKOFF times as far apart after
+    that; the load governor's period (min_period_s) is the full-rate one either way."""
+    from toonvision_live.find.proposers import QUIET_S, BackgroundSearchProposer
+
+    proposer = BackgroundSearchProposer(max_searches_per_s=8.0, backoff=3.0)
+    now = [0.0]
+    proposer.clock = lambda: now[0]
+    try:
+        proposer._pace(0, 2)  # two Cogs came
+        assert proposer._search.min_period_s == pytest.approx(0.125)
+        now[0] = QUIET_S * 0.9
+        proposer._pace(2, 2)
+        assert proposer._search.min_period_s == pytest.approx(0.125)
+        now[0] = QUIET_S * 1.1
+        proposer._pace(2, 2)
+        assert proposer._search.min_period_s == pytest.approx(0.375)
+        proposer.min_period_s = 0.25  # the governor halves the rate
+        assert proposer.min_period_s == pytest.approx(0.25)
+        assert proposer._search.min_period_s == pytest.approx(0.75)
+        proposer._pace(2, 1)  # one left (or was lost where two cross)
+        assert proposer._search.min_period_s == pytest.approx(0.25)
+        assert BackgroundSearchProposer(backoff=1.0)._search.min_period_s == pytest.approx(1 / 30)
+    finally:
+        proposer.close()

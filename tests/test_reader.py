@@ -15,11 +15,13 @@ from toonvision_live.classify.reader import (
     INPUT_H,
     INPUT_W,
     NAME_CLASSES,
+    READ_BOXES,
     TagReader,
     default_reader_path,
     level_probs,
     readings_from_outputs,
     tag_input,
+    tag_inputs,
 )
 from toonvision_live.errors import ModelError
 from toonvision_live.fileio import read_image_rgb
@@ -55,6 +57,28 @@ def test_tag_input_squeezes_wide_boxes_and_clips() -> None:
     assert np.all(tag_input(frame, (500, 0, 600, 10)) == 0)  # nothing of it inside the frame
     out = np.ones((INPUT_H, INPUT_W), np.float32)
     assert tag_input(frame, (0, 0, 40, 12), out=out) is out
+
+
+def test_tag_inputs_read_the_box_and_its_tighter_and_looser_versions() -> None:
+    frame = np.random.default_rng(1).integers(0, 255, (100, 300, 3), np.uint8)
+    box = (80, 30, 160, 80)
+    xs = tag_inputs(frame, box)
+    assert xs.shape == (len(READ_BOXES), INPUT_H, INPUT_W) and READ_BOXES[0] == (0, 0, 0, 0)
+    assert np.array_equal(xs[0], tag_input(frame, box))
+    assert np.array_equal(xs[1], tag_input(frame, (82, 32, 158, 78)))  # 4 % of 50 rows tighter
+    assert np.array_equal(xs[2], tag_input(frame, (78, 28, 162, 82)))  # and looser
+
+
+def test_read_averages_the_reads_of_each_box(reader: TagReader) -> None:
+    frame = read_image_rgb(REAL / "sample_img0.png")
+    boxes = [t.tag_xyxy for t in find_nametags(frame)]
+    got = reader.probabilities(frame, boxes)
+    for i, box in enumerate(boxes):
+        one = reader.run(tag_inputs(frame, box)[..., None])
+        for name, probs in one.items():
+            assert np.allclose(got[name][i], probs.mean(axis=0), atol=1e-6)
+    readings = reader.read(frame, boxes)
+    assert [r.name_conf for r in readings] == [float(got["name"][i].max()) for i in range(len(boxes))]
 
 
 def test_level_probs_combine_digits() -> None:

@@ -10,7 +10,10 @@ from toonvision_live.classify.reader import DEPT_CLASSES, INPUT_H, INPUT_W, NAME
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
 from training.reader.tags import (
     CLASH_NAMES,
+    DEFAULT_MIX,
+    FOCUS_MIX,
     TagRenderer,
+    TagSet,
     load_tag_set,
     render_tag_set,
     sample_em,
@@ -41,6 +44,9 @@ def test_labels_match_their_text_and_cover_every_variant() -> None:
                 assert lb.lines[1] == SUIT_BY_CODE[dept].name
             elif dept == "boardbot":
                 assert lb.lines[1] == "Boardbot"
+            # the department line "Boardbot" is the boardbot class, never "other" (drawn among the
+            # other departments' texts too)
+            assert (lb.lines[1] == "Boardbot") == (dept == "boardbot")
         kind = name if name in ("skelecog", "other") else "cog"
         seen.add((kind, dept if dept in ("boardbot", "other", "none") else "suit", lb.v2))
         seen.add(lb.lines[0] in CLASH_NAMES)
@@ -73,3 +79,27 @@ def test_sample_box_frames_the_tag() -> None:
         assert 0 <= x0 < x1 <= patch.shape[1] + 5 and 0 <= y0 < y1 <= patch.shape[0] + 5
         # a tag of n lines at 12 px per line is about 3.4 (3 lines) or 2.4 (2 lines) em high
         assert 0.6 * len(label.lines) * 12 < y1 - y0 < 1.6 * len(label.lines) * 12 + 10
+
+
+def test_focus_mix_draws_more_small_and_two_line_tags() -> None:
+    def shares(mix_two_line: float, mixture: tuple[tuple[float, float, float], ...]) -> tuple[float, float]:
+        rng = np.random.default_rng(4)
+        two = np.mean([len(sample_label(rng, mix_two_line).lines) == 2 for _ in range(4000)])
+        small = np.mean([5 <= sample_em(rng, mixture) < 12 for _ in range(4000)])
+        return float(two), float(small)
+
+    two_default, small_default = shares(DEFAULT_MIX.two_line, DEFAULT_MIX.em_mixture)
+    two_focus, small_focus = shares(FOCUS_MIX.two_line, FOCUS_MIX.em_mixture)
+    assert 0.05 < two_default < 0.09 and 0.17 < two_focus < 0.23
+    assert small_focus > small_default + 0.1
+
+
+def test_loading_relabels_boardbot_departments_of_old_shards(tmp_path: Path) -> None:
+    tags = render_tag_set(3, 5)
+    texts = ("Bloodsucker / Boardbot / Level 6", "Con Artist / Boardbot / Level 2", "Skelecog / Level 4")
+    other = DEPT_CLASSES.index("other")
+    old = TagSet(tags.images, tags.name, np.array([other, other, DEPT_CLASSES.index("none")], np.int32), tags.level,
+                 tags.v2, tags.em, texts, tags.hidden)
+    save_tag_set(tmp_path / "old.npz", old)
+    loaded = load_tag_set(tmp_path / "old.npz")
+    assert [DEPT_CLASSES[d] for d in loaded.dept] == ["boardbot", "boardbot", "none"]

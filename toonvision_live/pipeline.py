@@ -35,7 +35,7 @@ from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, Stage
 from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY
 from toonvision_live.governor import LoadGovernor
 from toonvision_live.settings import Settings
-from toonvision_live.track import CogTracker, LabelSmoother, TrackedCog
+from toonvision_live.track import CogTracker, LabelSmoother, Track, TrackedCog
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,13 @@ class Tuning:
     swap_confidence: float = 0.8  # after a crossing, a look this sure of another Cog restarts the votes
     lean_paint: bool = True  # the overlay repaints only the brackets and cards that changed
     reuse_unchanged: bool = True  # a frame with the last one's pixels keeps its proposals (no new follow)
+    show_hz: float = 60.0  # the overlay takes the newest result at most this often (0: every result)
+    search_backoff: float = 3.0  # searches this many times as far apart while no Cog came or went (1: never)
 
     @classmethod
     def baseline(cls) -> Tuning:
         return cls(per_track=False, motion=False, searches_per_s=30.0, adaptive=False, lean_paint=False,
-                   reuse_unchanged=False)
+                   reuse_unchanged=False, show_hz=0.0, search_backoff=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,8 @@ class InferenceWorker(StageThread):
         self._paced: PacedSearch | None = self.propose if isinstance(self.propose, PacedSearch) else None
         self._last_rgb: np.ndarray | None = None  # the last frame proposed on, its grab time and proposals
         self._last_proposed: tuple[float, list[Proposal]] = (float("-inf"), [])
+        self._last_tracks: list[Track] | None = None  # the tracks of the last proposals, and what they showed
+        self._last_cogs: list[TrackedCog] = []
 
     def _classify(self, frame_rgb: np.ndarray, boxes: Sequence[Proposal]) -> tuple[list[CogPrediction], float, float]:
         """Predictions for ``boxes`` (crops made in batches), and the seconds spent cropping and classifying."""
@@ -207,30 +211,35 @@ class InferenceWorker(StageThread):
             inference_s += time.perf_counter() - t1
         return predictions, preprocess_s, inference_s
 
-    def _proposals(self, frame: Frame) -> list[Proposal]:
+    def _proposals(self, frame: Frame) -> tuple[list[Proposal], bool]:
+        """The frame's proposals, and whether they are the last frame's (the game did not redraw)."""
         if self._paced is not None:
             self._paced.min_period_s = 1.0 / (self.tuning.searches_per_s * self.governor.search_rate)
         height, width = frame.rgb.shape[:2]
         if min(height, width) < MIN_FRAME_SIDE:
-            return []  # a window shrunk to a few pixels shows no Cog worth naming
+            return [], False  # a window shrunk to a few pixels shows no Cog worth naming
         # the game did not redraw: its Cogs are where they were (the proposer still runs every REUSE_MAX_S,
         # so a search finished meanwhile is taken up even on a still screen)
         if self.tuning.reuse_unchanged and frame.grab_time - self._last_proposed[0] < REUSE_MAX_S \
                 and same_pixels(frame.rgb, self._last_rgb):
-            return list(self._last_proposed[1])
+            return list(self._last_proposed[1]), True
         proposals = [p for p in self.propose(frame.rgb) if p.score >= self.min_proposal_score]
         self._last_rgb, self._last_proposed = frame.rgb, (frame.grab_time, proposals)
-        return proposals
+        return proposals, False
 
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on one frame (also usable without the thread, e.g. by replay)."""
         cpu0 = time.thread_time()
         picked = time.perf_counter()
-        proposals = self._proposals(frame)
+        proposals, reused = self._proposals(frame)
         t_proposed = time.perf_counter()
         covered = set() if frame.overlay_free else covered_proposals(proposals, self.cards.read())
         if self.tuning.per_track:
-            tracks = self.tracker.associate(proposals, frame.grab_time)
+            # the same picture as the last frame: the same tracks (nothing moved, no velocity or size to learn)
+            reused = reused and self._last_tracks is not None and len(self._last_tracks) == len(proposals)
+            tracks = self._last_tracks if reused and self._last_tracks is not None else \
+                self.tracker.associate(proposals, frame.grab_time)
+            self._last_tracks = tracks
             due = self.tracker.due(tracks, frame.grab_time, unreliable=covered,
                                    recheck_s=self.tuning.recheck_s / self.governor.rate)
             t_tracked = time.perf_counter()
@@ -246,7 +255,9 @@ class InferenceWorker(StageThread):
             t_classified = time.perf_counter()
             for i, prediction in zip(due, predictions, strict=True):
                 self.tracker.vote(tracks[i], prediction, frame.grab_time, counts=i not in covered)
-            cogs = self.tracker.tracked(tracks)
+            # nothing moved or voted: the Cogs shown last time
+            cogs = self._last_cogs if reused and not due else self.tracker.tracked(tracks)
+            self._last_cogs = cogs
             classified = len(due)
         else:  # the baseline: every proposal classified on every frame
             t_tracked = t_proposed
@@ -301,7 +312,8 @@ def default_proposer(settings: Settings, tuning: Tuning) -> Proposer:
         search = full_search(settings.crop_stage)
     if settings.background_search:
         # full searches on the second core, off each frame's critical path (docs/bench.md)
-        return BackgroundSearchProposer(max_searches_per_s=tuning.searches_per_s, full_search=search)
+        return BackgroundSearchProposer(max_searches_per_s=tuning.searches_per_s, full_search=search,
+                                        backoff=tuning.search_backoff)
     if settings.full_search_every > 1 or search is not propose_cog_boxes:
         return IncrementalProposer(full_every=settings.full_search_every, full_search=search)
     return propose_cog_boxes

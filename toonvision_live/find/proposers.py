@@ -48,6 +48,11 @@ Search = tuple[list[Proposal], LazyGrey]
 NEAR_LINES = 1.0
 #: a full-frame search: propose_cog_boxes, or the detector (find/confirm.py ConfirmedDetector)
 FullSearch = Callable[[np.ndarray], list[Proposal]]
+#: while no Cog came or went for QUIET_S seconds, background searches run BACKOFF times as far apart
+BACKOFF = 3.0
+QUIET_S = 0.4
+#: the search stage looks at its period this often while it rests
+REST_STEP_S = 0.025
 
 
 class IncrementalProposer:
@@ -185,9 +190,9 @@ class _SearchStage(StageThread):
             started = time.perf_counter()
             proposals = self.full_search(frame)
             self.results.put((proposals, LazyGrey(frame)))  # templates are cut from it by the caller
-            rest = self.min_period_s - (time.perf_counter() - started)
-            if rest > 0:
-                self._stop.wait(rest)
+            # rest, in short steps: the caller may shorten the period meanwhile (a Cog came or went)
+            while (rest := self.min_period_s - (time.perf_counter() - started)) > 0 and not self.stopping:
+                self._stop.wait(min(rest, REST_STEP_S))
 
     @property
     def idle(self) -> bool:
@@ -211,24 +216,40 @@ class BackgroundSearchProposer(IncrementalProposer):
     pixels into the current one before they replace the known set (a Cog that walked in appears
     one search later; one that left is dropped).  The slow full search is thus off the frame's
     critical path: no latency spike every N frames.  The first frame is searched synchronously.
-    ``close()`` stops the stage; an exception in it is raised by the next call.
+    While the number of known Cogs has not changed for QUIET_S, searches run ``backoff`` times as
+    far apart (1: never).  ``close()`` stops the stage; an exception in it is raised by the next call.
     """
 
     def __init__(self, max_searches_per_s: float = 30.0, min_match: float = 0.6, search_lines: float = 2.5, *,
-                 keep_missing: bool = True, full_search: FullSearch = propose_cog_boxes) -> None:
+                 keep_missing: bool = True, full_search: FullSearch = propose_cog_boxes,
+                 backoff: float = BACKOFF) -> None:
         super().__init__(full_every=1, min_match=min_match, search_lines=search_lines, keep_missing=keep_missing,
                          full_search=full_search)
         self._search = _SearchStage(1.0 / max_searches_per_s if max_searches_per_s > 0 else 0.0, full_search)
+        self.backoff = backoff
+        self.clock = time.perf_counter
+        self._period_s = self._search.min_period_s  # at full rate (the load governor sets it)
+        self._busy_until = float("-inf")  # searches at full rate until then (a Cog came or went)
         self._closed = False
 
     @property
     def min_period_s(self) -> float:
-        """The shortest time between two full searches (the load governor lowers the rate through it)."""
-        return self._search.min_period_s
+        """The shortest time between two full searches at full rate (the load governor lowers the rate
+        through it; while no Cog came or went for QUIET_S, searches run ``backoff`` times as far apart)."""
+        return self._period_s
 
     @min_period_s.setter
     def min_period_s(self, value: float) -> None:
-        self._search.min_period_s = value
+        self._period_s = value
+        self._search.min_period_s = value * (1.0 if self.clock() < self._busy_until else self.backoff)
+
+    def _pace(self, before: int, after: int) -> None:
+        """Full rate for QUIET_S after the number of known Cogs changed (one came, left, or was lost where
+        Cogs cross: another may follow, or it may come back), else ``backoff`` times as far apart."""
+        now = self.clock()
+        if before != after:
+            self._busy_until = now + QUIET_S
+        self._search.min_period_s = self._period_s * (1.0 if now < self._busy_until else self.backoff)
 
     @property
     def full_searches(self) -> int:
@@ -280,4 +301,5 @@ class BackgroundSearchProposer(IncrementalProposer):
             proposals += self._kept_missing(frame_rgb, grey, proposals)
         else:
             proposals = self._followed(grey, self._tracked)
+        self._pace(len(self._tracked), len(proposals))
         return self._remember(frame_rgb.shape, grey, proposals)

@@ -91,6 +91,13 @@ class LiveSession(QObject):
         self._want_hotkeys = hotkeys
         self._hotkeys: HotkeyListener | None = None
         self._show_overlay = show_overlay
+        # results are shown at most Tuning.show_hz times a second (a screen refresh): one that comes
+        # sooner waits in the pipeline's mailbox, where a newer one replaces it, until this timer
+        self._shown_at = float("-inf")
+        self._show_timer = QTimer(self)
+        self._show_timer.setSingleShot(True)
+        self._show_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._show_timer.timeout.connect(self._show_newest)
         _connect_queued(self.result_ready, self._on_result_ready)
         _connect_queued(self.status_changed, self._on_status)
         _connect_queued(self.pipeline_stopped, self._on_pipeline_stopped)
@@ -125,12 +132,22 @@ class LiveSession(QObject):
 
     # ---- slots (main thread) ------------------------------------------------------------------
     def _on_result_ready(self) -> None:
+        hz = self.pipeline.tuning.show_hz
+        wait = self._shown_at + 1.0 / hz - time.perf_counter() if hz > 0 else 0.0
+        if wait > 0.0005:
+            if not self._show_timer.isActive():
+                self._show_timer.start(max(1, round(wait * 1000)))
+            return
+        self._show_newest()
+
+    def _show_newest(self) -> None:
         result = self.pipeline.take_result()
         if result is None:
             return
         if self.overlay.message and result.frame.grab_time < self._waiting_since:
             return  # grabbed before capture paused: its window may be gone
         self.last_result = result
+        self._shown_at = time.perf_counter()
         self.overlay.show_result(result)
         if self._save_after is not None and result.frame.grab_time >= self._save_after:
             self._save_result(result)

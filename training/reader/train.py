@@ -31,7 +31,16 @@ from toonvision_live.classify.reader import (
 )
 from toonvision_live.errors import ModelError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
-from training.reader.tags import TagRenderer, TagSet, load_tag_set, render_tag_set, save_tag_set, shard_seed
+from training.reader.tags import (
+    DEFAULT_MIX,
+    FOCUS_MIX,
+    TagRenderer,
+    TagSet,
+    load_tag_set,
+    render_tag_set,
+    save_tag_set,
+    shard_seed,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -55,6 +64,7 @@ class Recipe:
     seed: int = 0
     init: str | None = None  # warm start from this .onnx reader or .keras model
     schedule: str = "epochs"  # cosine over "epochs", or over the "wall" clock budget
+    focus_shards: int = 0  # shards of FOCUS_MIX (small text, two-line tags) trained on beside the train shards
 
 
 def shard_path(data: Path, split: str, index: int) -> Path:
@@ -62,7 +72,7 @@ def shard_path(data: Path, split: str, index: int) -> Path:
 
 
 def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | None = None) -> list[Path]:
-    """The ``count`` shards of ``split`` in ``data``, rendering the missing ones."""
+    """The ``count`` shards of ``split`` in ``data``, rendering the missing ones (``focus``: of FOCUS_MIX)."""
     ensure_dir(Path(data))
     paths = []
     for i in range(count):
@@ -70,7 +80,8 @@ def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | No
         if not path.is_file():
             renderer = renderer or TagRenderer()
             t0 = time.perf_counter()
-            save_tag_set(path, render_tag_set(SHARD_SIZE, shard_seed(split, i), renderer))
+            mix = FOCUS_MIX if split == "focus" else DEFAULT_MIX
+            save_tag_set(path, render_tag_set(SHARD_SIZE, shard_seed(split, i), renderer, mix=mix))
             log.info("rendered %s in %.0f s", path.name, time.perf_counter() - t0)
         paths.append(path)
     return paths
@@ -115,7 +126,8 @@ def train_reader(data: Path, recipe: Recipe) -> keras.Model:
     import tensorflow as tf
 
     keras.utils.set_random_seed(recipe.seed)
-    train = concat([load_tag_set(p) for p in ensure_shards(data, "train", recipe.train_shards)])
+    paths = ensure_shards(data, "train", recipe.train_shards) + ensure_shards(data, "focus", recipe.focus_shards)
+    train = concat([load_tag_set(p) for p in paths])
     val = load_tag_set(ensure_shards(data, "val", 1)[0])
     model = _initial_model(recipe, train)
     steps = int(np.ceil(len(train.name) / recipe.batch_size))
@@ -237,8 +249,8 @@ def export_reader(model: keras.Model, out: Path, data: Path, recipe: Recipe, min
                                              "prepare": "toonvision_live.classify.reader.tag_input"},
         "outputs": OUTPUTS, "names": list(NAME_CLASSES), "depts": list(DEPT_CLASSES),
         "level": "tens x units, levels 1..50",
-        "training_data": {"rendered_tags": recipe.train_shards * SHARD_SIZE,
-                          "shard_seeds": "train 1000+i, val 5000, test 9000",
+        "training_data": {"rendered_tags": (recipe.train_shards + recipe.focus_shards) * SHARD_SIZE,
+                          "shard_seeds": "train 1000+i, focus 2000+i (FOCUS_MIX), val 5000, test 9000",
                           "font": "phase_3/models/fonts/vtRemingtonPortable.ttf via assets/suit_font_glyphs",
                           "real_frames": 0},
         "recipe": {**asdict(recipe), "trained_minutes": round(minutes, 1)},

@@ -25,8 +25,10 @@ the same scene right after, for the ratio):
 - ``--soak MINUTES``: RSS and thread counts sampled over the run, growth and its slope.
 
 A run that classified no Cog exits non-zero with a sentence saying why (its figures would describe an
-empty screen).  Modules: session (one live session, recorded through its callbacks), run (the scene,
-the sessions, the report), stats, compare, processes, report.
+empty screen).  ``--replay`` times the worker and the searches on replayed streets instead (no screen,
+deterministic).  Modules: session (one live session, recorded through its callbacks), run (the scene,
+the sessions, the report), appear (Cog on screen -> its right label painted), livelike (--replay),
+stats, compare, processes, report.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 def bench_command(args: argparse.Namespace) -> int:
     check_args(args)
+    if args.replay:
+        return replay_command(args)
     options = BenchOptions(
         duration_s=args.duration, warmup_s=args.warmup, resolution_wh=args.resolution, cogs=args.cogs,
         batch=args.batch, provider=args.provider, model=args.model, keras_model=args.keras_model,
@@ -94,6 +98,26 @@ def bench_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     render_report(report, Console())
+    if args.json is not None:
+        from toonvision_live.fileio import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.json), (json.dumps(report, indent=2) + "\n").encode(), overwrite=True)
+        print(f"Wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """``--replay``: the worker and the searches on replayed streets, as live (tools/bench/livelike.py)."""
+    from rich.console import Console
+
+    from toonvision_live.tools.bench.livelike import LiveLikeOptions, live_like_report, render_live_like
+
+    options = LiveLikeOptions(seconds=args.duration, grab_fps=args.fps_cap, scene_fps=args.scene_fps,
+                              size_wh=args.resolution, cogs=args.cogs)
+    report = live_like_report(options, baseline=args.baseline, reader_on=not args.no_reader, model=args.model,
+                              provider=args.provider)
+    report["command"] = "toonvision " + " ".join(sys.argv[1:])
+    render_live_like(report, Console())
     if args.json is not None:
         from toonvision_live.fileio import atomic_write_bytes
 
@@ -154,5 +178,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="leave the nametag reader out (run and demo read each new track's tag; --baseline never does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--xvfb", action="store_true", help="start a private Xvfb (+ xcompmgr) screen for the run")
+    p.add_argument("--replay", action="store_true",
+                   help="no screen: replay the 8 demo streets of 'toonvision replay' as live (grabbed --fps-cap times "
+                   "a second, redrawn --scene-fps times, searches paced in scene time) for --duration seconds each "
+                   "and report the CPU of the worker and the searches per frame, which does not depend on how busy "
+                   "the machine is, with the replay's accuracy (--baseline: also the behaviour before)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(handler=bench_command)

@@ -40,24 +40,27 @@ window.move(int(x), int(y))
 window.show()
 window.start()
 app.processEvents()
-print("ready", flush=True)
+print("ready", repr(window._t0), flush=True)
 app.exec()
 """
 
 HOG_CHILD = "while True:\n    pass\n"
 
 
-def start_scene_process(size_wh: tuple[int, int], cogs: int, seed: int, fps: float) -> subprocess.Popen:
-    """The demo street window in its own process (like the game); returns once it is on screen."""
+def start_scene_process(size_wh: tuple[int, int], cogs: int, seed: int,
+                        fps: float) -> tuple[subprocess.Popen, float]:
+    """The demo street window in its own process (like the game), once it is on screen, and the
+    ``perf_counter()`` at which its scene time was 0 (the monotonic clock both processes read)."""
     args = [sys.executable, "-c", _SCENE_CHILD, *(str(v) for v in (*size_wh, cogs, seed, fps, 0, 0))]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
-    if line.strip() != "ready":
+    word, _, t0 = line.strip().partition(" ")
+    if word != "ready":
         proc.kill()
         _, err = proc.communicate(timeout=10)
         tail = (err or "").strip().splitlines()[-1:] or ["no output"]
         raise CaptureError(f"The demo street window did not open ({tail[0]}); check the display and assets.")
-    return proc
+    return proc, float(t0)
 
 
 def stop_process(proc: subprocess.Popen | None) -> None:

@@ -79,22 +79,23 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     app = QApplication.instance() or QApplication(["toonvision-bench"])
     machine = machine_facts()
     machine["compositor"] = x11_compositor_running()
-    scene_proc = None
+    scene_proc, scene_t0 = None, None
     hogs: list[subprocess.Popen] = []
     try:
         if options.window is None:
-            scene_proc = start_scene_process(options.resolution_wh, options.cogs, options.seed, options.scene_fps)
+            scene_proc, scene_t0 = start_scene_process(options.resolution_wh, options.cogs, options.seed,
+                                                       options.scene_fps)
         hogs = [subprocess.Popen([sys.executable, "-c", HOG_CHILD]) for _ in range(options.cpu_load)]
-        report = run_session(app, settings, classifier, options, scene_proc, Tuning(), reader)
+        report = run_session(app, settings, classifier, options, scene_proc, Tuning(), reader, scene_t0=scene_t0)
         if options.baseline:  # the same scene and load, with the behaviour before tracks were classified
             before = CogClassifier(model_path, providers_for(options.provider), threads=2)
             base = run_session(app, bench_settings(options, model_path, baseline=True), before, options,
-                               scene_proc, Tuning.baseline())
+                               scene_proc, Tuning.baseline(), scene_t0=scene_t0)
             base.pop("_soak"), base.pop("_recent")
             report["baseline"] = base
         if options.versus:  # the same scene and load with the other crop stage
             other = run_session(app, bench_settings(options, model_path, crop_stage=options.versus), classifier,
-                                options, scene_proc, Tuning(), reader)
+                                options, scene_proc, Tuning(), reader, scene_t0=scene_t0)
             other.pop("_soak"), other.pop("_recent")
             report["versus"] = dict(other, crop_stage=options.versus)
     finally:

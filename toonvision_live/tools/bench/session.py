@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from toonvision_live.errors import CaptureError
+from toonvision_live.tools.bench.appear import PaintedLog, appearance_latency
 from toonvision_live.tools.bench.stats import (
     MB,
     FrameLog,
@@ -124,6 +125,10 @@ class Recorder:
         pipeline.capture.on_grabbed.append(self.grabs.add)
         pipeline.worker.on_processed.append(self.frames.add_result)
         session.overlay.on_painted.append(self.frames.add_paint)
+        # what each paint showed, scored against the demo street after the run (not during a soak)
+        self.painted = PaintedLog(session.overlay)
+        if scene_proc is not None and not options.soak_minutes:
+            session.overlay.on_painted.append(self.painted.add)
 
     def snapshot(self) -> dict[str, Any]:
         import psutil
@@ -157,8 +162,10 @@ class Recorder:
 
 
 def run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions,
-                scene_proc: subprocess.Popen | None, tuning: Any, reader: Any = None) -> dict[str, Any]:
-    """Run one live session for the warm-up and the measured window; its figures."""
+                scene_proc: subprocess.Popen | None, tuning: Any, reader: Any = None, *,
+                scene_t0: float | None = None) -> dict[str, Any]:
+    """Run one live session for the warm-up and the measured window; its figures (``scene_t0``: the
+    demo street's scene clock, for the time from a Cog coming on screen to its label)."""
     from PyQt6.QtCore import QTimer
 
     from toonvision_live.capture.stage import ScreenSource
@@ -186,7 +193,16 @@ def run_session(app: Any, settings: Any, classifier: Any, options: BenchOptions,
         raise CaptureError(f"The pipeline stopped during the bench: {reason}")
     if rec.start is None:
         raise CaptureError("The bench ended before its warm-up did: give it a longer --duration.")
-    return session_figures(rec, settings, tuning)
+    figures = session_figures(rec, settings, tuning)
+    figures["appear_ms"] = None
+    if scene_t0 is not None and rec.painted.items:  # after the window: its CPU is not counted
+        from toonvision_live.demo.window import load_street_scene
+
+        assert rec.end is not None
+        scene = load_street_scene(options.resolution_wh, options.cogs, options.seed)
+        figures["appear_ms"] = appearance_latency(scene, scene_t0, rec.painted.items, rec.start["t"],
+                                                  rec.end["t"], options.scene_fps)
+    return figures
 
 
 def session_figures(rec: Recorder, settings: Any, tuning: Any) -> dict[str, Any]:
