@@ -106,7 +106,7 @@ class Tuning:
     lean_paint: bool = True  # the overlay repaints only the brackets and cards that changed
     reuse_unchanged: bool = True  # a frame with the last one's pixels keeps its proposals (no new follow)
     show_hz: float = 60.0  # the overlay takes the newest result at most this often (0: every result)
-    search_backoff: float = 3.0  # searches this many times as far apart while no Cog came or went (1: never)
+    search_backoff: float = 4.0  # searches this many times as far apart while no Cog came or went (1: never)
 
     @classmethod
     def baseline(cls) -> Tuning:

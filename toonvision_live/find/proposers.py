@@ -49,8 +49,8 @@ NEAR_LINES = 1.0
 #: a full-frame search: propose_cog_boxes, or the detector (find/confirm.py ConfirmedDetector)
 FullSearch = Callable[[np.ndarray], list[Proposal]]
 #: while no Cog came or went for QUIET_S seconds, background searches run BACKOFF times as far apart
-BACKOFF = 3.0
-QUIET_S = 0.4
+BACKOFF = 4.0
+QUIET_S = 0.25
 #: the search stage looks at its period this often while it rests
 REST_STEP_S = 0.025
 
@@ -229,6 +229,7 @@ class BackgroundSearchProposer(IncrementalProposer):
         self.backoff = backoff
         self.clock = time.perf_counter
         self._period_s = self._search.min_period_s  # at full rate (the load governor sets it)
+        self._full_rate_s = self._period_s  # ... before the governor lengthens it
         self._busy_until = float("-inf")  # searches at full rate until then (a Cog came or went)
         self._closed = False
 
@@ -241,15 +242,18 @@ class BackgroundSearchProposer(IncrementalProposer):
     @min_period_s.setter
     def min_period_s(self, value: float) -> None:
         self._period_s = value
-        self._search.min_period_s = value * (1.0 if self.clock() < self._busy_until else self.backoff)
+        self._pace(0, 0)
 
     def _pace(self, before: int, after: int) -> None:
         """Full rate for QUIET_S after the number of known Cogs changed (one came, left, or was lost where
-        Cogs cross: another may follow, or it may come back), else ``backoff`` times as far apart."""
+        Cogs cross: another may follow, or it may come back), else ``backoff`` times as far apart as the
+        full-rate period (``max_searches_per_s``'s; when the load governor lengthened the period beyond
+        that, the longer of the two: they do not multiply)."""
         now = self.clock()
         if before != after:
             self._busy_until = now + QUIET_S
-        self._search.min_period_s = self._period_s * (1.0 if now < self._busy_until else self.backoff)
+        quiet = self._full_rate_s * self.backoff if now >= self._busy_until else 0.0
+        self._search.min_period_s = max(self._period_s, quiet)
 
     @property
     def full_searches(self) -> int:

@@ -34,11 +34,10 @@ class SceneTimeSearch(BackgroundSearchProposer):
     result delivered ``delay_s`` later; ``now`` is set by the caller before each frame."""
 
     def __init__(self, max_searches_per_s: float, delay_s: float, backoff: float) -> None:
-        super().__init__(max_searches_per_s=0.0, backoff=backoff)
+        super().__init__(max_searches_per_s=max_searches_per_s, backoff=backoff)
         self.now = 0.0
         self.delay_s = delay_s
         self.clock = lambda: self.now
-        self.min_period_s = 1.0 / max_searches_per_s
         self.searches = 0
         self.search_cpu_s = 0.0
         self._pending: tuple[float, Search] | None = None
