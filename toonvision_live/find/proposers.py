@@ -247,13 +247,14 @@ class BackgroundSearchProposer(IncrementalProposer):
     def _pace(self, before: int, after: int) -> None:
         """Full rate for QUIET_S after the number of known Cogs changed (one came, left, or was lost where
         Cogs cross: another may follow, or it may come back), else ``backoff`` times as far apart as the
-        full-rate period (``max_searches_per_s``'s; when the load governor lengthened the period beyond
-        that, the longer of the two: they do not multiply)."""
+        full-rate period (``max_searches_per_s``'s), but only at full rate: while the load governor has
+        lengthened the period (CPU short), its period holds (there, searches further apart lose Cogs whose
+        tags moved too far between frames to be followed)."""
         now = self.clock()
         if before != after:
             self._busy_until = now + QUIET_S
-        quiet = self._full_rate_s * self.backoff if now >= self._busy_until else 0.0
-        self._search.min_period_s = max(self._period_s, quiet)
+        quiet = now >= self._busy_until and self._period_s <= self._full_rate_s
+        self._search.min_period_s = self._full_rate_s * self.backoff if quiet else self._period_s
 
     @property
     def full_searches(self) -> int:
