@@ -82,6 +82,7 @@ def _hardset(args: argparse.Namespace) -> int:
             from toonvision_live.find.detector import CogDetector
 
             detector = CogDetector(Path(args.model) if args.model else None)
+            detector.long_side = args.long_side  # None: work_long of each frame
             stages = {"detector": detector, "confirmed": ConfirmedDetector(detector),
                       "combined": CombinedSearch(ConfirmedDetector(detector))}
             stage = stages[stage_name]
@@ -149,6 +150,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("--per-group", type=_positive, default=30, metavar="N", help="frames per group (30)")
     h.add_argument("--seed", type=int, default=7_000_001)
     h.add_argument("--model", metavar="ONNX", help="detector model (default models/detector.onnx)")
+    h.add_argument("--long-side", type=_positive, metavar="PX",
+                   help="one working long side for every frame (default: by frame size, find.detector.work_long)")
     h.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     h.add_argument("--cache", default=str(DEFAULT_CACHE), help="sprite cache folder")
     h.add_argument("--resources", metavar="PATH", help=RESOURCES_HELP)

@@ -62,9 +62,26 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_evaluate_reader)
 
 
-def _render_tags(args: argparse.Namespace) -> int:
+def tag_sheet(images: list[np.ndarray], captions: list[list[str]], cols: int = 4) -> np.ndarray:
+    """A grey contact sheet (uint8) of reader inputs ([INPUT_H, INPUT_W] standardised) at 2x, each with
+    its caption lines under it."""
     import cv2
 
+    tiles = []
+    for image, lines in zip(images, captions, strict=True):
+        grey = np.clip(np.asarray(image, np.float32) * 40 + 128, 0, 255).astype(np.uint8)
+        tile = cv2.resize(grey, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        tile = np.vstack([tile, np.full((6 + 14 * len(lines), tile.shape[1]), 255, np.uint8)])
+        for k, line in enumerate(lines):
+            cv2.putText(tile, line, (2, 2 * image.shape[0] + 14 * (k + 1)), cv2.FONT_HERSHEY_PLAIN, 0.75, 0, 1,
+                        cv2.LINE_AA)
+        tiles.append(tile)
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    return np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
+
+
+def _render_tags(args: argparse.Namespace) -> int:
     from toonvision_live.classify.reader import tag_input
     from toonvision_live.fileio import write_png
     from training.reader.tags import TagRenderer
@@ -72,19 +89,12 @@ def _render_tags(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError("-n must be at least 1.")
     renderer, rng = TagRenderer(), np.random.default_rng([args.seed, 0x5EE7])
-    tiles = []
+    images, captions = [], []
     for _ in range(args.n):
         patch, box, label = renderer.sample(rng)
-        grey = np.clip(tag_input(patch, box) * 40 + 128, 0, 255).astype(np.uint8)
-        tile = cv2.resize(grey, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-        tile = np.vstack([tile, np.full((22, tile.shape[1]), 255, np.uint8)])
-        cv2.putText(tile, f"{label.em:.0f}px " + " / ".join(label.lines), (2, tile.shape[0] - 7),
-                    cv2.FONT_HERSHEY_PLAIN, 0.75, 0, 1, cv2.LINE_AA)
-        tiles.append(tile)
-    cols = 4
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    sheet = np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
+        images.append(tag_input(patch, box))
+        captions.append([f"{label.em:.0f}px " + " / ".join(label.lines)])
+    sheet = tag_sheet(images, captions)
     write_png(args.out, np.repeat(sheet[:, :, None], 3, axis=2), overwrite=True)
     print(f"wrote {args.out} ({args.n} tags)")
     return 0
