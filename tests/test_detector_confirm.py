@@ -16,7 +16,7 @@ from toonvision_live.find.detector import CogDetector
 from toonvision_live.geometry import iou_matrix, match_boxes
 from toonvision_live.voc import read_voc
 
-ACCURACY_RAW_READER = 0.75  # 0.829 measured (2026-12-02); reading the guessed boxes gave about 0.58
+ACCURACY_RAW_READER = 0.75  # 0.829 measured with both models (2026-12-02); reading the guessed boxes gave about 0.58
 
 
 @pytest.fixture(scope="module")
