@@ -54,11 +54,11 @@ def test_threshold_nms_and_clipping() -> None:
 
 def test_working_size_and_padding() -> None:
     assert working_size((1280, 720)) == (512, 288, 512, 288, 0.4)
-    # frames over 1536 px: a third of the long side (multiples of 32), at most 768
+    # frames over 1536 px: a third of the long side (multiples of 32), at most 640
     assert [work_long(s) for s in ((640, 480), (1366, 768), (1600, 900), (1920, 1080), (2560, 1440))] == [
-        512, 512, 544, 640, 768]
+        512, 512, 544, 640, 640]
     w, h, pw, ph, s = working_size((3840, 1600))
-    assert (w, pw, ph % 32, s) == (768, 768, 0, 0.2) and ph >= h
+    assert (w, pw, ph % 32, s) == (640, 640, 0, 640 / 3840) and ph >= h
     assert working_size((3840, 1600), 512)[0] == 512
     frame = np.full((720, 1280, 3), 200, np.uint8)
     work, scale = to_working(frame)

@@ -21,14 +21,15 @@ from toonvision_live.errors import ModelError
 from toonvision_live.find.nametags import Proposal
 
 WORK_LONG = 512  # the working long side of frames up to 1536 px long
-WORK_LONG_MAX = 768  # larger frames: a third of their long side, at most this (see work_long)
+WORK_LONG_MAX = 640  # larger frames: a third of their long side, at most this (see work_long)
 PAD = 32
 STRIDE = 4
 
 
 def work_long(frame_wh: tuple[int, int]) -> int:
     """The working long side for a frame: WORK_LONG up to 1536 px, then a third of the long side (multiples
-    of 32) up to WORK_LONG_MAX, so distant Cogs in 1080p-4K frames keep a few pixels (docs/detector.md)."""
+    of 32) up to WORK_LONG_MAX, so distant Cogs in 1080p-4K frames keep a few pixels; 768 split the near
+    Cogs of large frames (docs/detector.md)."""
     third = int(round(max(frame_wh) / 3 / PAD)) * PAD
     return int(min(max(WORK_LONG, third), WORK_LONG_MAX))
 
