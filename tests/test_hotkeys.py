@@ -111,7 +111,10 @@ def test_save_hotkey_writes_png_xml_and_named_crops_then_quit_hotkey_ends(demo_w
     classifier = CogClassifier(make_tiny_model(tmp_path / "model"), ["cpu"])
     dataset = tmp_path / "dataset"
     dataset.mkdir()
-    settings = load_settings(overrides={"window": DEMO_WINDOW_PATTERN, "dataset": str(dataset)})
+    # plain rectangles under real nametags (test_pipeline.street_frame): only the nametag search takes them
+    # for Cogs; the learned detector (the default crop stage) rightly does not
+    settings = load_settings(overrides={"window": DEMO_WINDOW_PATTERN, "crop_stage": "nametags",
+                                        "dataset": str(dataset)})
     session = LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=True)
     session.start()
     try:

@@ -354,7 +354,10 @@ def demo_window(x_display, qtbot):
 
 
 def _session(tmp_path: Path, classifier, dataset: Path | None = None) -> LiveSession:
-    settings = load_settings(overrides={"window": DEMO_WINDOW_PATTERN, "dataset": str(dataset or tmp_path)})
+    # plain rectangles under real nametags (test_pipeline.street_frame): only the nametag search takes them
+    # for Cogs; the learned detector (the default crop stage) rightly does not
+    settings = load_settings(overrides={"window": DEMO_WINDOW_PATTERN, "crop_stage": "nametags",
+                                        "dataset": str(dataset or tmp_path)})
     return LiveSession(settings, ScreenSource.from_settings(settings), classifier, hotkeys=False)
 
 

@@ -71,7 +71,8 @@ def test_a_4k_frame_is_processed(classifier):
 
 
 def test_pipeline_runs_and_stops_cleanly(classifier):
-    settings = load_settings(overrides={"fps_cap": 200})
+    # the frames are plain rectangles under real nametags: only the nametag search takes them for Cogs
+    settings = load_settings(overrides={"fps_cap": 200, "crop_stage": "nametags"})
     ready = threading.Event()
     stopped: list[str] = []
     pipeline = Pipeline(

@@ -72,7 +72,7 @@ class Settings:
     capture_on_demand: bool = True  # grab when the worker is ready (False: grab at fps_cap, drop unread)
     full_search_every: int = 4  # whole-frame nametag search every N frames, known tags followed between
     background_search: bool = True  # full searches on a helper thread, known tags followed every frame
-    crop_stage: str = "nametags"  # nametags (the nametag search), detector or combined (docs/detector.md, opt-in)
+    crop_stage: str = "detector"  # detector (+ nametag verifier), nametags (the search) or combined (docs/detector.md)
 
     @property
     def capture_target(self) -> str:

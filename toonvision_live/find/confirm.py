@@ -42,12 +42,29 @@ def _int_box(box: tuple[float, float, float, float]) -> XYXY:
     return (int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
 
 
+#: when no tag is found at the predicted size, the box grown by this factor is tried at GROWN_SHIFTS
+#: (the detector's tag boxes come out too small on large near tags: sample_img0's Cold Caller at 3x)
+GROW = 1.3
+GROWN_SHIFTS = (0.0, -0.5, 0.5, -1.0)
+
+
 def snap_tag(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
              shifts: tuple[float, ...] = TAG_SHIFTS) -> Nametag | None:
-    """The Cog nametag near a predicted tag box (verified at each offset in ``shifts``), or None.
+    """The Cog nametag near a predicted tag box (verified at each offset in ``shifts``; then, if none,
+    the box grown by ``GROW`` at ``GROWN_SHIFTS``), or None."""
+    found = _snap_at(frame_rgb, tag_xyxy, shifts)
+    if found is None:
+        x0, y0, x1, y1 = tag_xyxy
+        cx, cy, gw, gh = (x0 + x1) / 2, (y0 + y1) / 2, GROW * (x1 - x0) / 2, GROW * (y1 - y0) / 2
+        found = _snap_at(frame_rgb, (cx - gw, cy - gh, cx + gw, cy + gh), GROWN_SHIFTS)
+    return found
 
-    A tag found counts only if its centre is within half the predicted width across and 0.6 of the
-    predicted height up or down of the candidate it was verified from."""
+
+def _snap_at(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
+             shifts: tuple[float, ...]) -> Nametag | None:
+    """The tag verified first at the offsets ``shifts``.  A tag found counts only if its centre is
+    within half the predicted width across and 0.6 of the predicted height up or down of the candidate
+    it was verified from."""
     fh, fw = frame_rgb.shape[:2]
     x0, y0, x1, y1 = tag_xyxy
     w, h = x1 - x0, y1 - y0

@@ -345,8 +345,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cogs", type=int, default=8, metavar="N", help="Cogs per street (default 8)")
     p.add_argument("--full-search-every", type=int, default=1, metavar="N",
                    help="search the whole frame every N frames, known tags followed in between (default 1)")
-    p.add_argument("--crop-stage", choices=CROP_STAGE_SEARCHES, default="nametags",
-                   help="crop stage: the nametag search (default), the learned detector with its tags confirmed "
+    p.add_argument("--crop-stage", choices=CROP_STAGE_SEARCHES, default=Settings().crop_stage,
+                   help=f"crop stage (default {Settings().crop_stage}, as live): the nametag search, the learned "
+                   "detector with its tags confirmed "
                    "by the nametag verifier and followed between searches (as live), combined (that plus the "
                    "nametag search's Cogs the detector missed), or the detector's own boxes on every frame "
                    "(detector-raw)")

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from toonvision_live.demo.xscreen import VirtualScreen
 from toonvision_live.errors import ConfigError
-from toonvision_live.settings import parse_size_wh
+from toonvision_live.settings import Settings, parse_size_wh
 from toonvision_live.tools.bench.compare import comparison_crops, find_keras_model, run_comparison
 from toonvision_live.tools.bench.processes import require_bench_display
 from toonvision_live.tools.bench.report import render_report, targets
@@ -164,10 +164,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="after the run, run the behaviour before tracks were classified (every proposal "
                    "classified on every frame, searches up to 30/s, window geometry re-read on every grab, 2 "
                    "onnxruntime threads) on the same scene and report the CPU per frame of both and their ratio")
-    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined"), default="nametags",
-                   help="crop stage measured: the nametag search (default), the learned detector, its tags "
-                   "confirmed by the nametag verifier, or combined (both searches; all run their full searches "
-                   "on a helper thread)")
+    p.add_argument("--crop-stage", choices=("nametags", "detector", "combined"), default=Settings().crop_stage,
+                   help="crop stage measured: the nametag search, the learned detector with its tags confirmed "
+                   "by the nametag verifier, or combined (both searches; all run their full searches on a helper "
+                   f"thread; default {Settings().crop_stage}, as live; --baseline always runs the nametag search)")
     p.add_argument("--versus", choices=("nametags", "detector", "combined"), metavar="STAGE",
                    help="after the run, run this crop stage on the same scene and load and report the CPU per "
                    "frame of both (nametags, detector or combined)")

@@ -38,8 +38,9 @@ def bench_settings(options: BenchOptions, model_path: Path, *, baseline: bool = 
     if options.full_search_every is not None:  # in-turn searches instead of the background thread
         overrides["full_search_every"] = options.full_search_every
         overrides["background_search"] = False
-    if baseline:
+    if baseline:  # the behaviour before this work: the nametag search, geometry re-read on every grab
         overrides["requery_every"] = 1
+        overrides["crop_stage"] = "nametags"
     return load_settings(overrides=overrides)
 
 
