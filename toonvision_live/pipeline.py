@@ -308,7 +308,7 @@ def default_proposer(settings: Settings, tuning: Tuning) -> Proposer:
     from toonvision_live.find.proposers import BackgroundSearchProposer, FullSearch, IncrementalProposer
 
     search: FullSearch = propose_cog_boxes
-    if settings.crop_stage != "nametags":  # opt-in: the learned detector (docs/detector.md)
+    if settings.crop_stage != "nametags":  # the learned detector, the default (docs/detector.md)
         from toonvision_live.find.confirm import full_search
 
         search = full_search(settings.crop_stage)
