@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from toonvision_live.find.detector import decode, to_working, work_long, working_size
-from training.detector.train import encode_targets
+from training.detector.train import encode_targets, make_batch
 
 OBJECTS = [
     {"body": [40.0, 60.0, 70.0, 150.0], "tag": [30.0, 30.0, 82.0, 52.0]},
@@ -65,3 +65,16 @@ def test_working_size_and_padding() -> None:
     assert work.shape == (288, 512, 3) and scale == 0.4 and work.min() == 200
     work, _ = to_working(np.full((480, 700, 3), 9, np.uint8))
     assert work.shape == (352, 512, 3) and work[-1].max() == 0  # padded rows are black
+
+
+def test_batches_from_several_datasets_are_those_of_their_concatenation() -> None:
+    """Training reads each dataset's memmap in place; the batches are the ones the concatenated copy gave."""
+    rng = np.random.default_rng(3)
+    parts = [rng.integers(0, 256, (n, 96, 128, 3), dtype=np.uint8) for n in (3, 1, 4)]
+    frames = [{"size": [128, 96], "scale": 1.0, "objects": [{"body": [10.0 + i, 20.0, 40.0 + i, 80.0], "tag": None}]}
+              for i in range(8)]
+    one = make_batch(np.concatenate(parts), frames, np.random.default_rng(5), 6, 64)
+    several = make_batch(parts, frames, np.random.default_rng(5), 6, 64)
+    for a, b in zip(one, several, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert one[0].any() and one[1].max() == pytest.approx(1.0)

@@ -35,7 +35,13 @@ TEXT_W, TEXT_H = 0.9, 0.8
 #: "detector" or "tag" (measured under the tag, as the nametag stage does)
 BODY_MODES = ("mean", "detector", "tag")
 #: the body measured under a confirmed tag is used only when it overlaps the detector's this much
-AGREE_IOU = 0.3
+AGREE_IOU = 0.6
+#: detections scoring from this up to the detector's threshold are kept when the verifier confirms their tag
+LOW_THRESHOLD = 0.25
+#: a weak detection's tag is looked for at these offsets only (at the predicted size)
+WEAK_SHIFTS = TAG_SHIFTS[:2]
+#: such a weak detection overlapping a kept box this much is that box's duplicate
+WEAK_SAME_IOU = 0.3
 
 
 def _int_box(box: tuple[float, float, float, float]) -> XYXY:
@@ -49,11 +55,11 @@ GROWN_SHIFTS = (0.0, -0.5, 0.5, -1.0)
 
 
 def snap_tag(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
-             shifts: tuple[float, ...] = TAG_SHIFTS) -> Nametag | None:
-    """The Cog nametag near a predicted tag box (verified at each offset in ``shifts``; then, if none,
-    the box grown by ``GROW`` at ``GROWN_SHIFTS``), or None."""
+             shifts: tuple[float, ...] = TAG_SHIFTS, grown: bool = True) -> Nametag | None:
+    """The Cog nametag near a predicted tag box (verified at each offset in ``shifts``; then, if none and
+    ``grown``, the box grown by ``GROW`` at ``GROWN_SHIFTS``), or None."""
     found = _snap_at(frame_rgb, tag_xyxy, shifts)
-    if found is None:
+    if found is None and grown:
         x0, y0, x1, y1 = tag_xyxy
         cx, cy, gw, gh = (x0 + x1) / 2, (y0 + y1) / 2, GROW * (x1 - x0) / 2, GROW * (y1 - y0) / 2
         found = _snap_at(frame_rgb, (cx - gw, cy - gh, cx + gw, cy + gh), GROWN_SHIFTS)
@@ -97,12 +103,13 @@ class ConfirmedDetector:
     """
 
     def __init__(self, detector: CogDetector | None = None, *, body: str = "mean",
-                 agree_iou: float = AGREE_IOU) -> None:
+                 agree_iou: float = AGREE_IOU, low_threshold: float = LOW_THRESHOLD) -> None:
         if body not in BODY_MODES:
             raise ValueError(f"body must be one of {BODY_MODES}")
         self.detector = detector or CogDetector()
         self.body = body
         self.agree_iou = float(agree_iou)
+        self.low_threshold = float(low_threshold)
         self.detections = 0
         self.confirmed = 0
 
@@ -110,17 +117,23 @@ class ConfirmedDetector:
         check_frame(frame_rgb)
         if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
             return []
-        found = [d for d in self.detector.detect(frame_rgb)  # best scored first
+        sure = self.detector.threshold
+        low = min(sure, self.low_threshold)
+        found = [d for d in self.detector.detect(frame_rgb, threshold=low)  # best scored first
                  if d.body_xyxy[2] - d.body_xyxy[0] >= 2 and d.body_xyxy[3] - d.body_xyxy[1] >= 2]
         ground: RowGround | None = None
         taken: list[XYXY] = []
         out: list[Proposal] = []
         for d in found:
-            self.detections += 1
+            weak = d.score < sure  # kept only if its tag is confirmed
+            if weak and out and max_iou(_int_box(d.body_xyxy), [p.body_xyxy for p in out]) > WEAK_SAME_IOU:
+                continue
+            self.detections += not weak
             body = _int_box(d.body_xyxy)
-            tag = snap_tag(frame_rgb, d.tag_xyxy)
+            tag = snap_tag(frame_rgb, d.tag_xyxy, WEAK_SHIFTS, grown=False) if weak else snap_tag(frame_rgb, d.tag_xyxy)
             if tag is None or (taken and max_iou(tag.tag_xyxy, taken) > 0.3):  # unread, or a better one's
-                out.append(Proposal(body, _int_box(d.tag_xyxy), d.score, tag_verified=False))
+                if not weak:
+                    out.append(Proposal(body, _int_box(d.tag_xyxy), d.score, tag_verified=False))
                 continue
             self.confirmed += 1
             taken.append(tag.tag_xyxy)

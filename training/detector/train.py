@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,14 @@ def _shift(objects: list[dict], dx: float, dy: float, flip_w: float | None) -> l
     return out
 
 
-def make_batch(images: np.ndarray, frames: list[dict], rng: np.random.Generator, batch: int, crop: int):
-    """One training batch: images [B, crop, crop, 3] float32 and targets (heat, box, mask)."""
-    n, ch, cw = images.shape[:3]
+def make_batch(images: np.ndarray | Sequence[np.ndarray], frames: list[dict], rng: np.random.Generator, batch: int,
+               crop: int):
+    """One training batch: images [B, crop, crop, 3] float32 and targets (heat, box, mask).  ``images``: one
+    array [N, H, W, 3] or several (each dataset's memmap, frames numbered on across them, so the frames are
+    never copied into memory)."""
+    parts = [images] if isinstance(images, np.ndarray) else list(images)
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    n, (ch, cw) = int(starts[-1]), parts[0].shape[1:3]
     xb = np.zeros((batch, crop, crop, 3), np.float32)
     g = crop // STRIDE
     heat = np.zeros((batch, g, g, 1), np.float32)
@@ -93,7 +99,8 @@ def make_batch(images: np.ndarray, frames: list[dict], rng: np.random.Generator,
         x0 = int(rng.integers(0, max(1, min(cw, vw + 32) - crop + 1)))
         y0 = int(rng.integers(0, max(1, min(ch, vh + 32) - crop + 1)))
         x0, y0 = x0 // STRIDE * STRIDE, y0 // STRIDE * STRIDE
-        img = images[i, y0:y0 + crop, x0:x0 + crop]
+        k = int(np.searchsorted(starts, i, side="right")) - 1
+        img = parts[k][i - starts[k], y0:y0 + crop, x0:x0 + crop]
         flip = rng.random() < 0.5
         if flip:
             img = img[:, ::-1]
@@ -137,7 +144,7 @@ def train_detector(data: Path | list[Path], out_keras: Path, config: TrainConfig
     keras.utils.set_random_seed(config.seed)
     folders = [data] if isinstance(data, Path) else list(data)
     parts = [load_dataset(f) for f in folders]
-    images = parts[0][0] if len(parts) == 1 else np.concatenate([np.asarray(p[0]) for p in parts])
+    images = [p[0] for p in parts]  # memmaps: read through the page cache, never copied (about 5 GB less)
     frames = [fr for p in parts for fr in p[1]["frames"]]
     model = build_detector()
     if init is not None:
