@@ -159,17 +159,18 @@ def test_the_video_proposer_follows_detector_boxes_between_searches(detector):
 
 
 def test_combined_adds_the_cogs_whose_tags_only_the_search_reads(detector):
-    """Seed 0 at 0.9 s: the Micromanager walks in front of Money Bags and gets no peak of its own; the
-    nametag search reads its tag, and ``combined`` keeps every detection and adds the tags no detection
-    claimed."""
+    """Seed 0 at 0.9 s: the Micromanager walks in front of Money Bags and gets no peak over the detector's
+    threshold; the nametag search reads its tag, and ``combined`` keeps every detection and adds the tags no
+    detection claimed (weak detections off here, low_threshold = the threshold).  With them on (the
+    default), its weak peak (0.25-0.40) is kept by its confirmed tag and the detector finds it alone."""
     from toonvision_live.demo.window import load_street_scene
     from toonvision_live.find.confirm import CombinedSearch
     from toonvision_live.find.nametags import propose_cog_boxes
 
     shown = load_street_scene((1280, 720), n_cogs=8, seed=0).frame(18 / 20)
-    combined = CombinedSearch(ConfirmedDetector(detector))
+    combined = CombinedSearch(ConfirmedDetector(detector, low_threshold=detector.threshold))
     both = combined(shown.rgb)
-    alone = ConfirmedDetector(detector)(shown.rgb)
+    alone = ConfirmedDetector(detector, low_threshold=detector.threshold)(shown.rgb)
     assert combined.added == len(both) - len(alone) >= 1
     assert {p.body_xyxy for p in alone} <= {p.body_xyxy for p in both}  # detections kept (a guessed tag may be lent)
     for p in propose_cog_boxes(shown.rgb):
@@ -177,6 +178,7 @@ def test_combined_adds_the_cogs_whose_tags_only_the_search_reads(detector):
     micro = [o.xyxy for o in shown.objects if o.name == "cog_bb_micromanager"]
     assert match_boxes([p.body_xyxy for p in alone], micro, 0.5)[0] == 0
     assert match_boxes([p.body_xyxy for p in both], micro, 0.5)[0] == 1
+    assert match_boxes([p.body_xyxy for p in ConfirmedDetector(detector)(shown.rgb)], micro, 0.5)[0] == 1
 
 
 def test_a_search_proposal_on_an_unverified_detection_is_that_cog(detector):
