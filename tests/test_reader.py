@@ -59,6 +59,25 @@ def test_tag_input_squeezes_wide_boxes_and_clips() -> None:
     assert tag_input(frame, (0, 0, 40, 12), out=out) is out
 
 
+def test_tag_input_subpixel_samples_fractional_boxes() -> None:
+    frame = np.full((100, 300, 3), 200, np.uint8)
+    frame[40:50, 100:140] = 20  # a dark block, 10 rows x 40 columns, in a 20-row box (scaled up 2x)
+    box = (80, 35, 160, 55)
+    whole, sub = tag_input(frame, box), tag_input(frame, box, subpixel=True)
+    # a box on whole pixels: the same input but at its last column (the rounded crop repeats its edge)
+    assert np.abs(whole - sub)[:-1, :-1].max() < 0.05
+
+    def centre(x: np.ndarray) -> np.ndarray:
+        return np.argwhere(x < -1).mean(axis=0)
+
+    # half a pixel further right and down: the block one input pixel (2 x 0.5) further up and left
+    moved = tag_input(frame, (80.5, 35.5, 160.5, 55.5), subpixel=True)
+    assert np.allclose(centre(sub) - centre(moved), (1.0, 1.0), atol=0.3)
+    assert np.array_equal(tag_input(frame, (80.5, 35.5, 160.5, 55.5)), tag_input(frame, (80, 36, 160, 56)))
+    big = (60, 20, 200, 80)  # 60 rows: scaled down, sampled from the rounded box either way
+    assert np.array_equal(tag_input(frame, big, subpixel=True), tag_input(frame, big))
+
+
 def test_tag_inputs_read_the_box_and_its_tighter_and_looser_versions() -> None:
     frame = np.random.default_rng(1).integers(0, 255, (100, 300, 3), np.uint8)
     box = (80, 30, 160, 80)

@@ -55,27 +55,35 @@ def default_reader_path() -> Path:
     return Path(str(resources.files("toonvision_models").joinpath("reader.onnx")))
 
 
-def tag_input(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None) -> np.ndarray:
+def tag_input(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None,
+              *, subpixel: bool = False) -> np.ndarray:
     """The reader's input (INPUT_H, INPUT_W) float32 for the tag box ``box_xyxy`` of an RGB frame.
 
     The box is clipped to the frame; an empty box gives zeros.  ``out`` (INPUT_H, INPUT_W) is filled
-    in place when given.
+    in place when given.  The box is rounded to whole pixels, unless ``subpixel``: then a box that is
+    scaled up (fewer than INPUT_H rows) is sampled at its fractional edges (bilinear, as the rounded
+    box would be), so that boxes shifted by parts of a pixel give different reads.
     """
     if out is None:
         out = np.empty((INPUT_H, INPUT_W), np.float32)
     fh, fw = frame_rgb.shape[:2]
-    x0, y0 = max(0, int(round(box_xyxy[0]))), max(0, int(round(box_xyxy[1])))
-    x1, y1 = min(fw, int(round(box_xyxy[2]))), min(fh, int(round(box_xyxy[3])))
+    fx0, fy0 = max(0.0, float(box_xyxy[0])), max(0.0, float(box_xyxy[1]))
+    fx1, fy1 = min(float(fw), float(box_xyxy[2])), min(float(fh), float(box_xyxy[3]))
+    x0, y0, x1, y1 = int(round(fx0)), int(round(fy0)), int(round(fx1)), int(round(fy1))
     if x1 - x0 < 2 or y1 - y0 < 2:
         out[:] = 0.0
         return out
-    crop = frame_rgb[y0:y1, x0:x1]
-    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    h, w = grey.shape
-    scale = INPUT_H / h
-    new_w = max(1, min(INPUT_W, int(round(w * scale))))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(grey, (new_w, INPUT_H), interpolation=interp).astype(np.float32)
+    if subpixel and fy1 - fy0 < INPUT_H:
+        small = _sample_subpixel(frame_rgb, (fx0, fy0, fx1, fy1))
+    else:
+        crop = frame_rgb[y0:y1, x0:x1]
+        grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+        h, w = grey.shape
+        scale = INPUT_H / h
+        new_w = max(1, min(INPUT_W, int(round(w * scale))))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(grey, (new_w, INPUT_H), interpolation=interp).astype(np.float32)
+    new_w = small.shape[1]
     mean = float(small.mean())
     out[:] = mean
     left = (INPUT_W - new_w) // 2
@@ -84,6 +92,22 @@ def tag_input(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray 
     out -= mean
     out *= 1.0 / max(std, 1.0)
     return out
+
+
+def _sample_subpixel(frame_rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The box (fractional edges, inside the frame) scaled up to INPUT_H rows, grey float32, bilinear."""
+    x0, y0, x1, y1 = box
+    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+    ix1, iy1 = min(frame_rgb.shape[1], int(np.ceil(x1)) + 1), min(frame_rgb.shape[0], int(np.ceil(y1)) + 1)
+    crop = np.ascontiguousarray(frame_rgb[iy0:iy1, ix0:ix1])
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    k = INPUT_H / (y1 - y0)
+    new_w = max(1, min(INPUT_W, int(round((x1 - x0) * k))))
+    kx = new_w / (x1 - x0)
+    # cv2.resize's centres: output pixel u samples x = x0 + (u + 0.5) / k - 0.5 (crop coordinates)
+    m = np.array([[kx, 0.0, (0.5 - (x0 - ix0)) * kx - 0.5], [0.0, k, (0.5 - (y0 - iy0)) * k - 0.5]])
+    return cv2.warpAffine(grey.astype(np.float32), m, (new_w, INPUT_H), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def tag_inputs(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None) -> np.ndarray:
