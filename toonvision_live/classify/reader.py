@@ -8,7 +8,7 @@ Contract (checked against the card when the reader loads):
 * input ``tag`` float32 [N, 40, 128, 1]: the tag box in grey, scaled to 40 rows keeping its aspect
   (squeezed only when wider than 128), centred, padded with its mean, then standardised (mean 0,
   std 1) — :func:`tag_input` does exactly this, for training and at run time; :class:`TagReader`
-  reads each tag through the boxes of :data:`READ_BOXES` (:func:`tag_inputs`) and averages the
+  reads each tag through the boxes of :data:`READS` (:func:`tag_inputs`) and averages the
   heads' probabilities;
 * outputs (softmax): ``name`` [N, 34] = the 32 Cogs (taxonomy order) + ``skelecog`` + ``other``;
   ``dept`` [N, 7] = the 4 suits + ``boardbot`` + ``other`` + ``none`` (two-line tags of old clients);
@@ -41,13 +41,15 @@ MAX_LEVEL = 50
 OUTPUTS: dict[str, int] = {"name": len(NAME_CLASSES), "dept": len(DEPT_CLASSES), "tens": 6, "units": 10, "v2": 2}
 #: levels 1..50 as (tens, units) indices, for the level distribution P(L) = P(tens) P(units)
 _LEVELS = np.arange(1, MAX_LEVEL + 1)
-#: each tag is read through these boxes and its heads' probabilities averaged: the box as found and
-#: 4 % of its height tighter and looser on every side (fractions of the box height added to x0, y0,
-#: x1, y1).  One read is sensitive to where the crop stage's box edges fall; the average of three
-#: beat one read on the validation shard (stage-4 reader, exact read >= 8 px 97.3 -> 98.3 %, 5-8 px
-#: 77.8 -> 80.2 %; chosen there among 11 box changes and their combinations; see docs/reader)
-READ_BOXES: tuple[tuple[float, float, float, float], ...] = (
-    (0.0, 0.0, 0.0, 0.0), (0.04, 0.04, -0.04, -0.04), (-0.04, -0.04, 0.04, 0.04))
+#: each tag is read through these reads and its heads' probabilities averaged: (box change, sub-pixel),
+#: the change in fractions of the box height added to x0, y0, x1, y1, the box sampled at its fractional
+#: edges when sub-pixel (``tag_input(subpixel=True)``) or rounded to whole pixels.  One read is
+#: sensitive to where the crop stage's box edges fall; the mean of several reads is not (chosen on the
+#: validation shard, seed 5000, by ``python -m training.reader.tta``; see docs/reader)
+READS: tuple[tuple[tuple[float, float, float, float], bool], ...] = (
+    ((0.0, 0.0, 0.0, 0.0), False), ((0.04, 0.04, -0.04, -0.04), False), ((-0.04, -0.04, 0.04, 0.04), False))
+#: the box changes of READS
+READ_BOXES: tuple[tuple[float, float, float, float], ...] = tuple(change for change, _ in READS)
 
 
 def default_reader_path() -> Path:
@@ -111,14 +113,24 @@ def _sample_subpixel(frame_rgb: np.ndarray, box: tuple[float, float, float, floa
 
 
 def tag_inputs(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None) -> np.ndarray:
-    """The reader's inputs [len(READ_BOXES), INPUT_H, INPUT_W] of one tag box: :func:`tag_input` of
-    each box of :data:`READ_BOXES`; ``out`` is filled in place when given."""
+    """The reader's inputs [len(READS), INPUT_H, INPUT_W] of one tag box: :func:`tag_input` of each
+    read of :data:`READS`; ``out`` is filled in place when given."""
     if out is None:
-        out = np.empty((len(READ_BOXES), INPUT_H, INPUT_W), np.float32)
+        out = np.empty((len(READS), INPUT_H, INPUT_W), np.float32)
     x0, y0, x1, y1 = (float(v) for v in box_xyxy[:4])
     h = y1 - y0
-    for k, (a, b, c, d) in enumerate(READ_BOXES):
-        tag_input(frame_rgb, (x0 + a * h, y0 + b * h, x1 + c * h, y1 + d * h), out=out[k])
+    boxes = [(x0 + a * h, y0 + b * h, x1 + c * h, y1 + d * h) for (a, b, c, d), _ in READS]
+    # the grey of the region all reads sample (2 pixels around, inside the frame), converted once
+    fh, fw = frame_rgb.shape[:2]
+    cx0 = int(np.clip(np.floor(min(b[0] for b in boxes)) - 2, 0, fw))
+    cy0 = int(np.clip(np.floor(min(b[1] for b in boxes)) - 2, 0, fh))
+    cx1 = int(np.clip(np.ceil(max(b[2] for b in boxes)) + 2, cx0, fw))
+    cy1 = int(np.clip(np.ceil(max(b[3] for b in boxes)) + 2, cy0, fh))
+    region = np.ascontiguousarray(frame_rgb[cy0:cy1, cx0:cx1])
+    if region.ndim == 3 and region.size:
+        region = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
+    for k, ((bx0, by0, bx1, by1), (_, subpixel)) in enumerate(zip(boxes, READS, strict=True)):
+        tag_input(region, (bx0 - cx0, by0 - cy0, bx1 - cx0, by1 - cy0), out=out[k], subpixel=subpixel)
     return out
 
 
@@ -240,7 +252,7 @@ class TagReader:
         if sorted(self._output_names) != sorted(OUTPUTS):
             raise ModelError(f"The reader model {self.model_path} has outputs {self._output_names}, "
                              f"expected {sorted(OUTPUTS)}; export it again.")
-        self._batch = np.zeros((max_batch * len(READ_BOXES), INPUT_H, INPUT_W, 1), np.float32)
+        self._batch = np.zeros((max_batch * len(READS), INPUT_H, INPUT_W, 1), np.float32)
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """The five softmax outputs of a prepared [N, 40, 128, 1] batch."""
@@ -249,8 +261,8 @@ class TagReader:
 
     def probabilities(self, frame_rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
         """The five heads' [N, k] probabilities for the tag boxes of an RGB frame, each the mean of its
-        reads through :data:`READ_BOXES` (one batch for all)."""
-        k = len(READ_BOXES)
+        reads through :data:`READS` (one batch for all)."""
+        k = len(READS)
         if len(boxes) * k > len(self._batch):
             self._batch = np.zeros((len(boxes) * k, INPUT_H, INPUT_W, 1), np.float32)
         batch = self._batch[: len(boxes) * k]

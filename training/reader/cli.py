@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate-reader", help="the reader's exact-read accuracy per line height and its CPU time per tag",
         description="Read the rendered test shard (seed 9000) with an ONNX reader, once per tag and as "
-        "TagReader reads (the mean of its READ_BOXES reads, from the tags re-rendered), and print accuracy "
+        "TagReader reads (the mean of its READS reads, from the tags re-rendered), and print accuracy "
         "per line-height bucket and milliseconds of CPU per tag (batch of 16, one thread).")
     p.add_argument("--data", type=Path, required=True, help="folder with (or for) the rendered shards")
     p.add_argument("--model", type=Path, default=DEFAULT_OUT)
@@ -166,7 +166,7 @@ def _print_buckets(title: str, m: dict[str, Any]) -> None:
 
 
 def read_as_live(model: Path, data: Path, keep: int = 256) -> tuple[dict[str, np.ndarray], list[tuple[Any, Any]]]:
-    """The test shard's tags read as :class:`TagReader` reads them (each box's READ_BOXES averaged),
+    """The test shard's tags read as :class:`TagReader` reads them (each box's READS averaged),
     from the frames patches re-rendered from the shard's seed (the shard keeps only one prepared input);
     and the first ``keep`` (patch, box) pairs, for timing."""
     from toonvision_live.classify.reader import TagReader
@@ -188,7 +188,7 @@ def read_as_live(model: Path, data: Path, keep: int = 256) -> tuple[dict[str, np
 
 def measure_read_cpu_ms(model: Path, samples: list[tuple[Any, Any]], repeats: int = 5) -> float:
     """Process CPU milliseconds per tag of :meth:`TagReader.read` (one thread), one tag per call: the
-    crop, its READ_BOXES inputs, the network and the decoding."""
+    crop, its READS inputs, the network and the decoding."""
     from toonvision_live.classify.reader import TagReader
 
     reader = TagReader(model, ["CPUExecutionProvider"])
@@ -203,7 +203,7 @@ def measure_read_cpu_ms(model: Path, samples: list[tuple[Any, Any]], repeats: in
 def _evaluate_reader(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
-    from toonvision_live.classify.reader import READ_BOXES
+    from toonvision_live.classify.reader import READS
     from training.reader.tags import load_tag_set
     from training.reader.train import bucket_metrics, ensure_shards, onnx_outputs
 
@@ -216,11 +216,11 @@ def _evaluate_reader(args: argparse.Namespace) -> int:
     m = {**bucket_metrics(live, test), "one_read": one}
     per_read = measure_cpu_ms_per_tag(args.model)
     m["cpu_ms_per_read_batch16_1thread"] = round(per_read, 3)
-    m["cpu_ms_per_tag_batch16_1thread"] = round(per_read * len(READ_BOXES), 3)
+    m["cpu_ms_per_tag_batch16_1thread"] = round(per_read * len(READS), 3)
     m["cpu_ms_per_tag_read_call"] = round(measure_read_cpu_ms(args.model, kept), 3)
     _print_buckets("one read of each tag (the shard's prepared inputs):", one)
-    _print_buckets(f"as TagReader reads (the mean of {len(READ_BOXES)} reads through READ_BOXES):", m)
-    print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READ_BOXES)} reads): "
+    _print_buckets(f"as TagReader reads (the mean of {len(READS)} reads through READS):", m)
+    print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READS)} reads): "
           f"{m['cpu_ms_per_tag_batch16_1thread']:.3f} ms; TagReader.read, one tag a call, crop to decoding: "
           f"{m['cpu_ms_per_tag_read_call']:.3f} ms")
     if args.json:
