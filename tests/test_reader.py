@@ -16,6 +16,7 @@ from toonvision_live.classify.reader import (
     INPUT_W,
     NAME_CLASSES,
     READ_BOXES,
+    READS,
     TagReader,
     default_reader_path,
     level_probs,
@@ -78,14 +79,22 @@ def test_tag_input_subpixel_samples_fractional_boxes() -> None:
     assert np.array_equal(tag_input(frame, big, subpixel=True), tag_input(frame, big))
 
 
-def test_tag_inputs_read_the_box_and_its_tighter_and_looser_versions() -> None:
+def test_tag_inputs_read_the_box_through_each_read() -> None:
     frame = np.random.default_rng(1).integers(0, 255, (100, 300, 3), np.uint8)
-    box = (80, 30, 160, 80)
+    box = (80, 30, 160, 55)  # 25 rows: scaled up, so the sub-pixel reads sample fractional edges
     xs = tag_inputs(frame, box)
-    assert xs.shape == (len(READ_BOXES), INPUT_H, INPUT_W) and READ_BOXES[0] == (0, 0, 0, 0)
-    assert np.array_equal(xs[0], tag_input(frame, box))
-    assert np.array_equal(xs[1], tag_input(frame, (82, 32, 158, 78)))  # 4 % of 50 rows tighter
-    assert np.array_equal(xs[2], tag_input(frame, (78, 28, 162, 82)))  # and looser
+    assert xs.shape == (len(READS), INPUT_H, INPUT_W) == (5, INPUT_H, INPUT_W)
+    assert READ_BOXES == tuple(change for change, _ in READS)
+    want = [((79, 30, 161, 55), True),  # 4 % of 25 rows wider on each side
+            ((80, 31, 160, 54), True),  # 4 % shorter at the top and the bottom
+            ((80.75, 30.75, 160.75, 55.75), True),  # 3 % further right and down
+            ((82, 32, 158, 53), False),  # 8 % tighter, whole pixels
+            ((79.25, 30.75, 159.25, 55.75), True)]  # 3 % further left and down
+    for x, (b, subpixel) in zip(xs, want, strict=True):
+        assert np.array_equal(x, tag_input(frame, b, subpixel=subpixel))
+    assert not np.array_equal(xs[2], tag_input(frame, (81, 31, 161, 56)))  # not rounded
+    edge = tag_inputs(frame, (-5, 80, 40, 110))  # reads clipped to the frame like one tag_input
+    assert np.array_equal(edge[3], tag_input(frame, (-2.6, 82.4, 37.6, 107.6)))
 
 
 def test_read_averages_the_reads_of_each_box(reader: TagReader) -> None:

@@ -132,6 +132,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--candidates", nargs="+", default=None, choices=sorted(CANDIDATES),
                    help="only these candidate reads (default: all)")
+    p.add_argument("--sets", nargs="+", default=(), help="also score these sets of reads (comma-separated names)")
     args = p.parse_args()
     t0 = time.monotonic()
     patches, boxes, val = val_samples(args.data, args.n, args.cache)
@@ -141,7 +142,7 @@ def main() -> None:
                   texts=val.texts[: args.n], hidden=None if val.hidden is None else val.hidden[: args.n])
     print(f"{len(patches)} validation tags in {time.monotonic() - t0:.0f} s", flush=True)
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
-    names = args.candidates or list(CANDIDATES)
+    names = [*(args.candidates or CANDIDATES), *(n for spec in args.sets for n in spec.split(","))]
     shipped = ["r_as_found", "r_tight4", "r_loose4"]
     reads = {name: read_candidate(session, patches, boxes, *CANDIDATES[name])
              for name in dict.fromkeys([*shipped, *names])}
@@ -154,6 +155,9 @@ def main() -> None:
     geo = {k: np.exp(np.mean([np.log(np.maximum(reads[c][k], 1e-9)) for c in shipped], axis=0))
            for k in reads[shipped[0]]}
     out["shipped_three_geometric"] = score(geo, tags)
+    out["sets"] = {spec: score(mean_of([reads[c] for c in spec.split(",")]), tags) for spec in args.sets}
+    for spec, sc in out["sets"].items():
+        print(spec, sc, flush=True)
     out["greedy"] = greedy(reads, tags, args.max_reads)
     out["greedy_from_shipped"] = greedy(reads, tags, args.max_reads, start=shipped)
     if args.json:
