@@ -84,7 +84,7 @@ def test_tag_inputs_read_the_box_through_each_read() -> None:
     box = (80, 30, 160, 55)  # 25 rows: scaled up, so the sub-pixel reads sample fractional edges
     xs = tag_inputs(frame, box)
     assert xs.shape == (len(READS), INPUT_H, INPUT_W) == (5, INPUT_H, INPUT_W)
-    assert READ_BOXES == tuple(change for change, _ in READS)
+    assert tuple(change for change, _ in READS) == READ_BOXES
     want = [((79, 30, 161, 55), True),  # 4 % of 25 rows wider on each side
             ((80, 31, 160, 54), True),  # 4 % shorter at the top and the bottom
             ((80.75, 30.75, 160.75, 55.75), True),  # 3 % further right and down

@@ -63,6 +63,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", type=Path, required=True, help="folder with (or for) the rendered shards")
     p.add_argument("--model", type=Path, default=DEFAULT_OUT)
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    p.add_argument("--cpu-only", action="store_true",
+                   help="only the CPU figures (256 rendered tags of seed 424242, no shards needed)")
     p.set_defaults(handler=_evaluate_reader)
 
 
@@ -200,6 +202,17 @@ def measure_read_cpu_ms(model: Path, samples: list[tuple[Any, Any]], repeats: in
     return (time.process_time() - t0) * 1000 / (repeats * len(samples))
 
 
+def _reader_cpu(model: Path) -> int:
+    from toonvision_live.classify.reader import READS
+    from training.reader.tags import iter_tag_samples
+
+    per_read = measure_cpu_ms_per_tag(model)
+    call = measure_read_cpu_ms(model, [(patch, box) for patch, box, _ in iter_tag_samples(256, 424242)])
+    print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READS)} reads): "
+          f"{per_read * len(READS):.3f} ms; TagReader.read, one tag a call, crop to decoding: {call:.3f} ms")
+    return 0
+
+
 def _evaluate_reader(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
@@ -209,6 +222,8 @@ def _evaluate_reader(args: argparse.Namespace) -> int:
 
     if not args.model.is_file():
         raise ConfigError(f"The reader model {args.model} does not exist.")
+    if args.cpu_only:
+        return _reader_cpu(args.model)
     test = load_tag_set(ensure_shards(args.data, "test", 1)[0])
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     one = bucket_metrics(onnx_outputs(session, test.images), test)
