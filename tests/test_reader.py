@@ -16,6 +16,7 @@ from toonvision_live.classify.reader import (
     INPUT_W,
     NAME_CLASSES,
     READ_BOXES,
+    READS,
     TagReader,
     default_reader_path,
     level_probs,
@@ -59,14 +60,41 @@ def test_tag_input_squeezes_wide_boxes_and_clips() -> None:
     assert tag_input(frame, (0, 0, 40, 12), out=out) is out
 
 
-def test_tag_inputs_read_the_box_and_its_tighter_and_looser_versions() -> None:
+def test_tag_input_subpixel_samples_fractional_boxes() -> None:
+    frame = np.full((100, 300, 3), 200, np.uint8)
+    frame[40:50, 100:140] = 20  # a dark block, 10 rows x 40 columns, in a 20-row box (scaled up 2x)
+    box = (80, 35, 160, 55)
+    whole, sub = tag_input(frame, box), tag_input(frame, box, subpixel=True)
+    # a box on whole pixels: the same input but at its last column (the rounded crop repeats its edge)
+    assert np.abs(whole - sub)[:-1, :-1].max() < 0.05
+
+    def centre(x: np.ndarray) -> np.ndarray:
+        return np.argwhere(x < -1).mean(axis=0)
+
+    # half a pixel further right and down: the block one input pixel (2 x 0.5) further up and left
+    moved = tag_input(frame, (80.5, 35.5, 160.5, 55.5), subpixel=True)
+    assert np.allclose(centre(sub) - centre(moved), (1.0, 1.0), atol=0.3)
+    assert np.array_equal(tag_input(frame, (80.5, 35.5, 160.5, 55.5)), tag_input(frame, (80, 36, 160, 56)))
+    big = (60, 20, 200, 80)  # 60 rows: scaled down, sampled from the rounded box either way
+    assert np.array_equal(tag_input(frame, big, subpixel=True), tag_input(frame, big))
+
+
+def test_tag_inputs_read_the_box_through_each_read() -> None:
     frame = np.random.default_rng(1).integers(0, 255, (100, 300, 3), np.uint8)
-    box = (80, 30, 160, 80)
+    box = (80, 30, 160, 55)  # 25 rows: scaled up, so the sub-pixel reads sample fractional edges
     xs = tag_inputs(frame, box)
-    assert xs.shape == (len(READ_BOXES), INPUT_H, INPUT_W) and READ_BOXES[0] == (0, 0, 0, 0)
-    assert np.array_equal(xs[0], tag_input(frame, box))
-    assert np.array_equal(xs[1], tag_input(frame, (82, 32, 158, 78)))  # 4 % of 50 rows tighter
-    assert np.array_equal(xs[2], tag_input(frame, (78, 28, 162, 82)))  # and looser
+    assert xs.shape == (len(READS), INPUT_H, INPUT_W) == (5, INPUT_H, INPUT_W)
+    assert tuple(change for change, _ in READS) == READ_BOXES
+    want = [((79, 30, 161, 55), True),  # 4 % of 25 rows wider on each side
+            ((80, 31, 160, 54), True),  # 4 % shorter at the top and the bottom
+            ((80.75, 30.75, 160.75, 55.75), True),  # 3 % further right and down
+            ((82, 32, 158, 53), False),  # 8 % tighter, whole pixels
+            ((79.25, 30.75, 159.25, 55.75), True)]  # 3 % further left and down
+    for x, (b, subpixel) in zip(xs, want, strict=True):
+        assert np.array_equal(x, tag_input(frame, b, subpixel=subpixel))
+    assert not np.array_equal(xs[2], tag_input(frame, (81, 31, 161, 56)))  # not rounded
+    edge = tag_inputs(frame, (-5, 80, 40, 110))  # reads clipped to the frame like one tag_input
+    assert np.array_equal(edge[3], tag_input(frame, (-2.6, 82.4, 37.6, 107.6)))
 
 
 def test_read_averages_the_reads_of_each_box(reader: TagReader) -> None:

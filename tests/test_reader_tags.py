@@ -12,6 +12,7 @@ from training.reader.tags import (
     CLASH_NAMES,
     DEFAULT_MIX,
     FOCUS_MIX,
+    SMALL_MIX,
     TagRenderer,
     TagSet,
     load_tag_set,
@@ -92,6 +93,16 @@ def test_focus_mix_draws_more_small_and_two_line_tags() -> None:
     two_focus, small_focus = shares(FOCUS_MIX.two_line, FOCUS_MIX.em_mixture)
     assert 0.05 < two_default < 0.09 and 0.17 < two_focus < 0.23
     assert small_focus > small_default + 0.1
+
+
+def test_small_mix_draws_small_text_and_uniform_levels() -> None:
+    rng = np.random.default_rng(5)
+    small = np.mean([4.5 <= sample_em(rng, SMALL_MIX.em_mixture) < 10 for _ in range(4000)])
+    levels = np.array([sample_label(rng, SMALL_MIX.two_line, SMALL_MIX.uniform_level).level for _ in range(4000)])
+    default = np.array([sample_label(rng).level for _ in range(4000)])
+    assert 0.70 < small < 0.80
+    # uniform levels 1..50: four in five have two digits; the default mix (half in the Cog's range) fewer
+    assert np.mean(levels >= 10) > np.mean(default >= 10) + 0.1 and 0.7 < np.mean(levels >= 10) < 0.82
 
 
 def test_loading_relabels_boardbot_departments_of_old_shards(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ Contract (checked against the card when the reader loads):
 * input ``tag`` float32 [N, 40, 128, 1]: the tag box in grey, scaled to 40 rows keeping its aspect
   (squeezed only when wider than 128), centred, padded with its mean, then standardised (mean 0,
   std 1) — :func:`tag_input` does exactly this, for training and at run time; :class:`TagReader`
-  reads each tag through the boxes of :data:`READ_BOXES` (:func:`tag_inputs`) and averages the
+  reads each tag through the boxes of :data:`READS` (:func:`tag_inputs`) and averages the
   heads' probabilities;
 * outputs (softmax): ``name`` [N, 34] = the 32 Cogs (taxonomy order) + ``skelecog`` + ``other``;
   ``dept`` [N, 7] = the 4 suits + ``boardbot`` + ``other`` + ``none`` (two-line tags of old clients);
@@ -41,13 +41,20 @@ MAX_LEVEL = 50
 OUTPUTS: dict[str, int] = {"name": len(NAME_CLASSES), "dept": len(DEPT_CLASSES), "tens": 6, "units": 10, "v2": 2}
 #: levels 1..50 as (tens, units) indices, for the level distribution P(L) = P(tens) P(units)
 _LEVELS = np.arange(1, MAX_LEVEL + 1)
-#: each tag is read through these boxes and its heads' probabilities averaged: the box as found and
-#: 4 % of its height tighter and looser on every side (fractions of the box height added to x0, y0,
-#: x1, y1).  One read is sensitive to where the crop stage's box edges fall; the average of three
-#: beat one read on the validation shard (stage-4 reader, exact read >= 8 px 97.3 -> 98.3 %, 5-8 px
-#: 77.8 -> 80.2 %; chosen there among 11 box changes and their combinations; see docs/reader)
-READ_BOXES: tuple[tuple[float, float, float, float], ...] = (
-    (0.0, 0.0, 0.0, 0.0), (0.04, 0.04, -0.04, -0.04), (-0.04, -0.04, 0.04, 0.04))
+#: each tag is read through these reads and its heads' probabilities averaged: (box change, sub-pixel),
+#: the change in fractions of the box height added to x0, y0, x1, y1, the box sampled at its fractional
+#: edges when sub-pixel (``tag_input(subpixel=True)``) or rounded to whole pixels.  One read is
+#: sensitive to where the crop stage's box edges fall; the mean of several reads is not (chosen on the
+#: validation shard, seed 5000, by ``python -m training.reader.tta``; see docs/reader)
+READS: tuple[tuple[tuple[float, float, float, float], bool], ...] = (
+    ((-0.04, 0.0, 0.04, 0.0), True),  # 4 % of the height wider on each side
+    ((0.0, 0.04, 0.0, -0.04), True),  # 4 % shorter at the top and the bottom
+    ((0.03, 0.03, 0.03, 0.03), True),  # 3 % further right and down
+    ((0.08, 0.08, -0.08, -0.08), False),  # 8 % tighter, whole pixels
+    ((-0.03, 0.03, -0.03, 0.03), True),  # 3 % further left and down
+)
+#: the box changes of READS
+READ_BOXES: tuple[tuple[float, float, float, float], ...] = tuple(change for change, _ in READS)
 
 
 def default_reader_path() -> Path:
@@ -55,27 +62,35 @@ def default_reader_path() -> Path:
     return Path(str(resources.files("toonvision_models").joinpath("reader.onnx")))
 
 
-def tag_input(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None) -> np.ndarray:
+def tag_input(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None,
+              *, subpixel: bool = False) -> np.ndarray:
     """The reader's input (INPUT_H, INPUT_W) float32 for the tag box ``box_xyxy`` of an RGB frame.
 
     The box is clipped to the frame; an empty box gives zeros.  ``out`` (INPUT_H, INPUT_W) is filled
-    in place when given.
+    in place when given.  The box is rounded to whole pixels, unless ``subpixel``: then a box that is
+    scaled up (fewer than INPUT_H rows) is sampled at its fractional edges (bilinear, as the rounded
+    box would be), so that boxes shifted by parts of a pixel give different reads.
     """
     if out is None:
         out = np.empty((INPUT_H, INPUT_W), np.float32)
     fh, fw = frame_rgb.shape[:2]
-    x0, y0 = max(0, int(round(box_xyxy[0]))), max(0, int(round(box_xyxy[1])))
-    x1, y1 = min(fw, int(round(box_xyxy[2]))), min(fh, int(round(box_xyxy[3])))
+    fx0, fy0 = max(0.0, float(box_xyxy[0])), max(0.0, float(box_xyxy[1]))
+    fx1, fy1 = min(float(fw), float(box_xyxy[2])), min(float(fh), float(box_xyxy[3]))
+    x0, y0, x1, y1 = int(round(fx0)), int(round(fy0)), int(round(fx1)), int(round(fy1))
     if x1 - x0 < 2 or y1 - y0 < 2:
         out[:] = 0.0
         return out
-    crop = frame_rgb[y0:y1, x0:x1]
-    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    h, w = grey.shape
-    scale = INPUT_H / h
-    new_w = max(1, min(INPUT_W, int(round(w * scale))))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(grey, (new_w, INPUT_H), interpolation=interp).astype(np.float32)
+    if subpixel and fy1 - fy0 < INPUT_H:
+        small = _sample_subpixel(frame_rgb, (fx0, fy0, fx1, fy1))
+    else:
+        crop = frame_rgb[y0:y1, x0:x1]
+        grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+        h, w = grey.shape
+        scale = INPUT_H / h
+        new_w = max(1, min(INPUT_W, int(round(w * scale))))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(grey, (new_w, INPUT_H), interpolation=interp).astype(np.float32)
+    new_w = small.shape[1]
     mean = float(small.mean())
     out[:] = mean
     left = (INPUT_W - new_w) // 2
@@ -86,15 +101,41 @@ def tag_input(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray 
     return out
 
 
+def _sample_subpixel(frame_rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The box (fractional edges, inside the frame) scaled up to INPUT_H rows, grey float32, bilinear."""
+    x0, y0, x1, y1 = box
+    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+    ix1, iy1 = min(frame_rgb.shape[1], int(np.ceil(x1)) + 1), min(frame_rgb.shape[0], int(np.ceil(y1)) + 1)
+    crop = np.ascontiguousarray(frame_rgb[iy0:iy1, ix0:ix1])
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    k = INPUT_H / (y1 - y0)
+    new_w = max(1, min(INPUT_W, int(round((x1 - x0) * k))))
+    kx = new_w / (x1 - x0)
+    # cv2.resize's centres: output pixel u samples x = x0 + (u + 0.5) / k - 0.5 (crop coordinates)
+    m = np.array([[kx, 0.0, (0.5 - (x0 - ix0)) * kx - 0.5], [0.0, k, (0.5 - (y0 - iy0)) * k - 0.5]])
+    return cv2.warpAffine(grey.astype(np.float32), m, (new_w, INPUT_H), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def tag_inputs(frame_rgb: np.ndarray, box_xyxy: Sequence[float], out: np.ndarray | None = None) -> np.ndarray:
-    """The reader's inputs [len(READ_BOXES), INPUT_H, INPUT_W] of one tag box: :func:`tag_input` of
-    each box of :data:`READ_BOXES`; ``out`` is filled in place when given."""
+    """The reader's inputs [len(READS), INPUT_H, INPUT_W] of one tag box: :func:`tag_input` of each
+    read of :data:`READS`; ``out`` is filled in place when given."""
     if out is None:
-        out = np.empty((len(READ_BOXES), INPUT_H, INPUT_W), np.float32)
+        out = np.empty((len(READS), INPUT_H, INPUT_W), np.float32)
     x0, y0, x1, y1 = (float(v) for v in box_xyxy[:4])
     h = y1 - y0
-    for k, (a, b, c, d) in enumerate(READ_BOXES):
-        tag_input(frame_rgb, (x0 + a * h, y0 + b * h, x1 + c * h, y1 + d * h), out=out[k])
+    boxes = [(x0 + a * h, y0 + b * h, x1 + c * h, y1 + d * h) for (a, b, c, d), _ in READS]
+    # the grey of the region all reads sample (2 pixels around, inside the frame), converted once
+    fh, fw = frame_rgb.shape[:2]
+    cx0 = int(np.clip(np.floor(min(b[0] for b in boxes)) - 2, 0, fw))
+    cy0 = int(np.clip(np.floor(min(b[1] for b in boxes)) - 2, 0, fh))
+    cx1 = int(np.clip(np.ceil(max(b[2] for b in boxes)) + 2, cx0, fw))
+    cy1 = int(np.clip(np.ceil(max(b[3] for b in boxes)) + 2, cy0, fh))
+    region = np.ascontiguousarray(frame_rgb[cy0:cy1, cx0:cx1])
+    if region.ndim == 3 and region.size:
+        region = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
+    for k, ((bx0, by0, bx1, by1), (_, subpixel)) in enumerate(zip(boxes, READS, strict=True)):
+        tag_input(region, (bx0 - cx0, by0 - cy0, bx1 - cx0, by1 - cy0), out=out[k], subpixel=subpixel)
     return out
 
 
@@ -216,7 +257,7 @@ class TagReader:
         if sorted(self._output_names) != sorted(OUTPUTS):
             raise ModelError(f"The reader model {self.model_path} has outputs {self._output_names}, "
                              f"expected {sorted(OUTPUTS)}; export it again.")
-        self._batch = np.zeros((max_batch * len(READ_BOXES), INPUT_H, INPUT_W, 1), np.float32)
+        self._batch = np.zeros((max_batch * len(READS), INPUT_H, INPUT_W, 1), np.float32)
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """The five softmax outputs of a prepared [N, 40, 128, 1] batch."""
@@ -225,8 +266,8 @@ class TagReader:
 
     def probabilities(self, frame_rgb: np.ndarray, boxes: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
         """The five heads' [N, k] probabilities for the tag boxes of an RGB frame, each the mean of its
-        reads through :data:`READ_BOXES` (one batch for all)."""
-        k = len(READ_BOXES)
+        reads through :data:`READS` (one batch for all)."""
+        k = len(READS)
         if len(boxes) * k > len(self._batch):
             self._batch = np.zeros((len(boxes) * k, INPUT_H, INPUT_W, 1), np.float32)
         batch = self._batch[: len(boxes) * k]

@@ -41,6 +41,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--train-shards", type=int, default=6, help="shards of 10,000 tags to train on (default 6)")
     p.add_argument("--focus-shards", type=int, default=0,
                    help="also train on this many shards of small text and two-line tags (default 0)")
+    p.add_argument("--small-shards", type=int, default=0,
+                   help="also train on this many shards of mostly 4.5-10 px text, levels mostly uniform (default 0)")
+    p.add_argument("--level-weight", type=float, default=1.0,
+                   help="weight of the level digits' losses against name, department and v2.0 (default 1)")
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
     p.add_argument("--learning-rate", type=float, default=2e-3)
@@ -54,11 +58,13 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate-reader", help="the reader's exact-read accuracy per line height and its CPU time per tag",
         description="Read the rendered test shard (seed 9000) with an ONNX reader, once per tag and as "
-        "TagReader reads (the mean of its READ_BOXES reads, from the tags re-rendered), and print accuracy "
+        "TagReader reads (the mean of its READS reads, from the tags re-rendered), and print accuracy "
         "per line-height bucket and milliseconds of CPU per tag (batch of 16, one thread).")
     p.add_argument("--data", type=Path, required=True, help="folder with (or for) the rendered shards")
     p.add_argument("--model", type=Path, default=DEFAULT_OUT)
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    p.add_argument("--cpu-only", action="store_true",
+                   help="only the CPU figures (256 rendered tags of seed 424242, no shards needed)")
     p.set_defaults(handler=_evaluate_reader)
 
 
@@ -107,13 +113,16 @@ def _train_reader(args: argparse.Namespace) -> int:
         raise ConfigError(f"The folder for {args.out} does not exist: create it or choose another --out.")
     if args.init is not None and not args.init.is_file():
         raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
-    if args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0:
-        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards at least 0 "
-                          "and --max-minutes above 0.")
+    if (args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0
+            or args.small_shards < 0 or args.level_weight <= 0):
+        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards and --small-shards "
+                          "at least 0, --max-minutes and --level-weight above 0.")
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
                     learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
-                    schedule=args.schedule, focus_shards=args.focus_shards)
-    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards), ("focus", recipe.focus_shards)):
+                    schedule=args.schedule, focus_shards=args.focus_shards,
+                    small_shards=args.small_shards, level_weight=args.level_weight)
+    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards), ("focus", recipe.focus_shards),
+                         ("small", recipe.small_shards)):
         ensure_shards(args.data, split, count)
     if args.render_only:
         return 0
@@ -158,44 +167,77 @@ def _print_buckets(title: str, m: dict[str, Any]) -> None:
     print(f"{'all':>12} {m['n']:>6} " + " ".join(f"{m[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2")))
 
 
-def read_as_live(model: Path, data: Path) -> dict[str, np.ndarray]:
-    """The test shard's tags read as :class:`TagReader` reads them (each box's READ_BOXES averaged),
-    from the frames patches re-rendered from the shard's seed (the shard keeps only one prepared input)."""
+def read_as_live(model: Path, data: Path, keep: int = 256) -> tuple[dict[str, np.ndarray], list[tuple[Any, Any]]]:
+    """The test shard's tags read as :class:`TagReader` reads them (each box's READS averaged),
+    from the frames patches re-rendered from the shard's seed (the shard keeps only one prepared input);
+    and the first ``keep`` (patch, box) pairs, for timing."""
     from toonvision_live.classify.reader import TagReader
     from training.reader.tags import iter_tag_samples, load_tag_set, shard_seed
     from training.reader.train import SHARD_SIZE, ensure_shards
 
     test = load_tag_set(ensure_shards(data, "test", 1)[0])
     reader = TagReader(model, ["CPUExecutionProvider"])
-    parts = []
+    parts, kept = [], []
     for i, (patch, box, label) in enumerate(iter_tag_samples(SHARD_SIZE, shard_seed("test", 0))):
         if " / ".join(label.lines) != test.texts[i]:
             raise ConfigError(f"The test shard in {data} was rendered by another version of the tag renderer: "
                               "delete test_00.npz there and evaluate again.")
         parts.append(reader.probabilities(patch, [box]))
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if len(kept) < keep:
+            kept.append((patch, box))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, kept
+
+
+def measure_read_cpu_ms(model: Path, samples: list[tuple[Any, Any]], repeats: int = 5) -> float:
+    """Process CPU milliseconds per tag of :meth:`TagReader.read` (one thread), one tag per call: the
+    crop, its READS inputs, the network and the decoding."""
+    from toonvision_live.classify.reader import TagReader
+
+    reader = TagReader(model, ["CPUExecutionProvider"])
+    reader.read(samples[0][0], [samples[0][1]])
+    t0 = time.process_time()
+    for _ in range(repeats):
+        for patch, box in samples:
+            reader.read(patch, [box])
+    return (time.process_time() - t0) * 1000 / (repeats * len(samples))
+
+
+def _reader_cpu(model: Path) -> int:
+    from toonvision_live.classify.reader import READS
+    from training.reader.tags import iter_tag_samples
+
+    per_read = measure_cpu_ms_per_tag(model)
+    call = measure_read_cpu_ms(model, [(patch, box) for patch, box, _ in iter_tag_samples(256, 424242)])
+    print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READS)} reads): "
+          f"{per_read * len(READS):.3f} ms; TagReader.read, one tag a call, crop to decoding: {call:.3f} ms")
+    return 0
 
 
 def _evaluate_reader(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
-    from toonvision_live.classify.reader import READ_BOXES
+    from toonvision_live.classify.reader import READS
     from training.reader.tags import load_tag_set
     from training.reader.train import bucket_metrics, ensure_shards, onnx_outputs
 
     if not args.model.is_file():
         raise ConfigError(f"The reader model {args.model} does not exist.")
+    if args.cpu_only:
+        return _reader_cpu(args.model)
     test = load_tag_set(ensure_shards(args.data, "test", 1)[0])
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     one = bucket_metrics(onnx_outputs(session, test.images), test)
-    m = {**bucket_metrics(read_as_live(args.model, args.data), test), "one_read": one}
+    live, kept = read_as_live(args.model, args.data)
+    m = {**bucket_metrics(live, test), "one_read": one}
     per_read = measure_cpu_ms_per_tag(args.model)
     m["cpu_ms_per_read_batch16_1thread"] = round(per_read, 3)
-    m["cpu_ms_per_tag_batch16_1thread"] = round(per_read * len(READ_BOXES), 3)
+    m["cpu_ms_per_tag_batch16_1thread"] = round(per_read * len(READS), 3)
+    m["cpu_ms_per_tag_read_call"] = round(measure_read_cpu_ms(args.model, kept), 3)
     _print_buckets("one read of each tag (the shard's prepared inputs):", one)
-    _print_buckets(f"as TagReader reads (the mean of {len(READ_BOXES)} reads through READ_BOXES):", m)
-    print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READ_BOXES)} reads): "
-          f"{m['cpu_ms_per_tag_batch16_1thread']:.3f} ms")
+    _print_buckets(f"as TagReader reads (the mean of {len(READS)} reads through READS):", m)
+    print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READS)} reads): "
+          f"{m['cpu_ms_per_tag_batch16_1thread']:.3f} ms; TagReader.read, one tag a call, crop to decoding: "
+          f"{m['cpu_ms_per_tag_read_call']:.3f} ms")
     if args.json:
         from toonvision_live.fileio import atomic_write_bytes
 

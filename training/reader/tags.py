@@ -55,6 +55,7 @@ class TagMix:
 
     em_mixture: tuple[tuple[float, float, float], ...] = EM_MIXTURE
     two_line: float = 0.07
+    uniform_level: float = 0.5  # share of levels drawn uniformly from 1..50 (the rest: in the Cog's range)
 
 
 #: the default mix (train, validation and test shards)
@@ -62,6 +63,9 @@ DEFAULT_MIX = TagMix()
 #: the "focus" shards of stage 5: more of what the stage-4 reader missed (small text, where the
 #: level's units digit is lost, and the two-line tags of old clients: 7 % of the tags, 10 % of the misses)
 FOCUS_MIX = TagMix(em_mixture=((0.65, 5.0, 14.0), (0.20, 14.0, 30.0), (0.15, 30.0, 60.0)), two_line=0.20)
+#: the "small" shards of stage 6: most tags at 4.5-10 px (where stage 5 still missed the level's units
+#: digit) and 80 % of the levels uniform over 1..50 (two digits, every units digit equally often)
+SMALL_MIX = TagMix(em_mixture=((0.75, 4.5, 10.0), (0.25, 10.0, 30.0)), two_line=0.12, uniform_level=0.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +99,10 @@ def _word(rng: np.random.Generator, lo: int = 4, hi: int = 11) -> str:
     return "".join(chars).capitalize()
 
 
-def sample_label(rng: np.random.Generator, two_line: float = DEFAULT_MIX.two_line) -> TagLabel:
+def sample_label(rng: np.random.Generator, two_line: float = DEFAULT_MIX.two_line,
+                 uniform_level: float = DEFAULT_MIX.uniform_level) -> TagLabel:
     """The text of one random tag and its classes (em left 0; set by the renderer); ``two_line`` is
-    the share of the two-line tags of old clients."""
+    the share of the two-line tags of old clients, ``uniform_level`` that of levels uniform over 1..50."""
     u = rng.random()
     cog = COGS[int(rng.integers(len(COGS)))]
     dept_code = cog.suit
@@ -111,7 +116,7 @@ def sample_label(rng: np.random.Generator, two_line: float = DEFAULT_MIX.two_lin
             _word(rng) if rng.random() < 0.6 else f"{_word(rng, 3, 7)} {_word(rng, 4, 9)}")
         if rng.random() < 0.5:
             dept_code = "boardbot"
-    if rng.random() < 0.5:
+    if rng.random() < uniform_level:
         level = int(rng.integers(1, MAX_LEVEL + 1))
     else:
         level = int(np.clip(cog.tier + rng.integers(0, 9 if rng.random() < 0.3 else 5), 1, MAX_LEVEL))
@@ -202,25 +207,35 @@ def _blend(dst: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     dst[y0:y1, x0:x1] = src[:, :, :3] * a + dst[y0:y1, x0:x1] * (1 - a)
 
 
-def _degrade(img: np.ndarray, em: float, rng: np.random.Generator) -> np.ndarray:
-    """Light, window scaling, blur, noise and JPEG on a float RGB patch; returns uint8 RGB."""
+def _degrade(img: np.ndarray, em: float, rng: np.random.Generator,
+             record: dict[str, float] | None = None) -> np.ndarray:
+    """Light, window scaling, blur, noise and JPEG on a float RGB patch; returns uint8 RGB.  ``record``,
+    when given, gets what was applied (``light``, ``rescale`` factor, ``blur`` sigma in pixels,
+    ``noise`` sigma, ``jpeg`` quality)."""
+    rec: dict[str, float] = {} if record is None else record
     if rng.random() < 0.5:  # night, tint, contrast
         img = img * rng.uniform(0.55, 1.1, 3).astype(np.float32) + rng.uniform(-0.08, 0.08)
         img = np.clip(img, 0, 1) ** rng.uniform(0.7, 1.4)
+        rec["light"] = 1.0
     h, w = img.shape[:2]
     if rng.random() < 0.35:  # drawn smaller and scaled up (window scaling, mipmapped text)
         f = rng.uniform(0.5, 0.95)
         small = cv2.resize(img, (max(2, int(w * f)), max(2, int(h * f))), interpolation=cv2.INTER_AREA)
         img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.7 else cv2.INTER_NEAREST)
+        rec["rescale"] = f
     if rng.random() < 0.35:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.5 + 0.06 * em))
+        rec["blur"] = sigma = rng.uniform(0.3, 0.5 + 0.06 * em)
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
     if rng.random() < 0.3:
-        img = img + rng.normal(0, rng.uniform(0.005, 0.04), img.shape).astype(np.float32)
+        rec["noise"] = sd = rng.uniform(0.005, 0.04)
+        img = img + rng.normal(0, sd, img.shape).astype(np.float32)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
-        ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 96))])
+        q = int(rng.integers(25, 96))
+        ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
         if ok:
             out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+            rec["jpeg"] = q
     return out
 
 
@@ -230,12 +245,14 @@ class TagRenderer:
     def __init__(self) -> None:
         self.font = suit_font()
         self.backgrounds = _backgrounds()
+        #: the degradations of the last sample (see :func:`_degrade`; empty: none, or not degraded)
+        self.last_degradations: dict[str, float] = {}
 
     def sample(self, rng: np.random.Generator, label: TagLabel | None = None, em: float | None = None,
                degrade: bool = True, mix: TagMix = DEFAULT_MIX,
                ) -> tuple[np.ndarray, tuple[int, int, int, int], TagLabel]:
         """(patch uint8 RGB, card box in the patch, label) of one tag on its background."""
-        label = label or sample_label(rng, mix.two_line)
+        label = label or sample_label(rng, mix.two_line, mix.uniform_level)
         em = em if em is not None else sample_em(rng, mix.em_mixture)
         tag = draw_tag(self.font, label.lines, em, rng)
         th, tw = tag.shape[:2]
@@ -261,7 +278,9 @@ class TagRenderer:
             else:
                 ox = margin + tw - int(cover * tw)
             _blend(bg, other, ox, oy)
-        patch = _degrade(bg, em, rng) if degrade else np.clip(bg * 255 + 0.5, 0, 255).astype(np.uint8)
+        self.last_degradations = {}
+        patch = (_degrade(bg, em, rng, self.last_degradations) if degrade
+                 else np.clip(bg * 255 + 0.5, 0, 255).astype(np.uint8))
         j = rng.uniform(-0.12, 0.3, 4) * em  # the crop stage's box is a little loose or tight
         x0, y0, x1, y1 = box[0] - j[0], box[1] - j[1], box[2] + j[2], box[3] + j[3]
         if rng.random() < 0.08:  # cut by the screen edge
@@ -334,5 +353,6 @@ def load_tag_set(path) -> TagSet:
 
 
 def shard_seed(split: str, index: int) -> int:
-    """The render seed of shard ``index`` of a split (train 1000+i, focus 2000+i, val 5000+i, test 9000+i)."""
-    return {"train": 1000, "focus": 2000, "val": 5000, "test": 9000}[split] + index
+    """The render seed of shard ``index`` of a split (train 1000+i, focus 2000+i, small 3000+i, val 5000+i,
+    test 9000+i)."""
+    return {"train": 1000, "focus": 2000, "small": 3000, "val": 5000, "test": 9000}[split] + index

@@ -34,6 +34,7 @@ from toonvision_live.fileio import atomic_write_bytes, ensure_dir
 from training.reader.tags import (
     DEFAULT_MIX,
     FOCUS_MIX,
+    SMALL_MIX,
     TagRenderer,
     TagSet,
     load_tag_set,
@@ -65,6 +66,8 @@ class Recipe:
     init: str | None = None  # warm start from this .onnx reader or .keras model
     schedule: str = "epochs"  # cosine over "epochs", or over the "wall" clock budget
     focus_shards: int = 0  # shards of FOCUS_MIX (small text, two-line tags) trained on beside the train shards
+    small_shards: int = 0  # shards of SMALL_MIX (mostly 4.5-10 px text, levels mostly uniform) trained on too
+    level_weight: float = 1.0  # weight of the tens and units heads' losses (name, dept, v2: 1)
 
 
 def shard_path(data: Path, split: str, index: int) -> Path:
@@ -72,7 +75,8 @@ def shard_path(data: Path, split: str, index: int) -> Path:
 
 
 def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | None = None) -> list[Path]:
-    """The ``count`` shards of ``split`` in ``data``, rendering the missing ones (``focus``: of FOCUS_MIX)."""
+    """The ``count`` shards of ``split`` in ``data``, rendering the missing ones (``focus``: of FOCUS_MIX,
+    ``small``: of SMALL_MIX)."""
     ensure_dir(Path(data))
     paths = []
     for i in range(count):
@@ -80,7 +84,7 @@ def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | No
         if not path.is_file():
             renderer = renderer or TagRenderer()
             t0 = time.perf_counter()
-            mix = FOCUS_MIX if split == "focus" else DEFAULT_MIX
+            mix = {"focus": FOCUS_MIX, "small": SMALL_MIX}.get(split, DEFAULT_MIX)
             save_tag_set(path, render_tag_set(SHARD_SIZE, shard_seed(split, i), renderer, mix=mix))
             log.info("rendered %s in %.0f s", path.name, time.perf_counter() - t0)
         paths.append(path)
@@ -126,7 +130,8 @@ def train_reader(data: Path, recipe: Recipe) -> keras.Model:
     import tensorflow as tf
 
     keras.utils.set_random_seed(recipe.seed)
-    paths = ensure_shards(data, "train", recipe.train_shards) + ensure_shards(data, "focus", recipe.focus_shards)
+    paths = (ensure_shards(data, "train", recipe.train_shards) + ensure_shards(data, "focus", recipe.focus_shards)
+             + ensure_shards(data, "small", recipe.small_shards))
     train = concat([load_tag_set(p) for p in paths])
     val = load_tag_set(ensure_shards(data, "val", 1)[0])
     model = _initial_model(recipe, train)
@@ -137,6 +142,7 @@ def train_reader(data: Path, recipe: Recipe) -> keras.Model:
                                                       alpha=0.02))
     model.compile(optimizer=keras.optimizers.Adam(lr),
                   loss={k: "sparse_categorical_crossentropy" for k in OUTPUTS},
+                  loss_weights={k: recipe.level_weight if k in ("tens", "units") else 1.0 for k in OUTPUTS},
                   metrics={k: "accuracy" for k in OUTPUTS})
     x = train.images[..., None]
     ds = (tf.data.Dataset.from_tensor_slices((x, targets(train)))
@@ -249,8 +255,10 @@ def export_reader(model: keras.Model, out: Path, data: Path, recipe: Recipe, min
                                              "prepare": "toonvision_live.classify.reader.tag_input"},
         "outputs": OUTPUTS, "names": list(NAME_CLASSES), "depts": list(DEPT_CLASSES),
         "level": "tens x units, levels 1..50",
-        "training_data": {"rendered_tags": (recipe.train_shards + recipe.focus_shards) * SHARD_SIZE,
-                          "shard_seeds": "train 1000+i, focus 2000+i (FOCUS_MIX), val 5000, test 9000",
+        "training_data": {"rendered_tags": (recipe.train_shards + recipe.focus_shards + recipe.small_shards)
+                          * SHARD_SIZE,
+                          "shard_seeds": "train 1000+i, focus 2000+i (FOCUS_MIX), small 3000+i (SMALL_MIX), "
+                                         "val 5000, test 9000",
                           "font": "phase_3/models/fonts/vtRemingtonPortable.ttf via assets/suit_font_glyphs",
                           "real_frames": 0},
         "recipe": {**asdict(recipe), "trained_minutes": round(minutes, 1)},
