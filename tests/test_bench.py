@@ -15,7 +15,7 @@ import pytest
 from model_factory import make_tiny_model
 
 from toonvision_live.errors import CaptureError, ConfigError
-from toonvision_live.settings import parse_size_wh
+from toonvision_live.settings import Settings, parse_size_wh
 from toonvision_live.tools import bench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,10 +285,14 @@ def test_replay_times_the_worker_and_searches_without_a_screen(tiny_model, tmp_p
     out = tmp_path / "replay.json"
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     proc = run_cli(["bench", "--replay", "--duration", "0.3", "--baseline", "--model", str(tiny_model),
-                    "--no-reader", "--json", str(out)], env=env)
+                    "--no-reader", "--versus", "nametags", "--json", str(out)], env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     now, before = report["now"], report["baseline"]
+    # the default crop stage, as live (the baseline keeps the nametag search); --versus: another one beside it
+    assert report["options"]["crop_stage"] == Settings().crop_stage
+    assert report["versus"]["crop_stage"] == "nametags" and report["versus"]["frames"] == now["frames"]
+    assert report["cpu_ratio_versus_over_new"] > 0 and "tag_visible" in now["score"]
     assert now["frames"] == before["frames"] == 8 * 36  # 8 streets, 0.3 s at 120 grabs a second
     assert now["worker_cpu_ms_per_frame"] > 0 and now["search_cpu_ms_per_frame"] > 0
     assert before["searches"] > now["searches"] > 0  # 30 searches a second before, at most 8 now

@@ -115,7 +115,7 @@ def replay_command(args: argparse.Namespace) -> int:
     options = LiveLikeOptions(seconds=args.duration, grab_fps=args.fps_cap, scene_fps=args.scene_fps,
                               size_wh=args.resolution, cogs=args.cogs)
     report = live_like_report(options, baseline=args.baseline, reader_on=not args.no_reader, model=args.model,
-                              provider=args.provider)
+                              provider=args.provider, crop_stage=args.crop_stage, versus=args.versus)
     report["command"] = "toonvision " + " ".join(sys.argv[1:])
     render_live_like(report, Console())
     if args.json is not None:
@@ -182,6 +182,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="no screen: replay the 8 demo streets of 'toonvision replay' as live (grabbed --fps-cap times "
                    "a second, redrawn --scene-fps times, searches paced in scene time) for --duration seconds each "
                    "and report the CPU of the worker and the searches per frame, which depends much less on how busy "
-                   "the machine is than frame rates, with the replay's accuracy (--baseline: also the old behaviour)")
+                   "the machine is than frame rates, with the replay's accuracy, for --crop-stage (default, as live: "
+                   f"{Settings().crop_stage}; --versus STAGE: also that stage; --baseline: also the old behaviour, "
+                   "with the nametag search)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(handler=bench_command)
