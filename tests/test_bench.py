@@ -186,9 +186,9 @@ def test_xvfb_option_starts_its_own_screen(tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["frames"]["processed"] > 0 and report["config"]["cogs"] == 3
-    # --full-search-every 1: the default crop stage (the detector + verifier) searches every frame in turn
+    # --full-search-every 1: the default crop stage searches every frame in turn
     assert report["config"]["proposer"] == "IncrementalProposer(full_every=1)"
-    assert report["config"]["crop_stage"] == "detector"
+    assert report["config"]["crop_stage"] == Settings().crop_stage
 
 
 def test_a_missing_window_is_one_sentence(x_display, tiny_model):

@@ -146,12 +146,12 @@ def live_like_report(options: LiveLikeOptions, *, baseline: bool, reader_on: boo
         "scene_fps": options.scene_fps, "search_delay_s": options.delay_s, "resolution": list(options.size_wh),
         "cogs": options.cogs, "reader": reader_on, "model": str(classifier.model_path), "crop_stage": crop_stage}}
     scenes: dict[int, Any] = {}
-    tuning = replace(Tuning(), adaptive=False)
-    report["now"] = replay_live_like(classifier, tuning, options, reader, scenes, _searches(crop_stage))
+    tuning = lambda stage: replace(Tuning.for_stage(stage), adaptive=False)  # noqa: E731  (searches paced as live)
+    report["now"] = replay_live_like(classifier, tuning(crop_stage), options, reader, scenes, _searches(crop_stage))
     cpu = lambda r: r["worker_cpu_ms_per_frame"] + r["search_cpu_ms_per_frame"]  # noqa: E731
     if versus is not None:
-        report["versus"] = dict(replay_live_like(classifier, tuning, options, reader, scenes, _searches(versus)),
-                                crop_stage=versus)
+        report["versus"] = dict(replay_live_like(classifier, tuning(versus), options, reader, scenes,
+                                                 _searches(versus)), crop_stage=versus)
         report["cpu_ratio_versus_over_new"] = round(cpu(report["versus"]) / max(1e-9, cpu(report["now"])), 2)
     if baseline:
         report["baseline"] = replay_live_like(classifier, Tuning.baseline(), options, None, scenes)
