@@ -210,6 +210,14 @@ def test_bad_options_are_one_sentence(args, words, tiny_model):
     assert proc.returncode != 0 and words in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_negative_search_delay_is_one_sentence(tiny_model, capsys):
+    from toonvision_live.cli import main
+
+    assert main(["bench", "--replay", "--search-delay", "-1", "--model", str(tiny_model)]) != 0
+    err = capsys.readouterr().err
+    assert "--search-delay -1.0 must be 0 or more seconds" in err and "Traceback" not in err
+
+
 def test_missing_model_is_a_model_error(x_display, tmp_path):
     proc = run_cli(["bench", "--model", str(tmp_path / "nope.onnx"), "--duration", "1"], timeout=60)
     assert proc.returncode != 0 and "nope.onnx is missing" in proc.stderr
