@@ -49,7 +49,8 @@ class SceneTimeSearch(BackgroundSearchProposer):
         result = None
         if self._pending is not None and self._pending[0] <= self.now + 1e-9:
             result, self._pending = self._pending[1], None
-        if self._pending is None and self.now - self._handed_at >= self._search.min_period_s - 1e-9:
+        self._handed = self._pending is None and self.now - self._handed_at >= self._search.min_period_s - 1e-9
+        if self._handed:
             started = time.thread_time()
             found: list[Proposal] = self.full_search(frame_rgb)
             self.search_cpu_s += time.thread_time() - started
