@@ -179,6 +179,9 @@ def test_combined_adds_the_cogs_whose_tags_only_the_search_reads(detector):
     assert match_boxes([p.body_xyxy for p in alone], micro, 0.5)[0] == 0
     assert match_boxes([p.body_xyxy for p in both], micro, 0.5)[0] == 1
     assert match_boxes([p.body_xyxy for p in ConfirmedDetector(detector)(shown.rgb)], micro, 0.5)[0] == 1
+    # the search leaves the tags the detector confirmed unverified (cheaper): the same proposals
+    combined.skip_confirmed = False
+    assert combined(shown.rgb) == both
 
 
 def test_a_search_proposal_on_an_unverified_detection_is_that_cog(detector):
@@ -232,6 +235,9 @@ def test_the_settings_select_the_detector_on_its_own_thread():
     combined = default_proposer(load_settings(overrides={"crop_stage": "combined"}), Tuning())
     assert isinstance(combined, BackgroundSearchProposer) and isinstance(combined.full_search, CombinedSearch)
     combined.close()
+    # combined's search costs about the two others together: live, it runs half as often
+    assert Tuning.for_stage("combined").searches_per_s == Tuning.for_stage("detector").searches_per_s / 2
+    assert Tuning.for_stage("nametags") == Tuning()
 
 
 def test_the_background_proposer_runs_the_detector_on_its_thread(detector):

@@ -120,6 +120,19 @@ def test_each_tag_gives_one_body_box_below_it_inside_the_frame(street):
     assert [p.body_xyxy[0] for p in proposals] == sorted(p.body_xyxy[0] for p in proposals)
 
 
+def test_known_tags_are_not_verified_again(street):
+    """find_nametags(known=...): the tags verified already (the detector's confirmed ones) are left out,
+    the others found as without it."""
+    rgb = street.copy()
+    truth = [draw_cog_nametag(rgb, cx, by, name, dept, lvl, em) for cx, by, name, dept, lvl, em in COG_TAGS]
+    every = find_nametags(rgb)
+    rest = find_nametags(rgb, known=truth[:2])
+    assert len(rest) == len(every) - 2
+    assert {t.tag_xyxy for t in rest} <= {t.tag_xyxy for t in every}
+    assert iou_matrix([t.tag_xyxy for t in rest], truth[:2]).max() < 0.3
+    assert len(propose_cog_boxes(rgb, known=truth)) == 0
+
+
 def test_hershey_text_on_a_light_card_counts_as_a_cog_tag(street):
     """Not only the scene's own drawing: any three dark lines on a light translucent card."""
     rgb = street.copy()

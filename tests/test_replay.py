@@ -4,6 +4,7 @@ rendered demo streets (no display), scored against the streets' ground truth."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from toonvision_live.cli import main
 from toonvision_live.demo.window import ShownFrame
 from toonvision_live.model_card import default_model_path
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.tools.replay import Score, replay_street, score_result
+from toonvision_live.tools.replay import Score, replay_street, score_result, tag_cover
 
 #: the shipped model on streets 0-7 (5 s at 10 fps, full search every frame), tracks classified when due:
 #: 0.964 of the Cogs named right with the load governor off, as replay now runs (2026-12-02 15:00;
@@ -71,6 +72,50 @@ def test_scores_count_right_wrong_and_missed_cogs():
     assert (score.found, score.right, score.tags_on_tags) == (1, 1, 1)
 
 
+def test_a_tag_is_covered_only_by_nearer_tags():
+    # far to near: the first tag is half covered by the second, which the third does not touch
+    cover = tag_cover(((100, 100, 200, 140), (150, 100, 250, 140), (400, 100, 500, 140), None))
+    assert cover == [0.5, 0.0, 0.0, 1.0]
+
+
+def test_tag_visible_matches_tracks_among_all_cogs_with_a_tag_in_view():
+    """A mostly hidden Mr. Hollywood (tag above) behind a Name Dropper whose own tag was not found: the one
+    track, on Mr. Hollywood's tag, names Mr. Hollywood and its body box covers the Name Dropper.  The
+    replay's first figure scores it as the Name Dropper named wrong; 'tag visible' gives the track to
+    Mr. Hollywood (not counted: mostly hidden) and the Name Dropper is not found."""
+    from toonvision_live.frames import Frame
+    from toonvision_live.geometry import ScreenRect
+    from toonvision_live.pipeline import StageTimes
+    from toonvision_live.track import TrackedCog
+    from toonvision_live.voc import VocObject
+
+    shown = ShownFrame(0.0, 0.0, (VocObject("cog_sb_mrhollywood", (382, 145, 564, 537), difficult=True),
+                                  VocObject("cog_sb_namedropper", (392, 222, 616, 640)),
+                                  VocObject("cog_lb_bigwig", (800, 300, 900, 500)),
+                                  VocObject("cog_lb_legaleagle", (850, 290, 960, 510))),
+                       ((402, 89, 507, 134), (445, 145, 572, 203), (810, 240, 890, 280), (860, 250, 950, 290)))
+    frame = Frame(1, np.zeros((720, 1280, 3), np.uint8), 0.0, 0.0, ScreenRect(0, 0, 1280, 720))
+
+    def scored(*cogs: TrackedCog) -> Score:
+        score = Score()
+        score_result(score, FrameResult(frame, (), cogs, StageTimes(0, 0, 0, 0, 0, 0), 0.0, "cpu", 1), shown)
+        return score
+
+    hollywood = TrackedCog(4, (380, 180, 600, 620), "sb", "mrhollywood", 0.9, True, tag_xyxy=(398, 89, 511, 135))
+    score = scored(hollywood)
+    # the Big Wig's tag lies under the nearer Legal Eagle's: neither counts as tag visible
+    assert (score.cogs_on_screen, score.found, score.right) == (3, 1, 0)
+    assert score.misses[0] == "cog_sb_namedropper as cog_sb_mrhollywood"
+    assert (score.tag_visible, score.visible_found, score.visible_right) == (2, 0, 0)
+    assert score.visible_misses == ["cog_sb_namedropper not found", "cog_lb_legaleagle not found"]
+    assert (score.tag_in_view, score.in_view_found, score.in_view_right) == (3, 1, 1)  # Mr. Hollywood too
+    dropper = TrackedCog(5, (390, 222, 615, 640), "sb", "namedropper", 0.9, True, tag_xyxy=(444, 145, 572, 204))
+    score = scored(hollywood, dropper)
+    assert (score.visible_found, score.visible_right, score.visible_accuracy) == (1, 1, 0.5)
+    assert score.visible_miss_frames == [(0.0, "cog_lb_legaleagle not found")]
+    assert score.as_dict()["tag_visible"]["accuracy"] == 0.5
+
+
 def test_replay_scores_every_frame_of_a_street(tmp_path):
     """The tiny contract model's labels are random: the boxes are scored, not the names."""
     classifier = CogClassifier(make_tiny_model(tmp_path), ["cpu"])
@@ -105,6 +150,9 @@ def test_the_shipped_model_names_the_cogs_of_replayed_streets():
           f"recall {total.recall:.3f}; most missed {total.most_missed(3)}")
     assert total.cogs_on_screen >= 1500
     assert total.accuracy >= REPLAY_ACCURACY, (total.accuracy, total.most_missed(5))
+    # no counted Cog's tag is ever covered by another tag on these streets: 'tag visible' counts the same Cogs
+    assert total.tag_visible == total.cogs_on_screen
+    assert total.visible_accuracy >= REPLAY_ACCURACY, Counter(total.visible_misses).most_common(5)
 
 
 def test_replay_command_prints_a_table_and_writes_json(tmp_path, capsys):

@@ -89,6 +89,12 @@ class PacedSearch(Protocol):
     min_period_s: float
 
 
+#: full searches a second at most, per crop stage (Tuning.for_stage): combined's search (the detector, its
+#: tags confirmed, and the nametag search) costs about twice the others' (bench --replay: ~28 vs ~15 ms
+#: CPU), so it runs half as often for the same CPU; live-like it still names more Cogs (docs/bench.md)
+SEARCHES_PER_S = {"nametags": 8.0, "detector": 8.0, "combined": 4.0}
+
+
 @dataclass(frozen=True, slots=True)
 class Tuning:
     """How much work each frame does.  The defaults classify tracks; :meth:`baseline` is the
@@ -98,7 +104,7 @@ class Tuning:
     per_track: bool = True  # classify tracks when due (False: every proposal, every frame)
     motion: bool = True  # move tracks by their velocity before matching
     recheck_s: float = 0.25  # a labelled track is classified again after this long (4 Hz)
-    searches_per_s: float = 8.0  # full nametag searches a second at most (new Cogs found within ~1/8 s)
+    searches_per_s: float = 8.0  # full searches a second at most (new Cogs found within ~1/8 s; see for_stage)
     adaptive: bool = True  # lower the rates when frames take too long
     vote_window_s: float = 5.0  # a track's label is the mean of its votes of the last this many seconds
     settle_votes: int = 4  # a new track is re-checked every 0.1 s until it has this many votes
@@ -109,6 +115,11 @@ class Tuning:
     # searches this many times as far apart while no Cog came or went (1: never; 4 saved a sixth of the
     # searches on the bench's street, but tests/test_e2e.py lost Cogs more often on a busy machine)
     search_backoff: float = 1.0
+
+    @classmethod
+    def for_stage(cls, crop_stage: str) -> Tuning:
+        """The defaults with the search rate of crop stage ``crop_stage`` (:data:`SEARCHES_PER_S`)."""
+        return cls(searches_per_s=SEARCHES_PER_S.get(crop_stage, SEARCHES_PER_S["nametags"]))
 
     @classmethod
     def baseline(cls) -> Tuning:
@@ -344,7 +355,7 @@ class Pipeline:
         reader: TagReader | None = None,
     ) -> None:
         self.settings = settings
-        self.tuning = tuning or Tuning()
+        self.tuning = tuning or Tuning.for_stage(settings.crop_stage)
         self.frames: LatestFrame[Frame] = LatestFrame()
         self.results: LatestFrame[FrameResult] = LatestFrame()
         self.cards: Board[tuple[XYXY, ...]] = Board(())

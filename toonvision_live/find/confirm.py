@@ -175,13 +175,16 @@ class CombinedSearch:
             raise ValueError("merge must be 'tag', 'search' or 'none'")
         self.confirmed = confirmed or ConfirmedDetector()
         self.merge, self.same_body_iou = merge, float(same_body_iou)
+        self.skip_confirmed = True
         self.added = 0  # Cogs the nametag search added
         self.merged = 0  # detections that took the search's tag (or were replaced by its proposal)
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
         out = self.confirmed(frame_rgb)
         tags = [p.tag_xyxy for p in out]
-        for p in propose_cog_boxes(frame_rgb):
+        # the search does not verify again what the detector confirmed (it would be dropped below anyway)
+        known = [p.tag_xyxy for p in out if p.tag_verified] if self.skip_confirmed else []
+        for p in propose_cog_boxes(frame_rgb, known):
             if tags and max_iou(p.tag_xyxy, tags) > 0.3:
                 continue
             j = self._same_cog(p, out)

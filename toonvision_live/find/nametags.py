@@ -406,8 +406,10 @@ def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[
 
 # --- the crop stage ------------------------------------------------------------------------------
 
-def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
-    """Every Cog nametag in an RGB frame, duplicates merged."""
+def find_nametags(frame_rgb: np.ndarray, known: Sequence[XYXY] = ()) -> list[Nametag]:
+    """Every Cog nametag in an RGB frame, duplicates merged; with ``known`` (tags verified already, e.g. by
+    the detector's confirmation), the candidates mostly inside one of them are not verified again and
+    only the other tags are returned."""
     check_frame(frame_rgb)
     if min(frame_rgb.shape[:2]) < MIN_FRAME_SIDE:
         return []  # no nametag fits
@@ -415,7 +417,7 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     tags: list[Nametag] = []
     tried: list[XYXY] = []
     for cand in candidates:
-        if tags and covered_fraction(cand, [t.tag_xyxy for t in tags]) > 0.4:
+        if (tags or known) and covered_fraction(cand, [*known, *(t.tag_xyxy for t in tags)]) > 0.4:
             continue  # another candidate of a tag already verified
         if tried and max_iou(cand, tried) > 0.7:
             continue  # nearly the same region was checked already
@@ -426,10 +428,11 @@ def find_nametags(frame_rgb: np.ndarray) -> list[Nametag]:
     return merge_duplicate_tags(tags)
 
 
-def propose_cog_boxes(frame_rgb: np.ndarray) -> list[Proposal]:
-    """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right."""
+def propose_cog_boxes(frame_rgb: np.ndarray, known: Sequence[XYXY] = ()) -> list[Proposal]:
+    """Cog body boxes (tight, nametag excluded) anchored on the nametags in ``frame_rgb``, left to right
+    (``known``: tags verified already, not proposed again; see :func:`find_nametags`)."""
     check_frame(frame_rgb)
-    tags = find_nametags(frame_rgb)
+    tags = find_nametags(frame_rgb, known)
     ground = RowGround.of(frame_rgb) if tags else None
     proposals = [p for p in (proposal_of(frame_rgb, tag, ground) for tag in tags) if p is not None]
     return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))

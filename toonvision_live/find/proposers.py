@@ -53,6 +53,10 @@ FullSearch = Callable[[np.ndarray], list[Proposal]]
 QUIET_S = 0.25
 #: the search stage looks at its period this often while it rests
 REST_STEP_S = 0.025
+#: a search result older than FOLLOW_STEP_S (the frames of a busy machine come about this far apart and are
+#: still followed within ``search_lines``) is followed into the current frame within ``search_lines`` times
+#: its age over that (at most MAX_AGE_WIDEN times): its Cogs walked on meanwhile (bench --replay --search-delay)
+FOLLOW_STEP_S, MAX_AGE_WIDEN = 0.05, 4.0
 
 
 class IncrementalProposer:
@@ -106,9 +110,11 @@ class IncrementalProposer:
             self._since_full += 1
         return self._remember(frame_rgb.shape, grey, found)
 
-    def _followed(self, grey: LazyGrey, entries: Iterable[tuple[Proposal, np.ndarray]]) -> list[Proposal]:
-        """Each known tag found again in ``grey`` by template matching; lost ones dropped."""
-        return [q for q in (self._follow(grey, p, t) for p, t in entries) if q is not None]
+    def _followed(self, grey: LazyGrey, entries: Iterable[tuple[Proposal, np.ndarray]],
+                  lines: float | None = None) -> list[Proposal]:
+        """Each known tag found again in ``grey`` by template matching (within ``lines`` text lines, default
+        ``search_lines``); lost ones dropped."""
+        return [q for q in (self._follow(grey, p, t, lines) for p, t in entries) if q is not None]
 
     def _kept_missing(self, frame_rgb: np.ndarray, grey: LazyGrey, found: Sequence[Proposal]) -> list[Proposal]:
         """Known tags a full search just missed, followed into this frame and verified there again
@@ -140,7 +146,8 @@ class IncrementalProposer:
                          for p in proposals]
         return sorted(proposals, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
 
-    def _follow(self, grey: LazyGrey, last: Proposal, template: np.ndarray) -> Proposal | None:
+    def _follow(self, grey: LazyGrey, last: Proposal, template: np.ndarray,
+                lines: float | None = None) -> Proposal | None:
         """``last`` found again in ``grey``: first within NEAR_LINES of where it was (a tag moves a pixel
         or two a frame), then, when its best match there is weak or on the window's edge, within
         ``search_lines`` (about half the cost on the first try: the window is a quarter as large)."""
@@ -149,7 +156,7 @@ class IncrementalProposer:
         th, tw = template.shape[:2]
         if th < 4 or tw < 4:
             return None
-        far = max(4, int(self.search_lines * th / 3.4))  # a tag is about 3.4 lines high
+        far = max(4, int((lines or self.search_lines) * th / 3.4))  # a tag is about 3.4 lines high
         near = min(far, max(4, int(NEAR_LINES * th / 3.4)))
         for m in (near, far) if near < far else (far,):
             wx0, wy0, wx1, wy1 = max(0, tx0 - m), max(0, ty0 - m), min(fw, tx1 + m), min(fh, ty1 + m)
@@ -232,6 +239,8 @@ class BackgroundSearchProposer(IncrementalProposer):
         self._full_rate_s = self._period_s  # ... before the governor lengthens it
         self._busy_until = float("-inf")  # searches at full rate until then (a Cog came or went)
         self._closed = False
+        self._handed = False  # the frame of this call went to the search stage
+        self._searched_t = 0.0  # when the frame the search in progress searches was handed (clock)
 
     @property
     def min_period_s(self) -> float:
@@ -284,7 +293,8 @@ class BackgroundSearchProposer(IncrementalProposer):
         if not self._search.is_alive() and not self._search.stopping:
             self._search.start()  # on first use, so a pipeline that never runs starts no thread
         result = self._search.results.take()
-        if self._search.idle:
+        self._handed = self._search.idle
+        if self._handed:
             self._search.frames.put(frame_rgb)  # frames are never written after the grab
         return result
 
@@ -294,6 +304,10 @@ class BackgroundSearchProposer(IncrementalProposer):
             self.reset()
             return []
         result = self._handed_search(frame_rgb)
+        now = self.clock()
+        age_s = now - self._searched_t  # from the searched frame to this one
+        if self._handed:
+            self._searched_t = now
         grey = LazyGrey(frame_rgb)
         if self._shape != frame_rgb.shape:
             proposals = self.full_search(frame_rgb)  # first frame, or a resized window
@@ -302,7 +316,9 @@ class BackgroundSearchProposer(IncrementalProposer):
             if found_grey.shape != grey.shape:
                 found = []
             templates = [found_grey[p.tag_xyxy[1]:p.tag_xyxy[3], p.tag_xyxy[0]:p.tag_xyxy[2]] for p in found]
-            proposals = self._followed(grey, zip(found, templates, strict=True))
+            # a search that took several frames (a busy machine): its Cogs walked further meanwhile
+            lines = self.search_lines * min(MAX_AGE_WIDEN, max(1.0, age_s / FOLLOW_STEP_S))
+            proposals = self._followed(grey, zip(found, templates, strict=True), lines)
             proposals += self._kept_missing(frame_rgb, grey, proposals)
         else:
             proposals = self._followed(grey, self._tracked)

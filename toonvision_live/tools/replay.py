@@ -9,7 +9,16 @@ way (:class:`Score`, :func:`score_result`).
 
 A Cog counts as on screen when it is fully in view, not mostly hidden and its nametag is inside
 the frame; it is found when a tracked Cog's body or nametag box matches its own at IoU >= 0.5, and
-named right when that Cog's label is its Cog.
+named right when that Cog's label is its Cog (``named right``: the tracks are matched among the
+counted Cogs only).
+
+Issue 15's fusion figure, ``tag visible``, counts a Cog where its nametag can be read: a Cog counted
+above whose tag card no nearer avatar's tag covers (tags are drawn over every body; on the 8 demo
+streets none is ever covered, so it counts the same Cogs).  There each track is matched among ALL
+Cogs with a tag in view, mostly hidden or cut ones too (``strict``), so a track that rightly names a
+mostly hidden Cog by its tag is that Cog's, not a naming miss of the visible Cog in front whose body
+its body box overlaps.  ``tag in view, any body`` counts, with the same matching, every Cog whose tag
+card is wholly in the frame and uncovered, however much of its body nearer ones hide or the frame cuts.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import argparse
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +41,9 @@ if TYPE_CHECKING:
     from toonvision_live.classify.classifier import CogClassifier
     from toonvision_live.classify.reader import TagReader
     from toonvision_live.demo.window import ShownFrame
+    from toonvision_live.geometry import XYXY
     from toonvision_live.pipeline import FrameResult, Proposer, Tuning
+    from toonvision_live.track import TrackedCog
     from toonvision_live.voc import VocObject
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
@@ -53,7 +64,15 @@ class Score:
     switches: int = 0  # a Cog found under another track id than on the frame before (identity swaps)
     appearances: int = 0  # times a Cog came on screen (a walker wrapping round comes again)
     never_named: int = 0  # appearances that ended (or the replay did) before the Cog was named right
+    tag_visible: int = 0  # counted Cogs whose tag no nearer tag covers (issue 15's fusion figure) ...
+    visible_found: int = 0  # ... found, each track matched among all Cogs with a tag in view (strict)
+    visible_right: int = 0  # ... and named right
+    tag_in_view: int = 0  # Cogs whose tag is wholly in view and uncovered, however hidden or cut their body ...
+    in_view_found: int = 0
+    in_view_right: int = 0
     misses: list[str] = field(default_factory=list)
+    visible_misses: list[str] = field(default_factory=list)  # the tag-visible Cogs not found or named wrong
+    visible_miss_frames: list[tuple[float, str]] = field(default_factory=list)  # ... with their scene time
     first_label_s: list[float] = field(default_factory=list)  # appearance -> first right label, scene s
     _ids: dict[str, int] = field(default_factory=dict, repr=False)  # Cog -> its track id last frame
     _since: dict[str, float | None] = field(default_factory=dict, repr=False)  # Cog on screen -> since when
@@ -61,6 +80,11 @@ class Score:
     @property
     def accuracy(self) -> float:
         return self.right / max(1, self.cogs_on_screen)
+
+    @property
+    def visible_accuracy(self) -> float:
+        """Issue 15's fusion figure: the tag-visible Cogs named right (strict matching)."""
+        return self.visible_right / max(1, self.tag_visible)
 
     @property
     def recall(self) -> float:
@@ -96,8 +120,10 @@ class Score:
             mine = getattr(self, f.name)
             if isinstance(mine, int):
                 setattr(self, f.name, mine + getattr(other, f.name))
-        self.misses.extend(other.misses)
-        self.first_label_s.extend(other.first_label_s)
+        for f in fields(self):
+            mine = getattr(self, f.name)
+            if isinstance(mine, list):
+                mine.extend(getattr(other, f.name))
 
     def as_dict(self) -> dict:
         return {
@@ -107,6 +133,12 @@ class Score:
             "identity_switches": self.switches, "appearances": self.appearances,
             "never_named": self.never_named, "first_label_ms": self.first_label_ms(),
             "most_missed": self.most_missed(10),
+            "tag_visible": {"cogs": self.tag_visible, "found": self.visible_found, "right": self.visible_right,
+                            "accuracy": round(self.visible_accuracy, 4),
+                            "most_missed": Counter(self.visible_misses).most_common(10)},
+            "tag_in_view_any_body": {"cogs": self.tag_in_view, "found": self.in_view_found,
+                                     "right": self.in_view_right,
+                                     "accuracy": round(self.in_view_right / max(1, self.tag_in_view), 4)},
         }
 
 
@@ -163,6 +195,59 @@ def score_result(score: Score, result: FrameResult, shown: ShownFrame) -> None:
             else:
                 score.misses.append(f"{name} as cog_{cog.suit}_{cog.cog}")
     score.misses.extend(f"{o.name} not found" for i, (o, _) in enumerate(truth) if i not in matched)
+    _score_tag_visible(score, cogs, shown, counted, result.frame.size_wh, t)
+
+
+def tag_cover(tags_xyxy: Sequence[XYXY | None]) -> list[float]:
+    """For each tag (objects far to near, as the scene draws them), the fraction of it nearer tags
+    cover (1 for a tag out of view)."""
+    from toonvision_live.geometry import union_covered_fraction
+
+    out = []
+    for k, tag in enumerate(tags_xyxy):
+        nearer = [g for g in tags_xyxy[k + 1 :] if g is not None]
+        out.append(1.0 if tag is None else union_covered_fraction(tag, nearer))
+    return out
+
+
+def _score_tag_visible(score: Score, cogs: Sequence[TrackedCog], shown: ShownFrame, counted: Sequence[VocObject],
+                       size_wh: tuple[int, int], t: float) -> None:
+    """Add one frame to the tag-visible and tag-in-view figures: each track matched to the Cog whose
+    tag or body it covers among ALL Cogs with a tag in view (so a track on a mostly hidden Cog's tag is
+    that Cog's), only the Cogs whose whole tag is in view and uncovered tallied (see the module's text)."""
+    from toonvision_live.geometry import greedy_matches, iou_matrix
+
+    width, height = size_wh
+    cover = tag_cover(shown.tags_xyxy)
+    truth, visible, in_view = [], [], []
+    for obj, tag, covered in zip(shown.objects, shown.tags_xyxy, cover, strict=True):
+        if not obj.name.startswith("cog_") or tag is None:
+            continue
+        whole = covered == 0.0 and tag[0] > 0 and tag[1] > 0 and tag[2] < width and tag[3] < height
+        truth.append((obj, tag))
+        in_view.append(whole)
+        visible.append(whole and obj in counted)
+    score.tag_visible += sum(visible)
+    score.tag_in_view += sum(in_view)
+    matched: dict[int, TrackedCog] = {}
+    if truth and cogs:
+        body = iou_matrix([o.xyxy for o, _ in truth], [c.body_xyxy for c in cogs])
+        tags = iou_matrix([g for _, g in truth], [c.tag_xyxy or (0, 0, 0, 0) for c in cogs])
+        matched = {r: cogs[c] for r, c in greedy_matches(np.maximum(body, tags), 0.5)}
+    for r, (obj, _) in enumerate(truth):
+        cog = matched.get(r)
+        right = cog is not None and f"cog_{cog.suit}_{cog.cog}" == obj.name
+        if in_view[r]:
+            score.in_view_found += cog is not None
+            score.in_view_right += right
+        if not visible[r]:
+            continue
+        score.visible_found += cog is not None
+        score.visible_right += right
+        if not right:
+            miss = f"{obj.name} not found" if cog is None else f"{obj.name} as cog_{cog.suit}_{cog.cog}"
+            score.visible_misses.append(miss)
+            score.visible_miss_frames.append((round(t, 3), miss))
 
 
 def _follow_appearances(score: Score, on_screen: list[str], t: float) -> None:
@@ -283,7 +368,8 @@ def replay_command(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     table = Table(title=f"replayed streets: {args.seconds:g} s at {args.fps:g} fps, {size_wh[0]}x{size_wh[1]}, "
                         f"{args.cogs} Cogs, full search every {args.full_search_every} frame(s)")
-    for column in ("seed", "frames", "Cogs on screen", "found", "named right", "switches", "most missed"):
+    for column in ("seed", "frames", "Cogs on screen", "found", "named right", "tag visible: named right",
+                   "switches", "most missed"):
         table.add_column(column, justify="left" if column == "most missed" else "right")
     total, per_seed = Score(), {}
     started = time.perf_counter()
@@ -298,16 +384,21 @@ def replay_command(args: argparse.Namespace) -> int:
         per_seed[seed] = score
         total.add(score)
         table.add_row(str(seed), str(score.frames), str(score.cogs_on_screen), f"{score.recall:.1%}",
-                      f"{score.accuracy:.1%}", str(score.switches),
+                      f"{score.accuracy:.1%}", f"{score.visible_accuracy:.2%}", str(score.switches),
                       ", ".join(f"{m} ({n})" for m, n in score.most_missed(2)))
     table.add_row("all", str(total.frames), str(total.cogs_on_screen), f"{total.recall:.1%}",
-                  f"{total.accuracy:.1%}", str(total.switches),
+                  f"{total.accuracy:.1%}", f"{total.visible_accuracy:.2%}", str(total.switches),
                   ", ".join(f"{m} ({n})" for m, n in total.most_missed(2)), style="bold")
     console.print(table)
     first = total.first_label_ms()
     console.print(f"{'every proposal classified on every frame' if args.baseline else 'tracks classified'}: "
                   f"{crops[0] / max(1, total.frames):.2f} crops per frame; a Cog named right {first['p50']:.0f} ms "
                   f"(p50) / {first['p95']:.0f} ms (p95) of scene time after it came on screen")
+    console.print(f"tag visible (issue 15's fusion figure: counted Cogs whose tag no other tag covers, each track "
+                  f"matched among all Cogs with a tag in view): {total.visible_right} of {total.tag_visible} named "
+                  f"right = {total.visible_accuracy:.2%}, {total.visible_found} found; every Cog whose whole tag is "
+                  f"in view, however hidden its body: {total.in_view_right} of {total.tag_in_view} = "
+                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}")
     console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
                   + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:
@@ -319,7 +410,8 @@ def replay_command(args: argparse.Namespace) -> int:
             "full_search_every": args.full_search_every, "baseline": args.baseline, "crop_stage": args.crop_stage,
             "reader": str(reader.model_path) if reader else None,
             "crops_per_frame": round(crops[0] / max(1, total.frames), 3),
-            "seeds": {str(seed): score.as_dict() for seed, score in per_seed.items()}, "all": total.as_dict(),
+            "seeds": {str(seed): dict(score.as_dict(), tag_visible_misses=score.visible_miss_frames)
+                      for seed, score in per_seed.items()}, "all": total.as_dict(),
         }
         atomic_write_bytes(Path(args.json), (json.dumps(report, indent=2) + "\n").encode(), overwrite=True)
         console.print(f"Wrote {args.json}")

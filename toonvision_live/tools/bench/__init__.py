@@ -71,6 +71,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--full-search-every {args.full_search_every} must be 1 or more frames.")
     if args.cpu_load < 0:
         raise ConfigError(f"--cpu-load {args.cpu_load} must be 0 or more processes.")
+    if args.search_delay < 0:
+        raise ConfigError(f"--search-delay {args.search_delay} must be 0 or more seconds.")
 
 
 def bench_command(args: argparse.Namespace) -> int:
@@ -113,9 +115,9 @@ def replay_command(args: argparse.Namespace) -> int:
     from toonvision_live.tools.bench.livelike import LiveLikeOptions, live_like_report, render_live_like
 
     options = LiveLikeOptions(seconds=args.duration, grab_fps=args.fps_cap, scene_fps=args.scene_fps,
-                              size_wh=args.resolution, cogs=args.cogs)
+                              size_wh=args.resolution, cogs=args.cogs, delay_s=args.search_delay)
     report = live_like_report(options, baseline=args.baseline, reader_on=not args.no_reader, model=args.model,
-                              provider=args.provider)
+                              provider=args.provider, crop_stage=args.crop_stage, versus=args.versus)
     report["command"] = "toonvision " + " ".join(sys.argv[1:])
     render_live_like(report, Console())
     if args.json is not None:
@@ -182,6 +184,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="no screen: replay the 8 demo streets of 'toonvision replay' as live (grabbed --fps-cap times "
                    "a second, redrawn --scene-fps times, searches paced in scene time) for --duration seconds each "
                    "and report the CPU of the worker and the searches per frame, which depends much less on how busy "
-                   "the machine is than frame rates, with the replay's accuracy (--baseline: also the old behaviour)")
+                   "the machine is than frame rates, with the replay's accuracy, for --crop-stage (default, as live: "
+                   f"{Settings().crop_stage}; --versus STAGE: also that stage; --baseline: also the old behaviour, "
+                   "with the nametag search)")
+    p.add_argument("--search-delay", type=float, default=0.025, metavar="S",
+                   help="--replay: scene seconds from a frame handed to the search to its result reaching the worker "
+                   "(default 0.025; a starved machine: more)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(handler=bench_command)

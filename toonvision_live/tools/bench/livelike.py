@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from toonvision_live.find.nametags import Proposal
-from toonvision_live.find.proposers import BackgroundSearchProposer, LazyGrey, Search
+from toonvision_live.find.nametags import Proposal, propose_cog_boxes
+from toonvision_live.find.proposers import BackgroundSearchProposer, FullSearch, LazyGrey, Search
 
 
 class SceneTimeSearch(BackgroundSearchProposer):
@@ -33,8 +34,9 @@ class SceneTimeSearch(BackgroundSearchProposer):
     stage would be idle (its paced period passed since the last hand-over) and searched at once, its
     result delivered ``delay_s`` later; ``now`` is set by the caller before each frame."""
 
-    def __init__(self, max_searches_per_s: float, delay_s: float, backoff: float) -> None:
-        super().__init__(max_searches_per_s=max_searches_per_s, backoff=backoff)
+    def __init__(self, max_searches_per_s: float, delay_s: float, backoff: float,
+                 full_search: FullSearch = propose_cog_boxes) -> None:
+        super().__init__(max_searches_per_s=max_searches_per_s, backoff=backoff, full_search=full_search)
         self.now = 0.0
         self.delay_s = delay_s
         self.clock = lambda: self.now
@@ -47,7 +49,8 @@ class SceneTimeSearch(BackgroundSearchProposer):
         result = None
         if self._pending is not None and self._pending[0] <= self.now + 1e-9:
             result, self._pending = self._pending[1], None
-        if self._pending is None and self.now - self._handed_at >= self._search.min_period_s - 1e-9:
+        self._handed = self._pending is None and self.now - self._handed_at >= self._search.min_period_s - 1e-9
+        if self._handed:
             started = time.thread_time()
             found: list[Proposal] = self.full_search(frame_rgb)
             self.search_cpu_s += time.thread_time() - started
@@ -71,10 +74,12 @@ class LiveLikeOptions:
 
 
 def replay_live_like(classifier: Any, tuning: Any, options: LiveLikeOptions, reader: Any = None,
-                     scenes: dict[int, Any] | None = None) -> dict[str, Any]:
+                     scenes: dict[int, Any] | None = None,
+                     full_search: Callable[[], FullSearch] = lambda: propose_cog_boxes) -> dict[str, Any]:
     """The streets of ``options.seeds`` replayed as live (see the module's text); CPU ms per processed
     frame of the worker (searches excluded) and of the searches, and the replay's scores.  ``scenes``:
-    the streets by seed, made once for several calls (made here when missing)."""
+    the streets by seed, made once for several calls (made here when missing); ``full_search`` makes
+    the crop stage's full search for each street (default the nametag search)."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.frames import Frame, LatestFrame
     from toonvision_live.geometry import ScreenRect
@@ -90,7 +95,7 @@ def replay_live_like(classifier: Any, tuning: Any, options: LiveLikeOptions, rea
         if seed not in scenes:
             scenes[seed] = load_street_scene(options.size_wh, n_cogs=options.cogs, seed=seed)
         scene = scenes[seed]
-        search = SceneTimeSearch(tuning.searches_per_s, options.delay_s, tuning.search_backoff)
+        search = SceneTimeSearch(tuning.searches_per_s, options.delay_s, tuning.search_backoff, full_search())
         worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, propose=search, tuning=tuning,
                                  reader=reader)
         score, shown, shown_t = Score(), None, -1.0
@@ -122,9 +127,10 @@ def replay_live_like(classifier: Any, tuning: Any, options: LiveLikeOptions, rea
 
 
 def live_like_report(options: LiveLikeOptions, *, baseline: bool, reader_on: bool, model: Any = None,
-                     provider: str = "cpu") -> dict[str, Any]:
-    """Replay as live with today's tuning (and, with ``baseline``, with the tuning before tracks were
-    classified, no reader, as the live bench's --baseline); the figures of each and their CPU ratio."""
+                     provider: str = "cpu", crop_stage: str = "nametags", versus: str | None = None) -> dict[str, Any]:
+    """Replay as live with today's tuning and crop stage ``crop_stage`` (and, with ``versus``, another crop
+    stage; with ``baseline``, the tuning before tracks were classified, the nametag search, no reader, as
+    the live bench's --baseline); the figures of each and their CPU ratios."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -139,21 +145,41 @@ def live_like_report(options: LiveLikeOptions, *, baseline: bool, reader_on: boo
     report: dict[str, Any] = {"mode": "replay (live-like)", "options": {
         "seeds": list(options.seeds), "seconds": options.seconds, "grab_fps": options.grab_fps,
         "scene_fps": options.scene_fps, "search_delay_s": options.delay_s, "resolution": list(options.size_wh),
-        "cogs": options.cogs, "reader": reader_on, "model": str(classifier.model_path)}}
+        "cogs": options.cogs, "reader": reader_on, "model": str(classifier.model_path), "crop_stage": crop_stage}}
     scenes: dict[int, Any] = {}
-    report["now"] = replay_live_like(classifier, replace(Tuning(), adaptive=False), options, reader, scenes)
+    tuning = lambda stage: replace(Tuning.for_stage(stage), adaptive=False)  # noqa: E731  (searches paced as live)
+    report["now"] = replay_live_like(classifier, tuning(crop_stage), options, reader, scenes, _searches(crop_stage))
+    cpu = lambda r: r["worker_cpu_ms_per_frame"] + r["search_cpu_ms_per_frame"]  # noqa: E731
+    if versus is not None:
+        report["versus"] = dict(replay_live_like(classifier, tuning(versus), options, reader, scenes,
+                                                 _searches(versus)), crop_stage=versus)
+        report["cpu_ratio_versus_over_new"] = round(cpu(report["versus"]) / max(1e-9, cpu(report["now"])), 2)
     if baseline:
         report["baseline"] = replay_live_like(classifier, Tuning.baseline(), options, None, scenes)
-        cpu = lambda r: r["worker_cpu_ms_per_frame"] + r["search_cpu_ms_per_frame"]  # noqa: E731
         report["cpu_ratio_baseline_over_new"] = round(cpu(report["baseline"]) / max(1e-9, cpu(report["now"])), 2)
     return report
+
+
+def _searches(stage: str) -> Callable[[], FullSearch]:
+    """A maker of the full search of crop stage ``stage``, one per street (the detector's model loaded once)."""
+    if stage == "nametags":
+        return lambda: propose_cog_boxes
+    from toonvision_live.find.confirm import full_search
+    from toonvision_live.find.detector import CogDetector
+
+    detector = CogDetector()
+    return lambda: full_search(stage, detector)
 
 
 def render_live_like(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     o = report["options"]
-    runs = [("now", report["now"])] + ([("before (--baseline)", report["baseline"])] if "baseline" in report else [])
+    runs = [(f"now ({o.get('crop_stage', 'nametags')})", report["now"])]
+    if "versus" in report:
+        runs.append((f"{report['versus']['crop_stage']} (--versus)", report["versus"]))
+    if "baseline" in report:
+        runs.append(("before (--baseline, nametags)", report["baseline"]))
     title = (f"replayed as live: {len(o['seeds'])} streets x {o['seconds']:g} s, grabbed {o['grab_fps']:g}/s, "
              f"redrawn {o['scene_fps']:g}/s, {o['cogs']} Cogs (CPU ms per processed frame)")
     table = Table(title=title, title_justify="left")
@@ -165,12 +191,15 @@ def render_live_like(report: dict[str, Any], console: Any) -> None:
             ("searches / s", lambda r: f"{r['searches_per_s']:.2f}"),
             ("crops classified / frame", lambda r: f"{r['crops_per_frame']:.3f}"),
             ("Cogs named right", lambda r: f"{r['score']['accuracy']:.2%} of {r['score']['cogs_on_screen']}"),
+            ("tag visible: named right", lambda r: f"{r['score']['tag_visible']['accuracy']:.2%}"),
             ("found (recall)", lambda r: f"{r['score']['recall']:.2%}"),
             ("identity switches", lambda r: str(r["score"]["identity_switches"])),
             ("on screen -> named right p50 / p95 / max (ms)", lambda r: "{p50:.0f} / {p95:.0f} / {max:.0f}".format(
                 **r["score"]["first_label_ms"]))]
     for label, cell in rows:
         table.add_row(label, *(cell(r) for _, r in runs))
-    if "cpu_ratio_baseline_over_new" in report:
-        table.caption = f"worker + searches, before / now: {report['cpu_ratio_baseline_over_new']:.2f}x"
+    ratios = [f"{name} / now: {report[key]:.2f}x" for name, key in (
+        ("--versus", "cpu_ratio_versus_over_new"), ("before", "cpu_ratio_baseline_over_new")) if key in report]
+    if ratios:
+        table.caption = "worker + searches, " + "; ".join(ratios)
     console.print(table)

@@ -87,7 +87,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             scene_proc, scene_t0 = start_scene_process(options.resolution_wh, options.cogs, options.seed,
                                                        options.scene_fps)
         hogs = [subprocess.Popen([sys.executable, "-c", HOG_CHILD]) for _ in range(options.cpu_load)]
-        report = run_session(app, settings, classifier, options, scene_proc, Tuning(), reader, scene_t0=scene_t0)
+        report = run_session(app, settings, classifier, options, scene_proc, Tuning.for_stage(settings.crop_stage),
+                             reader, scene_t0=scene_t0)
         if options.baseline:  # the same scene and load, with the behaviour before tracks were classified
             before = CogClassifier(model_path, providers_for(options.provider), threads=2)
             base = run_session(app, bench_settings(options, model_path, baseline=True), before, options,
@@ -96,7 +97,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             report["baseline"] = base
         if options.versus:  # the same scene and load with the other crop stage
             other = run_session(app, bench_settings(options, model_path, crop_stage=options.versus), classifier,
-                                options, scene_proc, Tuning(), reader, scene_t0=scene_t0)
+                                options, scene_proc, Tuning.for_stage(options.versus), reader, scene_t0=scene_t0)
             other.pop("_soak"), other.pop("_recent")
             report["versus"] = dict(other, crop_stage=options.versus)
     finally:
