@@ -117,16 +117,80 @@ def test_contact_sheet_shows_all_cogs(game_resources):
             assert body.mean() > 0.03  # a Cog stands in every cell
 
 
+def committed_sprite(meta: dict, bgra: np.ndarray, sid: int) -> tuple[dict, np.ndarray]:
+    """Sprite number ``sid`` of an atlas: its JSON entry and its BGRA pixels."""
+    s = meta["sprites"][sid]
+    return s, bgra[s["y"] : s["y"] + s["h"], s["x"] : s["x"] + s["w"]]
+
+
 @pytest.mark.train
-@pytest.mark.slow
-def test_build_atlas_reproduces_the_committed_layout(game_resources, tmp_path, atlas):
+def test_rendered_sprites_reproduce_the_committed_atlas(game_resources, atlas):
+    """Every clip of every Cog rendered again (what `toonvision render atlas` packs): the committed atlas's
+    scale and clips, and each sprite's size, ground point and silhouette (the sheet keeps alpha lossless)."""
+    from training.render.atlas import RENDER_SIDE, render_atlas_sprites
+    from training.render.cogs import CogRenderer
+
+    committed, bgra = atlas
+    with CogRenderer(game_resources, (RENDER_SIDE, RENDER_SIDE)) as renderer:
+        px_per_unit, cogs, sprites = render_atlas_sprites(renderer)
+    assert round(px_per_unit, 4) == committed["px_per_unit"]
+    assert cogs == committed["cogs"]
+    assert len(sprites) == len(committed["sprites"])
+    for sid, sprite in enumerate(sprites):
+        entry, pixels = committed_sprite(committed, bgra, sid)
+        assert (sprite.rgba.shape[1], sprite.rgba.shape[0]) == (entry["w"], entry["h"]), sid
+        assert list(sprite.foot_xy) == entry["foot"], sid
+        assert np.array_equal(sprite.rgba[:, :, 3], pixels[:, :, 3]), sid
+
+
+@pytest.mark.train
+def test_build_atlas_writes_the_sheet_and_its_json(game_resources, tmp_path, atlas):
+    """`toonvision render atlas`'s writer, on two Cogs (the full sheet's encoding takes minutes): their
+    sprites as in the committed atlas, at its scale, and a stale sheet of the other format removed."""
     from training.render.atlas import build_atlas
 
-    png, meta_path = build_atlas(game_resources, tmp_path)
+    for stale in ("demo_atlas.png", "demo_atlas.webp"):
+        (tmp_path / stale).write_bytes(b"stale")
+    keys = ("mrhollywood", "micromanager")  # the tallest Cog and a small one
+    sheet, meta_path = build_atlas(game_resources, tmp_path, keys)
     meta = json.loads(meta_path.read_text())
-    committed, _ = atlas
-    assert meta["px_per_unit"] == committed["px_per_unit"]
-    assert meta["cogs"] == committed["cogs"]
-    assert len(meta["sprites"]) == len(committed["sprites"])
-    assert png.stat().st_size + meta_path.stat().st_size <= 4_000_000
-    assert png.name == meta["image"] == committed["image"]
+    committed, committed_bgra = atlas
+    assert sheet.name == meta["image"] and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [meta["image"], "demo_atlas.json"])
+    assert meta["version"] == 1 and meta["px_per_unit"] == committed["px_per_unit"] and meta["source"]
+    assert list(meta["cogs"]) == list(keys)
+    bgra = cv2.imread(str(sheet), cv2.IMREAD_UNCHANGED)
+    assert bgra is not None and bgra.shape[2] == 4
+    for key in keys:
+        entry = meta["cogs"][key]
+        assert entry["world_height"] == committed["cogs"][key]["world_height"]
+        for clip, ids in entry["clips"].items():
+            assert len(ids) == len(committed["cogs"][key]["clips"][clip])
+            for sid, committed_sid in zip(ids, committed["cogs"][key]["clips"][clip], strict=True):
+                mine, pixels = committed_sprite(meta, bgra, sid)
+                theirs, committed_pixels = committed_sprite(committed, committed_bgra, committed_sid)
+                assert (mine["w"], mine["h"], mine["foot"]) == (theirs["w"], theirs["h"], theirs["foot"])
+                assert np.array_equal(pixels[:, :, 3], committed_pixels[:, :, 3])
+
+
+@pytest.mark.train
+def test_a_sheet_over_the_byte_budget_is_saved_as_lossy_webp():
+    from training.render.atlas import encode_sheet
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:256, 0:512]
+    rgba = np.zeros((256, 512, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = xx // 2, yy, (xx + yy) // 3
+    rgba[..., :3] = np.clip(rgba[..., :3] + rng.normal(0, 12, (256, 512, 3)), 0, 255)
+    rgba[40:200, 30:480, 3] = 255  # a body on a transparent sheet
+    expected = rgba.copy()
+    expected[expected[..., 3] == 0] = 0  # transparent pixels are zeroed (they cost nothing)
+    suffix, lossless = encode_sheet(rgba)
+    back = cv2.imdecode(np.frombuffer(lossless, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert suffix in (".png", ".webp") and np.array_equal(cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA), expected)
+    budget = len(lossless) // 3
+    suffix, lossy = encode_sheet(rgba, max_bytes=budget)
+    back = cv2.imdecode(np.frombuffer(lossy, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert suffix == ".webp" and len(lossy) <= budget
+    assert np.array_equal(back[..., 3], expected[..., 3])  # the alpha stays lossless
+    assert 0 < np.abs(cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA).astype(int) - expected).mean() < 10

@@ -188,7 +188,7 @@ def test_tune_writes_best_hyperparameters_and_model(dataset: Path, tmp_path: Pat
             "--max-epochs",
             "2",
             "--factor",
-            "2",
+            "3",  # one Hyperband bracket of two trials (factor 2: two brackets, five trials, 2.6x the time)
             "--steps-per-epoch",
             "1",
             "--depths",
@@ -200,6 +200,7 @@ def test_tune_writes_best_hyperparameters_and_model(dataset: Path, tmp_path: Pat
         ]
     )
     assert rc == 0
+    assert len(list((tmp_path / "hyperband").glob("trial_*"))) == 2  # a search: two candidates compared
     spec = ModelSpec.load(tmp_path / "best_hyperparameters.json")
     assert len(spec.filters) in (2, 3) and spec.dense_units == 8 and spec.learning_rate > 0
     model = load_keras_model(tmp_path / "best_model.keras")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -69,7 +70,15 @@ class SpriteAtlas:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> SpriteAtlas:
-        base = Path(folder) if folder is not None else Path(str(resources.files("toonvision_assets")))
+        """The atlas in ``folder``; the shipped one (``folder`` None) is read once per process and shared
+        (decoding its sheet takes a second or more: every demo street, replay and bench scene uses it).
+        Sprite pixels are read-only."""
+        if folder is None:
+            return _shipped_atlas()
+        return cls._read(Path(folder))
+
+    @classmethod
+    def _read(cls, base: Path) -> SpriteAtlas:
         meta_path = base / "demo_atlas.json"
         try:
             meta = json.loads(meta_path.read_text("utf-8"))
@@ -88,6 +97,7 @@ class SpriteAtlas:
                 "'toonvision render atlas'."
             )
         sheet = cv2.cvtColor(sheet, cv2.COLOR_BGRA2RGBA)
+        sheet.setflags(write=False)  # sprites are views of the sheet; a shared atlas must not change
         try:
             sprites = []
             for s in meta["sprites"]:
@@ -109,6 +119,11 @@ class SpriteAtlas:
                 f"The sprite atlas {meta_path} is malformed ({exc}); regenerate it with "
                 "'toonvision render atlas'."
             ) from None
+
+
+@lru_cache(maxsize=1)
+def _shipped_atlas() -> SpriteAtlas:
+    return SpriteAtlas._read(Path(str(resources.files("toonvision_assets"))))
 
 
 @dataclass(frozen=True, slots=True)

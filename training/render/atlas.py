@@ -14,6 +14,7 @@ Every sprite is RGBA, tight to the Cog's alpha (no shadow, no nametag), rendered
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from toonvision_live.taxonomy import COG_KEYS
 from training.render.cogs import CogRenderer
 
 TALLEST_PX = 360.0
+RENDER_SIDE = int(TALLEST_PX / 0.7)  # px, square render buffer of each sprite (the tallest Cog fills 70 %)
 WALK_FRAMES = 8
 NEUTRAL_FRAMES = 4
 #: yaw (degrees) of each clip: +45 turns the Cog to walk towards the camera and to the image's right
@@ -42,12 +44,15 @@ class Sprite:
     foot_xy: tuple[float, float]
 
 
-def render_atlas_sprites(renderer: CogRenderer) -> tuple[float, dict[str, dict], list[Sprite]]:
-    """Render every clip of every Cog; returns (px_per_unit, cogs JSON part, sprites in id order)."""
+def render_atlas_sprites(
+    renderer: CogRenderer, keys: Sequence[str] = COG_KEYS
+) -> tuple[float, dict[str, dict], list[Sprite]]:
+    """Render every clip of every Cog (of ``keys``); returns (px_per_unit, cogs JSON part, sprites in id order).
+    ``px_per_unit`` is the same whichever Cogs are rendered (the tallest of all is TALLEST_PX high)."""
     px_per_unit = TALLEST_PX / renderer.resources.max_height
     cogs: dict[str, dict] = {}
     sprites: list[Sprite] = []
-    for key in COG_KEYS:
+    for key in keys:
         spec = renderer.resources.spec(key)
         clips: dict[str, list[int]] = {}
         for clip, yaw in CLIP_YAWS.items():
@@ -113,12 +118,12 @@ def encode_sheet(rgba: np.ndarray, max_bytes: int = MAX_BYTES) -> tuple[str, byt
     return best
 
 
-def build_atlas(resources_root: Path, out_folder: Path) -> tuple[Path, Path]:
-    """Render and write the sheet (``demo_atlas.webp`` or ``.png``, named in the JSON) + ``demo_atlas.json``."""
-    side = int(TALLEST_PX / 0.7)
-    renderer = CogRenderer(resources_root, (side, side))
+def build_atlas(resources_root: Path, out_folder: Path, keys: Sequence[str] = COG_KEYS) -> tuple[Path, Path]:
+    """Render and write the sheet (``demo_atlas.webp`` or ``.png``, named in the JSON) + ``demo_atlas.json``;
+    ``keys``: the Cogs in it (the demo needs all of them)."""
+    renderer = CogRenderer(resources_root, (RENDER_SIDE, RENDER_SIDE))
     try:
-        px_per_unit, cogs, sprites = render_atlas_sprites(renderer)
+        px_per_unit, cogs, sprites = render_atlas_sprites(renderer, keys)
     finally:
         renderer.close()
     sizes = [(s.rgba.shape[1], s.rgba.shape[0]) for s in sprites]

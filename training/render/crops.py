@@ -76,19 +76,40 @@ class CropParams:
     nametag: bool  # the bottom of a nametag card shows in a loose box's top margin
 
 
-def street_window(rng: np.random.Generator, size_hw: tuple[int, int]) -> np.ndarray:
-    """A window of a demo-like street (toonvision_live.demo.street's generator, seeds far from the demo's),
-    its bottom on the ground, resized to ``size_hw``: backgrounds like the demo street's."""
-    from toonvision_live.demo.street import make_street_background
+class StreetWindows:
+    """Windows of demo-like streets (toonvision_live.demo.street's generator, seeds far from the demo's),
+    each one's bottom on the ground, resized to ``size_hw``: backgrounds like the demo street's.
 
-    street, _ = make_street_background((1280, 720), int(rng.integers(100_000, 1_000_000)))
-    h, w = size_hw
-    win_h = int(rng.uniform(220, 520))
-    win_w = min(1280, int(win_h * w / h))
-    y1 = int(rng.uniform(0.62, 1.0) * 720)
-    y0 = max(0, y1 - win_h)
-    x0 = int(rng.integers(0, 1280 - win_w + 1))
-    return cv2.resize(np.ascontiguousarray(street[y0:y1, x0 : x0 + win_w]), (w, h), interpolation=cv2.INTER_LINEAR)
+    Where each window lies is drawn from ``rng`` up front, so the generator moves on exactly as if all were
+    made; a street (~0.4 s) is only rendered when a crop first uses its window (a worker that makes a few
+    crops starts in a second, not in ``count`` street renders)."""
+
+    def __init__(self, rng: np.random.Generator, size_hw: tuple[int, int], count: int) -> None:
+        self.size_hw = size_hw
+        h, w = size_hw
+        self.places: list[tuple[int, int, int, int, int]] = []  # street seed, y0, y1, x0, width
+        for _ in range(count):
+            street_seed = int(rng.integers(100_000, 1_000_000))
+            win_h = int(rng.uniform(220, 520))
+            win_w = min(1280, int(win_h * w / h))
+            y1 = int(rng.uniform(0.62, 1.0) * 720)
+            x0 = int(rng.integers(0, 1280 - win_w + 1))
+            self.places.append((street_seed, max(0, y1 - win_h), y1, x0, win_w))
+        self._made: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self._made:
+            from toonvision_live.demo.street import make_street_background
+
+            street_seed, y0, y1, x0, win_w = self.places[index]
+            street, _ = make_street_background((1280, 720), street_seed)
+            window = np.ascontiguousarray(street[y0:y1, x0 : x0 + win_w])
+            h, w = self.size_hw
+            self._made[index] = cv2.resize(window, (w, h), interpolation=cv2.INTER_LINEAR)
+        return self._made[index]
 
 
 def crop_rng(seed: int, key: str, number: int) -> np.random.Generator:
@@ -164,7 +185,7 @@ class CropMaker:
         bank_rng = np.random.default_rng([self.seed, 10_007])
         w, h = self.renderer.size_wh
         self.backgrounds = [make_background(bank_rng, (h, w)) for _ in range(BACKGROUNDS - STREET_BACKGROUNDS)]
-        self.backgrounds += [street_window(bank_rng, (h, w)) for _ in range(STREET_BACKGROUNDS)]
+        self.street_windows = StreetWindows(bank_rng, (h, w), STREET_BACKGROUNDS)  # after them, as numbered
         self.noise_bank = make_noise_bank(bank_rng, (CROP_HEIGHT + 64, CROP_WIDTH + 64))
         self.sprites: list[np.ndarray] = []
         for _ in range(DISTRACTOR_SPRITES):
@@ -202,7 +223,9 @@ class CropMaker:
         cy0 = int(round(max(0, y0 - jt * bh)))
         cx1 = int(round(min(width, x1 + jr * bw)))
         cy1 = int(round(min(height, y1 + jb * bh)))
-        background = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+        index = int(rng.integers(BACKGROUNDS))
+        plain = len(self.backgrounds)
+        background = self.backgrounds[index] if index < plain else self.street_windows[index - plain]
         if rng.random() < 0.5:
             background = background[:, ::-1]
         canvas = np.ascontiguousarray(background[cy0:cy1, cx0:cx1])
