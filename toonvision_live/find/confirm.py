@@ -6,24 +6,35 @@ tag heights too low), and the nametag reader and the tracker's tag following nee
 So each detection's tag is looked for *locally* with the nametag stage's verifier
 (:func:`~toonvision_live.find.nametags.verify_nametag`: three dark text lines on a grey card) at a
 few vertical offsets from the predicted tag, nearest first; the first tag found there replaces the
-predicted one (best scored detections first, one detection per tag).  A confirmed Cog's body box is
-the mean of the detector's box and the box measured under the tag the nametag stage's way
-(:mod:`toonvision_live.find.body`) when the two agree; a Cog whose tag cannot be read (distant,
-blurred, cut) keeps the detector's boxes.  :class:`CombinedSearch` adds the nametag search's Cogs whose
+predicted one (best scored detections first, one detection per tag); such a tag's lines may be down to
+SNAP_MIN_LINE_PX high at any frame size.  A detection whose body is only a few pixels high in the detector's
+working image (a far Cog in a large frame) is first detected again in a small zoomed window of the
+full-resolution frame around it (:func:`zoom_refine`), whose tighter boxes replace its own.  A
+confirmed Cog's body box is the mean of the detector's box and the box measured under the tag the
+nametag stage's way (:mod:`toonvision_live.find.body`) when the two agree; a Cog whose tag cannot be
+read (distant, blurred, cut) keeps the detector's boxes.  :class:`CombinedSearch` adds the nametag search's Cogs whose
 tags no detection claimed (a small Cog in front of a bigger one gets no peak of its own, its tag is
 still read).  Measured in docs/detector.md.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from toonvision_live.crops import check_frame
 from toonvision_live.find.body import RowGround
-from toonvision_live.find.detector import CogDetector, Detection
-from toonvision_live.find.nametags import Nametag, Proposal, proposal_of, propose_cog_boxes, verify_nametag
+from toonvision_live.find.detector import NMS_IOU, CogDetector, Detection, decode, working_size
+from toonvision_live.find.nametags import (
+    MIN_LINE_FRAC,
+    Nametag,
+    Proposal,
+    proposal_of,
+    propose_cog_boxes,
+    verify_nametag,
+)
 from toonvision_live.find.proposers import FullSearch
-from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY, iou_matrix, max_iou
+from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY, clip_xyxy, iou_matrix, max_iou
 from toonvision_live.settings import CROP_STAGE_SEARCHES
 
 #: offsets (in predicted tag heights) at which the tag is looked for, nearest first: the detector
@@ -40,8 +51,65 @@ AGREE_IOU = 0.6
 LOW_THRESHOLD = 0.25
 #: a weak detection's tag is looked for at these offsets only (at the predicted size)
 WEAK_SHIFTS = TAG_SHIFTS[:2]
+#: a tag snapped to a detection may have text lines this low (frame pixels) whatever the frame's size (the
+#: nametag search's own bound, MIN_LINE_FRAC of the frame rows, is 17 px at 3840x2160)
+SNAP_MIN_LINE_PX = 4.0
 #: such a weak detection overlapping a kept box this much is that box's duplicate
 WEAK_SAME_IOU = 0.3
+
+
+#: zoom refinement: a detection whose body is under ZOOM_MAX_WORK working pixels high is detected again in a
+#: ZOOM_SIZE x ZOOM_SIZE window of the full-resolution frame around its body and tag (ZOOM_CONTEXT times their
+#: extent), scaled so its body is about ZOOM_BODY pixels high, when that enlarges it ZOOM_MIN_GAIN times over
+#: the working image; the window's detection best overlapping it (IoU >= ZOOM_SAME_IOU, scores over
+#: ZOOM_THRESHOLD) gives its boxes
+ZOOM_SIZE, ZOOM_BODY, ZOOM_MAX_WORK, ZOOM_CONTEXT, ZOOM_MIN_GAIN = 192, 60.0, 40.0, 1.3, 1.2
+ZOOM_THRESHOLD, ZOOM_SAME_IOU = 0.2, 0.3
+
+
+def zoom_window(d: Detection, scale: float) -> tuple[float, float, float] | None:
+    """(x0, y0, zoom) of the window in which ``d`` is detected again (frame pixels -> window pixels:
+    (x - x0) * zoom), or None when its body is large enough in the working image (``scale``)."""
+    bx0, by0, bx1, by1 = d.body_xyxy
+    bh = by1 - by0
+    if bh < 2 or bh * scale >= ZOOM_MAX_WORK:
+        return None
+    tx0, ty0, tx1, ty1 = d.tag_xyxy
+    ux0, uy0, ux1, uy1 = min(bx0, tx0), min(by0, ty0), max(bx1, tx1), max(by1, ty1)
+    side = max(ZOOM_SIZE * bh / ZOOM_BODY, ZOOM_CONTEXT * (ux1 - ux0), ZOOM_CONTEXT * (uy1 - uy0))
+    zoom = ZOOM_SIZE / side
+    if zoom < ZOOM_MIN_GAIN * scale:
+        return None
+    return (ux0 + ux1) / 2 - side / 2, (uy0 + uy1) / 2 - side / 2, zoom
+
+
+def zoom_refine(detector: CogDetector, frame_rgb: np.ndarray, found: list[Detection]) -> list[Detection]:
+    """``found`` with the boxes of each small detection replaced by the ones the detector gives in a
+    zoomed window around it (:func:`zoom_window`; one batched model run for all of them)."""
+    fh, fw = frame_rgb.shape[:2]
+    scale = working_size((fw, fh), detector.long_side)[4]
+    windows = [(i, w) for i, w in enumerate(zoom_window(d, scale) for d in found) if w is not None]
+    if not windows:
+        return found
+    batch = np.stack([cv2.warpAffine(frame_rgb, np.array([[z, 0, -x0 * z], [0, z, -y0 * z]], np.float32),
+                                     (ZOOM_SIZE, ZOOM_SIZE), flags=cv2.INTER_AREA if z < 1 else cv2.INTER_LINEAR)
+                      for _, (x0, y0, z) in windows])
+    peaks, boxes = detector.session.run(None, {"image": batch.astype(np.float32)})
+    out = list(found)
+    for k, (i, (x0, y0, z)) in enumerate(windows):
+        side = ZOOM_SIZE / z
+        again = decode(peaks[k], boxes[k], z, (int(side), int(side)), ZOOM_THRESHOLD, NMS_IOU)
+        if not again:
+            continue
+        bodies = clip_xyxy([(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0) for b in (a.body_xyxy for a in again)],
+                           (fw, fh))
+        ious = iou_matrix([found[i].body_xyxy], bodies)[0]
+        j = int(np.argmax(ious))
+        if ious[j] >= ZOOM_SAME_IOU:
+            t, b = again[j].tag_xyxy, bodies[j]
+            out[i] = Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                               (t[0] + x0, t[1] + y0, t[2] + x0, t[3] + y0), found[i].score)
+    return out
 
 
 def _int_box(box: tuple[float, float, float, float]) -> XYXY:
@@ -84,7 +152,7 @@ def _snap_at(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
                 min(fw, int(np.ceil(cx + half_w))), min(fh, int(np.ceil(c + half_h))))
         if cand[2] - cand[0] < 4 or cand[3] - cand[1] < 3:
             continue
-        tag = verify_nametag(frame_rgb, cand)
+        tag = verify_nametag(frame_rgb, cand, min(SNAP_MIN_LINE_PX, MIN_LINE_FRAC * fh))
         if tag is None:
             continue
         t = tag.tag_xyxy
@@ -103,13 +171,14 @@ class ConfirmedDetector:
     """
 
     def __init__(self, detector: CogDetector | None = None, *, body: str = "mean",
-                 agree_iou: float = AGREE_IOU, low_threshold: float = LOW_THRESHOLD) -> None:
+                 agree_iou: float = AGREE_IOU, low_threshold: float = LOW_THRESHOLD, zoom: bool = True) -> None:
         if body not in BODY_MODES:
             raise ValueError(f"body must be one of {BODY_MODES}")
         self.detector = detector or CogDetector()
         self.body = body
         self.agree_iou = float(agree_iou)
         self.low_threshold = float(low_threshold)
+        self.zoom = zoom
         self.detections = 0
         self.confirmed = 0
 
@@ -121,6 +190,9 @@ class ConfirmedDetector:
         low = min(sure, self.low_threshold)
         found = [d for d in self.detector.detect(frame_rgb, threshold=low)  # best scored first
                  if d.body_xyxy[2] - d.body_xyxy[0] >= 2 and d.body_xyxy[3] - d.body_xyxy[1] >= 2]
+        if self.zoom:  # the weak ones are not worth it (measured)
+            found = zoom_refine(self.detector, frame_rgb, [d for d in found if d.score >= sure]) + \
+                [d for d in found if d.score < sure]
         ground: RowGround | None = None
         taken: list[XYXY] = []
         out: list[Proposal] = []

@@ -295,9 +295,10 @@ def _line_extents(text: np.ndarray, lines: list[tuple[int, int]], pitch: float, 
     return extents
 
 
-def verify_nametag(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | None:
-    """Check, at full resolution around a candidate blob, for a Cog nametag; None if it is not one."""
-    found = _verify(frame_rgb, candidate_xyxy)
+def verify_nametag(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | None = None) -> Nametag | None:
+    """Check, at full resolution around a candidate blob, for a Cog nametag; None if it is not one.
+    Its text lines must be at least ``min_line_px`` high (default ``MIN_LINE_FRAC`` of the frame's rows)."""
+    found = _verify(frame_rgb, candidate_xyxy, min_line_px)
     return found if isinstance(found, Nametag) else None
 
 
@@ -320,7 +321,7 @@ def _text_mask(sat: np.ndarray, val: np.ndarray, inner_xyxy: XYXY) -> np.ndarray
     return text
 
 
-def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
+def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | None = None) -> Nametag | str:
     """A Nametag, or why the candidate is not one."""
     fh, fw = frame_rgb.shape[:2]
     x0, y0, x1, y1 = candidate_xyxy
@@ -365,7 +366,7 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY) -> Nametag | str:
         return why
     widths = np.array([e[1] - e[0] for e in extents], float)
     centres = np.array([(e[0] + e[1]) / 2 for e in extents], float)
-    if not (MIN_LINE_FRAC * fh <= pitch * f <= MAX_LINE_FRAC * fh):
+    if not ((MIN_LINE_FRAC * fh if min_line_px is None else min_line_px) <= pitch * f <= MAX_LINE_FRAC * fh):
         return "line height"
     tx0, tx1 = int(min(e[0] for e in extents)), int(max(e[1] for e in extents))
     ty0, ty1 = lines[0][0], lines[2][1]
