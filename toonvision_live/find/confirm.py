@@ -209,6 +209,9 @@ class ConfirmedDetector:
                 continue
             self.confirmed += 1
             taken.append(tag.tag_xyxy)
+            if weak and self.zoom:  # kept now: its body is worth a zoom too
+                d = Detection(zoom_refine(self.detector, frame_rgb, [d])[0].body_xyxy, d.tag_xyxy, d.score)
+                body = _int_box(d.body_xyxy)
             if self.body != "detector":
                 ground = ground or RowGround.of(frame_rgb)
                 body = self._body(frame_rgb, d, tag, ground) or body
