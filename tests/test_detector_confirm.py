@@ -359,6 +359,35 @@ def test_the_pipeline_never_reads_a_guessed_tag(detector):
     assert sum(read) > 0  # verified tags are read
 
 
+def test_a_cog_with_a_guessed_tag_and_an_unsure_label_is_not_shown(detector, real_data):
+    """The real lawbots crowd of tto/: the detector stage boxes the Bottom Feeder (its tag confirmed and read)
+    and three things that are no Cog (a big Toon's hat, two tiny boxes), whose tags are guesses and whose
+    bodies the classifier names under GUESSED_MIN_CONFIDENCE: neither predict nor the pipeline shows those."""
+    from toonvision_live.classify.classifier import CogClassifier
+    from toonvision_live.classify.reader import TagReader
+    from toonvision_live.frames import Frame, LatestFrame
+    from toonvision_live.geometry import ScreenRect
+    from toonvision_live.model_card import default_model_path
+    from toonvision_live.pipeline import InferenceWorker, Tuning
+    from toonvision_live.tools.predict import Predictor
+
+    rgb = read_image_rgb(real_data / "tto" / "ttc_lawbots_crowd.png")
+    predictor = Predictor("detector")
+    assert [c.label for c in predictor(rgb)] == ["cog_lb_bottomfeeder"]
+    predictor.min_guessed_confidence = 0.0
+    assert len(predictor(rgb)) == 4
+    classifier, reader = CogClassifier(default_model_path(), ["cpu"]), TagReader(None, ["cpu"])
+    rect = ScreenRect(0, 0, rgb.shape[1], rgb.shape[0])
+    shown = []
+    for low in (Tuning().min_guessed_confidence, 0.0):
+        worker = InferenceWorker(LatestFrame(), LatestFrame(), classifier, propose=ConfirmedDetector(detector),
+                                 tuning=Tuning(adaptive=False, min_guessed_confidence=low), reader=reader)
+        result = worker.process(Frame(0, rgb, 0.0, 0.0, rect, "test", overlay_free=True))
+        assert len(result.proposals) == 4
+        shown.append(sorted(c.cog for c in result.cogs))
+    assert shown[0] == ["bottomfeeder"] and len(shown[1]) == 4
+
+
 def test_replay_command_selects_the_crop_stage(tmp_path, capsys):
     import json
 

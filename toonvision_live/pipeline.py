@@ -30,6 +30,7 @@ from toonvision_live.capture.stage import CaptureThread
 from toonvision_live.classify.classifier import CogPrediction
 from toonvision_live.classify.reader import TagReader
 from toonvision_live.errors import ToonVisionError
+from toonvision_live.find.confirm import GUESSED_MIN_CONFIDENCE
 from toonvision_live.find.nametags import Proposal
 from toonvision_live.frames import Board, Frame, FrameSource, LatestFrame, StageThread, same_pixels
 from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY
@@ -115,6 +116,8 @@ class Tuning:
     # searches this many times as far apart while no Cog came or went (1: never; 4 saved a sixth of the
     # searches on the bench's street, but tests/test_e2e.py lost Cogs more often on a busy machine)
     search_backoff: float = 1.0
+    # a Cog whose tag was never read is shown only when its label is at least this sure (0: always)
+    min_guessed_confidence: float = GUESSED_MIN_CONFIDENCE
 
     @classmethod
     def for_stage(cls, crop_stage: str) -> Tuning:
@@ -269,7 +272,8 @@ class InferenceWorker(StageThread):
             for i, prediction in zip(due, predictions, strict=True):
                 self.tracker.vote(tracks[i], prediction, frame.grab_time, counts=i not in covered)
             # nothing moved or voted: the Cogs shown last time
-            cogs = self._last_cogs if reused and not due else self.tracker.tracked(tracks)
+            cogs = self._last_cogs if reused and not due else self._shown(self.tracker.tracked(tracks), tracks,
+                                                                          proposals)
             self._last_cogs = cogs
             classified = len(due)
         else:  # the baseline: every proposal classified on every frame
@@ -296,6 +300,16 @@ class InferenceWorker(StageThread):
         for callback in self.on_processed:
             callback(result, cpu_ms)
         return result
+
+    def _shown(self, cogs: list[TrackedCog], tracks: Sequence[Track],
+               proposals: Sequence[Proposal]) -> list[TrackedCog]:
+        """The tracked Cogs worth showing: not a Cog whose tag box is the detector's guess (never read) and
+        whose label is under ``min_guessed_confidence`` (on real frames: Toons, health meters, hats)."""
+        low = self.tuning.min_guessed_confidence
+        guessed = {t.track_id for t, p in zip(tracks, proposals, strict=True) if not p.tag_verified}
+        if low <= 0 or not guessed:
+            return cogs
+        return [c for c in cogs if c.track_id not in guessed or c.fused is not None or c.confidence >= low]
 
     def run_stage(self) -> None:
         while not self.stopping:

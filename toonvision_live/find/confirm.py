@@ -56,6 +56,10 @@ WEAK_SHIFTS = TAG_SHIFTS[:2]
 SNAP_MIN_LINE_PX = 4.0
 #: such a weak detection overlapping a kept box this much is that box's duplicate
 WEAK_SAME_IOU = 0.3
+#: a Cog whose tag was never confirmed (its tag box is the detector's guess) is shown only when the classifier
+#: names its body at least this sure (pipeline and predict): every false box on the real frames of tto/ was
+#: such a Cog at <= 50 %, every real Cog there had a confirmed tag or >= 54 % (docs/detector.md)
+GUESSED_MIN_CONFIDENCE = 0.5
 
 
 #: zoom refinement: a detection whose body is under ZOOM_MAX_WORK working pixels high is detected again in a

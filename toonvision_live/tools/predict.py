@@ -102,7 +102,7 @@ class Predictor:
         from toonvision_live.classify.classifier import CogClassifier
         from toonvision_live.classify.reader import TagReader
         from toonvision_live.crops import CropBatcher
-        from toonvision_live.find.confirm import full_search
+        from toonvision_live.find.confirm import GUESSED_MIN_CONFIDENCE, full_search
         from toonvision_live.model_card import default_model_path
 
         detector = None
@@ -116,6 +116,7 @@ class Predictor:
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
         self.reader: TagReader | None = TagReader(reader_model, ["cpu"]) if read_tags else None
         self.batcher = CropBatcher(16)
+        self.min_guessed_confidence = GUESSED_MIN_CONFIDENCE
 
     def __call__(self, rgb: np.ndarray) -> list[PredictedCog]:
         from toonvision_live.classify.fusion import fuse_all
@@ -132,6 +133,8 @@ class Predictor:
                 readings[i] = r
         out = []
         for p, fused in zip(proposals, fuse_all(list(preds), list(readings)), strict=True):
+            if not p.tag_verified and fused.confidence < self.min_guessed_confidence:
+                continue  # as live: a guessed tag and an unsure body are most likely no Cog
             label = f"cog_{fused.suit}_{fused.cog}" if fused.kind == "cog" else fused.kind
             out.append(PredictedCog(label, fused.card_text(), fused.confidence,
                                     tuple(int(v) for v in p.body_xyxy),  # type: ignore[arg-type]
