@@ -30,9 +30,6 @@ GAP_WEIGHT, GUESS_WEIGHT, CENTRE_WEIGHT = 0.5, 1.0, 5.0
 SAME_TAG_IOU = 0.3
 #: a detection overlapping no other whose first tag found costs more than this has every offset looked at too
 FIT_SCAN = 2.0
-#: a tag costing more than this is not a detection's own at all (the Cog it hides, or the one hiding it): that
-#: detection keeps its guessed tag and the tag is a Cog of its own (own tags on the demo streets: 97 % cost less)
-FIT_MAX = 4.0
 
 Box = tuple[float, float, float, float]
 

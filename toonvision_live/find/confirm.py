@@ -27,7 +27,6 @@ import numpy as np
 
 from toonvision_live.crops import check_frame
 from toonvision_live.find.assign import (
-    FIT_MAX,
     FIT_SCAN,
     SAME_TAG_IOU,
     assign_tags,
@@ -268,8 +267,7 @@ class ConfirmedDetector:
         """The confirmed tag of each detection of ``found`` (by index), and every tag seen: a detection
         overlapping another, or whose first tag found fits it badly (cost over FIT_SCAN), gets every tag
         found near its guess, and the tags go where they fit best
-        (:func:`~toonvision_live.find.assign.assign_tags`); any other, the first tag found.  A tag costing
-        more than FIT_MAX is no detection's (it stays seen: a Cog of its own)."""
+        (:func:`~toonvision_live.find.assign.assign_tags`); any other, the first tag found."""
         crowded = overlapping([d.body_xyxy for d in found])
         seen: list[tuple[int, Nametag, float]] = []
         for j, d in enumerate(found):
@@ -278,7 +276,7 @@ class ConfirmedDetector:
                 seen.append((j, first, fit_cost(d, first)))
             elif crowded[j] or first is not None:  # maybe the tag of a Cog it hides or stands in front of
                 seen.extend((j, t, fit_cost(d, t)) for t in snap_tags(frame_rgb, d.tag_xyxy))
-        return assign_tags([f for f in seen if f[2] <= FIT_MAX]), [t for _, t, _ in seen]
+        return assign_tags(seen), [t for _, t, _ in seen]
 
     def _body(self, frame_rgb: np.ndarray, d: Detection, tag: Nametag, ground: RowGround) -> XYXY | None:
         """The body for a confirmed tag: measured under it (``body="tag"``) or the mean of that and the
