@@ -6,7 +6,10 @@ tag heights too low), and the nametag reader and the tracker's tag following nee
 So each detection's tag is looked for *locally* with the nametag stage's verifier
 (:func:`~toonvision_live.find.nametags.verify_nametag`: three dark text lines on a grey card) at a
 few vertical offsets from the predicted tag, nearest first; the first tag found there replaces the
-predicted one (best scored detections first, one detection per tag); such a tag's lines may be down to
+predicted one, except where detections overlap (or that tag fits badly): there every offset is looked at
+and the tags go to the detections they fit best (:mod:`toonvision_live.find.assign`: the front Cog's
+detection finds the tag of the one behind it first), and a tag seen there that no detection takes is a
+Cog of its own (body measured under it); one detection per tag.  Such a tag's lines may be down to
 SNAP_MIN_LINE_PX high at any frame size.  A detection whose body is only a few pixels high in the detector's
 working image (a far Cog in a large frame) is first detected again in a small zoomed window of the
 full-resolution frame around it (:func:`zoom_refine`), whose tighter boxes replace its own.  A
@@ -23,6 +26,14 @@ import cv2
 import numpy as np
 
 from toonvision_live.crops import check_frame
+from toonvision_live.find.assign import (
+    FIT_SCAN,
+    SAME_TAG_IOU,
+    assign_tags,
+    fit_cost,
+    left_over,
+    overlapping,
+)
 from toonvision_live.find.body import RowGround
 from toonvision_live.find.detector import NMS_IOU, CogDetector, Detection, decode, working_size
 from toonvision_live.find.nametags import (
@@ -132,10 +143,29 @@ def snap_tag(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
     ``grown``, the box grown by ``GROW`` at ``GROWN_SHIFTS``), or None."""
     found = _snap_at(frame_rgb, tag_xyxy, shifts)
     if found is None and grown:
-        x0, y0, x1, y1 = tag_xyxy
-        cx, cy, gw, gh = (x0 + x1) / 2, (y0 + y1) / 2, GROW * (x1 - x0) / 2, GROW * (y1 - y0) / 2
-        found = _snap_at(frame_rgb, (cx - gw, cy - gh, cx + gw, cy + gh), GROWN_SHIFTS)
+        found = _snap_at(frame_rgb, _grown(tag_xyxy), GROWN_SHIFTS)
     return found
+
+
+def snap_tags(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
+              shifts: tuple[float, ...] = TAG_SHIFTS, grown: bool = True) -> list[Nametag]:
+    """Every distinct Cog nametag near a predicted tag box, nearest offset first: :func:`snap_tag`'s
+    candidates where it stops at the first (the grown box too when none is found at the predicted size)."""
+    tags: list[Nametag] = []
+    for box, offsets in ((tag_xyxy, shifts), (_grown(tag_xyxy), GROWN_SHIFTS if grown else ())):
+        for shift in offsets:
+            tag = _snap_at(frame_rgb, box, (shift,))
+            if tag is not None and not (tags and max_iou(tag.tag_xyxy, [t.tag_xyxy for t in tags]) > SAME_TAG_IOU):
+                tags.append(tag)
+        if tags:
+            break
+    return tags
+
+
+def _grown(tag_xyxy: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = tag_xyxy
+    cx, cy, gw, gh = (x0 + x1) / 2, (y0 + y1) / 2, GROW * (x1 - x0) / 2, GROW * (y1 - y0) / 2
+    return cx - gw, cy - gh, cx + gw, cy + gh
 
 
 def _snap_at(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
@@ -185,6 +215,8 @@ class ConfirmedDetector:
         self.zoom = zoom
         self.detections = 0
         self.confirmed = 0
+        self.left_over = 0  # Cogs added for a tag seen near a detection that fitted none
+        self.left_over_cogs = True
 
     def __call__(self, frame_rgb: np.ndarray) -> list[Proposal]:
         check_frame(frame_rgb)
@@ -197,30 +229,60 @@ class ConfirmedDetector:
         if self.zoom:  # the weak ones are not worth it (measured)
             found = zoom_refine(self.detector, frame_rgb, [d for d in found if d.score >= sure]) + \
                 [d for d in found if d.score < sure]
+        sure_ones = [d for d in found if d.score >= sure]
+        tags, seen = self._tags(frame_rgb, sure_ones)
         ground: RowGround | None = None
-        taken: list[XYXY] = []
         out: list[Proposal] = []
-        for d in found:
-            weak = d.score < sure  # kept only if its tag is confirmed
-            if weak and out and max_iou(_int_box(d.body_xyxy), [p.body_xyxy for p in out]) > WEAK_SAME_IOU:
-                continue
-            self.detections += not weak
-            body = _int_box(d.body_xyxy)
-            tag = snap_tag(frame_rgb, d.tag_xyxy, WEAK_SHIFTS, grown=False) if weak else snap_tag(frame_rgb, d.tag_xyxy)
-            if tag is None or (taken and max_iou(tag.tag_xyxy, taken) > 0.3):  # unread, or a better one's
-                if not weak:
-                    out.append(Proposal(body, _int_box(d.tag_xyxy), d.score, tag_verified=False))
-                continue
-            self.confirmed += 1
-            taken.append(tag.tag_xyxy)
-            if weak and self.zoom:  # kept now: its body is worth a zoom too
-                d = Detection(zoom_refine(self.detector, frame_rgb, [d])[0].body_xyxy, d.tag_xyxy, d.score)
-                body = _int_box(d.body_xyxy)
-            if self.body != "detector":
+        for j, d in enumerate(sure_ones):  # best scored first
+            self.detections += 1
+            tag = tags.get(j)
+            if tag is None:  # unread, or a better fitting detection's
+                out.append(Proposal(_int_box(d.body_xyxy), _int_box(d.tag_xyxy), d.score, tag_verified=False))
+            else:
                 ground = ground or RowGround.of(frame_rgb)
-                body = self._body(frame_rgb, d, tag, ground) or body
-            out.append(Proposal(body, tag.tag_xyxy, max(d.score, tag.score)))
+                out.append(self._confirmed(frame_rgb, d, tag, ground))
+        taken = [t.tag_xyxy for t in tags.values()]
+        for d in found[len(sure_ones):]:  # weak ones: kept only if their tag is confirmed and no better one's
+            if out and max_iou(_int_box(d.body_xyxy), [p.body_xyxy for p in out]) > WEAK_SAME_IOU:
+                continue  # a kept box's duplicate
+            tag = snap_tag(frame_rgb, d.tag_xyxy, WEAK_SHIFTS, grown=False)
+            if tag is not None and not (taken and max_iou(tag.tag_xyxy, taken) > SAME_TAG_IOU):
+                taken.append(tag.tag_xyxy)
+                if self.zoom:  # kept now: its body is worth a zoom too
+                    d = Detection(zoom_refine(self.detector, frame_rgb, [d])[0].body_xyxy, d.tag_xyxy, d.score)
+                ground = ground or RowGround.of(frame_rgb)
+                out.append(self._confirmed(frame_rgb, d, tag, ground))
+        if self.left_over_cogs:
+            for tag in left_over(seen, taken):  # a Cog of its own whose tag was seen near a detection
+                ground = ground or RowGround.of(frame_rgb)
+                p = proposal_of(frame_rgb, tag, ground)
+                if p is not None:
+                    out.append(p)
+                    self.left_over += 1
         return sorted(out, key=lambda p: (p.body_xyxy[0], p.body_xyxy[1]))
+
+    def _confirmed(self, frame_rgb: np.ndarray, d: Detection, tag: Nametag, ground: RowGround) -> Proposal:
+        """The proposal of a detection with its confirmed tag (its body: see :meth:`_body`)."""
+        self.confirmed += 1
+        body = _int_box(d.body_xyxy)
+        if self.body != "detector":
+            body = self._body(frame_rgb, d, tag, ground) or body
+        return Proposal(body, tag.tag_xyxy, max(d.score, tag.score))
+
+    def _tags(self, frame_rgb: np.ndarray, found: list[Detection]) -> tuple[dict[int, Nametag], list[Nametag]]:
+        """The confirmed tag of each detection of ``found`` (by index), and every tag seen: a detection
+        overlapping another, or whose first tag found fits it badly (cost over FIT_SCAN), gets every tag
+        found near its guess, and the tags go where they fit best
+        (:func:`~toonvision_live.find.assign.assign_tags`); any other, the first tag found."""
+        crowded = overlapping([d.body_xyxy for d in found])
+        seen: list[tuple[int, Nametag, float]] = []
+        for j, d in enumerate(found):
+            first = None if crowded[j] else snap_tag(frame_rgb, d.tag_xyxy)
+            if first is not None and fit_cost(d, first) <= FIT_SCAN:
+                seen.append((j, first, fit_cost(d, first)))
+            elif crowded[j] or first is not None:  # maybe the tag of a Cog it hides or stands in front of
+                seen.extend((j, t, fit_cost(d, t)) for t in snap_tags(frame_rgb, d.tag_xyxy))
+        return assign_tags(seen), [t for _, t, _ in seen]
 
     def _body(self, frame_rgb: np.ndarray, d: Detection, tag: Nametag, ground: RowGround) -> XYXY | None:
         """The body for a confirmed tag: measured under it (``body="tag"``) or the mean of that and the

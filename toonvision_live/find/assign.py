@@ -1,0 +1,76 @@
+"""Which detection owns which nametag where the learned detector's Cogs overlap (crop stage ``detector``).
+
+The detector's nametag box is a rough guess, so :mod:`toonvision_live.find.confirm` looks for the real tag
+at a few vertical offsets from it.  Where two Cogs overlap, their tags are both near each guess, and the
+first one found (the offsets are tried nearest first) is often the other Cog's: a small Cog in front of
+a taller one gets the taller one's tag, its track is read and scored as that Cog, and the taller Cog's
+own detection finds its tag taken.  So a detection whose body overlaps another detection's has its tag
+looked for at every offset, and the tags found go to the detections they fit best, cheapest first
+(:func:`assign_tags`), one tag per detection and one detection per tag.  How well a tag fits a detection
+(:func:`fit_cost`) is how far it is from where a Cog's own tag sits: its bottom about ``GAP_LINES`` text
+lines above the top of the body, centred over the body, near the detector's own guess.  A detection
+overlapping none keeps the first tag found, as before (the same result, for fewer verifications).
+Measured in docs/bench.md ("Crop stages against issue 15's fusion target").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from toonvision_live.find.detector import Detection
+from toonvision_live.find.nametags import Nametag
+from toonvision_live.geometry import XYXY, max_iou
+
+#: a Cog's own tag: its bottom this many text lines above the top of the body (the median on the demo streets)
+GAP_LINES = 1.3
+#: weights of the three distances in :func:`fit_cost`: gap (in text lines), vertical offset from the detector's
+#: guess (in guessed tag heights), horizontal offset from the body's centre (in body widths)
+GAP_WEIGHT, GUESS_WEIGHT, CENTRE_WEIGHT = 0.5, 1.0, 5.0
+#: two tags overlapping this much (IoU) are the same card
+SAME_TAG_IOU = 0.3
+#: a detection overlapping no other whose first tag found costs more than this has every offset looked at too
+FIT_SCAN = 2.0
+
+Box = tuple[float, float, float, float]
+
+
+def fit_cost(detection: Detection, tag: Nametag) -> float:
+    """How unlike ``detection``'s own nametag ``tag`` is placed (0: exactly where it belongs); see the module."""
+    b, guess, t = detection.body_xyxy, detection.tag_xyxy, tag.tag_xyxy
+    gap = (b[1] - t[3]) / max(1.0, tag.line_height)
+    dy = ((t[1] + t[3]) - (guess[1] + guess[3])) / 2 / max(1.0, guess[3] - guess[1])
+    dx = ((t[0] + t[2]) - (b[0] + b[2])) / 2 / max(1.0, b[2] - b[0])
+    return GAP_WEIGHT * abs(gap - GAP_LINES) + GUESS_WEIGHT * abs(dy) + CENTRE_WEIGHT * abs(dx)
+
+
+def overlapping(bodies: Sequence[Box | XYXY]) -> list[bool]:
+    """For each box, whether it overlaps (any shared area) another box of ``bodies``."""
+    out = []
+    for i, a in enumerate(bodies):
+        out.append(any(min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+                       for j, b in enumerate(bodies) if j != i))
+    return out
+
+
+def assign_tags(found: Sequence[tuple[int, Nametag, float]]) -> dict[int, Nametag]:
+    """Tags for detections from ``found`` = (detection index, tag, cost) triples: cheapest first, each
+    detection at most one tag, each tag (cards overlapping by IoU > SAME_TAG_IOU) at most one detection."""
+    got: dict[int, Nametag] = {}
+    taken: list[XYXY] = []
+    for j, tag, _cost in sorted(found, key=lambda f: f[2]):
+        if j in got or (taken and max_iou(tag.tag_xyxy, taken) > SAME_TAG_IOU):
+            continue
+        got[j] = tag
+        taken.append(tag.tag_xyxy)
+    return got
+
+
+def left_over(seen: Sequence[Nametag], taken: Sequence[XYXY]) -> list[Nametag]:
+    """The distinct tags of ``seen`` that no taken tag box overlaps (IoU > SAME_TAG_IOU): Cogs of their own
+    that no detection claimed (the Cog behind or in front of a detected one; its body is measured under it)."""
+    out: list[Nametag] = []
+    for tag in sorted(seen, key=lambda t: -t.score):
+        others = [*taken, *(t.tag_xyxy for t in out)]
+        if not others or max_iou(tag.tag_xyxy, others) <= SAME_TAG_IOU:
+            out.append(tag)
+    return out
