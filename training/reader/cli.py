@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
                    help="also train on this many shards of mostly 4.5-10 px text, levels mostly uniform (default 0)")
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the level digits' losses against name, department and v2.0 (default 1)")
+    for split, seed in (("train", 1000), ("focus", 2000), ("small", 3000)):  # tags.shard_seed
+        p.add_argument(f"--{split}-from", type=int, default=0, metavar="I",
+                       help=f"index of the first {split} shard (seed {seed}+I; default 0)")
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
     p.add_argument("--learning-rate", type=float, default=2e-3)
@@ -107,23 +110,24 @@ def _render_tags(args: argparse.Namespace) -> int:
 
 
 def _train_reader(args: argparse.Namespace) -> int:
-    from training.reader.train import Recipe, ensure_shards, export_reader, train_reader
+    from training.reader.train import Recipe, ensure_shards, export_reader, shard_plan, train_reader
 
     if not args.render_only and not args.out.parent.is_dir():
         raise ConfigError(f"The folder for {args.out} does not exist: create it or choose another --out.")
     if args.init is not None and not args.init.is_file():
         raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
     if (args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0
-            or args.small_shards < 0 or args.level_weight <= 0):
-        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards and --small-shards "
-                          "at least 0, --max-minutes and --level-weight above 0.")
+            or args.small_shards < 0 or args.level_weight <= 0 or min(args.train_from, args.focus_from,
+                                                                      args.small_from) < 0):
+        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards, --small-shards and "
+                          "the --*-from indices at least 0, --max-minutes and --level-weight above 0.")
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
                     learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
                     schedule=args.schedule, focus_shards=args.focus_shards,
-                    small_shards=args.small_shards, level_weight=args.level_weight)
-    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards), ("focus", recipe.focus_shards),
-                         ("small", recipe.small_shards)):
-        ensure_shards(args.data, split, count)
+                    small_shards=args.small_shards, level_weight=args.level_weight, train_from=args.train_from,
+                    focus_from=args.focus_from, small_from=args.small_from)
+    for split, count, first in [("test", 1, 0), ("val", 1, 0), *shard_plan(recipe)]:
+        ensure_shards(args.data, split, count, start=first)
     if args.render_only:
         return 0
     t0 = time.monotonic()
