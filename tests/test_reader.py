@@ -85,16 +85,18 @@ def test_tag_inputs_read_the_box_through_each_read() -> None:
     xs = tag_inputs(frame, box)
     assert xs.shape == (len(READS), INPUT_H, INPUT_W) == (5, INPUT_H, INPUT_W)
     assert tuple(change for change, _ in READS) == READ_BOXES
-    want = [((79, 30, 161, 55), True),  # 4 % of 25 rows wider on each side
-            ((80, 31, 160, 54), True),  # 4 % shorter at the top and the bottom
+    want = [((81, 30, 159, 55), True),  # 4 % of 25 rows narrower on each side
+            ((79.25, 29.25, 159.25, 54.25), True),  # 3 % further left and up
             ((80.75, 30.75, 160.75, 55.75), True),  # 3 % further right and down
-            ((82, 32, 158, 53), False),  # 8 % tighter, whole pixels
-            ((79.25, 30.75, 159.25, 55.75), True)]  # 3 % further left and down
+            ((82, 32, 158, 53), True),  # 8 % tighter
+            ((79.25, 29.25, 159.25, 54.25), False)]  # 3 % further left and up, whole pixels
     for x, (b, subpixel) in zip(xs, want, strict=True):
         assert np.array_equal(x, tag_input(frame, b, subpixel=subpixel))
     assert not np.array_equal(xs[2], tag_input(frame, (81, 31, 161, 56)))  # not rounded
+    assert not np.array_equal(xs[1], xs[4])  # the same box, sampled two ways
     edge = tag_inputs(frame, (-5, 80, 40, 110))  # reads clipped to the frame like one tag_input
-    assert np.array_equal(edge[3], tag_input(frame, (-2.6, 82.4, 37.6, 107.6)))
+    assert np.array_equal(edge[3], tag_input(frame, (-2.6, 82.4, 37.6, 107.6), subpixel=True))
+    assert np.array_equal(edge[4], tag_input(frame, (-5.9, 79.1, 39.1, 109.1)))
 
 
 def test_read_averages_the_reads_of_each_box(reader: TagReader) -> None:

@@ -52,10 +52,13 @@ def test_train_reader_warm_start_wall_schedule_writes_model_and_card(
     out.parent.mkdir()
     rc = main(["train-reader", "--data", str(tmp_path / "data"), "--out", str(out), "--train-shards", "1",
                "--max-minutes", "0.02", "--schedule", "wall", "--learning-rate", "1e-5",
-               "--init", str(default_reader_path())])
+               "--init", str(default_reader_path()), "--train-from", "2"])
     assert rc == 0, capsys.readouterr().err
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["recipe"]["schedule"] == "wall" and card["recipe"]["init"] == str(default_reader_path())
+    # --train-from 2: the shard of index 2 (seed 1002) is rendered and trained on, not index 0
+    assert card["recipe"]["train_from"] == 2
+    assert sorted(p.name for p in (tmp_path / "data").glob("train_*.npz")) == ["train_02.npz"]
     assert card["onnx"]["parity_max_abs_diff"] <= 1e-4
     m = card["metrics_test_onnx"]
     assert m["all_samples"]["n"] == 64 and "em_ge_8" in m
@@ -73,4 +76,8 @@ def test_missing_warm_start_model_is_one_sentence(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "data").exists()
     rc = main(["train-reader", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "no" / "reader.onnx")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+    rc = main(["train-reader", "--data", str(tmp_path / "data"), "--small-from", "-1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--*-from indices at least 0" in err and "Traceback" not in err
     assert not (tmp_path / "data").exists()

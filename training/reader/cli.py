@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
                    help="also train on this many shards of mostly 4.5-10 px text, levels mostly uniform (default 0)")
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the level digits' losses against name, department and v2.0 (default 1)")
+    for split, seed in (("train", 1000), ("focus", 2000), ("small", 3000)):  # tags.shard_seed
+        p.add_argument(f"--{split}-from", type=int, default=0, metavar="I",
+                       help=f"index of the first {split} shard (seed {seed}+I; default 0)")
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
     p.add_argument("--learning-rate", type=float, default=2e-3)
@@ -59,7 +62,9 @@ def register(subparsers: Any) -> None:
         "evaluate-reader", help="the reader's exact-read accuracy per line height and its CPU time per tag",
         description="Read the rendered test shard (seed 9000) with an ONNX reader, once per tag and as "
         "TagReader reads (the mean of its READS reads, from the tags re-rendered), and print accuracy "
-        "per line-height bucket and milliseconds of CPU per tag (batch of 16, one thread).")
+        "per line-height bucket (the final height: the headline; then per effective height, the final "
+        "height times the window-rescale factor, and per degradation) and milliseconds of CPU per tag "
+        "(batch of 16, one thread).")
     p.add_argument("--data", type=Path, required=True, help="folder with (or for) the rendered shards")
     p.add_argument("--model", type=Path, default=DEFAULT_OUT)
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
@@ -107,23 +112,24 @@ def _render_tags(args: argparse.Namespace) -> int:
 
 
 def _train_reader(args: argparse.Namespace) -> int:
-    from training.reader.train import Recipe, ensure_shards, export_reader, train_reader
+    from training.reader.train import Recipe, ensure_shards, export_reader, shard_plan, train_reader
 
     if not args.render_only and not args.out.parent.is_dir():
         raise ConfigError(f"The folder for {args.out} does not exist: create it or choose another --out.")
     if args.init is not None and not args.init.is_file():
         raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
     if (args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0
-            or args.small_shards < 0 or args.level_weight <= 0):
-        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards and --small-shards "
-                          "at least 0, --max-minutes and --level-weight above 0.")
+            or args.small_shards < 0 or args.level_weight <= 0 or min(args.train_from, args.focus_from,
+                                                                      args.small_from) < 0):
+        raise ConfigError("--train-shards and --epochs must be at least 1, --focus-shards, --small-shards and "
+                          "the --*-from indices at least 0, --max-minutes and --level-weight above 0.")
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
                     learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
                     schedule=args.schedule, focus_shards=args.focus_shards,
-                    small_shards=args.small_shards, level_weight=args.level_weight)
-    for split, count in (("test", 1), ("val", 1), ("train", recipe.train_shards), ("focus", recipe.focus_shards),
-                         ("small", recipe.small_shards)):
-        ensure_shards(args.data, split, count)
+                    small_shards=args.small_shards, level_weight=args.level_weight, train_from=args.train_from,
+                    focus_from=args.focus_from, small_from=args.small_from)
+    for split, count, first in [("test", 1, 0), ("val", 1, 0), *shard_plan(recipe)]:
+        ensure_shards(args.data, split, count, start=first)
     if args.render_only:
         return 0
     t0 = time.monotonic()
@@ -167,25 +173,29 @@ def _print_buckets(title: str, m: dict[str, Any]) -> None:
     print(f"{'all':>12} {m['n']:>6} " + " ".join(f"{m[f]:>7.4f}" for f in ("exact", "name", "dept", "level", "v2")))
 
 
-def read_as_live(model: Path, data: Path, keep: int = 256) -> tuple[dict[str, np.ndarray], list[tuple[Any, Any]]]:
+def read_as_live(model: Path, data: Path, keep: int = 256
+                 ) -> tuple[dict[str, np.ndarray], list[tuple[Any, Any]], list[dict[str, float]]]:
     """The test shard's tags read as :class:`TagReader` reads them (each box's READS averaged),
     from the frames patches re-rendered from the shard's seed (the shard keeps only one prepared input);
-    and the first ``keep`` (patch, box) pairs, for timing."""
+    the first ``keep`` (patch, box) pairs, for timing; and what degraded each tag (the renderer's
+    record, which the shard does not keep)."""
     from toonvision_live.classify.reader import TagReader
-    from training.reader.tags import iter_tag_samples, load_tag_set, shard_seed
+    from training.reader.tags import TagRenderer, iter_tag_samples, load_tag_set, shard_seed
     from training.reader.train import SHARD_SIZE, ensure_shards
 
     test = load_tag_set(ensure_shards(data, "test", 1)[0])
     reader = TagReader(model, ["CPUExecutionProvider"])
-    parts, kept = [], []
-    for i, (patch, box, label) in enumerate(iter_tag_samples(SHARD_SIZE, shard_seed("test", 0))):
+    renderer = TagRenderer()
+    parts, kept, degradations = [], [], []
+    for i, (patch, box, label) in enumerate(iter_tag_samples(SHARD_SIZE, shard_seed("test", 0), renderer)):
         if " / ".join(label.lines) != test.texts[i]:
             raise ConfigError(f"The test shard in {data} was rendered by another version of the tag renderer: "
                               "delete test_00.npz there and evaluate again.")
         parts.append(reader.probabilities(patch, [box]))
+        degradations.append(dict(renderer.last_degradations))
         if len(kept) < keep:
             kept.append((patch, box))
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, kept
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, kept, degradations
 
 
 def measure_read_cpu_ms(model: Path, samples: list[tuple[Any, Any]], repeats: int = 5) -> float:
@@ -217,8 +227,9 @@ def _evaluate_reader(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
     from toonvision_live.classify.reader import READS
+    from training.reader.effective import effective_report, print_effective
     from training.reader.tags import load_tag_set
-    from training.reader.train import bucket_metrics, ensure_shards, onnx_outputs
+    from training.reader.train import bucket_metrics, ensure_shards, exact_reads, onnx_outputs
 
     if not args.model.is_file():
         raise ConfigError(f"The reader model {args.model} does not exist.")
@@ -227,14 +238,18 @@ def _evaluate_reader(args: argparse.Namespace) -> int:
     test = load_tag_set(ensure_shards(args.data, "test", 1)[0])
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     one = bucket_metrics(onnx_outputs(session, test.images), test)
-    live, kept = read_as_live(args.model, args.data)
+    live, kept, degradations = read_as_live(args.model, args.data)
     m = {**bucket_metrics(live, test), "one_read": one}
+    whole = ~test.hidden if test.hidden is not None else np.ones(len(test.name), bool)
+    m["effective"] = effective_report(exact_reads(live, test), test.em, degradations, whole)
     per_read = measure_cpu_ms_per_tag(args.model)
     m["cpu_ms_per_read_batch16_1thread"] = round(per_read, 3)
     m["cpu_ms_per_tag_batch16_1thread"] = round(per_read * len(READS), 3)
     m["cpu_ms_per_tag_read_call"] = round(measure_read_cpu_ms(args.model, kept), 3)
     _print_buckets("one read of each tag (the shard's prepared inputs):", one)
-    _print_buckets(f"as TagReader reads (the mean of {len(READS)} reads through READS):", m)
+    _print_buckets(f"as TagReader reads (the mean of {len(READS)} reads through READS), per final line height "
+                   "(the headline):", m)
+    print_effective(m["effective"])
     print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READS)} reads): "
           f"{m['cpu_ms_per_tag_batch16_1thread']:.3f} ms; TagReader.read, one tag a call, crop to decoding: "
           f"{m['cpu_ms_per_tag_read_call']:.3f} ms")

@@ -68,18 +68,22 @@ class Recipe:
     focus_shards: int = 0  # shards of FOCUS_MIX (small text, two-line tags) trained on beside the train shards
     small_shards: int = 0  # shards of SMALL_MIX (mostly 4.5-10 px text, levels mostly uniform) trained on too
     level_weight: float = 1.0  # weight of the tens and units heads' losses (name, dept, v2: 1)
+    train_from: int = 0  # index of the first train shard used (shards train_from .. +train_shards-1)
+    focus_from: int = 0  # same for the focus shards
+    small_from: int = 0  # same for the small shards
 
 
 def shard_path(data: Path, split: str, index: int) -> Path:
     return Path(data) / f"{split}_{index:02d}.npz"
 
 
-def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | None = None) -> list[Path]:
-    """The ``count`` shards of ``split`` in ``data``, rendering the missing ones (``focus``: of FOCUS_MIX,
-    ``small``: of SMALL_MIX)."""
+def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | None = None,
+                  start: int = 0) -> list[Path]:
+    """The ``count`` shards of ``split`` in ``data`` from index ``start`` on, rendering the missing ones
+    (``focus``: of FOCUS_MIX, ``small``: of SMALL_MIX)."""
     ensure_dir(Path(data))
     paths = []
-    for i in range(count):
+    for i in range(start, start + count):
         path = shard_path(data, split, i)
         if not path.is_file():
             renderer = renderer or TagRenderer()
@@ -89,6 +93,12 @@ def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | No
             log.info("rendered %s in %.0f s", path.name, time.perf_counter() - t0)
         paths.append(path)
     return paths
+
+
+def shard_plan(recipe: Recipe) -> list[tuple[str, int, int]]:
+    """(split, count, first index) of the shards a recipe trains on."""
+    return [("train", recipe.train_shards, recipe.train_from), ("focus", recipe.focus_shards, recipe.focus_from),
+            ("small", recipe.small_shards, recipe.small_from)]
 
 
 def concat(sets: list[TagSet]) -> TagSet:
@@ -130,8 +140,7 @@ def train_reader(data: Path, recipe: Recipe) -> keras.Model:
     import tensorflow as tf
 
     keras.utils.set_random_seed(recipe.seed)
-    paths = (ensure_shards(data, "train", recipe.train_shards) + ensure_shards(data, "focus", recipe.focus_shards)
-             + ensure_shards(data, "small", recipe.small_shards))
+    paths = [p for split, count, first in shard_plan(recipe) for p in ensure_shards(data, split, count, start=first)]
     train = concat([load_tag_set(p) for p in paths])
     val = load_tag_set(ensure_shards(data, "val", 1)[0])
     model = _initial_model(recipe, train)
