@@ -32,13 +32,36 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
+# uv installs the same packages as pip several times faster: it downloads and unpacks in parallel and
+# hard-links files from its cache (~/.cache/uv), so a second clone installs in seconds.  uv itself is
+# installed once per machine by the venv's pip into ~/.cache/toonvision-live/uv-VERSION;
+# scripts/uv_install.py hands it pip's package sources (`pip config list`).  Any failure there (no
+# network for uv, a pip setting uv can't take, a failed uv install) falls back to pip.
+# TOONVISION_SETUP_PIP=1 installs with pip alone.
+UV_VERSION=0.13.9
+install_with_uv() {
+  [ "${TOONVISION_SETUP_PIP:-}" != 1 ] || return 1
+  local uvdir="${XDG_CACHE_HOME:-$HOME/.cache}/toonvision-live/uv-$UV_VERSION" tmp
+  if ! "$uvdir/bin/uv" --version >/dev/null 2>&1; then
+    mkdir -p "$(dirname "$uvdir")" || return 1
+    tmp=$(mktemp -d "$uvdir.XXXXXX") || return 1
+    if ! .venv/bin/python -m pip install -q --no-compile --target "$tmp" "uv==$UV_VERSION"; then
+      rm -rf "$tmp"
+      return 1
+    fi
+    rm -rf "$uvdir" && mv "$tmp" "$uvdir" || return 1
+  fi
+  .venv/bin/python scripts/uv_install.py "$uvdir/bin/uv" -q -e ".[train,test]"
+}
+
 stamp=.venv/.toonvision-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing ToonVision Live with the [train,test] extras into .venv (a few minutes the first time)"
-  # the venv's own pip installs all of it (PEP 660 editable installs need pip >= 21.3; upgrading it first
-  # cost 13 s on a busy machine); --no-compile: Python compiles the modules a run imports (a few hundred)
-  # on first use instead of pip compiling all 9,500 files of the toolkit (TensorFlow is most of them):
-  # 308 s instead of 344 + 13 s for the install on the busy 2-core machine, then ~5 s more on the first imports
-  .venv/bin/python -m pip install -q --no-compile -e ".[train,test]"
+  if ! install_with_uv; then
+    echo "setup: installing with pip instead (a few minutes)"
+    # the venv's own pip (PEP 660 editable installs need pip >= 21.3); --no-compile: Python compiles the
+    # modules a run imports on first use instead of pip compiling all 9,500 files of the toolkit
+    .venv/bin/python -m pip install -q --no-compile -e ".[train,test]"
+  fi
   touch "$stamp"
 fi
