@@ -37,14 +37,17 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # uv install) falls back to plain pip.  TOONVISION_SETUP_PIP=1 installs with pip alone.
 UV_VERSION=0.13.9
 UV=""
+NO_UV="${TOONVISION_SETUP_PIP:-}"
 find_uv() {  # find_uv PIP-COMMAND...: sets UV, installing uv with that pip the first time
-  [ "${TOONVISION_SETUP_PIP:-}" != 1 ] || return 1
+  [ -n "$UV" ] && return 0
+  [ "$NO_UV" != 1 ] || return 1
   local uvdir="${XDG_CACHE_HOME:-$HOME/.cache}/toonvision-live/uv-$UV_VERSION" tmp
   if ! "$uvdir/bin/uv" --version >/dev/null 2>&1; then
     "$@" --version >/dev/null 2>&1 && mkdir -p "$(dirname "$uvdir")" && tmp=$(mktemp -d "$uvdir.XXXXXX") || return 1
     if ! PIP_ROOT_USER_ACTION=ignore "$@" install -q --no-compile --target "$tmp" "uv==$UV_VERSION" 2>"$tmp.log"; then
       echo "setup: could not install uv: $(tail -n 1 "$tmp.log")"
       rm -rf "$tmp" "$tmp.log"
+      NO_UV=1
       return 1
     fi
     rm -rf "$uvdir" "$tmp.log" && mv "$tmp" "$uvdir" || return 1
@@ -69,8 +72,7 @@ fi
 stamp=.venv/.toonvision-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing ToonVision Live with the [train,test] extras into .venv (a few minutes the first time)"
-  if ! { { [ -n "$UV" ] || find_uv .venv/bin/python -m pip; } \
-         && .venv/bin/python scripts/uv_install.py "$UV" -q -e ".[train,test]"; }; then
+  if ! { find_uv .venv/bin/python -m pip && .venv/bin/python scripts/uv_install.py "$UV" -q -e ".[train,test]"; }; then
     echo "setup: installing with pip (a few minutes)"
     # the venv's own pip (PEP 660 editable installs need pip >= 21.3); --no-compile: Python compiles the
     # modules a run imports on first use instead of pip compiling all 9,500 files of the toolkit
