@@ -72,11 +72,14 @@ fi
 stamp=.venv/.toonvision-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing ToonVision Live with the [train,test] extras into .venv (a few minutes the first time)"
-  if ! { find_uv .venv/bin/python -m pip && .venv/bin/python scripts/uv_install.py "$UV" -q -e ".[train,test]"; }; then
+  # Both compile the packages' bytecode (.pyc) at install: where PYTHONDONTWRITEBYTECODE is set (as on
+  # this project's machines) Python never writes it on first use, so every process compiled TensorFlow's
+  # modules again (its import 12.5 s of CPU instead of 5 s; the tests start dozens of processes).
+  if ! { find_uv .venv/bin/python -m pip \
+         && .venv/bin/python scripts/uv_install.py "$UV" -q --compile-bytecode -e ".[train,test]"; }; then
     echo "setup: installing with pip (a few minutes)"
-    # the venv's own pip (PEP 660 editable installs need pip >= 21.3); --no-compile: Python compiles the
-    # modules a run imports on first use instead of pip compiling all 9,500 files of the toolkit
-    .venv/bin/python -m pip install -q --no-compile -e ".[train,test]"
+    # the venv's own pip (PEP 660 editable installs need pip >= 21.3)
+    .venv/bin/python -m pip install -q -e ".[train,test]"
   fi
   touch "$stamp"
 fi
