@@ -28,17 +28,58 @@ fi
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+# uv installs the same packages as pip, several times faster: it downloads and unpacks in parallel and
+# hard-links the files from its cache (~/.cache/uv), so a second clone installs in seconds.  uv itself
+# is installed with pip, once per machine, into ~/.cache/toonvision-live/uv-VERSION, and
+# scripts/uv_install.py hands it pip's package sources (`pip config list`: indexes, find-links,
+# constraints).  Whatever fails on that way (no uv to be had, a pip setting uv can't take, a failed
+# uv install) falls back to plain pip.  TOONVISION_SETUP_PIP=1 installs with pip alone.
+UV_VERSION=0.13.9
+UV=""
+NO_UV="${TOONVISION_SETUP_PIP:-}"
+find_uv() {  # find_uv PIP-COMMAND...: sets UV, installing uv with that pip the first time
+  [ -n "$UV" ] && return 0
+  [ "$NO_UV" != 1 ] || return 1
+  local uvdir="${XDG_CACHE_HOME:-$HOME/.cache}/toonvision-live/uv-$UV_VERSION" tmp
+  if ! "$uvdir/bin/uv" --version >/dev/null 2>&1; then
+    "$@" --version >/dev/null 2>&1 && mkdir -p "$(dirname "$uvdir")" && tmp=$(mktemp -d "$uvdir.XXXXXX") || return 1
+    if ! PIP_ROOT_USER_ACTION=ignore "$@" install -q --no-compile --target "$tmp" "uv==$UV_VERSION" 2>"$tmp.log"; then
+      echo "setup: could not install uv: $(tail -n 1 "$tmp.log")"
+      rm -rf "$tmp" "$tmp.log"
+      NO_UV=1
+      return 1
+    fi
+    rm -rf "$uvdir" "$tmp.log" && mv "$tmp" "$uvdir" || return 1
+  fi
+  UV="$uvdir/bin/uv"
+}
+venv_with_uv() {  # python -m venv, with its ensurepip step (~30 s on a busy machine) done by uv: the same wheels
+  local wheels
+  mapfile -t wheels < <("$PYTHON" -c 'import ensurepip, pathlib
+for w in sorted((pathlib.Path(ensurepip.__file__).parent / "_bundled").glob("*.whl")): print(w)') || return 1
+  ((${#wheels[@]})) && "$PYTHON" -m venv --without-pip .venv \
+    && "$UV" pip install -q --no-deps --python .venv/bin/python "${wheels[@]}" && return 0
+  rm -rf .venv
+  return 1
+}
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
-  "$PYTHON" -m venv .venv
+  rm -rf .venv
+  { find_uv "$PYTHON" -m pip && venv_with_uv; } || "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.toonvision-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing ToonVision Live with the [train,test] extras into .venv (a few minutes the first time)"
-  # the venv's own pip installs all of it (PEP 660 editable installs need pip >= 21.3; upgrading it first
-  # cost 13 s on a busy machine); --no-compile: Python compiles the modules a run imports (a few hundred)
-  # on first use instead of pip compiling all 9,500 files of the toolkit (TensorFlow is most of them):
-  # 308 s instead of 344 + 13 s for the install on the busy 2-core machine, then ~5 s more on the first imports
-  .venv/bin/python -m pip install -q --no-compile -e ".[train,test]"
+  # Both compile the packages' bytecode (.pyc) at install: where PYTHONDONTWRITEBYTECODE is set (as on
+  # this project's machines) Python never writes it on first use, so every process compiled TensorFlow's
+  # modules again (its import 12.5 s of CPU instead of 5 s; the tests start dozens of processes).
+  if ! { find_uv .venv/bin/python -m pip \
+         && .venv/bin/python scripts/uv_install.py "$UV" -q --compile-bytecode -e ".[train,test]"; }; then
+    echo "setup: installing with pip (a few minutes)"
+    # the venv's own pip (PEP 660 editable installs need pip >= 21.3)
+    .venv/bin/python -m pip install -q -e ".[train,test]"
+  fi
   touch "$stamp"
 fi

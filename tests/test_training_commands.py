@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +241,11 @@ def test_non_model_files_are_clear_errors(
     fake_keras = tmp_path / "model.keras"
     fake_keras.write_text("not a model")
     assert main(["export", str(fake_keras), "--data", str(dataset), "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "is not a readable Keras model" in capsys.readouterr().err
+    assert "is not a readable Keras model (not a zip archive)" in capsys.readouterr().err
+    with zipfile.ZipFile(tmp_path / "zipped.keras", "w") as archive:  # an archive, but not Keras's
+        archive.writestr("notes.txt", "not a model")
+    with pytest.raises(ModelError, match=r"zipped.keras is not a readable Keras model \((?!not a zip)"):
+        load_keras_model(tmp_path / "zipped.keras")
     with pytest.raises(ModelError, match="not a Keras model file"):
         load_keras_model(shipped["onnx"])
     fake_onnx = tmp_path / "toonvision.onnx"

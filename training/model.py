@@ -10,6 +10,7 @@ are trained jointly; the runtime checks that they agree.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,8 +103,6 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 
 def load_keras_model(path: Path) -> keras.Model:
     """Load a ``.keras`` file saved by ``train``; ModelError if it is not one or breaks the contract."""
-    import keras
-
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"The Keras model {path} does not exist: train one with 'toonvision train'.")
@@ -111,6 +110,10 @@ def load_keras_model(path: Path) -> keras.Model:
         raise ModelError(
             f"{path} is not a Keras model file: pass the .keras file written by 'toonvision train'."
         )
+    if not zipfile.is_zipfile(path):  # a .keras file is a zip archive: said before Keras loads (seconds)
+        raise ModelError(f"{path} is not a readable Keras model (not a zip archive); re-run 'toonvision train'.")
+    import keras
+
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a bad archive
