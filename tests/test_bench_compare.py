@@ -50,11 +50,12 @@ def test_onnxruntime_rows_and_ratios(classifier, street_result):
     batched, single = comp["rows"]
     assert batched["name"] == "onnxruntime batched (4/batch)" and single["name"] == "onnxruntime batch=1"
     assert batched["x_vs_onnx_batched"] == 1.0
-    assert single["x_vs_onnx_batched"] == pytest.approx(single["per_crop_ms"] / batched["per_crop_ms"], rel=0.01)
+    # the ratios are stored to 2 decimals (a ratio of 0.364 reads 0.36): within that rounding, or 1 %
+    assert single["x_vs_onnx_batched"] == pytest.approx(single["per_crop_ms"] / batched["per_crop_ms"], rel=0.01, abs=0.006)
     assert all(r["per_crop_ms"] > 0 and r["crops_timed"] >= len(crops) for r in comp["rows"])
     assert all(r["cpu_ms_per_crop"] > 0 for r in comp["rows"]) and batched["cpu_x_vs_onnx_batched"] == 1.0
     assert single["cpu_x_vs_onnx_batched"] == pytest.approx(
-        single["cpu_ms_per_crop"] / batched["cpu_ms_per_crop"], rel=0.01)
+        single["cpu_ms_per_crop"] / batched["cpu_ms_per_crop"], rel=0.01, abs=0.006)
     assert comp["note"] == "no keras here" and comp["onnx_batched_speedup_vs_keras_predict"] is None
 
 
