@@ -8,6 +8,8 @@ way of sampling it: ``round`` (the box rounded to whole pixels, as :func:`tag_in
 ``subpixel=True``).  Every candidate reads the validation tags once (re-rendered from the shard's
 seed); sets of reads are then scored offline by averaging their heads' probabilities, grown greedily
 up to ``--max-reads`` reads, each set scored on the whole tags: exact read >= 8 px, 5-8 px, level >= 6 px.
+With ``--halves`` the reads are also chosen on the first half of the validation tags only and every set
+of that greedy path (and each ``--sets`` set) is checked on the other half, which the choice never saw.
 """
 
 from __future__ import annotations
@@ -120,6 +122,39 @@ def greedy(reads: dict[str, dict[str, np.ndarray]], tags: Any, max_reads: int, s
     return path
 
 
+def take(tags: Any, idx: np.ndarray) -> Any:
+    """The tags ``idx`` of a TagSet."""
+    from training.reader.tags import TagSet
+
+    return TagSet(images=tags.images[idx], name=tags.name[idx], dept=tags.dept[idx], level=tags.level[idx],
+                  v2=tags.v2[idx], em=tags.em[idx], texts=tuple(tags.texts[i] for i in idx),
+                  hidden=None if tags.hidden is None else tags.hidden[idx])
+
+
+def halves(reads: dict[str, dict[str, np.ndarray]], tags: Any, max_reads: int, sets: Sequence[str]
+           ) -> dict[str, Any]:
+    """Reads chosen greedily on the first half of the tags, each set of the path (and each of ``sets``)
+    scored on both halves: the second half is what the choice never saw."""
+    n = len(tags.name)
+    idx = {"choose": np.arange(n // 2), "check": np.arange(n // 2, n)}
+    part = {h: take(tags, i) for h, i in idx.items()}
+    part_reads = {h: {c: {k: v[i] for k, v in r.items()} for c, r in reads.items()} for h, i in idx.items()}
+    print(f"choosing on tags 0..{n // 2 - 1}, checking on {n // 2}..{n - 1}", flush=True)
+    path = greedy(part_reads["choose"], part["choose"], max_reads)
+
+    def both(names: Sequence[str]) -> dict[str, Any]:
+        return {h: score(mean_of([part_reads[h][c] for c in names]), part[h]) for h in idx}
+
+    out: dict[str, Any] = {"path": [{"reads": p["reads"], **both(p["reads"])} for p in path],
+                           "sets": {spec: both(spec.split(",")) for spec in sets}}
+    for row in [*out["path"], *({"reads": spec.split(","), **v} for spec, v in out["sets"].items())]:
+        c = row["check"]
+        print(f"check half {','.join(row['reads']):<48} objective {objective(c):.4f} "
+              f"(choose half {objective(row['choose']):.4f}): ge8 {c['ge8']:.4f} 5_8 {c['5_8']:.4f} "
+              f"lvl_ge6 {c['lvl_ge6']:.4f}", flush=True)
+    return out
+
+
 def main() -> None:
     import onnxruntime as ort
 
@@ -133,13 +168,12 @@ def main() -> None:
     p.add_argument("--candidates", nargs="+", default=None, choices=sorted(CANDIDATES),
                    help="only these candidate reads (default: all)")
     p.add_argument("--sets", nargs="+", default=(), help="also score these sets of reads (comma-separated names)")
+    p.add_argument("--halves", action="store_true",
+                   help="also choose on the first half of the tags and check on the second half")
     args = p.parse_args()
     t0 = time.monotonic()
     patches, boxes, val = val_samples(args.data, args.n, args.cache)
-    from training.reader.tags import TagSet
-
-    tags = TagSet(*(getattr(val, f)[: args.n] for f in ("images", "name", "dept", "level", "v2", "em")),
-                  texts=val.texts[: args.n], hidden=None if val.hidden is None else val.hidden[: args.n])
+    tags = take(val, np.arange(min(args.n, len(val.name))))
     print(f"{len(patches)} validation tags in {time.monotonic() - t0:.0f} s", flush=True)
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     names = [*(args.candidates or CANDIDATES), *(n for spec in args.sets for n in spec.split(","))]
@@ -160,6 +194,8 @@ def main() -> None:
         print(spec, sc, flush=True)
     out["greedy"] = greedy(reads, tags, args.max_reads)
     out["greedy_from_shipped"] = greedy(reads, tags, args.max_reads, start=shipped)
+    if args.halves:
+        out["halves"] = halves(reads, tags, args.max_reads, args.sets)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
 
