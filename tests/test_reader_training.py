@@ -81,3 +81,21 @@ def test_missing_warm_start_model_is_one_sentence(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert rc == 2 and "--*-from indices at least 0" in err and "Traceback" not in err
     assert not (tmp_path / "data").exists()
+
+
+def test_soup_of_a_reader_with_itself_is_that_reader_and_mismatches_are_refused() -> None:
+    """The weight average normalises its weights (1 and 3 of the same reader give that reader) and
+    refuses a single model or weights that do not match the models."""
+    from training.reader.model import _onnx_weights
+    from training.reader.soup import averaged
+
+    path = default_reader_path()
+    want = _onnx_weights(str(path))
+    got = averaged([path, path], [1.0, 3.0])
+    assert got.keys() == want.keys() and len(want) > 10
+    for key, value in want.items():
+        assert np.allclose(got[key], value, atol=1e-6), key
+    with pytest.raises(SystemExit):
+        averaged([path], [1.0])
+    with pytest.raises(SystemExit):
+        averaged([path, path], [1.0])

@@ -102,9 +102,14 @@ def keras_from_onnx(path: str, images: np.ndarray) -> keras.Model:
     its gamma/beta are set from the folded convolution's output on ``images`` (a sample of training
     inputs, [N, H, W]), so that ``gamma (z - mean) / std + beta == z + shift``.
     """
+    return keras_from_folded(_onnx_weights(path), images)
+
+
+def keras_from_folded(w: dict[str, np.ndarray], images: np.ndarray) -> keras.Model:
+    """:func:`keras_from_onnx` from the folded weights themselves (``_onnx_weights``' keys), e.g. the
+    mean of two exported readers' weights."""
     import keras
 
-    w = _onnx_weights(path)
     model = build_reader()
     for layer in model.layers:
         kernel = w.get(f"{layer.name}/kernel")
