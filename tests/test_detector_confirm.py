@@ -435,3 +435,27 @@ def test_bench_runs_the_detector_stage_versus_the_nametag_search(x_display, tmp_
     assert report["frames"]["crops"] > 0 and report["cpu_ratio_versus_over_new"] > 0
     assert "search" in report["cpu"]["thread_cpu_ms_per_processed_frame"]
     assert "nametags (--versus)" in proc.stdout
+
+
+def test_a_small_4k_tag_missed_by_one_search_is_kept(detector):
+    """A 4K Cog whose tag (10-14 px lines, under the search's 17 px bound) was confirmed through the pixel
+    floor and that the next full search misses is kept by the proposer (followed and verified again with the
+    same floor), not dropped between searches."""
+    from toonvision_live.find.proposers import IncrementalProposer
+
+    rgb, bodies = _far_cogs_in_4k(0, 1100)
+    confirmed = ConfirmedDetector(detector)
+    calls = []
+
+    def search_that_misses_the_second_time(frame):
+        calls.append(1)
+        return confirmed(frame) if len(calls) == 1 else []
+
+    proposer = IncrementalProposer(full_every=1, full_search=search_that_misses_the_second_time)
+    first = proposer(rgb)
+    assert sum(p.tag_verified for p in first) >= 5
+    kept = proposer(rgb)
+    assert len(calls) == 2
+    assert len(kept) >= len([p for p in first if p.tag_verified])
+    m = iou_matrix(bodies, [p.body_xyxy for p in kept])
+    assert sum(row.max() >= 0.5 for row in m) >= 5

@@ -38,6 +38,7 @@ from toonvision_live.find.body import RowGround
 from toonvision_live.find.detector import NMS_IOU, CogDetector, Detection, decode, working_size
 from toonvision_live.find.nametags import (
     MIN_LINE_FRAC,
+    SNAP_MIN_LINE_PX,
     Nametag,
     Proposal,
     proposal_of,
@@ -62,9 +63,6 @@ AGREE_IOU = 0.6
 LOW_THRESHOLD = 0.25
 #: a weak detection's tag is looked for at these offsets only (at the predicted size)
 WEAK_SHIFTS = TAG_SHIFTS[:2]
-#: a tag snapped to a detection may have text lines this low (frame pixels) whatever the frame's size (the
-#: nametag search's own bound, MIN_LINE_FRAC of the frame rows, is 17 px at 3840x2160)
-SNAP_MIN_LINE_PX = 4.0
 #: such a weak detection overlapping a kept box this much is that box's duplicate
 WEAK_SAME_IOU = 0.3
 #: a Cog whose tag was never confirmed (its tag box is the detector's guess) is shown only when the classifier

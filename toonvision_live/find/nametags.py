@@ -51,6 +51,9 @@ from toonvision_live.geometry import (
 WORK_ROWS = 540
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
+#: a tag already known (snapped to a detection, or followed from one) may have text lines this low (frame
+#: pixels) whatever the frame's size (MIN_LINE_FRAC of the rows is 17 px at 3840x2160)
+SNAP_MIN_LINE_PX = 4.0
 #: candidates taller than this many times this are checked on a copy scaled down by that integer
 VERIFY_BLOB_ROWS = 36
 #: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV); the
