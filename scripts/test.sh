@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything (scripts/setup.sh) and run the whole test suite.
-# The type checker runs first (mypy on toonvision_live, configured in pyproject.toml), then pytest.
+# The type checker runs first (mypy on toonvision_live, configured in pyproject.toml), then the linter (ruff, same
+# file), then pytest.
 # The tests start their own X screen (Xvfb) and compositor (xcompmgr).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +16,5 @@ fi
 # its file's hash, so a cache from another clone or venv is only used where the sources are the same.
 export MYPY_CACHE_DIR="${MYPY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/toonvision-live/mypy}"
 .venv/bin/python -m mypy
+.venv/bin/python -m ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

@@ -51,7 +51,8 @@ def test_onnxruntime_rows_and_ratios(classifier, street_result):
     assert batched["name"] == "onnxruntime batched (4/batch)" and single["name"] == "onnxruntime batch=1"
     assert batched["x_vs_onnx_batched"] == 1.0
     # the ratios are stored to 2 decimals (a ratio of 0.364 reads 0.36): within that rounding, or 1 %
-    assert single["x_vs_onnx_batched"] == pytest.approx(single["per_crop_ms"] / batched["per_crop_ms"], rel=0.01, abs=0.006)
+    ratio = single["per_crop_ms"] / batched["per_crop_ms"]
+    assert single["x_vs_onnx_batched"] == pytest.approx(ratio, rel=0.01, abs=0.006)
     assert all(r["per_crop_ms"] > 0 and r["crops_timed"] >= len(crops) for r in comp["rows"])
     assert all(r["cpu_ms_per_crop"] > 0 for r in comp["rows"]) and batched["cpu_x_vs_onnx_batched"] == 1.0
     assert single["cpu_x_vs_onnx_batched"] == pytest.approx(

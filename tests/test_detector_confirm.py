@@ -11,7 +11,7 @@ import pytest
 from toonvision_live.demo.nametag import draw_cog_nametag, draw_toon_nametag
 from toonvision_live.demo.street import make_street_background
 from toonvision_live.fileio import read_image_rgb
-from toonvision_live.find.confirm import ConfirmedDetector, snap_tag
+from toonvision_live.find.confirm import ConfirmedDetector, FrameVerifier, snap_tag, snap_tags
 from toonvision_live.find.detector import CogDetector
 from toonvision_live.geometry import iou_matrix, match_boxes
 from toonvision_live.voc import read_voc
@@ -44,6 +44,22 @@ def test_a_misplaced_tag_box_snaps_onto_the_drawn_tag(street, dy):
     tag = snap_tag(rgb, _shifted(card, dy))
     assert tag is not None
     assert iou_matrix([tag.tag_xyxy], [card])[0, 0] >= 0.75
+
+
+def test_the_frame_verifier_does_not_verify_a_card_twice(street):
+    rgb = street.copy()
+    card = draw_cog_nametag(rgb, 640, 300, "Bloodsucker", "Lawbot", 3, 10.0)
+    assert card is not None
+    verify = FrameVerifier(rgb)
+    first = snap_tag(rgb, _shifted(card, 1.4), verify=verify)
+    assert first is not None and iou_matrix([first.tag_xyxy], [card])[0, 0] >= 0.75
+    calls = verify.verified
+    # every offset of a second detection's guess on the same card: the card is known, the misses remembered
+    assert snap_tags(rgb, _shifted(card, 1.4), verify=verify) == [first]
+    again = verify.verified
+    assert snap_tags(rgb, _shifted(card, 1.4), verify=verify) == [first] and verify.verified == again
+    assert calls < again < calls + 9  # without the memory: one verification per offset
+    assert snap_tags(rgb, _shifted(card, 1.4)) == [first]  # a fresh verifier finds the same
 
 
 def test_nothing_snaps_where_there_is_no_cog_tag(street):
@@ -435,3 +451,27 @@ def test_bench_runs_the_detector_stage_versus_the_nametag_search(x_display, tmp_
     assert report["frames"]["crops"] > 0 and report["cpu_ratio_versus_over_new"] > 0
     assert "search" in report["cpu"]["thread_cpu_ms_per_processed_frame"]
     assert "nametags (--versus)" in proc.stdout
+
+
+def test_a_small_4k_tag_missed_by_one_search_is_kept(detector):
+    """A 4K Cog whose tag (10-14 px lines, under the search's 17 px bound) was confirmed through the pixel
+    floor and that the next full search misses is kept by the proposer (followed and verified again with the
+    same floor), not dropped between searches."""
+    from toonvision_live.find.proposers import IncrementalProposer
+
+    rgb, bodies = _far_cogs_in_4k(0, 1100)
+    confirmed = ConfirmedDetector(detector)
+    calls = []
+
+    def search_that_misses_the_second_time(frame):
+        calls.append(1)
+        return confirmed(frame) if len(calls) == 1 else []
+
+    proposer = IncrementalProposer(full_every=1, full_search=search_that_misses_the_second_time)
+    first = proposer(rgb)
+    assert sum(p.tag_verified for p in first) >= 5
+    kept = proposer(rgb)
+    assert len(calls) == 2
+    assert len(kept) >= len([p for p in first if p.tag_verified])
+    m = iou_matrix(bodies, [p.body_xyxy for p in kept])
+    assert sum(row.max() >= 0.5 for row in m) >= 5

@@ -236,3 +236,17 @@ def test_readme_layout_names_every_runtime_module_and_only_real_ones():
         assert (f"{name}/" if path.is_dir() else name) in block, f"README's Layout misses toonvision_live/{name}"
     for name in set(re.findall(r"\b([a-z_]+\.py)\b", block)):
         assert list(package.rglob(name)), f"README's Layout names {name}, which toonvision_live does not have"
+
+
+def test_runtime_modules_and_functions_stay_small():
+    """The house rule: no module of toonvision_live over 500 lines, no function over 80."""
+    import ast
+
+    for path in sorted((ROOT / "toonvision_live").rglob("*.py")):
+        source = path.read_text("utf-8")
+        name = path.relative_to(ROOT)
+        assert source.count("\n") <= 500, f"{name} has {source.count(chr(10))} lines (at most 500)"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert lines <= 80, f"{name}: {node.name} has {lines} lines (at most 80)"

@@ -81,6 +81,15 @@ def test_confident_body_outweighs_an_unsure_tag() -> None:
     assert fuse(prediction("pencilpusher", 0.97), unsure).cog == "pencilpusher"
 
 
+def test_a_read_that_doubts_itself_does_not_outweigh_a_sure_body() -> None:
+    # a box on part of a card (seed 1 of the demo replay): a confident name beside an unsure level
+    doubtful = reading({"namedropper": 0.7}, "sb", {18: 0.08, 5: 0.05})
+    assert doubtful.confidence < 0.1
+    assert fuse(prediction("bottomfeeder", 0.95), doubtful).cog == "bottomfeeder"
+    # the same name read with a sure level still wins over the body
+    assert fuse(prediction("bottomfeeder", 0.95), reading({"namedropper": 0.7}, "sb", 5)).cog == "namedropper"
+
+
 def test_skelecog_and_boardbot_are_never_forced_into_the_32() -> None:
     skele = fuse(prediction("flunky", 0.95), reading("skelecog", "sb", 5))
     assert skele.kind == "skelecog" and skele.cog is None and skele.suit == "sb"

@@ -9,8 +9,10 @@ The label is the most likely (identity, level, v2.0) given
   (assets/taxonomy.json), a few levels higher in Cog HQs; a "Flunky Level 9" is a misread.
 
 Each witness is tempered (mixed with a little of the uniform distribution) so that one confident
-mistake cannot veto the other.  Where both witnesses are present and their own top picks name
-different Cogs, ``agree`` is False and the overlay says so.
+mistake cannot veto the other; a read that doubts itself (its name, department and level heads together
+unsure) is tempered more, so a confident misread of a badly placed tag box cannot outweigh a sure body.
+Where both witnesses are present and their own top picks name different Cogs, ``agree`` is False and
+the overlay says so.
 
 HP (Toontown Rewritten, since TTR 3.0): HP = (L+1)(L+2) for levels 1..11 and (L+1)(L+2)+14 from
 level 12 on; a v2.0 Cog has a second (skeleton) layer with the same HP again.
@@ -37,6 +39,12 @@ CLASSIFIER_TEMPER, READER_TEMPER = 0.3, 0.02
 #: times those (0.19, 0.10, 0.021, 0.006) named fewer Cogs on the demo replay (98.39 vs 98.53 %: a tag
 #: box on the wrong Cog then outweighs the body), so these masses are kept
 READER_NAME_TEMPER_BY_LINE = ((5.0, 0.33), (6.0, 0.28), (8.0, 0.13), (float("inf"), 0.07))
+#: a read whose heads together are sure with probability c (TagReading.confidence) has its name, department and
+#: level heads tempered by at least READ_DOUBT * (1 - c): on the demo replay a box on part of a card, or on a card
+#: over the face of the Cog behind, read a confident wrong name beside an unsure level or department and outweighed
+#: a sure body (`toonvision replay`, tag visible, seeds 0-7 / 8-15: 98.86 / 98.39 % -> 99.28 / 98.53 %; the name
+#: head alone tempered so: 99.11 / 98.56 %, and at READ_DOUBT 0.5: 98.92 / 98.56 %)
+READ_DOUBT = 1.0
 SKELECOG, OTHER = NAME_CLASSES.index("skelecog"), NAME_CLASSES.index("other")
 _N = len(NAME_CLASSES)
 #: how often the reader saw each name class in training (training/reader/tags.sample_label: 70 % one of
@@ -135,11 +143,12 @@ def fuse(prediction: CogPrediction | None, reading: TagReading | None) -> FusedL
         return FusedLabel("cog", prediction.cog, prediction.suit, float(prediction.confidence or 0.0),
                           None, False, None, None, "body")
     # identity scores over the reader's 34 name classes
-    score = _temper(reading.name_probs, reader_name_temper(reading.line_px)) / READER_NAME_PRIOR
-    dept = _temper(reading.dept_probs, READER_TEMPER)
+    doubt = READ_DOUBT * (1.0 - reading.confidence)
+    score = _temper(reading.name_probs, max(reader_name_temper(reading.line_px), doubt)) / READER_NAME_PRIOR
+    dept = _temper(reading.dept_probs, max(READER_TEMPER, doubt))
     # a two-line tag ("none") says nothing of the department
     dept_fit = dept[_COG_SUIT_DEPT] + dept[_NONE_DEPT] / 4
-    level_read = _temper(reading.level_probs, READER_TEMPER)
+    level_read = _temper(reading.level_probs, max(READER_TEMPER, doubt))
     level_fit = (_LEVEL_PRIORS * level_read).sum(axis=1) / _LEVEL_PRIORS.sum(axis=1) * MAX_LEVEL
     score[: len(COGS)] *= dept_fit * level_fit
     agree: bool | None = None

@@ -1,23 +1,23 @@
 """The detector's proposals confirmed by the nametag verifier: the detector as a crop-stage full search.
 
-The learned detector (:mod:`toonvision_live.find.detector`) finds Cogs at any size, but its nametag
-box is only roughly placed (on the demo streets a median IoU of 0.48 with the real tag, mostly 0.5-3
-tag heights too low), and the nametag reader and the tracker's tag following need the tag itself.
-So each detection's tag is looked for *locally* with the nametag stage's verifier
-(:func:`~toonvision_live.find.nametags.verify_nametag`: three dark text lines on a grey card) at a
-few vertical offsets from the predicted tag, nearest first; the first tag found there replaces the
-predicted one, except where detections overlap (or that tag fits badly): there every offset is looked at
-and the tags go to the detections they fit best (:mod:`toonvision_live.find.assign`: the front Cog's
-detection finds the tag of the one behind it first), and a tag seen there that no detection takes is a
-Cog of its own (body measured under it); one detection per tag.  Such a tag's lines may be down to
-SNAP_MIN_LINE_PX high at any frame size.  A detection whose body is only a few pixels high in the detector's
-working image (a far Cog in a large frame) is first detected again in a small zoomed window of the
-full-resolution frame around it (:func:`zoom_refine`), whose tighter boxes replace its own.  A
-confirmed Cog's body box is the mean of the detector's box and the box measured under the tag the
-nametag stage's way (:mod:`toonvision_live.find.body`) when the two agree; a Cog whose tag cannot be
-read (distant, blurred, cut) keeps the detector's boxes.  :class:`CombinedSearch` adds the nametag search's Cogs whose
-tags no detection claimed (a small Cog in front of a bigger one gets no peak of its own, its tag is
-still read).  Measured in docs/detector.md.
+The learned detector (:mod:`toonvision_live.find.detector`) finds Cogs at any size, but its nametag box is
+only roughly placed (on the demo streets a median IoU of 0.48 with the real tag, mostly 0.5-3 tag heights too
+low), and the nametag reader and the tracker's tag following need the tag itself. So each detection's tag is
+looked for *locally* with the nametag stage's verifier (:func:`~toonvision_live.find.nametags.verify_nametag`:
+three dark text lines on a grey card) at a few vertical offsets from the predicted tag, nearest first; the
+first tag found there replaces the predicted one, except where it fits badly (more so where detections
+overlap): there every offset is looked at and the tags go to the detections they fit best
+(:mod:`toonvision_live.find.assign`: the front Cog's detection finds the tag of the one behind it first), and
+a tag seen there that no detection takes, or that fits none (the Cog hidden by a detected one, or hiding it),
+is a Cog of its own (body measured under it); one detection per tag. The frame's verifications are remembered
+(:class:`FrameVerifier`). Such a tag's lines may be down to SNAP_MIN_LINE_PX high at any frame size. A
+detection whose body is only a few pixels high in the detector's working image (a far Cog in a large frame) is
+first detected again in a small zoomed window of the full-resolution frame around it (:func:`zoom_refine`),
+whose tighter boxes replace its own. A confirmed Cog's body box is the mean of the detector's box and the box
+measured under the tag the nametag stage's way (:mod:`toonvision_live.find.body`) when the two agree; a Cog
+whose tag cannot be read (distant, blurred, cut) keeps the detector's boxes. :class:`CombinedSearch` adds the
+nametag search's Cogs whose tags no detection claimed (a small Cog in front of a bigger one gets no peak of
+its own, its tag is still read). Measured in docs/detector.md.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import numpy as np
 
 from toonvision_live.crops import check_frame
 from toonvision_live.find.assign import (
+    CROWD_FIT,
+    FIT_MAX,
     FIT_SCAN,
     SAME_TAG_IOU,
     assign_tags,
@@ -38,6 +40,7 @@ from toonvision_live.find.body import RowGround
 from toonvision_live.find.detector import NMS_IOU, CogDetector, Detection, decode, working_size
 from toonvision_live.find.nametags import (
     MIN_LINE_FRAC,
+    SNAP_MIN_LINE_PX,
     Nametag,
     Proposal,
     proposal_of,
@@ -62,9 +65,6 @@ AGREE_IOU = 0.6
 LOW_THRESHOLD = 0.25
 #: a weak detection's tag is looked for at these offsets only (at the predicted size)
 WEAK_SHIFTS = TAG_SHIFTS[:2]
-#: a tag snapped to a detection may have text lines this low (frame pixels) whatever the frame's size (the
-#: nametag search's own bound, MIN_LINE_FRAC of the frame rows, is 17 px at 3840x2160)
-SNAP_MIN_LINE_PX = 4.0
 #: such a weak detection overlapping a kept box this much is that box's duplicate
 WEAK_SAME_IOU = 0.3
 #: a Cog whose tag was never confirmed (its tag box is the detector's guess) is shown only when the classifier
@@ -137,24 +137,67 @@ GROW = 1.3
 GROWN_SHIFTS = (0.0, -0.5, 0.5, -1.0)
 
 
+#: a candidate overlapping one verified already on the frame this much (IoU) gets the same answer
+SAME_CANDIDATE_IOU = 0.7
+
+
+class FrameVerifier:
+    """The nametag verifier on one frame (lines down to SNAP_MIN_LINE_PX), remembering its answers: a candidate
+    whose centre lies on a tag found already is that tag, and one overlapping a candidate verified already by IoU
+    over SAME_CANDIDATE_IOU gets that answer, without verifying again (where detections overlap, or a badly
+    fitting first tag has every offset looked at, the same cards are met again).  ``verified`` counts the calls
+    of the verifier."""
+
+    def __init__(self, frame_rgb: np.ndarray) -> None:
+        self.frame_rgb = frame_rgb
+        self.min_line_px = min(SNAP_MIN_LINE_PX, MIN_LINE_FRAC * frame_rgb.shape[0])
+        self.candidates = np.zeros((0, 4), np.float64)
+        self.answers: list[Nametag | None] = []
+        self.verified = 0
+
+    def __call__(self, cand: XYXY) -> Nametag | None:
+        cx, cy = (cand[0] + cand[2]) / 2, (cand[1] + cand[3]) / 2
+        for tag in self.answers:
+            if tag is not None and (t := tag.tag_xyxy)[0] <= cx <= t[2] and t[1] <= cy <= t[3]:
+                return tag
+        if self.answers:  # (iou_matrix's checks cost more than the verifier saves on a frame of few tags)
+            c = self.candidates
+            inter = (np.clip(np.minimum(c[:, 2], cand[2]) - np.maximum(c[:, 0], cand[0]), 0, None)
+                     * np.clip(np.minimum(c[:, 3], cand[3]) - np.maximum(c[:, 1], cand[1]), 0, None))
+            union = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1]) + (cand[2] - cand[0]) * (cand[3] - cand[1]) - inter
+            k = int(np.argmax(inter / union))
+            if inter[k] > SAME_CANDIDATE_IOU * union[k]:
+                return self.answers[k]
+        self.verified += 1
+        tag = verify_nametag(self.frame_rgb, cand, self.min_line_px)
+        self.candidates = np.vstack([self.candidates, np.asarray(cand, np.float64)[None]])
+        self.answers.append(tag)
+        return tag
+
+
 def snap_tag(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
-             shifts: tuple[float, ...] = TAG_SHIFTS, grown: bool = True) -> Nametag | None:
+             shifts: tuple[float, ...] = TAG_SHIFTS, grown: bool = True,
+             verify: FrameVerifier | None = None) -> Nametag | None:
     """The Cog nametag near a predicted tag box (verified at each offset in ``shifts``; then, if none and
-    ``grown``, the box grown by ``GROW`` at ``GROWN_SHIFTS``), or None."""
-    found = _snap_at(frame_rgb, tag_xyxy, shifts)
+    ``grown``, the box grown by ``GROW`` at ``GROWN_SHIFTS``), or None.  ``verify``: the frame's verifier
+    (one remembering the answers of the frame's earlier calls; default a fresh one)."""
+    verify = verify or FrameVerifier(frame_rgb)
+    found = _snap_at(tag_xyxy, shifts, verify)
     if found is None and grown:
-        found = _snap_at(frame_rgb, _grown(tag_xyxy), GROWN_SHIFTS)
+        found = _snap_at(_grown(tag_xyxy), GROWN_SHIFTS, verify)
     return found
 
 
 def snap_tags(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
-              shifts: tuple[float, ...] = TAG_SHIFTS, grown: bool = True) -> list[Nametag]:
+              shifts: tuple[float, ...] = TAG_SHIFTS, grown: bool = True,
+              verify: FrameVerifier | None = None) -> list[Nametag]:
     """Every distinct Cog nametag near a predicted tag box, nearest offset first: :func:`snap_tag`'s
     candidates where it stops at the first (the grown box too when none is found at the predicted size)."""
+    verify = verify or FrameVerifier(frame_rgb)
     tags: list[Nametag] = []
     for box, offsets in ((tag_xyxy, shifts), (_grown(tag_xyxy), GROWN_SHIFTS if grown else ())):
         for shift in offsets:
-            tag = _snap_at(frame_rgb, box, (shift,))
+            tag = _snap_at(box, (shift,), verify)
             if tag is not None and not (tags and max_iou(tag.tag_xyxy, [t.tag_xyxy for t in tags]) > SAME_TAG_IOU):
                 tags.append(tag)
         if tags:
@@ -168,12 +211,12 @@ def _grown(tag_xyxy: tuple[float, float, float, float]) -> tuple[float, float, f
     return cx - gw, cy - gh, cx + gw, cy + gh
 
 
-def _snap_at(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
-             shifts: tuple[float, ...]) -> Nametag | None:
+def _snap_at(tag_xyxy: tuple[float, float, float, float], shifts: tuple[float, ...],
+             verify: FrameVerifier) -> Nametag | None:
     """The tag verified first at the offsets ``shifts``.  A tag found counts only if its centre is
     within half the predicted width across and 0.6 of the predicted height up or down of the candidate
     it was verified from."""
-    fh, fw = frame_rgb.shape[:2]
+    fh, fw = verify.frame_rgb.shape[:2]
     x0, y0, x1, y1 = tag_xyxy
     w, h = x1 - x0, y1 - y0
     if w < 4 or h < 3:
@@ -186,7 +229,7 @@ def _snap_at(frame_rgb: np.ndarray, tag_xyxy: tuple[float, float, float, float],
                 min(fw, int(np.ceil(cx + half_w))), min(fh, int(np.ceil(c + half_h))))
         if cand[2] - cand[0] < 4 or cand[3] - cand[1] < 3:
             continue
-        tag = verify_nametag(frame_rgb, cand, min(SNAP_MIN_LINE_PX, MIN_LINE_FRAC * fh))
+        tag = verify(cand)
         if tag is None:
             continue
         t = tag.tag_xyxy
@@ -230,7 +273,8 @@ class ConfirmedDetector:
             found = zoom_refine(self.detector, frame_rgb, [d for d in found if d.score >= sure]) + \
                 [d for d in found if d.score < sure]
         sure_ones = [d for d in found if d.score >= sure]
-        tags, seen = self._tags(frame_rgb, sure_ones)
+        verify = FrameVerifier(frame_rgb)
+        tags, seen = self._tags(frame_rgb, sure_ones, verify)
         ground: RowGround | None = None
         out: list[Proposal] = []
         for j, d in enumerate(sure_ones):  # best scored first
@@ -245,7 +289,7 @@ class ConfirmedDetector:
         for d in found[len(sure_ones):]:  # weak ones: kept only if their tag is confirmed and no better one's
             if out and max_iou(_int_box(d.body_xyxy), [p.body_xyxy for p in out]) > WEAK_SAME_IOU:
                 continue  # a kept box's duplicate
-            tag = snap_tag(frame_rgb, d.tag_xyxy, WEAK_SHIFTS, grown=False)
+            tag = snap_tag(frame_rgb, d.tag_xyxy, WEAK_SHIFTS, grown=False, verify=verify)
             if tag is not None and not (taken and max_iou(tag.tag_xyxy, taken) > SAME_TAG_IOU):
                 taken.append(tag.tag_xyxy)
                 if self.zoom:  # kept now: its body is worth a zoom too
@@ -269,20 +313,23 @@ class ConfirmedDetector:
             body = self._body(frame_rgb, d, tag, ground) or body
         return Proposal(body, tag.tag_xyxy, max(d.score, tag.score))
 
-    def _tags(self, frame_rgb: np.ndarray, found: list[Detection]) -> tuple[dict[int, Nametag], list[Nametag]]:
-        """The confirmed tag of each detection of ``found`` (by index), and every tag seen: a detection
-        overlapping another, or whose first tag found fits it badly (cost over FIT_SCAN), gets every tag
-        found near its guess, and the tags go where they fit best
-        (:func:`~toonvision_live.find.assign.assign_tags`); any other, the first tag found."""
+    def _tags(self, frame_rgb: np.ndarray, found: list[Detection],
+              verify: FrameVerifier) -> tuple[dict[int, Nametag], list[Nametag]]:
+        """The confirmed tag of each detection of ``found`` (by index), and every tag seen: a detection whose
+        first tag found fits it badly (cost over FIT_SCAN; over CROWD_FIT where it overlaps another detection)
+        gets every tag found near its guess, and the tags go where they fit best
+        (:func:`~toonvision_live.find.assign.assign_tags`); any other, the first tag found.  A tag costing
+        more than FIT_MAX is no detection's (it stays seen: a Cog of its own).  ``verify`` remembers the
+        frame's verifications (the offsets of overlapping detections meet the same cards)."""
         crowded = overlapping([d.body_xyxy for d in found])
         seen: list[tuple[int, Nametag, float]] = []
         for j, d in enumerate(found):
-            first = None if crowded[j] else snap_tag(frame_rgb, d.tag_xyxy)
-            if first is not None and fit_cost(d, first) <= FIT_SCAN:
+            first = snap_tag(frame_rgb, d.tag_xyxy, verify=verify)
+            if first is not None and fit_cost(d, first) <= (CROWD_FIT if crowded[j] else FIT_SCAN):
                 seen.append((j, first, fit_cost(d, first)))
             elif crowded[j] or first is not None:  # maybe the tag of a Cog it hides or stands in front of
-                seen.extend((j, t, fit_cost(d, t)) for t in snap_tags(frame_rgb, d.tag_xyxy))
-        return assign_tags(seen), [t for _, t, _ in seen]
+                seen.extend((j, t, fit_cost(d, t)) for t in snap_tags(frame_rgb, d.tag_xyxy, verify=verify))
+        return assign_tags([f for f in seen if f[2] <= FIT_MAX]), [t for _, t, _ in seen]
 
     def _body(self, frame_rgb: np.ndarray, d: Detection, tag: Nametag, ground: RowGround) -> XYXY | None:
         """The body for a confirmed tag: measured under it (``body="tag"``) or the mean of that and the

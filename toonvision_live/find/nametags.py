@@ -18,9 +18,8 @@ coloured text; the overlay draws its labels on saturated suit-colour cards.  So:
    line below the card, down while the columns around the tag's axis differ from their row's ground.
 4. Duplicates are merged and boxes clipped to the frame (:func:`propose_cog_boxes`, pure).
 
-All of it is pure (no state, no threads): the video proposers built on it are in
-:mod:`toonvision_live.find.proposers`.  :func:`evaluate_proposals` measures precision and recall
-against VOC truth.
+All of it is pure (no state, no threads; the video proposers are in :mod:`toonvision_live.find.proposers`).
+:func:`evaluate_proposals` measures precision and recall against VOC truth.
 """
 
 from __future__ import annotations
@@ -51,6 +50,8 @@ from toonvision_live.geometry import (
 WORK_ROWS = 540
 #: text line height (full-resolution pixels) accepted for a nametag, as a fraction of frame rows
 MIN_LINE_FRAC, MAX_LINE_FRAC = 0.008, 0.09
+#: a known tag (snapped to a detection, or followed) may have lines this low at any size (MIN_LINE_FRAC: 17 px at 4K)
+SNAP_MIN_LINE_PX = 4.0
 #: candidates taller than this many times this are checked on a copy scaled down by that integer
 VERIFY_BLOB_ROWS = 36
 #: a nametag card's non-text pixels: saturation at most, value at least (0..255, OpenCV HSV); the

@@ -18,6 +18,9 @@ import numpy as np
 from toonvision_live.crops import check_frame
 from toonvision_live.find.body import RowGround
 from toonvision_live.find.nametags import (
+    MIN_LINE_FRAC,
+    SNAP_MIN_LINE_PX,
+    Nametag,
     Proposal,
     proposal_of,
     propose_cog_boxes,
@@ -128,13 +131,18 @@ class IncrementalProposer:
         kept: list[Proposal] = []
         ground: RowGround | None = None
         missing = [e for e in self._tracked if not (fresh and max_iou(e[0].tag_xyxy, fresh) > 0.2)]
+        # a known tag verifies down to the pixel floor the detector's snapping uses (the search's own bound,
+        # a fraction of the rows, would drop a small 4K tag the detector stage confirmed)
+        min_line = min(SNAP_MIN_LINE_PX, MIN_LINE_FRAC * frame_rgb.shape[0])
         for q in self._followed(grey, missing):
-            tag = verify_nametag(frame_rgb, q.tag_xyxy)
+            tag = verify_nametag(frame_rgb, q.tag_xyxy, min_line)
             if tag is None or (fresh and max_iou(tag.tag_xyxy, fresh) > 0.2):
                 continue
-            if ground is None:
-                ground = RowGround.of(frame_rgb)
-            proposal = proposal_of(frame_rgb, tag, ground)
+            if self.full_search is not propose_cog_boxes:  # the detector's body, carried with its tag
+                proposal: Proposal | None = _moved(q, tag)
+            else:  # the nametag search measures the body under the tag: so here
+                ground = ground or RowGround.of(frame_rgb)
+                proposal = proposal_of(frame_rgb, tag, ground)
             if proposal is not None:
                 kept.append(proposal)
                 fresh.append(tag.tag_xyxy)
@@ -177,6 +185,13 @@ class IncrementalProposer:
             return None
         return Proposal(body_xyxy=body, tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)), tag_verified=last.tag_verified)
+
+
+def _moved(followed: Proposal, tag: Nametag) -> Proposal:
+    """``followed`` with its tag box replaced by the verified ``tag`` and its body moved as far."""
+    dx, dy = (tag.tag_xyxy[0] - followed.tag_xyxy[0]), (tag.tag_xyxy[3] - followed.tag_xyxy[3])
+    x0, y0, x1, y1 = followed.body_xyxy
+    return Proposal(body_xyxy=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), tag_xyxy=tag.tag_xyxy, score=tag.score)
 
 
 class _SearchStage(StageThread):
