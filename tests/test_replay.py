@@ -116,6 +116,34 @@ def test_tag_visible_matches_tracks_among_all_cogs_with_a_tag_in_view():
     assert score.as_dict()["tag_visible"]["accuracy"] == 0.5
 
 
+
+def test_tag_visible_cogs_named_right_have_their_level_scored():
+    """Of the tag-visible Cogs named right with a level on the card, those whose level is the tag's."""
+    from toonvision_live.classify.fusion import FusedLabel, cog_hp
+    from toonvision_live.frames import Frame
+    from toonvision_live.geometry import ScreenRect
+    from toonvision_live.pipeline import StageTimes
+    from toonvision_live.track import TrackedCog
+    from toonvision_live.voc import VocObject
+
+    shown = ShownFrame(0.0, 0.0, (VocObject("cog_lb_bigwig", (100, 300, 200, 500), level=8),
+                                  VocObject("cog_sb_coldcaller", (500, 300, 600, 500), level=3),
+                                  VocObject("cog_cb_tightwad", (900, 300, 1000, 500), level=5)),
+                       ((110, 240, 190, 280), (510, 240, 590, 280), (910, 240, 990, 280)))
+    frame = Frame(1, np.zeros((720, 1280, 3), np.uint8), 0.0, 0.0, ScreenRect(0, 0, 1280, 720))
+
+    def fused(cog: str, suit: str, level: int) -> FusedLabel:
+        return FusedLabel("cog", cog, suit, 0.9, level, False, cog_hp(level), True, "both")
+
+    cogs = (TrackedCog(1, (100, 300, 200, 500), "lb", "bigwig", 0.9, True, fused=fused("bigwig", "lb", 8)),
+            TrackedCog(2, (500, 300, 600, 500), "sb", "coldcaller", 0.9, True, fused=fused("coldcaller", "sb", 4)),
+            TrackedCog(3, (900, 300, 1000, 500), "cb", "tightwad", 0.9, True))  # tag not read: no level shown
+    score = Score()
+    score_result(score, FrameResult(frame, (), cogs, StageTimes(0, 0, 0, 0, 0, 0), 0.0, "cpu", 1), shown)
+    assert (score.visible_right, score.visible_level_shown, score.visible_level_right) == (3, 2, 1)
+    assert score.as_dict()["tag_visible"]["level_accuracy"] == 0.5
+
+
 def test_replay_scores_every_frame_of_a_street(tmp_path):
     """The tiny contract model's labels are random: the boxes are scored, not the names."""
     classifier = CogClassifier(make_tiny_model(tmp_path), ["cpu"])

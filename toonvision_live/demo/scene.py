@@ -76,6 +76,7 @@ class _Walker:
     speed_px: float  # signed, pixels per second (0: standing)
     anim_fps: float
     anim_phase: float
+    level: int | None = None  # the level on a Cog's tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class _Actor:
     tag_dy: float  # tag bottom relative to foot_y (negative: above)
     direction: int
     ppu: float
+    level: int | None = None  # the level on a Cog's tag
 
 
 def _depth_buckets(atlas_ppu: float, ppu: float) -> float:
@@ -209,6 +211,7 @@ class StreetScene:
         ppu = self.layout.px_per_unit(foot_y)
         em = nametag_em_px(ppu, self.size_wh[1])
         direction = 1 if rng.random() < 0.5 else -1
+        level = None
         if kind == "cog":
             cog = COG_BY_KEY[key]
             level = int(rng.integers(cog.levels[0], cog.levels[1] + 1))
@@ -230,7 +233,7 @@ class StreetScene:
             tag = render_nametag((toon_name(rng),), (text_rgb,), round(em * 4) / 4)
             label = f"toon_{key}"
         head_px = float(np.median([f.foot_xy[1] for f in frames]))  # foot row minus head top row
-        return _Actor(label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu)
+        return _Actor(label, kind == "cog", frames, tag, foot_y, -head_px - TAG_GAP_EM * em, direction, ppu, level)
 
     @staticmethod
     def _lane_groups(actors: list[_Actor]) -> list[list[int]]:
@@ -285,7 +288,7 @@ class StreetScene:
                 x0 = rng.uniform(0.1 * w, 0.9 * w) if standing else (base + slot * span / k) % span - margin
                 anim_fps = len(frames) * rng.uniform(0.9, 1.1) / (WALK_CYCLE_S if a.is_cog else 0.8)
                 walker = _Walker(a.label, a.is_cog, frames, a.tag, shadow_sprite(a.ppu), a.foot_y, a.tag_dy,
-                                 float(x0), float(speed), float(anim_fps), float(rng.uniform(0, 100)))
+                                 float(x0), float(speed), float(anim_fps), float(rng.uniform(0, 100)), a.level)
                 out[i] = (walker, (span, margin))
         return out
 
@@ -332,7 +335,8 @@ class StreetScene:
             full = placed[i][2]
             truncated = box != full
             nearer = [b for j in self._order[rank + 1 :] if (b := placed[j][1]) is not None]
-            objects.append(VocObject(self._walkers[i].label, box, truncated, union_covered_fraction(box, nearer) > 0.5))
+            objects.append(VocObject(self._walkers[i].label, box, truncated, union_covered_fraction(box, nearer) > 0.5,
+                                     self._walkers[i].level))
             tag_boxes.append(tags[i])
         return SceneFrame(rgb, tuple(objects), tuple(tag_boxes))
 

@@ -67,6 +67,8 @@ class Score:
     tag_visible: int = 0  # counted Cogs whose tag no nearer tag covers (issue 15's fusion figure) ...
     visible_found: int = 0  # ... found, each track matched among all Cogs with a tag in view (strict)
     visible_right: int = 0  # ... and named right
+    visible_level_shown: int = 0  # ... named right with a level on the card (its tag read)
+    visible_level_right: int = 0  # ... and that level is the tag's
     tag_in_view: int = 0  # Cogs whose tag is wholly in view and uncovered, however hidden or cut their body ...
     in_view_found: int = 0
     in_view_right: int = 0
@@ -135,6 +137,8 @@ class Score:
             "most_missed": self.most_missed(10),
             "tag_visible": {"cogs": self.tag_visible, "found": self.visible_found, "right": self.visible_right,
                             "accuracy": round(self.visible_accuracy, 4),
+                            "level_shown": self.visible_level_shown, "level_right": self.visible_level_right,
+                            "level_accuracy": round(self.visible_level_right / max(1, self.visible_level_shown), 4),
                             "most_missed": Counter(self.visible_misses).most_common(10)},
             "tag_in_view_any_body": {"cogs": self.tag_in_view, "found": self.in_view_found,
                                      "right": self.in_view_right,
@@ -244,6 +248,9 @@ def _score_tag_visible(score: Score, cogs: Sequence[TrackedCog], shown: ShownFra
             continue
         score.visible_found += cog is not None
         score.visible_right += right
+        if right and cog is not None and cog.fused is not None and cog.fused.level is not None:
+            score.visible_level_shown += 1
+            score.visible_level_right += cog.fused.level == obj.level
         if not right:
             miss = f"{obj.name} not found" if cog is None else f"{obj.name} as cog_{cog.suit}_{cog.cog}"
             score.visible_misses.append(miss)
@@ -398,7 +405,9 @@ def replay_command(args: argparse.Namespace) -> int:
                   f"matched among all Cogs with a tag in view): {total.visible_right} of {total.tag_visible} named "
                   f"right = {total.visible_accuracy:.2%}, {total.visible_found} found; every Cog whose whole tag is "
                   f"in view, however hidden its body: {total.in_view_right} of {total.tag_in_view} = "
-                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}")
+                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}; of the tag-visible Cogs named right with a "
+                  f"level shown, level right: {total.visible_level_right} of {total.visible_level_shown} = "
+                  f"{total.visible_level_right / max(1, total.visible_level_shown):.2%}")
     console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
                   + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:
