@@ -27,7 +27,7 @@ from toonvision_live.find.nametags import (
     verify_nametag,
 )
 from toonvision_live.frames import LatestFrame, StageThread
-from toonvision_live.geometry import MIN_FRAME_SIDE, clip_box, max_iou
+from toonvision_live.geometry import MIN_FRAME_SIDE, XYXY, clip_box, max_iou
 
 
 class LazyGrey:
@@ -139,7 +139,7 @@ class IncrementalProposer:
             if tag is None or (fresh and max_iou(tag.tag_xyxy, fresh) > 0.2):
                 continue
             if self.full_search is not propose_cog_boxes:  # the detector's body, carried with its tag
-                proposal: Proposal | None = _moved(q, tag)
+                proposal = _moved(q, tag, (frame_rgb.shape[1], frame_rgb.shape[0]))
             else:  # the nametag search measures the body under the tag: so here
                 ground = ground or RowGround.of(frame_rgb)
                 proposal = proposal_of(frame_rgb, tag, ground)
@@ -179,19 +179,28 @@ class IncrementalProposer:
         else:
             return None
         dx, dy = wx0 + bx - tx0, wy0 + by - ty0
-        bx0, by0, bx1, by1 = last.body_xyxy
-        body = clip_box((bx0 + dx, by0 + dy, bx1 + dx, by1 + dy), (fw, fh))
-        if body is None or body[2] - body[0] < 2 or body[3] - body[1] < 2:
+        body = _moved_body(last.body_xyxy, dx, dy, (fw, fh))
+        if body is None:
             return None
         return Proposal(body_xyxy=body, tag_xyxy=(tx0 + dx, ty0 + dy, tx1 + dx, ty1 + dy),
                         score=float(min(last.score, best)), tag_verified=last.tag_verified)
 
 
-def _moved(followed: Proposal, tag: Nametag) -> Proposal:
-    """``followed`` with its tag box replaced by the verified ``tag`` and its body moved as far."""
+def _moved_body(body_xyxy: XYXY, dx: int, dy: int, size_wh: tuple[int, int]) -> XYXY | None:
+    """A body box moved with its tag by (dx, dy), clipped to the frame; None if under 2 px either way."""
+    x0, y0, x1, y1 = body_xyxy
+    body = clip_box((x0 + dx, y0 + dy, x1 + dx, y1 + dy), size_wh)
+    if body is None or body[2] - body[0] < 2 or body[3] - body[1] < 2:
+        return None
+    return body
+
+
+def _moved(followed: Proposal, tag: Nametag, size_wh: tuple[int, int]) -> Proposal | None:
+    """``followed`` with its tag box replaced by the verified ``tag`` and its body moved as far (None if
+    nothing of it is left in the frame)."""
     dx, dy = (tag.tag_xyxy[0] - followed.tag_xyxy[0]), (tag.tag_xyxy[3] - followed.tag_xyxy[3])
-    x0, y0, x1, y1 = followed.body_xyxy
-    return Proposal(body_xyxy=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), tag_xyxy=tag.tag_xyxy, score=tag.score)
+    body = _moved_body(followed.body_xyxy, dx, dy, size_wh)
+    return None if body is None else Proposal(body_xyxy=body, tag_xyxy=tag.tag_xyxy, score=tag.score)
 
 
 class _SearchStage(StageThread):

@@ -89,6 +89,11 @@ class Score:
         return self.visible_right / max(1, self.tag_visible)
 
     @property
+    def visible_level_accuracy(self) -> float:
+        """Of the tag-visible Cogs named right with a level shown, those whose level is the tag's."""
+        return self.visible_level_right / max(1, self.visible_level_shown)
+
+    @property
     def recall(self) -> float:
         return self.found / max(1, self.cogs_on_screen)
 
@@ -138,7 +143,7 @@ class Score:
             "tag_visible": {"cogs": self.tag_visible, "found": self.visible_found, "right": self.visible_right,
                             "accuracy": round(self.visible_accuracy, 4),
                             "level_shown": self.visible_level_shown, "level_right": self.visible_level_right,
-                            "level_accuracy": round(self.visible_level_right / max(1, self.visible_level_shown), 4),
+                            "level_accuracy": round(self.visible_level_accuracy, 4),
                             "most_missed": Counter(self.visible_misses).most_common(10)},
             "tag_in_view_any_body": {"cogs": self.tag_in_view, "found": self.in_view_found,
                                      "right": self.in_view_right,
@@ -407,7 +412,7 @@ def replay_command(args: argparse.Namespace) -> int:
                   f"in view, however hidden its body: {total.in_view_right} of {total.tag_in_view} = "
                   f"{total.in_view_right / max(1, total.tag_in_view):.2%}; of the tag-visible Cogs named right with a "
                   f"level shown, level right: {total.visible_level_right} of {total.visible_level_shown} = "
-                  f"{total.visible_level_right / max(1, total.visible_level_shown):.2%}")
+                  f"{total.visible_level_accuracy:.2%}")
     console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
                   + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:
