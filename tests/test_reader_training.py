@@ -42,6 +42,45 @@ def test_keras_model_rebuilt_from_the_shipped_onnx_computes_the_same() -> None:
     assert (np.asarray(train_mode["name"]).argmax(1) == want["name"].argmax(1)).mean() >= 0.85
 
 
+def test_reader_grown_by_a_residual_block_reads_as_its_source_and_round_trips(tmp_path: Path) -> None:
+    """A residual block added to the shipped reader is the identity at the start (its last norm's gamma is
+    0), so the grown reader reads as the shipped one; once trained (here: its block's weights moved) and
+    exported, it is rebuilt from its ONNX file with the block found by name, and the same function."""
+    import keras
+
+    from toonvision_live.errors import ModelError
+    from training.reader.model import _onnx_weights, architecture, build_reader, keras_from_onnx
+    from training.reader.train import Recipe, _initial_model, keras_to_onnx
+
+    tags, sample = render_tag_set(48, 77), render_tag_set(200, 78)
+    x = tags.images[..., None].astype(np.float32)
+    want = onnx_outputs(ort.InferenceSession(str(default_reader_path()), providers=["CPUExecutionProvider"]),
+                        tags.images)
+    grown = _initial_model(Recipe(init=str(default_reader_path()), blocks=(0, 0, 1, 0)), sample)
+    assert len(grown.layers) > len(build_reader().layers)
+    got = grown.predict(x, verbose=0)
+    for key in OUTPUTS:
+        assert np.abs(np.asarray(got[key]) - want[key]).max() < 1e-4, key
+    rng = np.random.default_rng(1)
+    for layer in grown.layers:
+        if layer.name.startswith("res") and layer.weights:
+            ws = layer.get_weights()
+            ws[0] = ws[0] + rng.normal(0, 0.05, ws[0].shape).astype(np.float32)
+            layer.set_weights(ws)
+    ref = grown.predict(x, verbose=0)
+    assert max(np.abs(np.asarray(ref[k]) - want[k]).max() for k in OUTPUTS) > 1e-3  # the block now counts
+    path = tmp_path / "grown.onnx"
+    path.write_bytes(keras_to_onnx(grown).SerializeToString())
+    assert architecture(_onnx_weights(str(path))) == ((0, 0, 1, 0), 1)
+    back = keras_from_onnx(str(path), sample.images).predict(x, verbose=0)
+    for key in OUTPUTS:
+        assert np.abs(np.asarray(back[key]) - np.asarray(ref[key])).max() < 1e-4, key
+    # a reader without the block cannot start from the grown one: refused, not silently cut down
+    with pytest.raises(ModelError, match="--blocks"):
+        _initial_model(Recipe(init=str(path)), sample)
+    keras.backend.clear_session()
+
+
 def test_train_reader_warm_start_wall_schedule_writes_model_and_card(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -81,6 +120,9 @@ def test_missing_warm_start_model_is_one_sentence(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert rc == 2 and "--*-from indices at least 0" in err and "Traceback" not in err
     assert not (tmp_path / "data").exists()
+    with pytest.raises(SystemExit):
+        main(["train-reader", "--data", str(tmp_path / "data"), "--blocks", "0,1"])
+    assert "four counts like 0,0,1,0" in capsys.readouterr().err
 
 
 def test_soup_of_a_reader_with_itself_is_that_reader_and_mismatches_are_refused() -> None:

@@ -17,17 +17,42 @@ from toonvision_live.classify.reader import INPUT_H, INPUT_NAME, INPUT_W, OUTPUT
 if TYPE_CHECKING:
     import keras
 
-#: conv widths per stage (each stage: conv 3x3 + BN + ReLU, then 2x2 max pool)
+#: conv widths per stage (each stage: conv 3x3 + BN + ReLU, its residual blocks, then 2x2 max pool)
 WIDTHS = (8, 16, 32, 64)
 DENSE = 192
+#: residual blocks per stage (stages 1-8: none)
+BLOCKS = (0, 0, 0, 0)
 
 
-def build_reader(widths: tuple[int, ...] = WIDTHS, dense: int = DENSE, dropout: float = 0.3) -> keras.Model:
+def residual_block(x: keras.KerasTensor, name: str, convs: int = 1) -> keras.KerasTensor:
+    """``relu(x + bn(conv(...relu(bn(conv(x))))))`` of ``convs`` 3x3 convolutions at x's width.
+
+    The last batch norm's gamma starts at 0, so a new block is the identity (``x`` is a ReLU output):
+    blocks added to a trained reader keep its function at the start of training (a function-preserving
+    growth), and learn from there.
+    """
+    from keras import layers
+
+    y = x
+    for j in range(convs):
+        y = layers.Conv2D(x.shape[-1], 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(y)
+        last = j == convs - 1
+        y = layers.BatchNormalization(name=f"{name}_bn{j}", gamma_initializer="zeros" if last else "ones")(y)
+        if not last:
+            y = layers.ReLU(name=f"{name}_relu{j}")(y)
+    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+
+
+def build_reader(widths: tuple[int, ...] = WIDTHS, dense: int = DENSE, dropout: float = 0.3,
+                 blocks: tuple[int, ...] = BLOCKS, block_convs: int = 1) -> keras.Model:
     """The trunk, a flattened branch for name / department / v2.0, and attention pooling for the digits.
 
     The level's digits move along the last line with the tag's width and the level's length, so the
     ``tens`` and ``units`` heads each pool the last feature map with their own learned attention
     (softmax over the 5 x 16 cells) instead of reading fixed cells, plus the flattened features.
+    ``blocks[i]`` residual blocks (:func:`residual_block`, ``block_convs`` convolutions each) follow
+    stage i's convolution; the layers of the default model keep their names, so a model with blocks
+    can be warm-started from one without (:func:`transfer_weights`) and reads the same at the start.
     """
     import keras
     from keras import layers
@@ -38,6 +63,8 @@ def build_reader(widths: tuple[int, ...] = WIDTHS, dense: int = DENSE, dropout: 
         x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
+        for b in range(blocks[i] if i < len(blocks) else 0):
+            x = residual_block(x, f"res{i}_{b}", block_convs)
         if i < 3:
             x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     cells = x  # 5 x 16 x widths[-1]
@@ -100,9 +127,27 @@ def keras_from_onnx(path: str, images: np.ndarray) -> keras.Model:
     The export folds each batch norm into its convolution (kernel times scale, plus a shift); the
     norm is restored so that it computes the same function in both modes: its moving statistics and
     its gamma/beta are set from the folded convolution's output on ``images`` (a sample of training
-    inputs, [N, H, W]), so that ``gamma (z - mean) / std + beta == z + shift``.
+    inputs, [N, H, W]), so that ``gamma (z - mean) / std + beta == z + shift``.  The residual blocks
+    of a grown reader (``build_reader(blocks=...)``) are found from the weights' names.
     """
     return keras_from_folded(_onnx_weights(path), images)
+
+
+def architecture(w: dict[str, np.ndarray]) -> tuple[tuple[int, ...], int]:
+    """``(blocks, block_convs)`` of :func:`build_reader` for the folded weights ``w`` (``_onnx_weights``' keys)."""
+    blocks = tuple(sum(1 for k in w if k.startswith(f"res{i}_") and k.endswith("_conv0/kernel"))
+                   for i in range(len(WIDTHS)))
+    convs = sum(1 for k in w if k.startswith("res") and k.endswith("/kernel")) // max(1, sum(blocks))
+    return blocks, max(1, convs)
+
+
+def norm_pairs(model: keras.Model) -> list[tuple[str, str]]:
+    """(convolution, batch norm) layer names of the model, in order: ``conv{i}``/``bn{i}`` and the
+    residual blocks' ``res{i}_{b}_conv{j}``/``res{i}_{b}_bn{j}``."""
+    from keras import layers
+
+    return [(layer.name.replace("bn", "conv"), layer.name) for layer in model.layers
+            if isinstance(layer, layers.BatchNormalization)]
 
 
 def keras_from_folded(w: dict[str, np.ndarray], images: np.ndarray) -> keras.Model:
@@ -110,7 +155,8 @@ def keras_from_folded(w: dict[str, np.ndarray], images: np.ndarray) -> keras.Mod
     mean of two exported readers' weights."""
     import keras
 
-    model = build_reader()
+    blocks, convs = architecture(w)
+    model = build_reader(blocks=blocks, block_convs=convs)
     for layer in model.layers:
         kernel = w.get(f"{layer.name}/kernel")
         if kernel is None:
@@ -120,11 +166,12 @@ def keras_from_folded(w: dict[str, np.ndarray], images: np.ndarray) -> keras.Mod
         bias = w.get(f"{layer.name}/bias")
         layer.set_weights([kernel] if bias is None else [kernel, bias.reshape(-1)])
     x = images[..., None].astype(np.float32)
-    for i in range(len(WIDTHS)):
-        bn = model.get_layer(f"bn{i}")
-        z = keras.Model(model.input, model.get_layer(f"conv{i}").output).predict(x, batch_size=256, verbose=0)
+    for conv, norm in norm_pairs(model):
+        bn = model.get_layer(norm)
+        z = keras.Model(model.input, model.get_layer(conv).output).predict(x, batch_size=256, verbose=0)
         mean = z.reshape(-1, z.shape[-1]).mean(0)
         var = np.maximum(z.reshape(-1, z.shape[-1]).var(0) - bn.epsilon, 1e-6)
         std = np.sqrt(var + bn.epsilon)
-        bn.set_weights([std, mean + w[f"bn{i}/shift"], mean, var])
+        shift = w.get(f"{norm}/shift", np.zeros_like(mean))  # a shift of 0 may be folded away
+        bn.set_weights([std, mean + shift, mean, var])
     return model

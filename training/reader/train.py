@@ -71,6 +71,8 @@ class Recipe:
     train_from: int = 0  # index of the first train shard used (shards train_from .. +train_shards-1)
     focus_from: int = 0  # same for the focus shards
     small_from: int = 0  # same for the small shards
+    blocks: tuple[int, ...] = (0, 0, 0, 0)  # residual blocks after each conv stage (model.build_reader)
+    block_convs: int = 1  # 3x3 convolutions per residual block
 
 
 def shard_path(data: Path, split: str, index: int) -> Path:
@@ -112,19 +114,29 @@ def targets(tags: TagSet) -> dict[str, np.ndarray]:
 
 
 def _initial_model(recipe: Recipe, train: TagSet) -> keras.Model:
-    """A fresh :func:`build_reader` model, or warm-started from ``recipe.init``: an exported reader
-    (``.onnx``, every weight, batch norms restored) or a ``.keras`` model (layers of the same name and shape)."""
+    """A fresh :func:`build_reader` model of the recipe's ``blocks``, or warm-started from ``recipe.init``:
+    an exported reader (``.onnx``, every weight, batch norms restored) or a ``.keras`` model, its layers
+    copied by name.  A model grown from its source (residual blocks added, each the identity at the
+    start) reads as the source did; one that lacks some of the source's layers is refused."""
     import keras
 
     from training.reader.model import build_reader, keras_from_onnx, transfer_weights
 
-    if recipe.init and recipe.init.endswith(".onnx"):
-        log.info("warm start from the exported reader %s", recipe.init)
-        return keras_from_onnx(recipe.init, train.images[:: max(1, len(train.name) // 2000)])
-    model = build_reader()
-    if recipe.init:
-        copied = transfer_weights(keras.models.load_model(recipe.init), model)
-        log.info("warm start from %s: %d layers copied", recipe.init, len(copied))
+    model = build_reader(blocks=recipe.blocks, block_convs=recipe.block_convs)
+    if not recipe.init:
+        return model
+    if recipe.init.endswith(".onnx"):
+        source = keras_from_onnx(recipe.init, train.images[:: max(1, len(train.name) // 2000)])
+    else:
+        source = keras.models.load_model(recipe.init)
+    copied = transfer_weights(source, model)
+    left = sorted({layer.name for layer in source.layers if layer.weights} - set(copied))
+    if left:
+        raise ModelError(f"The model to warm-start from, {recipe.init}, has layers the recipe's reader lacks or "
+                         f"shapes differently ({', '.join(left[:4])}): give --blocks as it was trained.")
+    new = [layer.name for layer in model.layers if layer.weights and layer.name not in copied]
+    log.info("warm start from %s: %d layers copied, %d new (%s)", recipe.init, len(copied), len(new),
+             ", ".join(new))
     return model
 
 
