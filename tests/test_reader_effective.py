@@ -61,3 +61,17 @@ def test_evaluate_reader_reports_final_and_effective_heights(
         assert eff["final_versus_effective"][key]["final"]["exact"] == pytest.approx(m[f"em_{key}"]["exact"], abs=1e-4)
     # rescaling only lowers the height: no more tags at >= 8 px effective than final
     assert eff["final_versus_effective"]["ge_8"]["effective"]["n"] <= m["em_ge_8"]["n"]
+
+
+def test_evaluate_reader_cpu_only_prints_the_inputs_apart_from_the_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--cpu-only`` needs no shards and prints the network, the preparing of the READS inputs and their sum."""
+    assert main(["evaluate-reader", "--data", str(tmp_path / "data"), "--cpu-only"]) == 0
+    text = capsys.readouterr().out
+    assert "CPU per read (batch 16, one thread)" in text and "preparing a tag's 5 inputs" in text
+    per_tag = float(text.split("per tag (5 reads): ")[1].split(" ms")[0])
+    prep = float(text.split("preparing a tag's 5 inputs: ")[1].split(" ms")[0])
+    both = float(text.split("(network + preparing: ")[1].split(" ms")[0])
+    assert prep > 0 and both == pytest.approx(per_tag + prep, abs=2e-3)
+    assert not (tmp_path / "data").exists()

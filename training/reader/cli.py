@@ -73,7 +73,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_OUT)
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     p.add_argument("--cpu-only", action="store_true",
-                   help="only the CPU figures (256 rendered tags of seed 424242, no shards needed)")
+                   help="only the CPU figures (256 rendered tags of seed 424242, no shards needed), with the "
+                   "preparing of the inputs apart")
     p.set_defaults(handler=_evaluate_reader)
 
 
@@ -229,14 +230,30 @@ def measure_read_cpu_ms(model: Path, samples: list[tuple[Any, Any]], repeats: in
     return (time.process_time() - t0) * 1000 / (repeats * len(samples))
 
 
+def measure_prep_cpu_ms(samples: list[tuple[Any, Any]], repeats: int = 5) -> float:
+    """Process CPU milliseconds per tag of preparing its READS inputs (:func:`tag_inputs`), no network."""
+    from toonvision_live.classify.reader import INPUT_H, INPUT_W, READS, tag_inputs
+
+    out = np.empty((len(READS), INPUT_H, INPUT_W), np.float32)
+    t0 = time.process_time()
+    for _ in range(repeats):
+        for patch, box in samples:
+            tag_inputs(patch, box, out=out)
+    return (time.process_time() - t0) * 1000 / (repeats * len(samples))
+
+
 def _reader_cpu(model: Path) -> int:
     from toonvision_live.classify.reader import READS
     from training.reader.tags import iter_tag_samples
 
+    samples = [(patch, box) for patch, box, _ in iter_tag_samples(256, 424242)]
     per_read = measure_cpu_ms_per_tag(model)
-    call = measure_read_cpu_ms(model, [(patch, box) for patch, box, _ in iter_tag_samples(256, 424242)])
+    call = measure_read_cpu_ms(model, samples)
+    prep = measure_prep_cpu_ms(samples)
     print(f"CPU per read (batch 16, one thread): {per_read:.3f} ms; per tag ({len(READS)} reads): "
-          f"{per_read * len(READS):.3f} ms; TagReader.read, one tag a call, crop to decoding: {call:.3f} ms")
+          f"{per_read * len(READS):.3f} ms; preparing a tag's {len(READS)} inputs: {prep:.3f} ms (network + "
+          f"preparing: {per_read * len(READS) + prep:.3f} ms); TagReader.read, one tag a call, crop to decoding: "
+          f"{call:.3f} ms")
     return 0
 
 
