@@ -6,7 +6,8 @@ detector's own boxes), the 600x200 crops, the classifier and the nametag reader,
 overlay fuses them (:func:`toonvision_live.classify.fusion.fuse`; ``--no-reader`` for the body
 alone).  For each image it writes ``DIR/<stem>.xml`` (Pascal VOC, labelImg-compatible,
 ``cog_<suit>_<cog>`` names, body boxes, ``<level>``/``<v2>`` where the tag was read) and
-``DIR/<stem>.png`` (the frame with boxes and the overlay's label text), and prints one table row
+``DIR/<stem>.png`` (the frame with boxes and the overlay's label text, placed as the overlay places its
+cards; a frame under DRAW_MIN_SIDE pixels is drawn larger), and prints one table row
 per Cog.  Skelecogs, Boardbots and tags naming none of the 32 are printed and drawn as such but
 left out of the XML (its names are the 32 Cogs only), as ``toonvision label`` does.  ``--scale``
 resizes each image first (as a window of that size would show it); boxes are then in the scaled image.
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from toonvision_live.classify.reader import TagReader
+    from toonvision_live.geometry import XYXY
 
 log = logging.getLogger(__name__)
 
@@ -70,25 +72,50 @@ def collect_images(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
+#: the annotated PNG of a frame smaller than this (longer side, pixels) is drawn larger, so that its
+#: captions stay legible (boxes in the XML stay in the image's own pixels)
+DRAW_MIN_SIDE = 960
+
+
+def caption_cards(cogs: Sequence[PredictedCog], size_wh: tuple[int, int], k: float = 1.0,
+                  font_scale: float = 0.5) -> list[tuple[str, XYXY]]:
+    """Each Cog's caption and its card in a frame of ``size_wh`` drawn ``k`` times the image's size, placed
+    as the overlay places its cards (:func:`toonvision_live.ui.cards.place_label_cards`: inside the frame,
+    clear of every nametag and of each other)."""
+    import cv2
+
+    from toonvision_live.ui.cards import place_label_cards, scaled
+
+    texts = [f"{c.name.replace(' · ', ' - ')} {100 * c.confidence:.0f}%" for c in cogs]  # Hershey: no middle dot
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1) for t in texts]
+    cards = place_label_cards([scaled(c.body_xyxy, k) for c in cogs], [scaled(c.tag_xyxy, k) for c in cogs],
+                              [(tw + 4, th + base + 4) for (tw, th), base in sizes], size_wh, gap=8)
+    return list(zip(texts, cards, strict=True))
+
+
 def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
+    """The frame with each Cog's body box, tag box and caption (:func:`caption_cards`); a frame smaller
+    than DRAW_MIN_SIDE is drawn larger."""
     import cv2
 
     from toonvision_live.taxonomy import SUIT_BY_CODE
+    from toonvision_live.ui.cards import scaled
 
+    k = max(1.0, DRAW_MIN_SIDE / max(rgb.shape[:2]))
     out = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    fs = max(0.4, min(out.shape[:2]) / 900)
-    for c in cogs:
+    if k > 1.0:
+        out = cv2.resize(out, (round(out.shape[1] * k), round(out.shape[0] * k)), interpolation=cv2.INTER_LINEAR)
+    fs = max(0.45, min(out.shape[:2]) / 1100)
+    for c, (text, card) in zip(cogs, caption_cards(cogs, (out.shape[1], out.shape[0]), k, fs), strict=True):
         hexcol = SUIT_BY_CODE[c.suit].color.lstrip("#") if c.suit in SUIT_BY_CODE else "808080"
         r, g, b = (int(hexcol[i : i + 2], 16) for i in (0, 2, 4))
-        x0, y0, x1, y1 = c.body_xyxy
-        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (b, g, r), 2)
-        tx0, ty0, tx1, ty1 = c.tag_xyxy
-        cv2.rectangle(out, (tx0, ty0), (tx1 - 1, ty1 - 1), (200, 200, 200), 1)
-        text = f"{c.name.replace(' · ', ' - ')} {100 * c.confidence:.0f}%"  # Hershey fonts have no middle dot
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
-        ty = min(max(th + 2, y1 + th + 4), out.shape[0] - 2)
-        cv2.rectangle(out, (x0, ty - th - 2), (x0 + tw + 2, ty + base), (b, g, r), -1)
-        cv2.putText(out, text, (x0 + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1, cv2.LINE_AA)
+        body, tag = scaled(c.body_xyxy, k), scaled(c.tag_xyxy, k)
+        cv2.rectangle(out, body[:2], (body[2] - 1, body[3] - 1), (b, g, r), 2)
+        cv2.rectangle(out, tag[:2], (tag[2] - 1, tag[3] - 1), (200, 200, 200), 1)
+        cv2.rectangle(out, card[:2], (card[2] - 1, card[3] - 1), (b, g, r), -1)
+        base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)[1]
+        cv2.putText(out, text, (card[0] + 2, card[3] - 2 - base), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1,
+                    cv2.LINE_AA)
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 
