@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from toonvision_live.classify.fusion import FusedLabel
     from toonvision_live.classify.reader import TagReader
     from toonvision_live.geometry import XYXY
 
@@ -119,49 +120,67 @@ def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 
+def crop_stage_search(stage: str, detector_model: Path | None = None, threshold: float | None = None
+                      ) -> Callable[[Any], Sequence[Any]]:
+    """The whole-frame search of crop stage ``stage`` as live (detector tags confirmed and snapped by the
+    nametag verifier, find/confirm.py; ``combined`` adds the nametag search's Cogs whose tags no detection
+    claimed)."""
+    from toonvision_live.find.confirm import full_search
+
+    detector = None
+    if stage != "nametags":
+        from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
+
+        detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
+    return full_search(stage, detector)
+
+
+def find_cogs(rgb: np.ndarray, propose: Callable[[Any], Sequence[Any]], classifier: Any, reader: TagReader | None,
+              batcher: Any, max_cogs: int = 16, min_guessed_confidence: float | None = None,
+              ) -> list[tuple[Any, FusedLabel]]:
+    """Each Cog of one frame as live finds and names it: (its proposal, its fused label).  As live, only
+    verified tags are read (a tag box that is the detector's guess gives no reading), and a guessed tag
+    with a body named under ``min_guessed_confidence`` (default: live's) is left out (most likely no Cog)."""
+    from toonvision_live.classify.fusion import fuse_all
+    from toonvision_live.find.confirm import GUESSED_MIN_CONFIDENCE
+
+    low = GUESSED_MIN_CONFIDENCE if min_guessed_confidence is None else min_guessed_confidence
+    proposals = list(propose(rgb))[:max_cogs]
+    if not proposals:
+        return []
+    preds = classifier.classify(batcher.crop(rgb, proposals))
+    verified = [i for i, p in enumerate(proposals) if p.tag_verified]
+    readings: list[Any] = [None] * len(proposals)
+    if reader is not None and verified:
+        for i, r in zip(verified, reader.read(rgb, [proposals[i].tag_xyxy for i in verified]), strict=True):
+            readings[i] = r
+    return [(p, fused) for p, fused in zip(proposals, fuse_all(list(preds), readings), strict=True)
+            if p.tag_verified or fused.confidence >= low]
+
+
 class Predictor:
     """Crop stage + classifier + nametag reader (fused) on one image at a time; ``read_tags=False``:
     the classifier alone."""
 
-    def __init__(self, stage: str = "nametags", detector_model: Path | None = None,
+    def __init__(self, stage: str | None = None, detector_model: Path | None = None,
                  classifier_model: Path | None = None, threshold: float | None = None, *,
                  read_tags: bool = True, reader_model: Path | None = None) -> None:
         from toonvision_live.classify.classifier import CogClassifier
         from toonvision_live.classify.reader import TagReader
         from toonvision_live.crops import CropBatcher
-        from toonvision_live.find.confirm import GUESSED_MIN_CONFIDENCE, full_search
         from toonvision_live.model_card import default_model_path
+        from toonvision_live.settings import Settings
 
-        detector = None
-        if stage != "nametags":
-            from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
-
-            detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
-        # as live: detector tags confirmed and snapped by the nametag verifier (find/confirm.py); combined
-        # adds the nametag search's Cogs whose tags no detection claimed
-        self.propose: Callable[[Any], Sequence[Any]] = full_search(stage, detector)
+        self.propose = crop_stage_search(stage or Settings().crop_stage, detector_model, threshold)
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
         self.reader: TagReader | None = TagReader(reader_model, ["cpu"]) if read_tags else None
         self.batcher = CropBatcher(16)
-        self.min_guessed_confidence = GUESSED_MIN_CONFIDENCE
+        self.min_guessed_confidence: float | None = None  # None: live's
 
     def __call__(self, rgb: np.ndarray) -> list[PredictedCog]:
-        from toonvision_live.classify.fusion import fuse_all
-
-        proposals = list(self.propose(rgb))[:16]
-        if not proposals:
-            return []
-        preds = self.classifier.classify(self.batcher.crop(rgb, proposals))
-        # as live, only verified tags are read: a tag box that is the detector's guess gives no reading
-        verified = [i for i, p in enumerate(proposals) if p.tag_verified]
-        readings: list[Any] = [None] * len(proposals)
-        if self.reader is not None and verified:
-            for i, r in zip(verified, self.reader.read(rgb, [proposals[i].tag_xyxy for i in verified]), strict=True):
-                readings[i] = r
         out = []
-        for p, fused in zip(proposals, fuse_all(list(preds), list(readings)), strict=True):
-            if not p.tag_verified and fused.confidence < self.min_guessed_confidence:
-                continue  # as live: a guessed tag and an unsure body are most likely no Cog
+        for p, fused in find_cogs(rgb, self.propose, self.classifier, self.reader, self.batcher,
+                                  min_guessed_confidence=self.min_guessed_confidence):
             label = f"cog_{fused.suit}_{fused.cog}" if fused.kind == "cog" else fused.kind
             out.append(PredictedCog(label, fused.card_text(), fused.confidence,
                                     tuple(int(v) for v in p.body_xyxy),  # type: ignore[arg-type]
