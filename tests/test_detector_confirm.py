@@ -475,3 +475,20 @@ def test_a_small_4k_tag_missed_by_one_search_is_kept(detector):
     assert len(kept) >= len([p for p in first if p.tag_verified])
     m = iou_matrix(bodies, [p.body_xyxy for p in kept])
     assert sum(row.max() >= 0.5 for row in m) >= 5
+
+
+def test_a_candidate_a_line_low_finds_the_whole_card_not_clutter_below(detector, real_data):
+    """The real lawbots crowd of tto/ (320x256): the detector's tag guess for the Bottom Feeder sits a line low,
+    its region stopped under the name line, and the verifier took "Lawbot / Level 3 / clutter below" for the
+    tag (IoU 0.38 with the card), read as no Cog.  Text cut at the region's top now makes it look a line higher
+    and keep the better-scored tag: the card, read Bottom Feeder / Lawbot / Level 3."""
+    from toonvision_live.classify.reader import TagReader
+
+    rgb = read_image_rgb(real_data / "tto" / "ttc_lawbots_crowd.png")
+    card = (207, 97, 253, 117)  # as the nametag search finds it, checked by eye
+    tag = snap_tag(rgb, (211.0, 119.0, 237.0, 131.0))  # the detector's guess
+    assert tag is not None and iou_matrix([tag.tag_xyxy], [card])[0, 0] > 0.7
+    tags = [p.tag_xyxy for p in ConfirmedDetector(detector)(rgb) if p.tag_verified]
+    assert len(tags) == 1 and iou_matrix(tags, [card])[0, 0] > 0.7
+    read = TagReader(None, ["cpu"]).read(rgb, tags)[0]
+    assert (read.name, read.dept, read.level) == ("bottomfeeder", "lb", 3)

@@ -318,8 +318,12 @@ def _text_mask(sat: np.ndarray, val: np.ndarray, inner_xyxy: XYXY) -> np.ndarray
     return text
 
 
-def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | None = None) -> Nametag | str:
-    """A Nametag, or why the candidate is not one."""
+def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | None = None,
+            again: bool = False) -> Nametag | str:
+    """A Nametag, or why the candidate is not one.  Where text runs into the region's top (bottom) edge less
+    than a line above (below) the three lines found, a line of this card may lie beyond it (a candidate a line
+    too low or high: the three found then take clutter for a line), so the candidate moved up (down) by a line
+    is looked at ``again`` and the better scored of the two tags kept."""
     fh, fw = frame_rgb.shape[:2]
     x0, y0, x1, y1 = candidate_xyxy
     ch, cw = y1 - y0, x1 - x0
@@ -383,7 +387,15 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | No
     tag = (max(0, int(rx0 + (tx0 - mx) * f)), max(0, int(ry0 + (ty0 - my) * f)),
            min(fw, int(np.ceil(rx0 + (tx1 + mx) * f))), min(fh, int(np.ceil(ry0 + (ty1 + my) * f))))
     score = float(np.clip(1.0 - np.ptp(centres) / widths.max() - card_sat / 510, 0.05, 1.0))
-    return Nametag(tag_xyxy=tag, line_height=float(pitch * f), score=score)
+    nametag = Nametag(tag_xyxy=tag, line_height=float(pitch * f), score=score)
+    up = not again and ry0 > 0 and lines[0][0] < pitch and text[: lines[0][0], tx0:tx1].sum() >= pitch
+    down = not again and ry1 < fh and text.shape[0] - lines[2][1] < pitch and text[lines[2][1]:, tx0:tx1].sum() >= pitch
+    if up != down:
+        move = int(round(pitch * f)) * (1 if down else -1)
+        other = _verify(frame_rgb, (x0, y0 + move, x1, y1 + move), min_line_px, again=True)
+        if isinstance(other, Nametag) and other.score > nametag.score:
+            return other
+    return nametag
 
 
 def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[Nametag]:
