@@ -45,6 +45,10 @@ READER_NAME_TEMPER_BY_LINE = ((5.0, 0.33), (6.0, 0.28), (8.0, 0.13), (float("inf
 #: a sure body (`toonvision replay`, tag visible, seeds 0-7 / 8-15: 98.86 / 98.39 % -> 99.28 / 98.53 %; the name
 #: head alone tempered so: 99.11 / 98.56 %, and at READ_DOUBT 0.5: 98.92 / 98.56 %)
 READ_DOUBT = 1.0
+#: the level (and HP) is shown only when its probability given the Cog is at least this: on the demo street
+#: (seed 0, 60 fps) every wrong level came from an unsure read (a tag cut by the frame edge, a box a line off
+#: whose crop lacks the level line), whose flat level read the range prior still turned into a definite level
+LEVEL_SURE = 0.5
 SKELECOG, OTHER = NAME_CLASSES.index("skelecog"), NAME_CLASSES.index("other")
 _N = len(NAME_CLASSES)
 #: how often the reader saw each name class in training (training/reader/tags.sample_label: 70 % one of
@@ -97,6 +101,7 @@ class FusedLabel:
     agree: bool | None
     source: str
     level_plausible: bool = True
+    level_conf: float | None = None  # the shown level's probability given the Cog (None: no level)
 
     @property
     def display_name(self) -> str:
@@ -165,10 +170,15 @@ def fuse(prediction: CogPrediction | None, reading: TagReading | None) -> FusedL
     source = "tag" if prediction is None else "both"
     if best < len(COGS):
         c = COGS[best]
-        lv = int((level_read * _LEVEL_PRIORS[best]).argmax()) + 1
+        level_post = level_read * _LEVEL_PRIORS[best]
+        level_post /= level_post.sum()
+        lv = int(level_post.argmax()) + 1
         plausible = bool(_LEVEL_PRIORS[best, reading.level - 1] >= HQ_WEIGHT)
+        if level_post[lv - 1] < LEVEL_SURE:  # the read does not say the level: none shown rather than a guess
+            return FusedLabel("cog", c.key, c.suit, float(posterior[best]), None, False, None, agree, source,
+                              plausible)
         return FusedLabel("cog", c.key, c.suit, float(posterior[best]), lv, reading.v2, cog_hp(lv), agree,
-                          source, plausible)
+                          source, plausible, float(level_post[lv - 1]))
     d = int(reading.dept_probs[: _NONE_DEPT].argmax())
     dept_code = DEPT_CLASSES[d]
     if best == SKELECOG:
