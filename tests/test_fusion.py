@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from toonvision_live.classify.classifier import predictions_from_probs
-from toonvision_live.classify.fusion import cog_hp, fuse, fuse_all, level_prior
+from toonvision_live.classify.fusion import LEVEL_SURE, cog_hp, fuse, fuse_all, level_prior
 from toonvision_live.classify.reader import DEPT_CLASSES, NAME_CLASSES, OUTPUTS, readings_from_outputs
 from toonvision_live.taxonomy import COG_KEYS, SUIT_CODES, cog
 
@@ -108,6 +108,16 @@ def test_level_range_prior_corrects_a_misread() -> None:
     # a sure read in range stays as read, also in a Cog HQ (a few levels above the street range)
     assert fuse(None, reading("thebigcheese", "bb", 12)).level == 12
     assert fuse(None, reading("flunky", "bb", {7: 0.98})).level == 7
+
+
+def test_no_level_is_shown_from_a_read_that_does_not_say_it() -> None:
+    # a tag cut by the frame edge (or a box a line off): its heads unsure, the level prior alone would pick a level
+    cut = reading({"namedropper": 0.2}, "sb", {4: 0.2})
+    label = fuse(prediction("namedropper", 0.95), cut)
+    assert (label.cog, label.level, label.hp, label.level_conf) == ("namedropper", None, None, None)
+    assert label.card_text() == "Name Dropper"
+    sure = fuse(prediction("namedropper"), reading("namedropper", "sb", 6))
+    assert sure.level == 6 and sure.level_conf is not None and sure.level_conf >= LEVEL_SURE
 
 
 def test_level_prior_shape() -> None:
