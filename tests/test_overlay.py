@@ -81,6 +81,11 @@ def test_captions():
     unsure = FusedLabel("cog", "headhunter", "bb", 0.3, 10, False, 132, False, "both")
     assert cog_caption(_Cog("headhunter", "bb", 0.3, agree=False, fused=unsure), 0.5) \
         == "Head Hunter? · Lv 10 · 132 HP !"
+    # a level too unsure to show: the body's caption; a Skelecog without a level: still a Skelecog
+    no_level = FusedLabel("cog", "headhunter", "bb", 0.9, None, False, None, True, "both", level_conf=0.3)
+    assert cog_caption(_Cog("headhunter", "bb", 0.9, fused=no_level), 0.5) == "Head Hunter · Bossbot 90%"
+    skele = FusedLabel("skelecog", None, "sb", 0.9, None, False, None, None, "tag", level_conf=0.3)
+    assert cog_caption(_Cog("flunky", "bb", 0.9, fused=skele), 0.5) == "Skelecog (Sellbot)"
 
 
 def test_label_cards_keep_clear_of_nametags():

@@ -418,10 +418,11 @@ def replay_command(args: argparse.Namespace) -> int:
                   f"matched among all Cogs with a tag in view): {total.visible_right} of {total.tag_visible} named "
                   f"right = {total.visible_accuracy:.2%}, {total.visible_found} found; every Cog whose whole tag is "
                   f"in view, however hidden its body: {total.in_view_right} of {total.tag_in_view} = "
-                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}; of the tag-visible Cogs named right with a "
-                  f"level shown, level right: {total.visible_level_right} of {total.visible_level_shown} = "
-                  f"{total.visible_level_accuracy:.2%}; of every Cog with a tag in view (cut or covered too) named "
-                  f"right with a level shown: {total.any_level_right} of {total.any_level_shown}")
+                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}; a level shown on "
+                  f"{total.visible_level_shown} of the {total.visible_right} named right (unsure levels are not "
+                  f"shown), and right on {total.visible_level_right} = {total.visible_level_accuracy:.2%}; of every "
+                  f"Cog with a tag in view (cut or covered too) named right with a level shown: "
+                  f"{total.any_level_right} of {total.any_level_shown}")
     console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
                   + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:

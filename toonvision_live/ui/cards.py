@@ -76,8 +76,9 @@ def card_color(code: str) -> QColor:
 def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
     """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree); once its
     nametag is read: ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``; a Skelecog,
-    Boardbot or unknown Cog by that name), ``!`` also when body and tag disagree."""
-    if cog.fused is not None and cog.fused.level is not None:
+    Boardbot or unknown Cog by that name; a level too unsure to show: the first form), ``!`` also when body and tag
+    disagree."""
+    if cog.fused is not None and (cog.fused.level is not None or cog.fused.kind != "cog"):
         text = cog.fused.card_text()
         if cog.confidence < min_confidence:
             text = text.replace(" · ", "? · ", 1)
