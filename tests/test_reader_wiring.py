@@ -135,9 +135,9 @@ def test_the_demo_street_shows_no_wrong_level() -> None:
     """Regression (real classifier, detector stage and reader, as live): on the demo's own street (seed 0) every
     wrong level on a card (133 of ~7,400 Cog-frames in 20 s at 60 fps, e.g. Micromanager Lv 4 under 'Level 8') came
     from an unsure read (a tag cut by the frame edge, a box a text line off) that the range prior made a level, or
-    that replaced the track's sure read at a crossing (in a crowd, nearly every check).  Scene 9.5-11.5 s: 838 of
-    845 levels right with the level gate alone (a Money Bags' sure 'Level 7' replaced by a box a line up read
-    'Level 8' at 0.16), 859 of 859 with sure reads kept."""
+    that replaced the track's sure read at a crossing (in a crowd, nearly every check).  Scene 9.5-11.5 s (main
+    3a68b91): 840 of 847 levels right with the level gate alone (a Money Bags' sure 'Level 7' replaced by a box a
+    line up read 'Level 8' at 0.16), 861 of 861 with sure reads kept."""
     from toonvision_live.demo.window import ShownFrame, load_street_scene
     from toonvision_live.find.confirm import full_search
     from toonvision_live.find.proposers import IncrementalProposer
