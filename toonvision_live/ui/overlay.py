@@ -46,6 +46,7 @@ from PyQt6.QtWidgets import QWidget
 from toonvision_live.frames import Board
 from toonvision_live.geometry import XYXY, ScreenRect, as_xyxy_array
 from toonvision_live.pipeline import FrameResult
+from toonvision_live.settings import MIN_CONFIDENCE
 from toonvision_live.ui.cards import (  # noqa: F401 - place_label_cards, cog_caption, cogs_summary, suit_color: used from here too
     UNKNOWN_BG,
     CardPlacer,
@@ -114,7 +115,8 @@ def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows
 class OverlayWindow(QWidget):
     """Click-through boxes and labels over the captured rectangle."""
 
-    def __init__(self, *, provider: str = "", min_confidence: float = 0.5, lean: bool = True) -> None:
+    def __init__(self, *, provider: str = "", min_confidence: float = MIN_CONFIDENCE,
+                 lean: bool = True) -> None:
         flags = (
             Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint
