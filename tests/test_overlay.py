@@ -100,6 +100,9 @@ def test_the_status_line_counts_cogs_and_their_hp():
         == "2 Cogs · 156 HP"
     assert cogs_summary([_Cog("headhunter", "bb", 0.9, fused=head), _Cog("flunky", "bb", 0.9, fused=unsure),
                          _Cog("coldcaller", "sb", 0.97)]) == "3 Cogs · 132+ HP"
+    # a card marked "?" (under min_confidence) is counted, its HP is not
+    assert cogs_summary([_Cog("headhunter", "bb", 0.9, fused=head), _Cog("flunky", "bb", 0.6, fused=v2)], 0.7) \
+        == "2 Cogs · 132+ HP"
 
 
 def test_label_cards_keep_clear_of_nametags():

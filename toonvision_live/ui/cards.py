@@ -92,12 +92,14 @@ def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
     return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
 
 
-def cogs_summary(cogs: Sequence[TrackedCog]) -> str:
+def cogs_summary(cogs: Sequence[TrackedCog], min_confidence: float = 0.0) -> str:
     """The status line's count of what is on screen: ``3 Cogs · 132 HP`` (the HP of every Cog whose level is
-    shown, v2.0 Cogs' two layers both; ``132+ HP`` when some levels are not known yet); "" without Cogs."""
+    shown and whose label is at least ``min_confidence`` sure, v2.0 Cogs' two layers both; ``132+ HP`` when some
+    are not known); "" without Cogs."""
     if not cogs:
         return ""
-    known = [c.fused.total_hp for c in cogs if c.fused is not None and c.fused.total_hp is not None]
+    known = [c.fused.total_hp for c in cogs
+             if c.fused is not None and c.fused.total_hp is not None and c.confidence >= min_confidence]
     text = f"{len(cogs)} Cog" + ("s" if len(cogs) > 1 else "")
     if known:
         text += f" · {sum(known)}{'' if len(known) == len(cogs) else '+'} HP"
