@@ -52,11 +52,11 @@ class Hotkeys:
         return {name: getattr(self, name) for name in HOTKEY_ACTIONS}
 
 
-#: below this a Cog is drawn as "?" (name with "?", purple card).  Live-like replays (seed 0 for 20 s; seeds 9,
-#: 12 for 10 s): of the cards naming a Cog that is not on the street (mostly on Cogs half hidden behind nearer
-#: ones) 46 % / 39 % were under 0.5 and 85 % / 72 % under 0.7, against 1.0 % / 0.8 % and 2.1 % / 1.6 % of the
-#: right cards
-MIN_CONFIDENCE = 0.7
+#: below this a Cog is drawn as "?" (name with "?", purple card).  0.7 was tried (2026-12-03): while guessed-tag Cogs
+#: were shown from 50 % it flagged most cards naming a Cog that is not there; once they need 80 %
+#: (find/confirm.GUESSED_MIN_CONFIDENCE) the rest of those are flagged at 0.5 already (live-like seed 0 for 20 s:
+#: 160 of 223 at 0.5, 182 at 0.7; seeds 9, 12: 99 of 136 at both) and 0.7 only flagged 1 % more right cards
+MIN_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
