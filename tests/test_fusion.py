@@ -154,3 +154,23 @@ def test_average_readings() -> None:
     assert (avg.name, avg.level, avg.v2) == ("flunky", 3, False)
     assert avg.name_conf == pytest.approx((0.98 * 2 + float(c.name_probs[NAME_CLASSES.index("flunky")])) / 3)
     assert average_readings([c]) is c
+
+
+def test_an_unsure_level_is_not_shown() -> None:
+    """A tag whose level the reader cannot make out (a speech balloon read as a tag on a real battle frame:
+    level 19 at 0.42 beside 0.29 for the name) named a Glad Hander "Lv 4 v2.0 · 30+30 HP" from the level
+    range alone: a level under LEVEL_SHOW_MIN sure is not shown, nor its HP; the Cog still is."""
+    from toonvision_live.classify.fusion import LEVEL_SHOW_MIN
+
+    flat = {lv: 0.02 for lv in range(1, 50)}
+    label = fuse(prediction("gladhander", 0.6), reading("gladhander", "sb", flat, v2=True))
+    assert label.kind == "cog" and label.cog == "gladhander"
+    assert label.level is None and label.hp is None and not label.v2 and label.level_conf < LEVEL_SHOW_MIN
+    assert label.card_text() == "Glad Hander"
+    # two close levels in the Cog's range: still unsure
+    assert fuse(None, reading("flunky", "bb", {2: 0.3, 3: 0.3, 4: 0.3})).level is None
+    sure = fuse(None, reading("flunky", "bb", {2: 0.2, 3: 0.7}))
+    assert sure.level == 3 and sure.level_conf >= LEVEL_SHOW_MIN and sure.hp == 20
+    # a Skelecog keeps its name without a level
+    skele = fuse(None, reading("skelecog", "sb", flat))
+    assert skele.kind == "skelecog" and skele.level is None and skele.card_text() == "Skelecog (Sellbot)"

@@ -119,3 +119,14 @@ def test_save_error_type_for_read_only(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setattr(label_mod.os, "access", lambda *a, **k: False)
     with pytest.raises(SaveError, match="not writable"):
         label_folder(tmp_path, labeller)
+
+
+def test_label_finds_cogs_with_the_live_crop_stage(tmp_path: Path, real_data: Path, labeller: FolderLabeller) -> None:
+    """label finds Cogs as live and predict do (the detector stage, its tags confirmed by the verifier): on the
+    original game's Legal Eagles frame (320x256, 2001 two-line blue tags) the nametag search alone found none."""
+    shutil.copy(real_data / "tto" / "ttc_legal_eagles_landing.png", tmp_path / "eagles.png")
+    label_folder(tmp_path, labeller)
+    assert [o.name for o in read_voc(tmp_path / "eagles.xml").objects] == ["cog_lb_legaleagle"] * 2
+    (tmp_path / "eagles.xml").unlink()
+    label_folder(tmp_path, FolderLabeller(labeller.classifier, labeller.reader, stage="nametags"))
+    assert read_voc(tmp_path / "eagles.xml").objects == ()

@@ -31,6 +31,7 @@ from toonvision_live.track import TrackedCog
 from toonvision_live.ui.overlay import (
     OverlayWindow,
     cog_caption,
+    cogs_summary,
     place_label_cards,
     suit_color,
 )
@@ -81,6 +82,27 @@ def test_captions():
     unsure = FusedLabel("cog", "headhunter", "bb", 0.3, 10, False, 132, False, "both")
     assert cog_caption(_Cog("headhunter", "bb", 0.3, agree=False, fused=unsure), 0.5) \
         == "Head Hunter? · Lv 10 · 132 HP !"
+    # a level too unsure to show: the body's caption; a Skelecog without a level: still a Skelecog
+    no_level = FusedLabel("cog", "headhunter", "bb", 0.9, None, False, None, True, "both", level_conf=0.3)
+    assert cog_caption(_Cog("headhunter", "bb", 0.9, fused=no_level), 0.5) == "Head Hunter · Bossbot 90%"
+    skele = FusedLabel("skelecog", None, "sb", 0.9, None, False, None, None, "tag", level_conf=0.3)
+    assert cog_caption(_Cog("flunky", "bb", 0.9, fused=skele), 0.5) == "Skelecog (Sellbot)"
+
+
+def test_the_status_line_counts_cogs_and_their_hp():
+    """What a player plans gags by: how many Cogs are in view and their HP together (v2.0: both layers)."""
+    head = FusedLabel("cog", "headhunter", "bb", 0.9, 10, False, 132, True, "both")
+    v2 = FusedLabel("cog", "flunky", "bb", 0.9, 2, True, 12, True, "both")
+    unsure = FusedLabel("cog", "flunky", "bb", 0.9, None, False, None, True, "both", level_conf=0.2)
+    assert cogs_summary([]) == ""
+    assert cogs_summary([_Cog("coldcaller", "sb", 0.97)]) == "1 Cog"
+    assert cogs_summary([_Cog("headhunter", "bb", 0.9, fused=head), _Cog("flunky", "bb", 0.9, fused=v2)]) \
+        == "2 Cogs · 156 HP"
+    assert cogs_summary([_Cog("headhunter", "bb", 0.9, fused=head), _Cog("flunky", "bb", 0.9, fused=unsure),
+                         _Cog("coldcaller", "sb", 0.97)]) == "3 Cogs · 132+ HP"
+    # a card marked "?" (under min_confidence) is counted, its HP is not
+    assert cogs_summary([_Cog("headhunter", "bb", 0.9, fused=head), _Cog("flunky", "bb", 0.6, fused=v2)], 0.7) \
+        == "2 Cogs · 132+ HP"
 
 
 def test_label_cards_keep_clear_of_nametags():
@@ -290,6 +312,8 @@ def test_overlay_sits_on_the_frame_and_draws_boxes_and_suit_cards(x_display, qtb
     qtbot.waitUntil(lambda: not drawn(), timeout=3000)
     overlay.set_paused(True)
     assert "PAUSED" in overlay.status_text()
+    overlay.show_result(fake_result(rect, moved, index=3))
+    assert "2 Cogs" in overlay.status_text()
 
 
 def test_the_crop_stage_is_not_fooled_by_the_overlay(x_display, qtbot):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from toonvision_live.cli import main
@@ -49,7 +50,8 @@ def test_predict_folder_with_a_bad_file_and_a_missing_path(street_png, tmp_path:
 def test_predict_scale_and_detector_stage(street_png, tmp_path: Path) -> None:
     folder, _ = street_png
     assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path), "--scale", "0.5"]) == 0
-    assert cv2.imread(str(tmp_path / "street.png")).shape == (360, 640, 3)
+    # the 640x360 image is drawn at 960x540 so that its captions stay legible; its XML keeps its own pixels
+    assert cv2.imread(str(tmp_path / "street.png")).shape == (540, 960, 3)
     assert read_voc(tmp_path / "street.xml").width == 640
     assert main(["predict", str(folder / "street.png"), "--out", str(tmp_path / "n"), "--stage", "detector"]) == 0
     assert read_voc(tmp_path / "n" / "street.xml").objects
@@ -102,3 +104,27 @@ def test_a_guessed_tag_box_is_never_read(real_data: Path, tmp_path: Path) -> Non
     assert main(["predict", str(real), "--out", str(tmp_path), "--stage", "detector-raw"]) == 0
     got = {(o.name, o.level) for o in read_voc(tmp_path / "sample_img0.xml").objects}
     assert got == {("cog_sb_coldcaller", None), ("cog_lb_bloodsucker", None)}
+
+
+def test_captions_stay_inside_small_frames_clear_of_tags_and_each_other() -> None:
+    """The four Cogs of the 320x256 battle frame tto/cog_building_battle_sellbots as predict finds them: their
+    captions ran off the image and over each other; now each is inside, clear of every tag and of the others."""
+    from toonvision_live.geometry import intersection_matrix
+    from toonvision_live.tools.predict import DRAW_MIN_SIDE, PredictedCog, caption_cards
+    from toonvision_live.ui.cards import scaled
+
+    cogs = [PredictedCog("cog_bb_flunky", "Flunky", 0.99, (128, 104, 184, 203), (139, 83, 174, 98), 0.67),
+            PredictedCog("cog_sb_gladhander", "Glad Hander · Lv 4 v2.0 · 30+30 HP", 0.38, (150, 79, 205, 202),
+                         (159, 54, 196, 72), 0.9, 4, True, "s", 30),
+            PredictedCog("cog_bb_micromanager", "Micromanager", 1.0, (196, 124, 241, 203), (204, 105, 235, 118), 0.7),
+            PredictedCog("cog_bb_downsizer", "Downsizer", 1.0, (266, 89, 311, 179), (274, 70, 304, 84), 0.73)]
+    k = DRAW_MIN_SIDE / 320
+    size = (DRAW_MIN_SIDE, round(256 * k))
+    cards = [card for _, card in caption_cards(cogs, size, k)]
+    assert all(0 <= x0 < x1 <= size[0] and 0 <= y0 < y1 <= size[1] for x0, y0, x1, y1 in cards)
+    between = intersection_matrix(cards, cards)
+    assert (between[~np.eye(len(cogs), dtype=bool)] == 0).all()
+    assert (intersection_matrix(cards, [scaled(c.tag_xyxy, k) for c in cogs]) == 0).all()
+    # unscaled, the captions of this small frame cannot all fit clear of each other: hence the larger drawing
+    small = [card for _, card in caption_cards(cogs, (320, 256), 1.0, 0.45)]
+    assert (intersection_matrix(small, small)[~np.eye(len(cogs), dtype=bool)] > 0).any()

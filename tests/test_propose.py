@@ -10,9 +10,9 @@ from toonvision_live.demo.nametag import draw_cog_nametag, draw_toon_nametag
 from toonvision_live.demo.street import make_street_background
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.find import nametags as propose
+from toonvision_live.find.evaluate import evaluate_proposals
 from toonvision_live.find.nametags import (
     Proposal,
-    evaluate_proposals,
     find_nametags,
     propose_cog_boxes,
 )

@@ -52,6 +52,13 @@ class Hotkeys:
         return {name: getattr(self, name) for name in HOTKEY_ACTIONS}
 
 
+#: below this a Cog is drawn as "?" (name with "?", purple card).  0.7 was tried (2026-12-03): while guessed-tag Cogs
+#: were shown from 50 % it flagged most cards naming a Cog that is not there; once they need 80 %
+#: (find/confirm.GUESSED_MIN_CONFIDENCE) the rest of those are flagged at 0.5 already (live-like seed 0 for 20 s:
+#: 160 of 223 at 0.5, 182 at 0.7; seeds 9, 12: 99 of 136 at both) and 0.7 only flagged 1 % more right cards
+MIN_CONFIDENCE = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the live app needs; build it with :func:`load_settings`."""
@@ -62,7 +69,7 @@ class Settings:
     model_path: Path | None = None  # None: the shipped models/toonvision.onnx
     provider: str = "auto"  # auto (CUDA then CPU), cuda, cpu
     batch_size: int = 16  # most crops classified per frame
-    min_confidence: float = 0.5  # below this a Cog is drawn as "?"
+    min_confidence: float = MIN_CONFIDENCE  # below this a Cog is drawn as "?"
     min_proposal_score: float = 0.0  # proposals scoring below this are ignored
     dataset_dir: Path = Path("toonvision-dataset")
     hotkeys: Hotkeys = field(default_factory=Hotkeys)

@@ -60,6 +60,9 @@ class TrackedCog:
 READ_AGAIN_GROWTH = 1.5
 #: reads of one tag kept and averaged
 MAX_READS = 4
+#: a read whose heads together are less sure than this (TagReading.confidence) is unsure: on the demo street
+#: such reads come from tag boxes cut by the frame edge or a text line off (the level line outside the crop)
+READ_SURE = 0.5
 
 
 @dataclass(slots=True)
@@ -84,6 +87,7 @@ class Track:
     label: tuple[str, str, float, bool] | None = None  # (suit, cog, confidence, agree) of its votes
     readings: list[TagReading] = field(default_factory=list)  # reads of its nametag (the last few)
     read_h: int = 0  # the tag's height in pixels when it was last read
+    looks: int = 0  # reads made since its reads were last replaced (kept or dropped)
     fused: FusedLabel | None = None  # its votes and reads fused, kept until either changes ...
     fused_stale: bool = True  # ... which sets this
 
@@ -95,19 +99,32 @@ class Track:
     @property
     def needs_reading(self) -> bool:
         """Read the tag when the track is checked and it has no read yet, may have changed Cog (a crossing
-        or a jump), its tag has grown by half since the last read (a sharper read), or the read names
-        another Cog than the body's votes (a second look settles it)."""
+        or a jump), its tag has grown by half since the last read (a sharper read), its reads are all
+        unsure (a box cut by the frame edge or a line off: a better one may come), or the read names
+        another Cog than the body's votes (a second look settles it, up to MAX_READS looks)."""
         if not self.readings or self.crossed or self.jumped:
             return True
         if self.tag_xyxy[3] - self.tag_xyxy[1] >= READ_AGAIN_GROWTH * self.read_h:
             return True
+        if not _sure(self.readings[-1]):
+            return True
         last = self.readings[-1]
-        return self.label is not None and last.name != self.label[1] and len(self.readings) < MAX_READS
+        return self.label is not None and last.name != self.label[1] and self.looks < MAX_READS
 
     def add_reading(self, reading: TagReading, tag_h: int) -> None:
-        """Keep a new read (after a crossing or a jump, instead of the old ones)."""
-        if self.crossed or self.jumped:
+        """Keep a new read.  A sure read replaces unsure ones, and every old one after a crossing or a jump
+        (the Cog under the track may have changed).  An unsure read (a box cut by the frame edge or a text
+        line off) is dropped where sure reads are kept, unless the track jumped: in a crowd tracks cross all
+        the time, and a sure read must not give way to one that says next to nothing (on the demo street
+        that showed guessed levels); a jump is likelier a swap (letting it in at crossings only misnamed
+        Cogs on streets 8-15)."""
+        self.looks += 1
+        kept_sure = bool(self.readings) and _sure(self.readings[-1])
+        if kept_sure and not _sure(reading) and not self.jumped:
+            return
+        if self.crossed or self.jumped or (_sure(reading) and not kept_sure):
             self.readings.clear()
+            self.looks = 1
         self.readings = [*self.readings, reading][-MAX_READS:]
         self.read_h = tag_h
         self.fused_stale = True
@@ -115,6 +132,10 @@ class Track:
     @property
     def labelled(self) -> bool:
         return self.label is not None
+
+
+def _sure(reading: TagReading) -> bool:
+    return reading.confidence >= READ_SURE
 
 
 def prediction_vectors(p: CogPrediction) -> tuple[np.ndarray, np.ndarray]:
@@ -315,6 +336,7 @@ class CogTracker:
             for queue in (track.times, track.suit, track.entity):
                 queue.clear()
             track.readings.clear()
+            track.looks = 0
             track.fused_stale = True
         if counts or not track.times:
             suit, entity = prediction_vectors(prediction)

@@ -68,9 +68,14 @@ WEAK_SHIFTS = TAG_SHIFTS[:2]
 #: such a weak detection overlapping a kept box this much is that box's duplicate
 WEAK_SAME_IOU = 0.3
 #: a Cog whose tag was never confirmed (its tag box is the detector's guess) is shown only when the classifier
-#: names its body at least this sure (pipeline and predict): every false box on the real frames of tto/ was
-#: such a Cog at <= 50 %, every real Cog there had a confirmed tag or >= 54 % (docs/detector.md)
-GUESSED_MIN_CONFIDENCE = 0.5
+#: names its body at least this sure (pipeline, predict, label).  0.5 until 2026-12-03 (every false box on the
+#: real frames of tto/ was such a Cog at <= 50 %, docs/detector.md); live-like replays then showed guessed-tag
+#: cards as the main source of cards naming a Cog that is not there: at 0.8 instead of 0.5, seed 0 for 20 s
+#: -126 such cards and -97 other wrong ones for -48 right (of 400 right guessed-tag cards), seeds 9 and 12 for 10 s
+#: -115 / -237 for -3 right; demo replay: named right, found unchanged, body precision 92.8 -> 94.7 %, live-like
+#: (bench --replay) 92.1 -> 93.6 %; tto/: the small Toon named Pencil Pusher (76 %) and the misnamed Bean Counter
+#: (Money Bags, 54 %) are no longer shown
+GUESSED_MIN_CONFIDENCE = 0.8
 
 
 #: zoom refinement: a detection whose body is under ZOOM_MAX_WORK working pixels high is detected again in a

@@ -19,13 +19,12 @@ coloured text; the overlay draws its labels on saturated suit-colour cards.  So:
 4. Duplicates are merged and boxes clipped to the frame (:func:`propose_cog_boxes`, pure).
 
 All of it is pure (no state, no threads; the video proposers are in :mod:`toonvision_live.find.proposers`).
-:func:`evaluate_proposals` measures precision and recall against VOC truth.
+:func:`toonvision_live.find.evaluate.evaluate_proposals` measures precision and recall against VOC truth.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -36,12 +35,9 @@ from toonvision_live.find.body import RowGround, refine_body_xyxy
 from toonvision_live.geometry import (
     MIN_FRAME_SIDE,
     XYXY,
-    Boxes,
-    as_xyxy_array,
     box_area,
     clip_xyxy,
     covered_fraction,
-    greedy_matches,
     iou_matrix,
     max_iou,
 )
@@ -322,8 +318,12 @@ def _text_mask(sat: np.ndarray, val: np.ndarray, inner_xyxy: XYXY) -> np.ndarray
     return text
 
 
-def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | None = None) -> Nametag | str:
-    """A Nametag, or why the candidate is not one."""
+def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | None = None,
+            again: bool = False) -> Nametag | str:
+    """A Nametag, or why the candidate is not one.  Where text runs into the region's top (bottom) edge less
+    than a line above (below) the three lines found, a line of this card may lie beyond it (a candidate a line
+    too low or high: the three found then take clutter for a line), so the candidate moved up (down) by a line
+    is looked at ``again`` and the better scored of the two tags kept."""
     fh, fw = frame_rgb.shape[:2]
     x0, y0, x1, y1 = candidate_xyxy
     ch, cw = y1 - y0, x1 - x0
@@ -387,7 +387,15 @@ def _verify(frame_rgb: np.ndarray, candidate_xyxy: XYXY, min_line_px: float | No
     tag = (max(0, int(rx0 + (tx0 - mx) * f)), max(0, int(ry0 + (ty0 - my) * f)),
            min(fw, int(np.ceil(rx0 + (tx1 + mx) * f))), min(fh, int(np.ceil(ry0 + (ty1 + my) * f))))
     score = float(np.clip(1.0 - np.ptp(centres) / widths.max() - card_sat / 510, 0.05, 1.0))
-    return Nametag(tag_xyxy=tag, line_height=float(pitch * f), score=score)
+    nametag = Nametag(tag_xyxy=tag, line_height=float(pitch * f), score=score)
+    up = not again and ry0 > 0 and lines[0][0] < pitch and text[: lines[0][0], tx0:tx1].sum() >= pitch
+    down = not again and ry1 < fh and text.shape[0] - lines[2][1] < pitch and text[lines[2][1]:, tx0:tx1].sum() >= pitch
+    if up != down:
+        move = int(round(pitch * f)) * (1 if down else -1)
+        other = _verify(frame_rgb, (x0, y0 + move, x1, y1 + move), min_line_px, again=True)
+        if isinstance(other, Nametag) and other.score > nametag.score:
+            return other
+    return nametag
 
 
 def merge_duplicate_tags(tags: Sequence[Nametag], min_iou: float = 0.3) -> list[Nametag]:
@@ -448,53 +456,3 @@ def proposal_of(frame_rgb: np.ndarray, tag: Nametag, ground: RowGround | None) -
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return Proposal(body_xyxy=(x0, y0, x1, y1), tag_xyxy=tag.tag_xyxy, score=tag.score)
-
-
-# --- evaluation ----------------------------------------------------------------------------------
-
-def evaluate_proposals(frames_and_truth: Iterable[tuple[np.ndarray, Boxes] | tuple[np.ndarray, Boxes, Boxes]],
-                       iou: float = 0.5) -> dict[str, float | int]:
-    """Precision/recall of :func:`propose_cog_boxes` at IoU >= ``iou``.
-
-    Items are ``(frame_rgb, truth_xyxy)`` or ``(frame_rgb, truth_xyxy, ignore_xyxy)``; as in Pascal
-    VOC, a proposal matching an ignored box (a "difficult" Cog, mostly hidden) counts neither way.
-    Also reports the mean IoU of the matched boxes, the mean height and width ratio proposal/truth
-    of the matched pairs, and the mean milliseconds per frame.
-    """
-
-    tp = fp = fn = frames = 0
-    ious: list[float] = []
-    h_ratio: list[float] = []
-    w_ratio: list[float] = []
-    seconds = 0.0
-    for item in frames_and_truth:
-        frame_rgb, truth = item[0], item[1]
-        ignore = as_xyxy_array(item[2] if len(item) > 2 else [])
-        t0 = time.perf_counter()
-        pred = [p.body_xyxy for p in propose_cog_boxes(frame_rgb)]
-        seconds += time.perf_counter() - t0
-        frames += 1
-        p_arr, t_arr = as_xyxy_array(pred), as_xyxy_array(truth)
-        m = iou_matrix(p_arr, t_arr)
-        pairs = greedy_matches(m, iou)
-        matched = {r for r, _ in pairs}
-        rest = [r for r in range(len(p_arr)) if r not in matched]
-        if rest and len(ignore):
-            ignored = {rest[r] for r, _ in greedy_matches(iou_matrix(p_arr[rest], ignore), iou)}
-            rest = [r for r in rest if r not in ignored]
-        tp += len(pairs)
-        fp += len(rest)
-        fn += len(t_arr) - len(pairs)
-        for r, c in pairs:
-            ious.append(float(m[r, c]))
-            h_ratio.append(float((p_arr[r, 3] - p_arr[r, 1]) / max(1e-9, t_arr[c, 3] - t_arr[c, 1])))
-            w_ratio.append(float((p_arr[r, 2] - p_arr[r, 0]) / max(1e-9, t_arr[c, 2] - t_arr[c, 0])))
-    return {
-        "frames": frames, "tp": tp, "fp": fp, "fn": fn,
-        "precision": tp / (tp + fp) if tp + fp else 1.0,
-        "recall": tp / (tp + fn) if tp + fn else 1.0,
-        "mean_iou": float(np.mean(ious)) if ious else 0.0,
-        "height_ratio": float(np.mean(h_ratio)) if h_ratio else 0.0,
-        "width_ratio": float(np.mean(w_ratio)) if w_ratio else 0.0,
-        "ms_per_frame": 1000.0 * seconds / frames if frames else 0.0,
-    }

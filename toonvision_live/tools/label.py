@@ -2,8 +2,9 @@
 
 Every image in FOLDER without an XML beside it gets a Pascal VOC file (labelImg-compatible,
 ``cog_<suit>_<cog>`` names, each object with ``<level>`` and ``<v2>`` children that labelImg
-ignores): the crop stage finds the Cogs by their nametags, the classifier names each body, the
-reader reads each tag, and :func:`toonvision_live.classify.fusion.fuse` decides.  Cogs that are
+ignores): the crop stage finds the Cogs, the classifier names each body, the
+reader reads each tag, and :func:`toonvision_live.classify.fusion.fuse` decides: the same crop stage
+(``--stage``, default the live one) and rules as live and ``toonvision predict``.  Cogs that are
 none of the 32 (Skelecogs, Boardbots, unknown names) are left out of the XML and shown on the
 review sheet, ``toonvision_review_<N>.png``, together with every uncertain label (low confidence,
 body and tag disagreeing, a level outside the Cog's range), so a person checks only those.
@@ -25,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from toonvision_live.classify.fusion import FusedLabel, fuse_all
+from toonvision_live.classify.fusion import FusedLabel
 from toonvision_live.errors import ConfigError, DataError, SaveError
 from toonvision_live.fileio import atomic_write_bytes, read_image_rgb, write_indexed_png
 from toonvision_live.voc import VocAnnotation, VocObject, voc_to_xml
@@ -62,24 +63,25 @@ class LabelReport:
 
 
 class FolderLabeller:
-    """The crop stage, the classifier and the reader, applied to one frame at a time."""
+    """The crop stage, the classifier and the reader, applied to one frame at a time as ``toonvision predict``
+    and live apply them (:func:`toonvision_live.tools.predict.find_cogs`; crop stage ``stage``, default the
+    live one)."""
 
-    def __init__(self, classifier: Any, reader: Any, max_batch: int = 32) -> None:
+    def __init__(self, classifier: Any, reader: Any, max_batch: int = 32, stage: str | None = None) -> None:
         from toonvision_live.crops import CropBatcher
+        from toonvision_live.settings import Settings
+        from toonvision_live.tools.predict import crop_stage_search
 
         self.classifier, self.reader = classifier, reader
         self.batcher = CropBatcher(max_batch)
+        self.propose = crop_stage_search(stage or Settings().crop_stage)
 
     def label_frame(self, frame_rgb: np.ndarray) -> list[LabelledCog]:
-        from toonvision_live.find.nametags import propose_cog_boxes
+        from toonvision_live.tools.predict import find_cogs
 
-        proposals = propose_cog_boxes(frame_rgb)[: self.batcher.max_batch]
-        if not proposals:
-            return []
-        predictions = self.classifier.classify(self.batcher.crop(frame_rgb, proposals))
-        readings = self.reader.read(frame_rgb, [p.tag_xyxy for p in proposals])
-        labels = fuse_all(list(predictions), list(readings))
-        return [LabelledCog(p.body_xyxy, p.tag_xyxy, lb) for p, lb in zip(proposals, labels, strict=True)]
+        found = find_cogs(frame_rgb, self.propose, self.classifier, self.reader, self.batcher, self.batcher.max_batch)
+        return [LabelledCog(tuple(int(v) for v in p.body_xyxy), tuple(int(v) for v in p.tag_xyxy),  # type: ignore[arg-type]
+                            lb) for p, lb in found]
 
 
 def images_to_label(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -167,16 +169,20 @@ def review_sheet(items: Sequence[tuple[np.ndarray, LabelledCog, str]], columns: 
 
 
 def register(subparsers: Any) -> None:
+    from toonvision_live.settings import CROP_STAGE_SEARCHES, Settings
+
     p = subparsers.add_parser(
         "label", help="write VOC XML beside the screenshots of a folder that have none (plus a review sheet)",
         description="Label a folder of game screenshots by themselves: for every image without an XML, "
-        "find the Cogs by their nametags, classify each body, read each tag and write the VOC XML "
+        "find the Cogs (the live crop stage), classify each body, read each tag and write the VOC XML "
         "beside it (with <level> and <v2>); uncertain Cogs go on a review sheet PNG. Existing XML files "
         "are never touched.")
     p.add_argument("folder", type=Path, help="folder of screenshots")
     p.add_argument("--model", type=Path, default=None, help="classifier ONNX (default: the shipped model)")
     p.add_argument("--reader", type=Path, default=None, help="reader ONNX (default: the shipped reader)")
     p.add_argument("--provider", default="auto", help="onnxruntime provider: auto, cuda or cpu")
+    p.add_argument("--stage", choices=CROP_STAGE_SEARCHES, default=Settings().crop_stage,
+                   help=f"crop stage, as predict's (default {Settings().crop_stage}, as live)")
     p.set_defaults(handler=_run)
 
 
@@ -188,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_folder(args.folder)
     providers = providers_for(args.provider)
     labeller = FolderLabeller(CogClassifier(args.model or default_model_path(), providers),
-                              TagReader(args.reader, providers))
+                              TagReader(args.reader, providers), stage=args.stage)
     report = label_folder(args.folder, labeller)
     for sentence in report.unreadable:
         print(f"skipped: {sentence}")

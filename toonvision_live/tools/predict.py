@@ -6,7 +6,8 @@ detector's own boxes), the 600x200 crops, the classifier and the nametag reader,
 overlay fuses them (:func:`toonvision_live.classify.fusion.fuse`; ``--no-reader`` for the body
 alone).  For each image it writes ``DIR/<stem>.xml`` (Pascal VOC, labelImg-compatible,
 ``cog_<suit>_<cog>`` names, body boxes, ``<level>``/``<v2>`` where the tag was read) and
-``DIR/<stem>.png`` (the frame with boxes and the overlay's label text), and prints one table row
+``DIR/<stem>.png`` (the frame with boxes and the overlay's label text, placed as the overlay places its
+cards; a frame under DRAW_MIN_SIDE pixels is drawn larger), and prints one table row
 per Cog.  Skelecogs, Boardbots and tags naming none of the 32 are printed and drawn as such but
 left out of the XML (its names are the 32 Cogs only), as ``toonvision label`` does.  ``--scale``
 resizes each image first (as a window of that size would show it); boxes are then in the scaled image.
@@ -26,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from toonvision_live.classify.fusion import FusedLabel
     from toonvision_live.classify.reader import TagReader
+    from toonvision_live.geometry import XYXY
 
 log = logging.getLogger(__name__)
 
@@ -70,71 +73,114 @@ def collect_images(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
+#: the annotated PNG of a frame smaller than this (longer side, pixels) is drawn larger, so that its
+#: captions stay legible (boxes in the XML stay in the image's own pixels)
+DRAW_MIN_SIDE = 960
+
+
+def caption_cards(cogs: Sequence[PredictedCog], size_wh: tuple[int, int], k: float = 1.0,
+                  font_scale: float = 0.5) -> list[tuple[str, XYXY]]:
+    """Each Cog's caption and its card in a frame of ``size_wh`` drawn ``k`` times the image's size, placed
+    as the overlay places its cards (:func:`toonvision_live.ui.cards.place_label_cards`: inside the frame,
+    clear of every nametag and of each other)."""
+    import cv2
+
+    from toonvision_live.ui.cards import place_label_cards, scaled
+
+    texts = [f"{c.name.replace(' · ', ' - ')} {100 * c.confidence:.0f}%" for c in cogs]  # Hershey: no middle dot
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1) for t in texts]
+    cards = place_label_cards([scaled(c.body_xyxy, k) for c in cogs], [scaled(c.tag_xyxy, k) for c in cogs],
+                              [(tw + 4, th + base + 4) for (tw, th), base in sizes], size_wh, gap=8)
+    return list(zip(texts, cards, strict=True))
+
+
 def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
+    """The frame with each Cog's body box, tag box and caption (:func:`caption_cards`); a frame smaller
+    than DRAW_MIN_SIDE is drawn larger."""
     import cv2
 
     from toonvision_live.taxonomy import SUIT_BY_CODE
+    from toonvision_live.ui.cards import scaled
 
+    k = max(1.0, DRAW_MIN_SIDE / max(rgb.shape[:2]))
     out = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    fs = max(0.4, min(out.shape[:2]) / 900)
-    for c in cogs:
+    if k > 1.0:
+        out = cv2.resize(out, (round(out.shape[1] * k), round(out.shape[0] * k)), interpolation=cv2.INTER_LINEAR)
+    fs = max(0.45, min(out.shape[:2]) / 1100)
+    for c, (text, card) in zip(cogs, caption_cards(cogs, (out.shape[1], out.shape[0]), k, fs), strict=True):
         hexcol = SUIT_BY_CODE[c.suit].color.lstrip("#") if c.suit in SUIT_BY_CODE else "808080"
         r, g, b = (int(hexcol[i : i + 2], 16) for i in (0, 2, 4))
-        x0, y0, x1, y1 = c.body_xyxy
-        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (b, g, r), 2)
-        tx0, ty0, tx1, ty1 = c.tag_xyxy
-        cv2.rectangle(out, (tx0, ty0), (tx1 - 1, ty1 - 1), (200, 200, 200), 1)
-        text = f"{c.name.replace(' · ', ' - ')} {100 * c.confidence:.0f}%"  # Hershey fonts have no middle dot
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
-        ty = min(max(th + 2, y1 + th + 4), out.shape[0] - 2)
-        cv2.rectangle(out, (x0, ty - th - 2), (x0 + tw + 2, ty + base), (b, g, r), -1)
-        cv2.putText(out, text, (x0 + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1, cv2.LINE_AA)
+        body, tag = scaled(c.body_xyxy, k), scaled(c.tag_xyxy, k)
+        cv2.rectangle(out, body[:2], (body[2] - 1, body[3] - 1), (b, g, r), 2)
+        cv2.rectangle(out, tag[:2], (tag[2] - 1, tag[3] - 1), (200, 200, 200), 1)
+        cv2.rectangle(out, card[:2], (card[2] - 1, card[3] - 1), (b, g, r), -1)
+        base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)[1]
+        cv2.putText(out, text, (card[0] + 2, card[3] - 2 - base), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1,
+                    cv2.LINE_AA)
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+
+
+def crop_stage_search(stage: str, detector_model: Path | None = None, threshold: float | None = None
+                      ) -> Callable[[Any], Sequence[Any]]:
+    """The whole-frame search of crop stage ``stage`` as live (detector tags confirmed and snapped by the
+    nametag verifier, find/confirm.py; ``combined`` adds the nametag search's Cogs whose tags no detection
+    claimed)."""
+    from toonvision_live.find.confirm import full_search
+
+    detector = None
+    if stage != "nametags":
+        from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
+
+        detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
+    return full_search(stage, detector)
+
+
+def find_cogs(rgb: np.ndarray, propose: Callable[[Any], Sequence[Any]], classifier: Any, reader: TagReader | None,
+              batcher: Any, max_cogs: int = 16, min_guessed_confidence: float | None = None,
+              ) -> list[tuple[Any, FusedLabel]]:
+    """Each Cog of one frame as live finds and names it: (its proposal, its fused label).  As live, only
+    verified tags are read (a tag box that is the detector's guess gives no reading), and a guessed tag
+    with a body named under ``min_guessed_confidence`` (default: live's) is left out (most likely no Cog)."""
+    from toonvision_live.classify.fusion import fuse_all
+    from toonvision_live.find.confirm import GUESSED_MIN_CONFIDENCE
+
+    low = GUESSED_MIN_CONFIDENCE if min_guessed_confidence is None else min_guessed_confidence
+    proposals = list(propose(rgb))[:max_cogs]
+    if not proposals:
+        return []
+    preds = classifier.classify(batcher.crop(rgb, proposals))
+    verified = [i for i, p in enumerate(proposals) if p.tag_verified]
+    readings: list[Any] = [None] * len(proposals)
+    if reader is not None and verified:
+        for i, r in zip(verified, reader.read(rgb, [proposals[i].tag_xyxy for i in verified]), strict=True):
+            readings[i] = r
+    return [(p, fused) for p, fused in zip(proposals, fuse_all(list(preds), readings), strict=True)
+            if p.tag_verified or fused.confidence >= low]
 
 
 class Predictor:
     """Crop stage + classifier + nametag reader (fused) on one image at a time; ``read_tags=False``:
     the classifier alone."""
 
-    def __init__(self, stage: str = "nametags", detector_model: Path | None = None,
+    def __init__(self, stage: str | None = None, detector_model: Path | None = None,
                  classifier_model: Path | None = None, threshold: float | None = None, *,
                  read_tags: bool = True, reader_model: Path | None = None) -> None:
         from toonvision_live.classify.classifier import CogClassifier
         from toonvision_live.classify.reader import TagReader
         from toonvision_live.crops import CropBatcher
-        from toonvision_live.find.confirm import GUESSED_MIN_CONFIDENCE, full_search
         from toonvision_live.model_card import default_model_path
+        from toonvision_live.settings import Settings
 
-        detector = None
-        if stage != "nametags":
-            from toonvision_live.find.detector import DEFAULT_THRESHOLD, CogDetector
-
-            detector = CogDetector(detector_model, threshold=threshold or DEFAULT_THRESHOLD, threads=2)
-        # as live: detector tags confirmed and snapped by the nametag verifier (find/confirm.py); combined
-        # adds the nametag search's Cogs whose tags no detection claimed
-        self.propose: Callable[[Any], Sequence[Any]] = full_search(stage, detector)
+        self.propose = crop_stage_search(stage or Settings().crop_stage, detector_model, threshold)
         self.classifier = CogClassifier(classifier_model or default_model_path(), ["cpu"])
         self.reader: TagReader | None = TagReader(reader_model, ["cpu"]) if read_tags else None
         self.batcher = CropBatcher(16)
-        self.min_guessed_confidence = GUESSED_MIN_CONFIDENCE
+        self.min_guessed_confidence: float | None = None  # None: live's
 
     def __call__(self, rgb: np.ndarray) -> list[PredictedCog]:
-        from toonvision_live.classify.fusion import fuse_all
-
-        proposals = list(self.propose(rgb))[:16]
-        if not proposals:
-            return []
-        preds = self.classifier.classify(self.batcher.crop(rgb, proposals))
-        # as live, only verified tags are read: a tag box that is the detector's guess gives no reading
-        verified = [i for i, p in enumerate(proposals) if p.tag_verified]
-        readings: list[Any] = [None] * len(proposals)
-        if self.reader is not None and verified:
-            for i, r in zip(verified, self.reader.read(rgb, [proposals[i].tag_xyxy for i in verified]), strict=True):
-                readings[i] = r
         out = []
-        for p, fused in zip(proposals, fuse_all(list(preds), list(readings)), strict=True):
-            if not p.tag_verified and fused.confidence < self.min_guessed_confidence:
-                continue  # as live: a guessed tag and an unsure body are most likely no Cog
+        for p, fused in find_cogs(rgb, self.propose, self.classifier, self.reader, self.batcher,
+                                  min_guessed_confidence=self.min_guessed_confidence):
             label = f"cog_{fused.suit}_{fused.cog}" if fused.kind == "cog" else fused.kind
             out.append(PredictedCog(label, fused.card_text(), fused.confidence,
                                     tuple(int(v) for v in p.body_xyxy),  # type: ignore[arg-type]

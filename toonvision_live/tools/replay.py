@@ -19,6 +19,8 @@ Cogs with a tag in view, mostly hidden or cut ones too (``strict``), so a track 
 mostly hidden Cog by its tag is that Cog's, not a naming miss of the visible Cog in front whose body
 its body box overlaps.  ``tag in view, any body`` counts, with the same matching, every Cog whose tag
 card is wholly in the frame and uncovered, however much of its body nearer ones hide or the frame cuts.
+The level on the card is scored twice: for the tag-visible Cogs named right with a level shown, and for
+every Cog with a tag in view (cut by the frame edge or covered too) named right with a level shown.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class Score:
     tag_in_view: int = 0  # Cogs whose tag is wholly in view and uncovered, however hidden or cut their body ...
     in_view_found: int = 0
     in_view_right: int = 0
+    any_level_shown: int = 0  # Cogs with a tag in view (cut, covered or not) named right with a level shown ...
+    any_level_right: int = 0  # ... and that level is the tag's
     misses: list[str] = field(default_factory=list)
     visible_misses: list[str] = field(default_factory=list)  # the tag-visible Cogs not found or named wrong
     visible_miss_frames: list[tuple[float, str]] = field(default_factory=list)  # ... with their scene time
@@ -148,6 +152,7 @@ class Score:
             "tag_in_view_any_body": {"cogs": self.tag_in_view, "found": self.in_view_found,
                                      "right": self.in_view_right,
                                      "accuracy": round(self.in_view_right / max(1, self.tag_in_view), 4)},
+            "level_any_tag": {"shown": self.any_level_shown, "right": self.any_level_right},
         }
 
 
@@ -246,6 +251,9 @@ def _score_tag_visible(score: Score, cogs: Sequence[TrackedCog], shown: ShownFra
     for r, (obj, _) in enumerate(truth):
         cog = matched.get(r)
         right = cog is not None and f"cog_{cog.suit}_{cog.cog}" == obj.name
+        if right and cog is not None and cog.fused is not None and cog.fused.level is not None:
+            score.any_level_shown += 1
+            score.any_level_right += cog.fused.level == obj.level
         if in_view[r]:
             score.in_view_found += cog is not None
             score.in_view_right += right
@@ -410,9 +418,11 @@ def replay_command(args: argparse.Namespace) -> int:
                   f"matched among all Cogs with a tag in view): {total.visible_right} of {total.tag_visible} named "
                   f"right = {total.visible_accuracy:.2%}, {total.visible_found} found; every Cog whose whole tag is "
                   f"in view, however hidden its body: {total.in_view_right} of {total.tag_in_view} = "
-                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}; of the tag-visible Cogs named right with a "
-                  f"level shown, level right: {total.visible_level_right} of {total.visible_level_shown} = "
-                  f"{total.visible_level_accuracy:.2%}")
+                  f"{total.in_view_right / max(1, total.tag_in_view):.2%}; a level shown on "
+                  f"{total.visible_level_shown} of the {total.visible_right} named right (unsure levels are not "
+                  f"shown), and right on {total.visible_level_right} = {total.visible_level_accuracy:.2%}; of every "
+                  f"Cog with a tag in view (cut or covered too) named right with a level shown: "
+                  f"{total.any_level_right} of {total.any_level_shown}")
     console.print(f"{time.perf_counter() - started:.1f} s; model {classifier.model_path}, {classifier.provider}"
                   + (f"; nametag reader {reader.model_path}" if reader else ""))
     if args.json:

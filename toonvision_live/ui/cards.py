@@ -76,8 +76,9 @@ def card_color(code: str) -> QColor:
 def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
     """``Cold Caller · Sellbot 97%`` (``?`` for an unsure Cog, ``!`` when the two heads disagree); once its
     nametag is read: ``Head Hunter · Lv 10 · 132 HP`` (v2.0: ``Lv 10 v2.0 · 132+132 HP``; a Skelecog,
-    Boardbot or unknown Cog by that name), ``!`` also when body and tag disagree."""
-    if cog.fused is not None and cog.fused.level is not None:
+    Boardbot or unknown Cog by that name; a level too unsure to show: the first form), ``!`` also when body and tag
+    disagree."""
+    if cog.fused is not None and (cog.fused.level is not None or cog.fused.kind != "cog"):
         text = cog.fused.card_text()
         if cog.confidence < min_confidence:
             text = text.replace(" · ", "? · ", 1)
@@ -89,6 +90,20 @@ def cog_caption(cog: TrackedCog, min_confidence: float) -> str:
         name = f"{name}?"
     flag = "" if cog.agree else " !"
     return f"{name} · {suit.name if suit else cog.suit} {cog.confidence * 100:.0f}%{flag}"
+
+
+def cogs_summary(cogs: Sequence[TrackedCog], min_confidence: float = 0.0) -> str:
+    """The status line's count of what is on screen: ``3 Cogs · 132 HP`` (the HP of every Cog whose level is
+    shown and whose label is at least ``min_confidence`` sure, v2.0 Cogs' two layers both; ``132+ HP`` when some
+    are not known); "" without Cogs."""
+    if not cogs:
+        return ""
+    known = [c.fused.total_hp for c in cogs
+             if c.fused is not None and c.fused.total_hp is not None and c.confidence >= min_confidence]
+    text = f"{len(cogs)} Cog" + ("s" if len(cogs) > 1 else "")
+    if known:
+        text += f" · {sum(known)}{'' if len(known) == len(cogs) else '+'} HP"
+    return text
 
 
 def place_label_cards(

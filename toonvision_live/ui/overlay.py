@@ -46,13 +46,15 @@ from PyQt6.QtWidgets import QWidget
 from toonvision_live.frames import Board
 from toonvision_live.geometry import XYXY, ScreenRect, as_xyxy_array
 from toonvision_live.pipeline import FrameResult
-from toonvision_live.ui.cards import (  # noqa: F401 - place_label_cards, cog_caption, suit_color: used from here too
+from toonvision_live.settings import MIN_CONFIDENCE
+from toonvision_live.ui.cards import (  # noqa: F401 - place_label_cards, cog_caption, cogs_summary, suit_color: used from here too
     UNKNOWN_BG,
     CardPlacer,
     CogDrawing,
     bracket_frame,
     card_color,
     cog_caption,
+    cogs_summary,
     place_label_cards,
     scaled,
     suit_color,
@@ -113,7 +115,8 @@ def exclude_from_capture(widget: QWidget) -> bool:  # pragma: no cover - Windows
 class OverlayWindow(QWidget):
     """Click-through boxes and labels over the captured rectangle."""
 
-    def __init__(self, *, provider: str = "", min_confidence: float = 0.5, lean: bool = True) -> None:
+    def __init__(self, *, provider: str = "", min_confidence: float = MIN_CONFIDENCE,
+                 lean: bool = True) -> None:
         flags = (
             Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint
@@ -150,7 +153,7 @@ class OverlayWindow(QWidget):
         self.drawn_cards: tuple[XYXY, ...] = ()
         self.cards: Board[tuple[XYXY, ...]] = Board(())
         self.degraded = ""  # why the pipeline runs at lowered rates (shown in the status strip)
-        self._status_key: tuple[str, bool, str] | None = None  # what the status strip last showed ...
+        self._status_key: tuple[str, bool, str, str] | None = None  # what the status strip last showed ...
         self._status_at = float("-inf")  # ... and when it was last repainted
         self._last_cards: tuple[XYXY, ...] = ()
         self._drawings: list[CogDrawing] = []  # the newest result laid out (show_result), drawn by paintEvent
@@ -213,7 +216,8 @@ class OverlayWindow(QWidget):
         painted = tuple(scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
-        key = (self.message, self.paused, self.degraded)
+        key = (self.message, self.paused, self.degraded,
+               cogs_summary(result.cogs, self.min_confidence) if result is not None else "")
         now = time.perf_counter()
         if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
             self.update(self._status_rect())
@@ -312,6 +316,8 @@ class OverlayWindow(QWidget):
 
     def status_text(self) -> str:
         parts = ["ToonVision Live", f"{self.fps:.0f} fps", self.provider or "?"]
+        if self.result is not None and (summary := cogs_summary(self.result.cogs, self.min_confidence)):
+            parts.append(summary)
         if self.paused:
             parts.append("PAUSED")
         if self.degraded:
