@@ -81,22 +81,19 @@ def test_tag_input_subpixel_samples_fractional_boxes() -> None:
 
 def test_tag_inputs_read_the_box_through_each_read() -> None:
     frame = np.random.default_rng(1).integers(0, 255, (100, 300, 3), np.uint8)
-    box = (80, 30, 160, 55)  # 25 rows: scaled up, so the sub-pixel reads sample fractional edges
+    box = (80, 30, 160, 55)  # 25 rows: 4 % of the height is one pixel
     xs = tag_inputs(frame, box)
-    assert xs.shape == (len(READS), INPUT_H, INPUT_W) == (5, INPUT_H, INPUT_W)
+    assert xs.shape == (len(READS), INPUT_H, INPUT_W) == (3, INPUT_H, INPUT_W)
     assert tuple(change for change, _ in READS) == READ_BOXES
-    want = [((81, 30, 159, 55), True),  # 4 % of 25 rows narrower on each side
-            ((79.25, 29.25, 159.25, 54.25), True),  # 3 % further left and up
-            ((80.75, 30.75, 160.75, 55.75), True),  # 3 % further right and down
-            ((82, 32, 158, 53), True),  # 8 % tighter
-            ((79.25, 29.25, 159.25, 54.25), False)]  # 3 % further left and up, whole pixels
-    for x, (b, subpixel) in zip(xs, want, strict=True):
-        assert np.array_equal(x, tag_input(frame, b, subpixel=subpixel))
-    assert not np.array_equal(xs[2], tag_input(frame, (81, 31, 161, 56)))  # not rounded
-    assert not np.array_equal(xs[1], xs[4])  # the same box, sampled two ways
+    want = [(80, 30, 160, 55),  # the box as found
+            (81, 31, 159, 54),  # 4 % of 25 rows tighter on every side
+            (79, 29, 161, 56)]  # 4 % looser
+    for x, b in zip(xs, want, strict=True):
+        assert np.array_equal(x, tag_input(frame, b))
+    assert not np.array_equal(xs[0], xs[1]) and not np.array_equal(xs[0], xs[2])
     edge = tag_inputs(frame, (-5, 80, 40, 110))  # reads clipped to the frame like one tag_input
-    assert np.array_equal(edge[3], tag_input(frame, (-2.6, 82.4, 37.6, 107.6), subpixel=True))
-    assert np.array_equal(edge[4], tag_input(frame, (-5.9, 79.1, 39.1, 109.1)))
+    assert np.array_equal(edge[2], tag_input(frame, (-6.2, 78.8, 41.2, 111.2)))
+    assert np.array_equal(edge[1], tag_input(frame, (0, 81.2, 38.8, 108.8)))
 
 
 def test_read_averages_the_reads_of_each_box(reader: TagReader) -> None:

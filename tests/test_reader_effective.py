@@ -69,9 +69,9 @@ def test_evaluate_reader_cpu_only_prints_the_inputs_apart_from_the_network(
     """``--cpu-only`` needs no shards and prints the network, the preparing of the READS inputs and their sum."""
     assert main(["evaluate-reader", "--data", str(tmp_path / "data"), "--cpu-only"]) == 0
     text = capsys.readouterr().out
-    assert "CPU per read (batch 16, one thread)" in text and "preparing a tag's 5 inputs" in text
-    per_tag = float(text.split("per tag (5 reads): ")[1].split(" ms")[0])
-    prep = float(text.split("preparing a tag's 5 inputs: ")[1].split(" ms")[0])
+    assert "CPU per read (batch 16, one thread)" in text and "preparing a tag's 3 inputs" in text
+    per_tag = float(text.split("per tag (3 reads): ")[1].split(" ms")[0])
+    prep = float(text.split("preparing a tag's 3 inputs: ")[1].split(" ms")[0])
     both = float(text.split("(network + preparing: ")[1].split(" ms")[0])
     assert prep > 0 and both == pytest.approx(per_tag + prep, abs=2e-3)
     assert not (tmp_path / "data").exists()

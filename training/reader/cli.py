@@ -48,10 +48,12 @@ def register(subparsers: Any) -> None:
     for split, seed in (("train", 1000), ("focus", 2000), ("small", 3000)):  # tags.shard_seed
         p.add_argument(f"--{split}-from", type=int, default=0, metavar="I",
                        help=f"index of the first {split} shard (seed {seed}+I; default 0)")
-    p.add_argument("--blocks", type=_blocks, default=(0, 0, 0, 0), metavar="A,B,C,D",
+    p.add_argument("--blocks", type=_blocks, default=None, metavar="A,B,C,D",
                    help="residual blocks after each of the four conv stages, each the identity when added, "
-                   "so a grown reader warm-starts from a smaller one (default 0,0,0,0: the reader of stages 1-8)")
-    p.add_argument("--block-convs", type=int, default=1, help="3x3 convolutions per residual block (default 1)")
+                   "so a grown reader warm-starts from a smaller one (default: those of --init, else 0,0,1,0, "
+                   "the shipped stage-9 reader's; 0,0,0,0: the reader of stages 1-8)")
+    p.add_argument("--block-convs", type=int, default=None,
+                   help="3x3 convolutions per residual block (default: those of --init, else 1)")
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop after the epoch that passes this")
     p.add_argument("--learning-rate", type=float, default=2e-3)
@@ -76,6 +78,18 @@ def register(subparsers: Any) -> None:
                    help="only the CPU figures (256 rendered tags of seed 424242, no shards needed), with the "
                    "preparing of the inputs apart")
     p.set_defaults(handler=_evaluate_reader)
+
+
+def _architecture(args: argparse.Namespace) -> tuple[tuple[int, ...], int]:
+    """(blocks, block_convs) of a train-reader run: as given, else those of the model it warm-starts from,
+    else the shipped reader's (0,0,1,0 with one convolution)."""
+    blocks, convs = ((0, 0, 1, 0), 1)
+    if args.init and Path(args.init).is_file():
+        from training.reader.model import _onnx_weights, architecture
+
+        blocks, convs = architecture(_onnx_weights(str(args.init)))
+    return (args.blocks if args.blocks is not None else blocks,
+            args.block_convs if args.block_convs is not None else convs)
 
 
 def _blocks(text: str) -> tuple[int, ...]:
@@ -135,17 +149,19 @@ def _train_reader(args: argparse.Namespace) -> int:
     if args.init is not None and not args.init.is_file():
         raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
     if (args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0
-            or args.small_shards < 0 or args.level_weight <= 0 or args.block_convs < 1
+            or args.small_shards < 0 or args.level_weight <= 0
+            or (args.block_convs is not None and args.block_convs < 1)
             or min(args.train_from, args.focus_from, args.small_from) < 0):
         raise ConfigError("--train-shards, --epochs and --block-convs must be at least 1, --focus-shards, "
                           "--small-shards and the --*-from indices at least 0, --max-minutes and --level-weight "
                           "above 0.")
+    blocks, block_convs = _architecture(args)
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
                     learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
                     schedule=args.schedule, focus_shards=args.focus_shards,
                     small_shards=args.small_shards, level_weight=args.level_weight, train_from=args.train_from,
-                    focus_from=args.focus_from, small_from=args.small_from, blocks=args.blocks,
-                    block_convs=args.block_convs)
+                    focus_from=args.focus_from, small_from=args.small_from, blocks=blocks,
+                    block_convs=block_convs)
     for split, count, first in [("test", 1, 0), ("val", 1, 0), *shard_plan(recipe)]:
         ensure_shards(args.data, split, count, start=first)
     if args.render_only:

@@ -1,7 +1,7 @@
 """Two readers compared on the VALIDATION shard (seed 5000), each through a set of reads, tag by tag.
 
     python -m training.reader.paired --data TAGS --a A.onnx --b B.onnx [--reads-a R1,R2,..] [--reads-b ..]
-        [--cache VAL.pkl] [--json X.json]
+        [--cache VAL.pkl] [--fresh 1,2] [--json X.json]
 
 Each reader reads the whole validation tags (re-rendered from the shard's seed, as
 :mod:`training.reader.tta` does) through its reads (default: the shipped ``READS``, by their
@@ -49,6 +49,25 @@ def paired(ok_a: dict[str, np.ndarray], ok_b: dict[str, np.ndarray], em: np.ndar
     return out
 
 
+def fresh_samples(indices: list[int]) -> tuple[list[Any], list[Any], Any]:
+    """(patches, boxes, labels as a TagSet without images) of 10,000 fresh default-mix tags per validation shard
+    index (seed 5000+i), rendered here and never stored."""
+    from training.reader.tags import TagSet, iter_tag_samples, shard_seed
+
+    patches, boxes = [], []
+    cols: dict[str, list] = {k: [] for k in ("name", "dept", "level", "v2", "em", "hidden")}
+    for i in indices:
+        for patch, box, label in iter_tag_samples(10_000, shard_seed("val", i)):
+            patches.append(patch)
+            boxes.append(box)
+            for k in cols:
+                cols[k].append(getattr(label, k))
+    n = len(patches)
+    labels = TagSet(np.zeros((n, 1, 1), np.float16), *(np.array(cols[k]) for k in ("name", "dept", "level", "v2")),
+                    np.array(cols["em"], np.float32), ("",) * n, np.array(cols["hidden"], bool))
+    return patches, boxes, labels
+
+
 def main() -> None:
     import onnxruntime as ort
 
@@ -62,23 +81,32 @@ def main() -> None:
     p.add_argument("--reads-a", default=SHIPPED)
     p.add_argument("--reads-b", default=SHIPPED)
     p.add_argument("--cache", type=Path, default=None, help="pickle of the re-rendered validation patches")
+    p.add_argument("--fresh", default=None, metavar="I,J",
+                   help="instead of the validation shard, 10,000 fresh tags per validation shard index given "
+                   "(seed 5000+I; e.g. 1,2: tags no read set or checkpoint was chosen on); no one-read figures")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
-    patches, boxes, val = val_samples(args.data, 10_000, args.cache)
+    if args.fresh:
+        patches, boxes, val = fresh_samples([int(i) for i in args.fresh.split(",")])
+    else:
+        patches, boxes, val = val_samples(args.data, 10_000, args.cache)
     whole = ~val.hidden if val.hidden is not None else np.ones(len(val.name), bool)
     ok, one = {}, {}
     for key, model, reads in (("A", args.a, args.reads_a), ("B", args.b, args.reads_b)):
         session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
         ok[key] = exact_reads(mean_of([read_candidate(session, patches, boxes, *CANDIDATES[r])
                                        for r in reads.split(",")]), val)
-        one[key] = exact_reads(onnx_outputs(session, val.images), val)
+        if not args.fresh:
+            one[key] = exact_reads(onnx_outputs(session, val.images), val)
     out: dict[str, Any] = {"A": [str(args.a), args.reads_a], "B": [str(args.b), args.reads_b],
-                           **paired(ok["A"], ok["B"], val.em, whole),
-                           "one_read": paired(one["A"], one["B"], val.em, whole)}
+                           **paired(ok["A"], ok["B"], val.em, whole)}
+    if one:
+        out["one_read"] = paired(one["A"], one["B"], val.em, whole)
     for key, row in out.items():
         if key.startswith(("all/", "first_half/", "second_half/")):
             print(key, row, flush=True)
-    print("one read:", {k: v for k, v in out["one_read"].items() if k.startswith("all/")})
+    if one:
+        print("one read:", {k: v for k, v in out["one_read"].items() if k.startswith("all/")})
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
 
