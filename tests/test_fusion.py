@@ -19,7 +19,8 @@ def _peaked(n: int, picks: dict[int, float]) -> np.ndarray:
     return p[None]
 
 
-def reading(name: str | dict[str, float], dept: str, level: int | dict[int, float], v2: bool = False):
+def reading(name: str | dict[str, float], dept: str, level: int | dict[int, float], v2: bool = False,
+            v2_p: float = 0.995):
     names = name if isinstance(name, dict) else {name: 0.98}
     levels = level if isinstance(level, dict) else {level: 0.98}
     tens = np.zeros(6)
@@ -31,7 +32,7 @@ def reading(name: str | dict[str, float], dept: str, level: int | dict[int, floa
     units += (1 - units.sum()) / 10
     out = {"name": _peaked(OUTPUTS["name"], {NAME_CLASSES.index(k): v for k, v in names.items()}),
            "dept": _peaked(OUTPUTS["dept"], {DEPT_CLASSES.index(dept): 0.98}),
-           "tens": tens[None], "units": units[None], "v2": np.array([[0.02, 0.98] if v2 else [0.98, 0.02]])}
+           "tens": tens[None], "units": units[None], "v2": np.array([[1 - v2_p, v2_p] if v2 else [v2_p, 1 - v2_p]])}
     return readings_from_outputs(out)[0]
 
 
@@ -174,3 +175,11 @@ def test_an_unsure_level_is_not_shown() -> None:
     # a Skelecog keeps its name without a level
     skele = fuse(None, reading("skelecog", "sb", flat))
     assert skele.kind == "skelecog" and skele.level is None and skele.card_text() == "Skelecog (Sellbot)"
+
+
+def test_v2_is_shown_only_when_read_surely() -> None:
+    """A half-covered "Level 7" tag read "v2.0" at 0.9 doubled the HP shown (the demo has no v2.0 Cog)."""
+    unsure = fuse(None, reading("beancounter", "cb", 7, v2=True, v2_p=0.9))
+    assert not unsure.v2 and unsure.hp == 72 and unsure.card_text() == "Bean Counter · Lv 7 · 72 HP"
+    sure = fuse(None, reading("beancounter", "cb", 7, v2=True, v2_p=0.995))
+    assert sure.v2 and sure.total_hp == 144 and sure.card_text() == "Bean Counter · Lv 7 v2.0 · 72+72 HP"
