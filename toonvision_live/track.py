@@ -106,9 +106,9 @@ class Track:
             return True
         if self.tag_xyxy[3] - self.tag_xyxy[1] >= READ_AGAIN_GROWTH * self.read_h:
             return True
-        if not _sure(self.readings[-1]):
-            return True
         last = self.readings[-1]
+        if not _sure(last):
+            return True
         return self.label is not None and last.name != self.label[1] and self.looks < MAX_READS
 
     def add_reading(self, reading: TagReading, tag_h: int) -> None:

@@ -185,11 +185,9 @@ def fuse(prediction: CogPrediction | None, reading: TagReading | None) -> FusedL
         lv = int(level_post.argmax()) + 1
         plausible = bool(_LEVEL_PRIORS[best, reading.level - 1] >= HQ_WEIGHT)
         sure = float(level_post[lv - 1] / level_post.sum())
-        if sure < LEVEL_SHOW_MIN:
-            return FusedLabel("cog", c.key, c.suit, float(posterior[best]), None, False, None, agree, source,
-                              plausible, sure)
-        return FusedLabel("cog", c.key, c.suit, float(posterior[best]), lv, _v2(reading), cog_hp(lv), agree,
-                          source, plausible, sure)
+        shown = sure >= LEVEL_SHOW_MIN
+        return FusedLabel("cog", c.key, c.suit, float(posterior[best]), lv if shown else None,
+                          shown and _v2(reading), cog_hp(lv) if shown else None, agree, source, plausible, sure)
     d = int(reading.dept_probs[: _NONE_DEPT].argmax())
     dept_code = DEPT_CLASSES[d]
     # no range prior for these: the read level itself, when sure enough

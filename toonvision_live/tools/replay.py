@@ -251,9 +251,10 @@ def _score_tag_visible(score: Score, cogs: Sequence[TrackedCog], shown: ShownFra
     for r, (obj, _) in enumerate(truth):
         cog = matched.get(r)
         right = cog is not None and f"cog_{cog.suit}_{cog.cog}" == obj.name
-        if right and cog is not None and cog.fused is not None and cog.fused.level is not None:
+        level = cog.fused.level if right and cog is not None and cog.fused is not None else None
+        if level is not None:
             score.any_level_shown += 1
-            score.any_level_right += cog.fused.level == obj.level
+            score.any_level_right += level == obj.level
         if in_view[r]:
             score.in_view_found += cog is not None
             score.in_view_right += right
@@ -261,9 +262,9 @@ def _score_tag_visible(score: Score, cogs: Sequence[TrackedCog], shown: ShownFra
             continue
         score.visible_found += cog is not None
         score.visible_right += right
-        if right and cog is not None and cog.fused is not None and cog.fused.level is not None:
+        if level is not None:
             score.visible_level_shown += 1
-            score.visible_level_right += cog.fused.level == obj.level
+            score.visible_level_right += level == obj.level
         if not right:
             miss = f"{obj.name} not found" if cog is None else f"{obj.name} as cog_{cog.suit}_{cog.cog}"
             score.visible_misses.append(miss)
