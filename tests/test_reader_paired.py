@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from training.reader.paired import paired
 
@@ -27,3 +28,14 @@ def test_paired_counts_tags_only_one_reader_reads_right_per_target_and_half() ->
     assert out["second_half/5_8"] == {"n": 1, "A": 1.0, "B": 0.0, "only_A_right": 1, "only_B_right": 0}
     s = out["all/sum_of_targets"]
     assert abs(s["A"] - (out["all/ge8"]["A"] + out["all/5_8"]["A"] + out["all/lvl_ge6"]["A"])) < 1e-4
+
+
+def test_fresh_indices_are_checked() -> None:
+    import argparse
+
+    from training.reader.paired import _indices
+
+    assert _indices("1,2") == [1, 2]
+    for bad in ("0,1", "x", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="indices of at least 1"):
+            _indices(bad)

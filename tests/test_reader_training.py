@@ -123,6 +123,11 @@ def test_missing_warm_start_model_is_one_sentence(tmp_path: Path, capsys: pytest
     with pytest.raises(SystemExit):
         main(["train-reader", "--data", str(tmp_path / "data"), "--blocks", "0,1"])
     assert "four counts like 0,0,1,0" in capsys.readouterr().err
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    rc = main(["train-reader", "--data", str(tmp_path / "data"), "--init", str(tmp_path / "broken.onnx")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "broken.onnx" in err and "not a readable ONNX model" in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists()
 
 
 def test_soup_of_a_reader_with_itself_is_that_reader_and_mismatches_are_refused() -> None:

@@ -84,10 +84,14 @@ def _architecture(args: argparse.Namespace) -> tuple[tuple[int, ...], int]:
     """(blocks, block_convs) of a train-reader run: as given, else those of the model it warm-starts from,
     else the shipped reader's (0,0,1,0 with one convolution)."""
     blocks, convs = ((0, 0, 1, 0), 1)
-    if args.init and Path(args.init).is_file():
+    if args.init and str(args.init).endswith(".onnx") and Path(args.init).is_file():
         from training.reader.model import _onnx_weights, architecture
 
-        blocks, convs = architecture(_onnx_weights(str(args.init)))
+        try:
+            blocks, convs = architecture(_onnx_weights(str(args.init)))
+        except Exception as exc:  # onnx raises its protobuf's own errors for a file that is no model
+            raise ConfigError(f"The model to warm-start from, {args.init}, is not a readable ONNX model "
+                              f"({type(exc).__name__}).") from None
     return (args.blocks if args.blocks is not None else blocks,
             args.block_convs if args.block_convs is not None else convs)
 

@@ -49,6 +49,17 @@ def paired(ok_a: dict[str, np.ndarray], ok_b: dict[str, np.ndarray], em: np.ndar
     return out
 
 
+def _indices(text: str) -> list[int]:
+    """``--fresh``: validation shard indices >= 1 separated by commas (0 is the validation shard itself)."""
+    try:
+        out = [int(i) for i in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of indices of at least 1 like 1,2")
+    return out
+
+
 def fresh_samples(indices: list[int]) -> tuple[list[Any], list[Any], Any]:
     """(patches, boxes, labels as a TagSet without images) of 10,000 fresh default-mix tags per validation shard
     index (seed 5000+i), rendered here and never stored."""
@@ -81,13 +92,13 @@ def main() -> None:
     p.add_argument("--reads-a", default=SHIPPED)
     p.add_argument("--reads-b", default=SHIPPED)
     p.add_argument("--cache", type=Path, default=None, help="pickle of the re-rendered validation patches")
-    p.add_argument("--fresh", default=None, metavar="I,J",
+    p.add_argument("--fresh", type=_indices, default=None, metavar="I,J",
                    help="instead of the validation shard, 10,000 fresh tags per validation shard index given "
                    "(seed 5000+I; e.g. 1,2: tags no read set or checkpoint was chosen on); no one-read figures")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     if args.fresh:
-        patches, boxes, val = fresh_samples([int(i) for i in args.fresh.split(",")])
+        patches, boxes, val = fresh_samples(args.fresh)
     else:
         patches, boxes, val = val_samples(args.data, 10_000, args.cache)
     whole = ~val.hidden if val.hidden is not None else np.ones(len(val.name), bool)
