@@ -12,6 +12,7 @@ from training.reader.tags import (
     CLASH_NAMES,
     DEFAULT_MIX,
     FOCUS_MIX,
+    HARD_MIX,
     SMALL_MIX,
     TagRenderer,
     TagSet,
@@ -20,6 +21,7 @@ from training.reader.tags import (
     sample_em,
     sample_label,
     save_tag_set,
+    shard_seed,
 )
 
 
@@ -103,6 +105,37 @@ def test_small_mix_draws_small_text_and_uniform_levels() -> None:
     assert 0.70 < small < 0.80
     # uniform levels 1..50: four in five have two digits; the default mix (half in the Cog's range) fewer
     assert np.mean(levels >= 10) > np.mean(default >= 10) + 0.1 and 0.7 < np.mean(levels >= 10) < 0.82
+
+
+def test_hard_mix_rescales_and_compresses_more_and_the_default_mix_keeps_its_tags() -> None:
+    renderer = TagRenderer()
+
+    def degradations(mix: object, seed: int) -> tuple[list[dict[str, float]], list[np.ndarray]]:
+        rng = np.random.default_rng(seed)
+        recs, patches = [], []
+        for _ in range(300):
+            patch, _box, _label = renderer.sample(rng, mix=mix)  # type: ignore[arg-type]
+            recs.append(dict(renderer.last_degradations))
+            patches.append(patch)
+        return recs, patches
+
+    hard, _ = degradations(HARD_MIX, 8)
+    default, patches = degradations(DEFAULT_MIX, 8)
+    rescaled = [np.mean(["rescale" in r for r in recs]) for recs in (hard, default)]
+    low_jpeg = [np.mean([r.get("jpeg", 100) < 50 for r in recs]) for recs in (hard, default)]
+    assert rescaled[0] > rescaled[1] + 0.15 and 0.25 < rescaled[1] < 0.45
+    assert low_jpeg[0] > low_jpeg[1] + 0.15
+    assert all(25 <= r["jpeg"] < 70 for r in hard if "jpeg" in r)
+    # the mix's probabilities replace constants without changing the random draws: the default mix renders the
+    # very tags it rendered before (the stored shards and the test shard's re-renders depend on it)
+    _, again = degradations(DEFAULT_MIX, 8)
+    assert all(np.array_equal(a, b) for a, b in zip(patches, again, strict=True))
+    # the held-out test shard's first labels as rendered before mixes set the degradations: each tag's label is
+    # drawn after the previous tag's degradations, so a changed number of draws would change them
+    test = render_tag_set(24, shard_seed("test", 0))
+    assert test.level.tolist() == [9, 11, 8, 49, 16, 7, 2, 25, 8, 8, 36, 9, 44, 49, 4, 15, 32, 43, 10, 7, 4, 16, 36, 8]
+    assert test.name.tolist() == [28, 15, 5, 25, 31, 32, 22, 15, 4, 8, 32, 28, 29, 32, 27, 20, 25, 14, 14, 6, 32, 23,
+                                  4, 21]
 
 
 def test_loading_relabels_boardbot_departments_of_old_shards(tmp_path: Path) -> None:

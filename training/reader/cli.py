@@ -43,9 +43,12 @@ def register(subparsers: Any) -> None:
                    help="also train on this many shards of small text and two-line tags (default 0)")
     p.add_argument("--small-shards", type=int, default=0,
                    help="also train on this many shards of mostly 4.5-10 px text, levels mostly uniform (default 0)")
+    p.add_argument("--hard-shards", type=int, default=0,
+                   help="also train on this many shards of 4.5-16 px text rescaled and JPEG-compressed more often "
+                   "(default 0)")
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the level digits' losses against name, department and v2.0 (default 1)")
-    for split, seed in (("train", 1000), ("focus", 2000), ("small", 3000)):  # tags.shard_seed
+    for split, seed in (("train", 1000), ("focus", 2000), ("small", 3000), ("hard", 4000)):  # tags.shard_seed
         p.add_argument(f"--{split}-from", type=int, default=0, metavar="I",
                        help=f"index of the first {split} shard (seed {seed}+I; default 0)")
     p.add_argument("--blocks", type=_blocks, default=None, metavar="A,B,C,D",
@@ -153,18 +156,19 @@ def _train_reader(args: argparse.Namespace) -> int:
     if args.init is not None and not args.init.is_file():
         raise ConfigError(f"The model to warm-start from, {args.init}, does not exist.")
     if (args.train_shards < 1 or args.epochs < 1 or args.max_minutes <= 0 or args.focus_shards < 0
-            or args.small_shards < 0 or args.level_weight <= 0
+            or args.small_shards < 0 or args.hard_shards < 0 or args.level_weight <= 0
             or (args.block_convs is not None and args.block_convs < 1)
-            or min(args.train_from, args.focus_from, args.small_from) < 0):
+            or min(args.train_from, args.focus_from, args.small_from, args.hard_from) < 0):
         raise ConfigError("--train-shards, --epochs and --block-convs must be at least 1, --focus-shards, "
-                          "--small-shards and the --*-from indices at least 0, --max-minutes and --level-weight "
-                          "above 0.")
+                          "--small-shards, --hard-shards and the --*-from indices at least 0, --max-minutes and "
+                          "--level-weight above 0.")
     blocks, block_convs = _architecture(args)
     recipe = Recipe(train_shards=args.train_shards, epochs=args.epochs, max_minutes=args.max_minutes,
                     learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
                     schedule=args.schedule, focus_shards=args.focus_shards,
                     small_shards=args.small_shards, level_weight=args.level_weight, train_from=args.train_from,
-                    focus_from=args.focus_from, small_from=args.small_from, blocks=blocks,
+                    focus_from=args.focus_from, small_from=args.small_from, hard_shards=args.hard_shards,
+                    hard_from=args.hard_from, blocks=blocks,
                     block_convs=block_convs)
     for split, count, first in [("test", 1, 0), ("val", 1, 0), *shard_plan(recipe)]:
         ensure_shards(args.data, split, count, start=first)

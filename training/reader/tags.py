@@ -56,6 +56,9 @@ class TagMix:
     em_mixture: tuple[tuple[float, float, float], ...] = EM_MIXTURE
     two_line: float = 0.07
     uniform_level: float = 0.5  # share of levels drawn uniformly from 1..50 (the rest: in the Cog's range)
+    rescale: float = 0.35  # chance of the window-scaling degradation (drawn smaller, scaled back up)
+    jpeg: float = 0.5  # chance of JPEG compression
+    jpeg_quality: tuple[int, int] = (25, 96)  # its quality, drawn from [low, high)
 
 
 #: the default mix (train, validation and test shards)
@@ -66,6 +69,10 @@ FOCUS_MIX = TagMix(em_mixture=((0.65, 5.0, 14.0), (0.20, 14.0, 30.0), (0.15, 30.
 #: the "small" shards of stage 6: most tags at 4.5-10 px (where stage 5 still missed the level's units
 #: digit) and 80 % of the levels uniform over 1..50 (two digits, every units digit equally often)
 SMALL_MIX = TagMix(em_mixture=((0.75, 4.5, 10.0), (0.25, 10.0, 30.0)), two_line=0.12, uniform_level=0.8)
+#: the "hard" shards of stage 10: small text under the degradations the 5-8 px misses are made of (window
+#: rescale, JPEG below 50), drawn more often than in the other mixes; levels as in the default mix
+HARD_MIX = TagMix(em_mixture=((0.8, 4.5, 9.0), (0.2, 9.0, 16.0)), two_line=0.10, rescale=0.6, jpeg=0.65,
+                  jpeg_quality=(25, 70))
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,17 +215,18 @@ def _blend(dst: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
 
 
 def _degrade(img: np.ndarray, em: float, rng: np.random.Generator,
-             record: dict[str, float] | None = None) -> np.ndarray:
+             record: dict[str, float] | None = None, mix: TagMix = DEFAULT_MIX) -> np.ndarray:
     """Light, window scaling, blur, noise and JPEG on a float RGB patch; returns uint8 RGB.  ``record``,
     when given, gets what was applied (``light``, ``rescale`` factor, ``blur`` sigma in pixels,
-    ``noise`` sigma, ``jpeg`` quality)."""
+    ``noise`` sigma, ``jpeg`` quality); ``mix`` sets how often the window rescale and JPEG come (the random
+    draws are the same for every mix, so a seed's tag differs between mixes only by those choices)."""
     rec: dict[str, float] = {} if record is None else record
     if rng.random() < 0.5:  # night, tint, contrast
         img = img * rng.uniform(0.55, 1.1, 3).astype(np.float32) + rng.uniform(-0.08, 0.08)
         img = np.clip(img, 0, 1) ** rng.uniform(0.7, 1.4)
         rec["light"] = 1.0
     h, w = img.shape[:2]
-    if rng.random() < 0.35:  # drawn smaller and scaled up (window scaling, mipmapped text)
+    if rng.random() < mix.rescale:  # drawn smaller and scaled up (window scaling, mipmapped text)
         f = rng.uniform(0.5, 0.95)
         small = cv2.resize(img, (max(2, int(w * f)), max(2, int(h * f))), interpolation=cv2.INTER_AREA)
         img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.7 else cv2.INTER_NEAREST)
@@ -230,8 +238,8 @@ def _degrade(img: np.ndarray, em: float, rng: np.random.Generator,
         rec["noise"] = sd = rng.uniform(0.005, 0.04)
         img = img + rng.normal(0, sd, img.shape).astype(np.float32)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
-        q = int(rng.integers(25, 96))
+    if rng.random() < mix.jpeg:
+        q = int(rng.integers(*mix.jpeg_quality))
         ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
         if ok:
             out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
@@ -279,7 +287,7 @@ class TagRenderer:
                 ox = margin + tw - int(cover * tw)
             _blend(bg, other, ox, oy)
         self.last_degradations = {}
-        patch = (_degrade(bg, em, rng, self.last_degradations) if degrade
+        patch = (_degrade(bg, em, rng, self.last_degradations, mix) if degrade
                  else np.clip(bg * 255 + 0.5, 0, 255).astype(np.uint8))
         j = rng.uniform(-0.12, 0.3, 4) * em  # the crop stage's box is a little loose or tight
         x0, y0, x1, y1 = box[0] - j[0], box[1] - j[1], box[2] + j[2], box[3] + j[3]
@@ -353,6 +361,6 @@ def load_tag_set(path) -> TagSet:
 
 
 def shard_seed(split: str, index: int) -> int:
-    """The render seed of shard ``index`` of a split (train 1000+i, focus 2000+i, small 3000+i, val 5000+i,
-    test 9000+i)."""
-    return {"train": 1000, "focus": 2000, "small": 3000, "val": 5000, "test": 9000}[split] + index
+    """The render seed of shard ``index`` of a split (train 1000+i, focus 2000+i, small 3000+i, hard 4000+i,
+    val 5000+i, test 9000+i)."""
+    return {"train": 1000, "focus": 2000, "small": 3000, "hard": 4000, "val": 5000, "test": 9000}[split] + index

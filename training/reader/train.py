@@ -34,6 +34,7 @@ from toonvision_live.fileio import atomic_write_bytes, ensure_dir
 from training.reader.tags import (
     DEFAULT_MIX,
     FOCUS_MIX,
+    HARD_MIX,
     SMALL_MIX,
     TagRenderer,
     TagSet,
@@ -71,6 +72,8 @@ class Recipe:
     train_from: int = 0  # index of the first train shard used (shards train_from .. +train_shards-1)
     focus_from: int = 0  # same for the focus shards
     small_from: int = 0  # same for the small shards
+    hard_shards: int = 0  # shards of HARD_MIX (small text, rescaled and JPEG-compressed more often) trained on too
+    hard_from: int = 0  # same for the hard shards
     blocks: tuple[int, ...] = (0, 0, 0, 0)  # residual blocks after each conv stage (model.build_reader)
     block_convs: int = 1  # 3x3 convolutions per residual block
 
@@ -82,7 +85,7 @@ def shard_path(data: Path, split: str, index: int) -> Path:
 def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | None = None,
                   start: int = 0) -> list[Path]:
     """The ``count`` shards of ``split`` in ``data`` from index ``start`` on, rendering the missing ones
-    (``focus``: of FOCUS_MIX, ``small``: of SMALL_MIX)."""
+    (``focus``: of FOCUS_MIX, ``small``: of SMALL_MIX, ``hard``: of HARD_MIX)."""
     ensure_dir(Path(data))
     paths = []
     for i in range(start, start + count):
@@ -90,7 +93,7 @@ def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | No
         if not path.is_file():
             renderer = renderer or TagRenderer()
             t0 = time.perf_counter()
-            mix = {"focus": FOCUS_MIX, "small": SMALL_MIX}.get(split, DEFAULT_MIX)
+            mix = {"focus": FOCUS_MIX, "small": SMALL_MIX, "hard": HARD_MIX}.get(split, DEFAULT_MIX)
             save_tag_set(path, render_tag_set(SHARD_SIZE, shard_seed(split, i), renderer, mix=mix))
             log.info("rendered %s in %.0f s", path.name, time.perf_counter() - t0)
         paths.append(path)
@@ -100,7 +103,7 @@ def ensure_shards(data: Path, split: str, count: int, renderer: TagRenderer | No
 def shard_plan(recipe: Recipe) -> list[tuple[str, int, int]]:
     """(split, count, first index) of the shards a recipe trains on."""
     return [("train", recipe.train_shards, recipe.train_from), ("focus", recipe.focus_shards, recipe.focus_from),
-            ("small", recipe.small_shards, recipe.small_from)]
+            ("small", recipe.small_shards, recipe.small_from), ("hard", recipe.hard_shards, recipe.hard_from)]
 
 
 def concat(sets: list[TagSet]) -> TagSet:
@@ -276,10 +279,11 @@ def export_reader(model: keras.Model, out: Path, data: Path, recipe: Recipe, min
                                              "prepare": "toonvision_live.classify.reader.tag_input"},
         "outputs": OUTPUTS, "names": list(NAME_CLASSES), "depts": list(DEPT_CLASSES),
         "level": "tens x units, levels 1..50",
-        "training_data": {"rendered_tags": (recipe.train_shards + recipe.focus_shards + recipe.small_shards)
+        "training_data": {"rendered_tags": (recipe.train_shards + recipe.focus_shards + recipe.small_shards
+                                            + recipe.hard_shards)
                           * SHARD_SIZE,
                           "shard_seeds": "train 1000+i, focus 2000+i (FOCUS_MIX), small 3000+i (SMALL_MIX), "
-                                         "val 5000, test 9000",
+                                         "hard 4000+i (HARD_MIX), val 5000, test 9000",
                           "font": "phase_3/models/fonts/vtRemingtonPortable.ttf via assets/suit_font_glyphs",
                           "real_frames": 0},
         "recipe": {**asdict(recipe), "trained_minutes": round(minutes, 1)},
