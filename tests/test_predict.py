@@ -120,11 +120,11 @@ def test_captions_stay_inside_small_frames_clear_of_tags_and_each_other() -> Non
             PredictedCog("cog_bb_downsizer", "Downsizer", 1.0, (266, 89, 311, 179), (274, 70, 304, 84), 0.73)]
     k = DRAW_MIN_SIDE / 320
     size = (DRAW_MIN_SIDE, round(256 * k))
-    cards = [card for _, card in caption_cards(cogs, size, k)]
+    cards = [card for _, card, _ in caption_cards(cogs, size, k)]
     assert all(0 <= x0 < x1 <= size[0] and 0 <= y0 < y1 <= size[1] for x0, y0, x1, y1 in cards)
     between = intersection_matrix(cards, cards)
     assert (between[~np.eye(len(cogs), dtype=bool)] == 0).all()
     assert (intersection_matrix(cards, [scaled(c.tag_xyxy, k) for c in cogs]) == 0).all()
     # unscaled, the captions of this small frame cannot all fit clear of each other: hence the larger drawing
-    small = [card for _, card in caption_cards(cogs, (320, 256), 1.0, 0.45)]
+    small = [card for _, card, _ in caption_cards(cogs, (320, 256), 1.0, 0.45)]
     assert (intersection_matrix(small, small)[~np.eye(len(cogs), dtype=bool)] > 0).any()

@@ -79,10 +79,10 @@ DRAW_MIN_SIDE = 960
 
 
 def caption_cards(cogs: Sequence[PredictedCog], size_wh: tuple[int, int], k: float = 1.0,
-                  font_scale: float = 0.5) -> list[tuple[str, XYXY]]:
-    """Each Cog's caption and its card in a frame of ``size_wh`` drawn ``k`` times the image's size, placed
-    as the overlay places its cards (:func:`toonvision_live.ui.cards.place_label_cards`: inside the frame,
-    clear of every nametag and of each other)."""
+                  font_scale: float = 0.5) -> list[tuple[str, XYXY, int]]:
+    """Each Cog's caption, its card and the text's baseline in a frame of ``size_wh`` drawn ``k`` times the
+    image's size, placed as the overlay places its cards (:func:`toonvision_live.ui.cards.place_label_cards`:
+    inside the frame, clear of every nametag and of each other)."""
     import cv2
 
     from toonvision_live.ui.cards import place_label_cards, scaled
@@ -91,7 +91,7 @@ def caption_cards(cogs: Sequence[PredictedCog], size_wh: tuple[int, int], k: flo
     sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1) for t in texts]
     cards = place_label_cards([scaled(c.body_xyxy, k) for c in cogs], [scaled(c.tag_xyxy, k) for c in cogs],
                               [(tw + 4, th + base + 4) for (tw, th), base in sizes], size_wh, gap=8)
-    return list(zip(texts, cards, strict=True))
+    return [(text, card, base) for text, card, (_, base) in zip(texts, cards, sizes, strict=True)]
 
 
 def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
@@ -107,14 +107,13 @@ def _draw(rgb: np.ndarray, cogs: list[PredictedCog]) -> np.ndarray:
     if k > 1.0:
         out = cv2.resize(out, (round(out.shape[1] * k), round(out.shape[0] * k)), interpolation=cv2.INTER_LINEAR)
     fs = max(0.45, min(out.shape[:2]) / 1100)
-    for c, (text, card) in zip(cogs, caption_cards(cogs, (out.shape[1], out.shape[0]), k, fs), strict=True):
+    for c, (text, card, base) in zip(cogs, caption_cards(cogs, (out.shape[1], out.shape[0]), k, fs), strict=True):
         hexcol = SUIT_BY_CODE[c.suit].color.lstrip("#") if c.suit in SUIT_BY_CODE else "808080"
         r, g, b = (int(hexcol[i : i + 2], 16) for i in (0, 2, 4))
         body, tag = scaled(c.body_xyxy, k), scaled(c.tag_xyxy, k)
         cv2.rectangle(out, body[:2], (body[2] - 1, body[3] - 1), (b, g, r), 2)
         cv2.rectangle(out, tag[:2], (tag[2] - 1, tag[3] - 1), (200, 200, 200), 1)
         cv2.rectangle(out, card[:2], (card[2] - 1, card[3] - 1), (b, g, r), -1)
-        base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)[1]
         cv2.putText(out, text, (card[0] + 2, card[3] - 2 - base), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1,
                     cv2.LINE_AA)
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)

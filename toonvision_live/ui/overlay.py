@@ -139,6 +139,7 @@ class OverlayWindow(QWidget):
         self.lean = lean
         self.excluded_from_capture = False  # True once Windows keeps it out of screen captures
         self.result: FrameResult | None = None
+        self._summary = ""  # the status line's "5 Cogs · 320 HP" of the result laid out last
         self.fps = 0.0
         self.paused = False
         self.message = ""
@@ -216,8 +217,8 @@ class OverlayWindow(QWidget):
         painted = tuple(scaled(d.card, ratio) for d in self._drawings) if self.isVisible() else ()
         self.drawn_cards, self._last_cards = self._last_cards + painted, painted
         self.cards.publish(self.drawn_cards)
-        key = (self.message, self.paused, self.degraded,
-               cogs_summary(result.cogs, self.min_confidence) if result is not None else "")
+        self._summary = cogs_summary(result.cogs, self.min_confidence) if result is not None else ""
+        key = (self.message, self.paused, self.degraded, self._summary)
         now = time.perf_counter()
         if key != self._status_key or now - self._status_at >= STATUS_EVERY_S:
             self.update(self._status_rect())
@@ -316,8 +317,8 @@ class OverlayWindow(QWidget):
 
     def status_text(self) -> str:
         parts = ["ToonVision Live", f"{self.fps:.0f} fps", self.provider or "?"]
-        if self.result is not None and (summary := cogs_summary(self.result.cogs, self.min_confidence)):
-            parts.append(summary)
+        if self._summary:
+            parts.append(self._summary)
         if self.paused:
             parts.append("PAUSED")
         if self.degraded:
