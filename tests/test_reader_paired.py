@@ -39,3 +39,11 @@ def test_fresh_indices_are_checked() -> None:
     for bad in ("0,1", "x", ""):
         with pytest.raises(argparse.ArgumentTypeError, match="indices of at least 1"):
             _indices(bad)
+
+
+def test_the_default_reads_are_the_shipped_reads() -> None:
+    from toonvision_live.classify.reader import READS
+    from training.reader.paired import shipped_reads
+    from training.reader.tta import CANDIDATES
+
+    assert tuple(CANDIDATES[name] for name in shipped_reads().split(",")) == READS

@@ -20,8 +20,16 @@ from typing import Any
 
 import numpy as np
 
-#: the shipped READS by their tta candidate names
-SHIPPED = "s_narrow,s_ul3,s_dr3,s_tight8,r_ul3"
+
+def shipped_reads() -> str:
+    """The shipped ``READS`` by their :data:`training.reader.tta.CANDIDATES` names, comma-separated (it was a
+    written-out copy that still named stage 7's five reads after stage 9 shipped with three)."""
+    from toonvision_live.classify.reader import READS
+    from training.reader.tta import CANDIDATES
+
+    names = {read: name for name, read in CANDIDATES.items()}
+    return ",".join(names[read] for read in READS)
+
 #: target -> (whole tags selected by line height em, field)
 TARGETS = {"ge8": (lambda em: em >= 8, "exact"), "5_8": (lambda em: (em >= 5) & (em < 8), "exact"),
            "lvl_ge6": (lambda em: em >= 6, "level"), "all_whole": (lambda em: em > 0, "exact")}
@@ -89,14 +97,18 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--a", type=Path, required=True)
     p.add_argument("--b", type=Path, required=True)
-    p.add_argument("--reads-a", default=SHIPPED)
-    p.add_argument("--reads-b", default=SHIPPED)
+    p.add_argument("--reads-a", default=None, help="tta candidate names (default: the shipped READS)")
+    p.add_argument("--reads-b", default=None, help="same for B")
     p.add_argument("--cache", type=Path, default=None, help="pickle of the re-rendered validation patches")
     p.add_argument("--fresh", type=_indices, default=None, metavar="I,J",
                    help="instead of the validation shard, 10,000 fresh tags per validation shard index given "
                    "(seed 5000+I; e.g. 1,2: tags no read set or checkpoint was chosen on); no one-read figures")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
+    args.reads_a, args.reads_b = args.reads_a or shipped_reads(), args.reads_b or shipped_reads()
+    unknown = sorted({r for reads in (args.reads_a, args.reads_b) for r in reads.split(",")} - set(CANDIDATES))
+    if unknown:
+        p.error(f"unknown reads {', '.join(unknown)}: the names of training.reader.tta.CANDIDATES, e.g. r_as_found")
     if args.fresh:
         patches, boxes, val = fresh_samples(args.fresh)
     else:
