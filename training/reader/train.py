@@ -279,9 +279,7 @@ def export_reader(model: keras.Model, out: Path, data: Path, recipe: Recipe, min
                                              "prepare": "toonvision_live.classify.reader.tag_input"},
         "outputs": OUTPUTS, "names": list(NAME_CLASSES), "depts": list(DEPT_CLASSES),
         "level": "tens x units, levels 1..50",
-        "training_data": {"rendered_tags": (recipe.train_shards + recipe.focus_shards + recipe.small_shards
-                                            + recipe.hard_shards)
-                          * SHARD_SIZE,
+        "training_data": {"rendered_tags": sum(count for _, count, _ in shard_plan(recipe)) * SHARD_SIZE,
                           "shard_seeds": "train 1000+i, focus 2000+i (FOCUS_MIX), small 3000+i (SMALL_MIX), "
                                          "hard 4000+i (HARD_MIX), val 5000, test 9000",
                           "font": "phase_3/models/fonts/vtRemingtonPortable.ttf via assets/suit_font_glyphs",
