@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from toonvision_live.demo.window import load_street_scene
-from toonvision_live.find.assign import GAP_LINES, assign_tags, fit_cost, left_over, overlapping
+from toonvision_live.find.assign import (
+    GAP_LINES,
+    assign_tags,
+    drop_line_off,
+    fit_cost,
+    left_over,
+    overlapping,
+    same_card,
+)
 from toonvision_live.find.confirm import ConfirmedDetector
 from toonvision_live.find.detector import CogDetector, Detection
 from toonvision_live.find.nametags import Nametag
@@ -36,6 +44,33 @@ def test_tags_go_cheapest_first_one_each_way():
     assert got[0] is b and 1 not in got and got[2] is a
     assert left_over([a, b, same_as_a], [b.tag_xyxy]) == [a]  # the best scored of a and its twin
     assert overlapping([(0, 0, 10, 10), (5, 5, 20, 20), (30, 0, 40, 10)]) == [True, True, False]
+
+
+def test_a_box_a_text_line_off_its_card_is_that_card_and_gives_way_to_it():
+    """The demo street, seed 0, t = 10.433 s: two detections of one Micromanager, one tag box a line up."""
+    card, line_up = _tag(825, 331, 930, 367, score=0.84), _tag(825, 315, 929, 344, score=0.72)
+    assert iou_matrix([card.tag_xyxy], [line_up.tag_xyxy])[0, 0] < 0.3  # not the same box by IoU ...
+    assert same_card(card.tag_xyxy, line_up.tag_xyxy) and same_card(line_up.tag_xyxy, card.tag_xyxy)  # ... one card
+    below = _tag(825, 372, 930, 408)  # the card of a Cog in front, just under it: another card
+    beside = _tag(900, 331, 1005, 367)  # overlapping a quarter of its columns: another card
+    assert not same_card(card.tag_xyxy, below.tag_xyxy) and not same_card(card.tag_xyxy, beside.tag_xyxy)
+    found = [(0, line_up, 0.3), (1, card, 0.5), (1, line_up, 0.9), (2, below, 0.4)]
+    kept = drop_line_off(found)
+    assert [(j, t) for j, t, _ in kept] == [(1, card), (2, below)]
+    assert assign_tags(found) == {0: line_up, 2: below}  # without the drop the line-off box takes detection 0
+    assert left_over([line_up], [card.tag_xyxy]) == []  # nor is it a Cog of its own
+
+
+def test_one_cog_gets_one_card_where_the_detector_sees_it_twice(confirmed):
+    """Regression (demo street, seed 0, t = 10.433 s): the detector found the Micromanager twice and one detection
+    verified a box a text line up ((825, 315, 929, 344) against the card's (825, 331, 930, 367)); the two made two
+    tracks, and a reader that read the line-off box's half level line showed a wrong level on the second."""
+    shown = load_street_scene((1280, 720), n_cogs=8, seed=0).frame(10.433)
+    truth = [g for o, g in zip(shown.objects, shown.tags_xyxy, strict=True) if o.name == "cog_bb_micromanager"]
+    assert len(truth) == 1 and truth[0] is not None
+    verified = [p.tag_xyxy for p in confirmed(shown.rgb) if p.tag_verified]
+    on_it = [t for t in verified if same_card(t, truth[0])]
+    assert len(on_it) == 1 and iou_matrix([on_it[0]], [truth[0]])[0, 0] > 0.5
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from toonvision_live.find.detector import Detection
 from toonvision_live.find.nametags import Nametag
-from toonvision_live.geometry import XYXY, max_iou
+from toonvision_live.geometry import XYXY, iou_matrix
 
 #: a Cog's own tag: its bottom this many text lines above the top of the body (the median on the demo streets)
 GAP_LINES = 1.3
@@ -29,6 +29,9 @@ GAP_LINES = 1.3
 GAP_WEIGHT, GUESS_WEIGHT, CENTRE_WEIGHT = 0.5, 1.0, 5.0
 #: two tags overlapping this much (IoU) are the same card
 SAME_TAG_IOU = 0.3
+#: ... and so are two boxes sharing text lines: one over the other's columns (this share of the narrower width)
+#: and rows (this share of the lower box's height), e.g. a box a text line up from its card (IoU about 0.25)
+SAME_CARD_COLUMNS, SAME_CARD_ROWS = 0.8, 0.4
 #: a detection overlapping no other whose first tag found costs more than this has every offset looked at too
 FIT_SCAN = 2.0
 #: a detection overlapping another keeps the first tag found when it costs at most this, else every offset is
@@ -51,6 +54,17 @@ def fit_cost(detection: Detection, tag: Nametag) -> float:
     return GAP_WEIGHT * abs(gap - GAP_LINES) + GUESS_WEIGHT * abs(dy) + CENTRE_WEIGHT * abs(dx)
 
 
+def same_card(a: XYXY, b: XYXY) -> bool:
+    """Whether tag boxes ``a`` and ``b`` are boxes of one card: IoU over SAME_TAG_IOU, or sharing its text
+    lines (SAME_CARD_COLUMNS, SAME_CARD_ROWS), as a box a text line off its card does (pure)."""
+    if iou_matrix([a], [b])[0, 0] > SAME_TAG_IOU:
+        return True
+    cols = min(a[2], b[2]) - max(a[0], b[0])
+    rows = min(a[3], b[3]) - max(a[1], b[1])
+    return (cols >= SAME_CARD_COLUMNS * min(a[2] - a[0], b[2] - b[0])
+            and rows >= SAME_CARD_ROWS * min(a[3] - a[1], b[3] - b[1]))
+
+
 def overlapping(bodies: Sequence[Box | XYXY]) -> list[bool]:
     """For each box, whether it overlaps (any shared area) another box of ``bodies``."""
     out = []
@@ -60,13 +74,30 @@ def overlapping(bodies: Sequence[Box | XYXY]) -> list[bool]:
     return out
 
 
+def drop_line_off(found: Sequence[tuple[int, Nametag, float]]) -> list[tuple[int, Nametag, float]]:
+    """``found`` = (detection index, tag, cost) triples without the tags that share a card's text lines with a
+    better scored tag without being its box (:func:`same_card`, IoU at most SAME_TAG_IOU): a box a text line
+    off its card, verified because the lines it holds are real (the verifier's own score prefers the card's box,
+    as its line-over look does); two detections of one Cog each got one of the two, and the line-off box made a
+    second card whose read lacked the level line."""
+    tags = sorted({id(t): t for _, t, _ in found}.values(), key=lambda t: -t.score)
+    off: set[int] = set()
+    for i, tag in enumerate(tags):
+        for better in tags[:i]:
+            if id(better) not in off and same_card(tag.tag_xyxy, better.tag_xyxy) \
+                    and iou_matrix([tag.tag_xyxy], [better.tag_xyxy])[0, 0] <= SAME_TAG_IOU:
+                off.add(id(tag))
+                break
+    return [f for f in found if id(f[1]) not in off]
+
+
 def assign_tags(found: Sequence[tuple[int, Nametag, float]]) -> dict[int, Nametag]:
     """Tags for detections from ``found`` = (detection index, tag, cost) triples: cheapest first, each
-    detection at most one tag, each tag (cards overlapping by IoU > SAME_TAG_IOU) at most one detection."""
+    detection at most one tag, each card (:func:`same_card`) at most one detection."""
     got: dict[int, Nametag] = {}
     taken: list[XYXY] = []
     for j, tag, _cost in sorted(found, key=lambda f: f[2]):
-        if j in got or (taken and max_iou(tag.tag_xyxy, taken) > SAME_TAG_IOU):
+        if j in got or any(same_card(tag.tag_xyxy, t) for t in taken):
             continue
         got[j] = tag
         taken.append(tag.tag_xyxy)
@@ -74,11 +105,11 @@ def assign_tags(found: Sequence[tuple[int, Nametag, float]]) -> dict[int, Nameta
 
 
 def left_over(seen: Sequence[Nametag], taken: Sequence[XYXY]) -> list[Nametag]:
-    """The distinct tags of ``seen`` that no taken tag box overlaps (IoU > SAME_TAG_IOU): Cogs of their own
-    that no detection claimed (the Cog behind or in front of a detected one; its body is measured under it)."""
+    """The distinct tags of ``seen`` on no taken tag's card (:func:`same_card`): Cogs of their own that no
+    detection claimed (the Cog behind or in front of a detected one; its body is measured under it)."""
     out: list[Nametag] = []
     for tag in sorted(seen, key=lambda t: -t.score):
         others = [*taken, *(t.tag_xyxy for t in out)]
-        if not others or max_iou(tag.tag_xyxy, others) <= SAME_TAG_IOU:
+        if not any(same_card(tag.tag_xyxy, o) for o in others):
             out.append(tag)
     return out

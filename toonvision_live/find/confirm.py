@@ -32,6 +32,7 @@ from toonvision_live.find.assign import (
     FIT_SCAN,
     SAME_TAG_IOU,
     assign_tags,
+    drop_line_off,
     fit_cost,
     left_over,
     overlapping,
@@ -334,6 +335,7 @@ class ConfirmedDetector:
                 seen.append((j, first, fit_cost(d, first)))
             elif crowded[j] or first is not None:  # maybe the tag of a Cog it hides or stands in front of
                 seen.extend((j, t, fit_cost(d, t)) for t in snap_tags(frame_rgb, d.tag_xyxy, verify=verify))
+        seen = drop_line_off(seen)
         return assign_tags([f for f in seen if f[2] <= FIT_MAX]), [t for _, t, _ in seen]
 
     def _body(self, frame_rgb: np.ndarray, d: Detection, tag: Nametag, ground: RowGround) -> XYXY | None:
