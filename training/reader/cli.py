@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from toonvision_live.errors import ConfigError
+from training.reader.seeds import SEED_BASES
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def register(subparsers: Any) -> None:
                    "(default 0)")
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the level digits' losses against name, department and v2.0 (default 1)")
-    for split, seed in (("train", 1000), ("focus", 2000), ("small", 3000), ("hard", 4000)):  # tags.shard_seed
+    for split in ("train", "focus", "small", "hard"):
+        seed = SEED_BASES[split]
         p.add_argument(f"--{split}-from", type=int, default=0, metavar="I",
                        help=f"index of the first {split} shard (seed {seed}+I; default 0)")
     p.add_argument("--blocks", type=_blocks, default=None, metavar="A,B,C,D",

@@ -32,6 +32,7 @@ from toonvision_live.classify.reader import (
 from toonvision_live.demo.nametag import GlyphFont, rounded_card, suit_font
 from toonvision_live.demo.street import make_street_background
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
+from training.reader.seeds import shard_seed as shard_seed  # where the shards' seeds are
 
 #: Corporate Clash's own Cogs and Boardbots (names that are none of the 32): read as ``other``
 CLASH_NAMES = (
@@ -358,9 +359,3 @@ def load_tag_set(path) -> TagSet:
         dept[[i for i, t in enumerate(texts) if t.count(" / ") == 2 and t.split(" / ")[1] == "Boardbot"]] = (
             DEPT_CLASSES.index("boardbot"))
         return TagSet(z["images"], z["name"], dept, z["level"], z["v2"], z["em"], texts, hidden)
-
-
-def shard_seed(split: str, index: int) -> int:
-    """The render seed of shard ``index`` of a split (train 1000+i, focus 2000+i, small 3000+i, hard 4000+i,
-    val 5000+i, test 9000+i)."""
-    return {"train": 1000, "focus": 2000, "small": 3000, "hard": 4000, "val": 5000, "test": 9000}[split] + index
