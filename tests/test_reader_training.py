@@ -56,14 +56,16 @@ def test_reader_grown_by_a_residual_block_reads_as_its_source_and_round_trips(tm
     x = tags.images[..., None].astype(np.float32)
     want = onnx_outputs(ort.InferenceSession(str(default_reader_path()), providers=["CPUExecutionProvider"]),
                         tags.images)
-    grown = _initial_model(Recipe(init=str(default_reader_path()), blocks=(0, 0, 1, 0)), sample)
-    assert len(grown.layers) > len(build_reader().layers)
+    shipped, convs = architecture(_onnx_weights(str(default_reader_path())))
+    blocks = (shipped[0] + 1, *shipped[1:])  # one block more than the shipped reader has
+    grown = _initial_model(Recipe(init=str(default_reader_path()), blocks=blocks, block_convs=convs), sample)
+    assert len(grown.layers) > len(build_reader(blocks=shipped, block_convs=convs).layers)
     got = grown.predict(x, verbose=0)
     for key in OUTPUTS:
         assert np.abs(np.asarray(got[key]) - want[key]).max() < 1e-4, key
     rng = np.random.default_rng(1)
     for layer in grown.layers:
-        if layer.name.startswith("res") and layer.weights:
+        if layer.name.startswith("res0_") and layer.weights:  # the new block
             ws = layer.get_weights()
             ws[0] = ws[0] + rng.normal(0, 0.05, ws[0].shape).astype(np.float32)
             layer.set_weights(ws)
@@ -71,7 +73,7 @@ def test_reader_grown_by_a_residual_block_reads_as_its_source_and_round_trips(tm
     assert max(np.abs(np.asarray(ref[k]) - want[k]).max() for k in OUTPUTS) > 1e-3  # the block now counts
     path = tmp_path / "grown.onnx"
     path.write_bytes(keras_to_onnx(grown).SerializeToString())
-    assert architecture(_onnx_weights(str(path))) == ((0, 0, 1, 0), 1)
+    assert architecture(_onnx_weights(str(path))) == (blocks, convs)
     back = keras_from_onnx(str(path), sample.images).predict(x, verbose=0)
     for key in OUTPUTS:
         assert np.abs(np.asarray(back[key]) - np.asarray(ref[key])).max() < 1e-4, key
