@@ -55,8 +55,8 @@ def register(subparsers: Any) -> None:
                        help=f"index of the first {split} shard (seed {seed}+I; default 0)")
     p.add_argument("--blocks", type=_blocks, default=None, metavar="A,B,C,D",
                    help="residual blocks after each of the four conv stages, each the identity when added, "
-                   "so a grown reader warm-starts from a smaller one (default: those of --init, else 0,0,1,0, "
-                   "the shipped stage-9 reader's; 0,0,0,0: the reader of stages 1-8)")
+                   "so a grown reader warm-starts from a smaller one (default: those of --init, else 0,1,1,1, "
+                   "the shipped stage-12 reader's; 0,0,1,0: stages 9-10; 0,0,0,0: stages 1-8)")
     p.add_argument("--block-convs", type=int, default=None,
                    help="3x3 convolutions per residual block (default: those of --init, else 1)")
     p.add_argument("--epochs", type=int, default=14)
@@ -87,8 +87,8 @@ def register(subparsers: Any) -> None:
 
 def _architecture(args: argparse.Namespace) -> tuple[tuple[int, ...], int]:
     """(blocks, block_convs) of a train-reader run: as given, else those of the model it warm-starts from,
-    else the shipped reader's (0,0,1,0 with one convolution)."""
-    blocks, convs = ((0, 0, 1, 0), 1)
+    else the shipped reader's (0,1,1,1 with one convolution)."""
+    blocks, convs = ((0, 1, 1, 1), 1)
     if args.init and str(args.init).endswith(".onnx") and Path(args.init).is_file():
         from training.reader.model import _onnx_weights, architecture
 
