@@ -55,10 +55,21 @@ def fit_cost(detection: Detection, tag: Nametag) -> float:
 
 
 def same_card(a: XYXY, b: XYXY) -> bool:
-    """Whether tag boxes ``a`` and ``b`` are boxes of one card: IoU over SAME_TAG_IOU, or sharing its text
-    lines (SAME_CARD_COLUMNS, SAME_CARD_ROWS), as a box a text line off its card does (pure)."""
-    if iou_matrix([a], [b])[0, 0] > SAME_TAG_IOU:
-        return True
+    """Whether tag boxes ``a`` and ``b`` are boxes of one card: IoU over SAME_TAG_IOU, or :func:`line_off` (pure)."""
+    return _same_box(a, b) or _shares_lines(a, b)
+
+
+def line_off(a: XYXY, b: XYXY) -> bool:
+    """Whether ``a`` and ``b`` share a card's text lines (SAME_CARD_COLUMNS, SAME_CARD_ROWS) without being one box
+    (IoU at most SAME_TAG_IOU), as a box a text line off its card does (pure)."""
+    return _shares_lines(a, b) and not _same_box(a, b)
+
+
+def _same_box(a: XYXY, b: XYXY) -> bool:
+    return bool(iou_matrix([a], [b])[0, 0] > SAME_TAG_IOU)
+
+
+def _shares_lines(a: XYXY, b: XYXY) -> bool:
     cols = min(a[2], b[2]) - max(a[0], b[0])
     rows = min(a[3], b[3]) - max(a[1], b[1])
     return (cols >= SAME_CARD_COLUMNS * min(a[2] - a[0], b[2] - b[0])
@@ -76,16 +87,15 @@ def overlapping(bodies: Sequence[Box | XYXY]) -> list[bool]:
 
 def drop_line_off(found: Sequence[tuple[int, Nametag, float]]) -> list[tuple[int, Nametag, float]]:
     """``found`` = (detection index, tag, cost) triples without the tags that share a card's text lines with a
-    better scored tag without being its box (:func:`same_card`, IoU at most SAME_TAG_IOU): a box a text line
-    off its card, verified because the lines it holds are real (the verifier's own score prefers the card's box,
-    as its line-over look does); two detections of one Cog each got one of the two, and the line-off box made a
-    second card whose read lacked the level line."""
+    better scored tag without being its box (:func:`line_off`): a box a text line off its card, verified because
+    the lines it holds are real (the verifier's own score prefers the card's box, as its line-over look does); two
+    detections of one Cog each got one of the two, and the line-off box made a second card whose read lacked the
+    level line."""
     tags = sorted({id(t): t for _, t, _ in found}.values(), key=lambda t: -t.score)
     off: set[int] = set()
     for i, tag in enumerate(tags):
         for better in tags[:i]:
-            if id(better) not in off and same_card(tag.tag_xyxy, better.tag_xyxy) \
-                    and iou_matrix([tag.tag_xyxy], [better.tag_xyxy])[0, 0] <= SAME_TAG_IOU:
+            if id(better) not in off and line_off(tag.tag_xyxy, better.tag_xyxy):
                 off.add(id(tag))
                 break
     return [f for f in found if id(f[1]) not in off]
