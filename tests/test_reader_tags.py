@@ -8,6 +8,7 @@ import numpy as np
 
 from toonvision_live.classify.reader import DEPT_CLASSES, INPUT_H, INPUT_W, NAME_CLASSES
 from toonvision_live.taxonomy import COG_BY_KEY, SUIT_BY_CODE
+from training.reader.seeds import shard_seed
 from training.reader.tags import (
     CLASH_NAMES,
     DEFAULT_MIX,
@@ -21,7 +22,6 @@ from training.reader.tags import (
     sample_em,
     sample_label,
     save_tag_set,
-    shard_seed,
 )
 
 

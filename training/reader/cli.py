@@ -224,7 +224,8 @@ def read_as_live(model: Path, data: Path, keep: int = 256
     the first ``keep`` (patch, box) pairs, for timing; and what degraded each tag (the renderer's
     record, which the shard does not keep)."""
     from toonvision_live.classify.reader import TagReader
-    from training.reader.tags import TagRenderer, iter_tag_samples, load_tag_set, shard_seed
+    from training.reader.seeds import shard_seed
+    from training.reader.tags import TagRenderer, iter_tag_samples, load_tag_set
     from training.reader.train import SHARD_SIZE, ensure_shards
 
     test = load_tag_set(ensure_shards(data, "test", 1)[0])

@@ -28,7 +28,8 @@ from toonvision_live.classify.reader import DEPT_CLASSES, NAME_CLASSES, TagReade
 from toonvision_live.fileio import read_image_rgb
 from toonvision_live.find.nametags import find_nametags
 from toonvision_live.taxonomy import COGS, SUITS
-from training.reader.tags import iter_tag_samples, shard_seed
+from training.reader.seeds import shard_seed
+from training.reader.tags import iter_tag_samples
 from training.reader.train import EM_BUCKETS
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"

@@ -38,7 +38,8 @@ def _rate(ok: np.ndarray, sel: np.ndarray) -> dict[str, Any]:
 
 def validation_by_degradation(reader: TagReader, data: Path) -> tuple[dict[str, Any], list[Any]]:
     """Exact reads of the whole 5-8 px validation tags, split by what degraded them; and the 5-6 px misses."""
-    from training.reader.tags import TagRenderer, iter_tag_samples, load_tag_set, shard_seed
+    from training.reader.seeds import shard_seed
+    from training.reader.tags import TagRenderer, iter_tag_samples, load_tag_set
     from training.reader.train import SHARD_SIZE, ensure_shards
 
     val = load_tag_set(ensure_shards(data, "val", 1)[0])

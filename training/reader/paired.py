@@ -71,7 +71,8 @@ def _indices(text: str) -> list[int]:
 def fresh_samples(indices: list[int]) -> tuple[list[Any], list[Any], Any]:
     """(patches, boxes, labels as a TagSet without images) of 10,000 fresh default-mix tags per validation shard
     index (seed 5000+i), rendered here and never stored."""
-    from training.reader.tags import TagSet, iter_tag_samples, shard_seed
+    from training.reader.seeds import shard_seed
+    from training.reader.tags import TagSet, iter_tag_samples
 
     patches, boxes = [], []
     cols: dict[str, list] = {k: [] for k in ("name", "dept", "level", "v2", "em", "hidden")}

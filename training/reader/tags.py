@@ -32,7 +32,6 @@ from toonvision_live.classify.reader import (
 from toonvision_live.demo.nametag import GlyphFont, rounded_card, suit_font
 from toonvision_live.demo.street import make_street_background
 from toonvision_live.taxonomy import COGS, SUIT_BY_CODE
-from training.reader.seeds import shard_seed as shard_seed  # where the shards' seeds are
 
 #: Corporate Clash's own Cogs and Boardbots (names that are none of the 32): read as ``other``
 CLASH_NAMES = (

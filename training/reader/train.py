@@ -1,6 +1,6 @@
 """Render, train, evaluate and export the nametag reader (``toonvision train-reader``).
 
-Recipe (reproducible): shards of 10,000 rendered tags each (:func:`training.reader.tags.shard_seed`:
+Recipe (reproducible): shards of 10,000 rendered tags each (:func:`training.reader.seeds.shard_seed`:
 train 1000+i, validation 5000, test 9000), the model of :mod:`training.reader.model`, Adam with a
 cosine-decayed learning rate, sparse cross-entropy on the five heads, a wall-clock bound
 (``--max-minutes``), the best validation epoch kept; then the test shard is read by the exported
@@ -31,6 +31,7 @@ from toonvision_live.classify.reader import (
 )
 from toonvision_live.errors import ModelError
 from toonvision_live.fileio import atomic_write_bytes, ensure_dir
+from training.reader.seeds import shard_seed
 from training.reader.tags import (
     DEFAULT_MIX,
     FOCUS_MIX,
@@ -41,7 +42,6 @@ from training.reader.tags import (
     load_tag_set,
     render_tag_set,
     save_tag_set,
-    shard_seed,
 )
 
 if TYPE_CHECKING:

@@ -47,7 +47,8 @@ for _sub in (False, True):
 
 def val_samples(data: Path, n: int, cache: Path | None) -> tuple[list[np.ndarray], list[Any], Any]:
     """(patches, boxes, val TagSet) of the first ``n`` validation tags, re-rendered from the shard's seed."""
-    from training.reader.tags import iter_tag_samples, load_tag_set, shard_seed
+    from training.reader.seeds import shard_seed
+    from training.reader.tags import iter_tag_samples, load_tag_set
     from training.reader.train import ensure_shards
 
     val = load_tag_set(ensure_shards(data, "val", 1)[0])
